@@ -1,0 +1,1 @@
+"""witnesslink client_sdk package."""

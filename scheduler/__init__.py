@@ -1,0 +1,1 @@
+"""witnesslink scheduler package."""

@@ -1,0 +1,1 @@
+"""witnesslink server package."""
