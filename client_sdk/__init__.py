@@ -1,1 +1,52 @@
-"""witnesslink client_sdk package."""
+"""witnesslink client SDK: the witness's phone and the staff clients.
+
+Start with :class:`WitnessClient` (``enroll`` in person, then ``open`` with the PIN) or
+:class:`StaffClient` (``login``, then ``open``). Both send with ``send(...)``, receive
+by iterating (``async for event in client``) or with ``receive()``, and keep
+everything in an encrypted local store.
+"""
+
+from client_sdk.conversation import SentMessage
+from client_sdk.errors import (
+    ApiError,
+    EnrolmentRefused,
+    NotEnrolled,
+    TransportError,
+    WitnesslinkError,
+)
+from client_sdk.events import (
+    AttachmentRef,
+    DecryptionFailure,
+    Event,
+    IncomingMessage,
+    KeyChangeWarning,
+    NewDevice,
+    ReplayRejected,
+)
+from client_sdk.staff import Enrolment, StaffClient
+from client_sdk.vault import DEFAULT_KDF, FAST_KDF_FOR_TESTS, KdfParams, VaultWiped, WrongSecret
+from client_sdk.witness import WitnessClient
+
+__all__ = [
+    "DEFAULT_KDF",
+    "FAST_KDF_FOR_TESTS",
+    "ApiError",
+    "AttachmentRef",
+    "DecryptionFailure",
+    "Enrolment",
+    "EnrolmentRefused",
+    "Event",
+    "IncomingMessage",
+    "KdfParams",
+    "KeyChangeWarning",
+    "NewDevice",
+    "NotEnrolled",
+    "ReplayRejected",
+    "SentMessage",
+    "StaffClient",
+    "TransportError",
+    "VaultWiped",
+    "WitnessClient",
+    "WitnesslinkError",
+    "WrongSecret",
+]

@@ -1,0 +1,237 @@
+"""The SDK's records, typed, on top of the encrypted :class:`~client_sdk.vault.Vault`.
+
+Every record is a msgspec struct encoded as JSON inside a vault record, so the vault's
+guarantees (encrypted, padded, blinded keys) cover all of it. Operations that must
+happen together — a decrypted message, the session state that decrypted it and the
+replay marker — are written in one atomic vault transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import msgspec
+
+from client_sdk.vault import Vault
+
+
+class Trust(enum.StrEnum):
+    PINNED = "pinned"  # pinned face to face at enrolment (fingerprint in the QR code)
+    VERIFIED = "verified"  # safety number compared
+    UNVERIFIED = "unverified"  # seen through the server only
+    KEY_CHANGED = "key-changed"  # presented different keys: never used again
+
+
+class DeviceIdentity(msgspec.Struct, kw_only=True):
+    device_id: str
+    token: str
+    server_url: str
+    owner_kind: str
+    owner_id: str
+    case_id: str | None = None
+    display_name: str = ""
+
+
+class KnownDevice(msgspec.Struct, kw_only=True):
+    device_id: str
+    owner_kind: str
+    owner_id: str
+    name: str
+    curve25519: str
+    ed25519: str
+    trust: Trust
+    active: bool = True
+    case_ids: list[str] = []
+
+    @property
+    def usable(self) -> bool:
+        return self.active and self.trust is not Trust.KEY_CHANGED
+
+    @property
+    def trusted(self) -> bool:
+        return self.trust in (Trust.PINNED, Trust.VERIFIED)
+
+
+class StoredAttachment(msgspec.Struct, kw_only=True):
+    attachment_id: str
+    filename: str
+    mime_type: str
+    size: int
+    key: str
+    sha256: str
+
+
+class StoredMessage(msgspec.Struct, kw_only=True):
+    case_id: str
+    message_id: str
+    direction: str  # "in" or "out"
+    sender_device_id: str
+    sender_kind: str
+    sender_id: str
+    text: str
+    sent_at: datetime
+    status: str  # "queued", "sent", "received"
+    attachment: StoredAttachment | None = None
+    # Breaks ties between messages with the same timestamp: the order they were stored.
+    local_order: int = msgspec.field(default_factory=time.time_ns)
+
+
+class OutboxCiphertext(msgspec.Struct):
+    device_id: str
+    type: int
+    body: str
+
+
+class OutboxEntry(msgspec.Struct, kw_only=True):
+    message_id: str
+    case_id: str
+    ciphertexts: list[OutboxCiphertext]
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    plaintext_record_key: str = ""
+
+
+class SeenMarker(msgspec.Struct, kw_only=True):
+    copy_id: int
+    at: datetime
+
+
+class OlmState(msgspec.Struct, kw_only=True):
+    account_pickle: str
+    pickle_key: bytes
+
+
+_IDENTITY = ("meta", "identity")
+_OLM = ("meta", "olm")
+_SETTINGS = ("meta", "settings")
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    retention_days: int | None = None
+
+
+Put = tuple[str, str, bytes]
+
+
+def encode(record: msgspec.Struct) -> bytes:
+    return msgspec.json.encode(record)
+
+
+def message_key(message: StoredMessage) -> str:
+    """Message records sort chronologically by key."""
+    return f"{message.case_id}:{int(message.sent_at.timestamp() * 1000):013d}:{message.message_id}"
+
+
+class LocalStore:
+    """Typed access to the vault's records."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    async def identity(self) -> DeviceIdentity | None:
+        raw = await self.vault.get(*_IDENTITY)
+        return None if raw is None else msgspec.json.decode(raw, type=DeviceIdentity)
+
+    @staticmethod
+    def identity_put(identity: DeviceIdentity) -> Put:
+        return (*_IDENTITY, encode(identity))
+
+    async def olm_state(self) -> tuple[OlmState, dict[str, list[str]]] | None:
+        raw = await self.vault.get(*_OLM)
+        if raw is None:
+            return None
+        state = msgspec.json.decode(raw, type=OlmState)
+        sessions = {
+            peer: msgspec.json.decode(value, type=list[str])
+            for peer, value in await self.vault.items("session")
+        }
+        return state, sessions
+
+    @staticmethod
+    def olm_puts(
+        account_pickle: str | None, pickle_key: bytes, sessions: dict[str, list[str]]
+    ) -> list[Put]:
+        puts: list[Put] = []
+        if account_pickle is not None:
+            puts.append(
+                (*_OLM, encode(OlmState(account_pickle=account_pickle, pickle_key=pickle_key)))
+            )
+        for peer, pickles in sessions.items():
+            puts.append(("session", peer, msgspec.json.encode(pickles)))
+        return puts
+
+    async def devices(self) -> dict[str, KnownDevice]:
+        return {
+            key: msgspec.json.decode(value, type=KnownDevice)
+            for key, value in await self.vault.items("device")
+        }
+
+    @staticmethod
+    def device_put(device: KnownDevice) -> Put:
+        return ("device", device.device_id, encode(device))
+
+    async def messages(self, case_id: str | None = None) -> list[StoredMessage]:
+        found = [
+            msgspec.json.decode(value, type=StoredMessage)
+            for _key, value in await self.vault.items("message")
+        ]
+        if case_id is not None:
+            found = [m for m in found if m.case_id == case_id]
+        found.sort(key=lambda m: (m.sent_at, m.local_order))
+        return found
+
+    @staticmethod
+    def message_put(message: StoredMessage) -> Put:
+        return ("message", message_key(message), encode(message))
+
+    async def seen_copy(self, sender_device_id: str, message_id: str) -> int | None:
+        """The copy id under which a message was received, if it was."""
+        raw = await self.vault.get("seen", f"{sender_device_id}:{message_id}")
+        return None if raw is None else msgspec.json.decode(raw, type=SeenMarker).copy_id
+
+    @staticmethod
+    def seen_put(sender_device_id: str, message_id: str, copy_id: int, when: datetime) -> Put:
+        marker = SeenMarker(copy_id=copy_id, at=when)
+        return ("seen", f"{sender_device_id}:{message_id}", encode(marker))
+
+    async def outbox(self) -> list[OutboxEntry]:
+        entries = [
+            msgspec.json.decode(value, type=OutboxEntry)
+            for _key, value in await self.vault.items("outbox")
+        ]
+        entries.sort(key=lambda e: e.created_at)
+        return entries
+
+    @staticmethod
+    def outbox_put(entry: OutboxEntry) -> Put:
+        return ("outbox", entry.message_id, encode(entry))
+
+    async def settings(self) -> Settings:
+        raw = await self.vault.get(*_SETTINGS)
+        return Settings() if raw is None else msgspec.json.decode(raw, type=Settings)
+
+    async def put_settings(self, settings: Settings) -> None:
+        await self.vault.put(*_SETTINGS, encode(settings))
+
+    async def prune(self, before: datetime) -> int:
+        """Delete messages and replay markers older than ``before`` (local retention)."""
+        deletes: list[tuple[str, str]] = []
+        for key, value in await self.vault.items("message"):
+            message = msgspec.json.decode(value, type=StoredMessage)
+            if message.sent_at < before and message.status != "queued":
+                deletes.append(("message", key))
+        for key, value in await self.vault.items("seen"):
+            if msgspec.json.decode(value, type=SeenMarker).at < before:
+                deletes.append(("seen", key))
+        if deletes:
+            await self.vault.write(deletes=deletes)
+        return sum(1 for kind, _ in deletes if kind == "message")
+
+    async def write(
+        self, puts: Sequence[Put] = (), deletes: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        await self.vault.write(puts=puts, deletes=deletes)

@@ -1,0 +1,98 @@
+"""Creating a device: local store, Olm account, and the registration the server checks.
+
+Shared by witness enrolment and staff login. The account is written to the encrypted
+store before anything is sent, and one-time keys are marked published only after the
+server has them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from client_sdk.crypto import OlmDevice
+from client_sdk.errors import NotEnrolled
+from client_sdk.localstore import DeviceIdentity, KnownDevice, LocalStore
+from client_sdk.protocol import device_proof_payload
+from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault
+
+INITIAL_ONE_TIME_KEYS = 50
+
+
+@dataclass
+class DeviceDraft:
+    store: LocalStore
+    olm: OlmDevice
+    registration: dict[str, Any]
+
+
+async def create_device(
+    store_path: Path,
+    secret: str,
+    *,
+    name: str,
+    context: str,
+    kdf: KdfParams = DEFAULT_KDF,
+    max_failed_unlocks: int = 10,
+) -> DeviceDraft:
+    """Create the store and the Olm account; return the registration body to send.
+
+    Raises:
+        VaultExists: there is already a store at ``store_path``.
+    """
+    vault = await Vault.create(store_path, secret, kdf=kdf, max_failed_unlocks=max_failed_unlocks)
+    store = LocalStore(vault)
+    olm = OlmDevice.create()
+    one_time_keys = olm.generate_one_time_keys(INITIAL_ONE_TIME_KEYS)
+    fallback = olm.generate_fallback_key()
+    account, sessions = olm.take_changes()
+    await store.write(LocalStore.olm_puts(account, olm.pickle_key, sessions))
+    registration = {
+        "name": name,
+        "curve25519": olm.curve25519,
+        "ed25519": olm.ed25519,
+        "proof": olm.sign(device_proof_payload(olm.curve25519, olm.ed25519, context)),
+        "one_time_keys": [k.as_json() for k in one_time_keys],
+        "fallback_key": fallback.as_json(),
+    }
+    return DeviceDraft(store, olm, registration)
+
+
+async def finish_device(
+    new: DeviceDraft, identity: DeviceIdentity, pinned: list[KnownDevice]
+) -> None:
+    """Record the server's answer: identity, published keys, pinned devices."""
+    new.olm.mark_published()
+    account, sessions = new.olm.take_changes()
+    puts = LocalStore.olm_puts(account, new.olm.pickle_key, sessions)
+    puts.append(LocalStore.identity_put(identity))
+    puts.extend(LocalStore.device_put(device) for device in pinned)
+    await new.store.write(puts)
+
+
+@dataclass
+class OpenedDevice:
+    store: LocalStore
+    identity: DeviceIdentity
+    olm: OlmDevice
+    devices: dict[str, KnownDevice]
+
+
+async def open_device(store_path: Path, secret: str) -> OpenedDevice:
+    """Open an existing store.
+
+    Raises:
+        VaultNotFound, WrongSecret, VaultWiped: see :class:`~client_sdk.vault.Vault`.
+        NotEnrolled: the store has no completed enrolment.
+    """
+    vault = await Vault.open(store_path, secret)
+    store = LocalStore(vault)
+    identity = await store.identity()
+    state = await store.olm_state()
+    if identity is None or state is None:
+        await vault.close()
+        raise NotEnrolled("this store holds no enrolled device")
+    olm_state, sessions = state
+    olm = OlmDevice.restore(olm_state.account_pickle, olm_state.pickle_key, sessions)
+    return OpenedDevice(store, identity, olm, await store.devices())

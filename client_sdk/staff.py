@@ -1,0 +1,202 @@
+"""The staff client: a case officer's or support worker's secure messaging client.
+
+Logging in from a new client registers it as a device with its own keys (the server
+checks password and, when enabled, TOTP). The client can open cases, assign colleagues,
+add a witness and get the enrolment code and QR code to show the witness's phone, and
+it talks to every case it is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from client_sdk.conversation import Clock, Conversation, SentMessage
+from client_sdk.errors import ApiError
+from client_sdk.localstore import DeviceIdentity, StoredMessage
+from client_sdk.protocol import login_context
+from client_sdk.setup import create_device, finish_device, open_device
+from client_sdk.transport import Transport
+from client_sdk.vault import DEFAULT_KDF, KdfParams
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """An enrolment code to hand to a witness's phone in person."""
+
+    witness_id: str
+    case_id: str
+    code: str
+    qr_payload: str
+    qr_svg: str
+    team_fingerprint: str
+    expires_at: datetime
+
+    def save_qr_png(self, path: Path, *, scale: int = 8) -> None:
+        """Write the QR code as a PNG (for printing or showing on another screen)."""
+        import segno
+
+        segno.make(self.qr_payload, error="m").save(str(path), scale=scale)
+
+
+def _enrolment(body: dict[str, Any]) -> Enrolment:
+    return Enrolment(
+        witness_id=body["witness"]["witness_id"],
+        case_id=body["witness"]["case_id"],
+        code=body["code"],
+        qr_payload=body["qr_payload"],
+        qr_svg=body["qr_svg"],
+        team_fingerprint=body["team_fingerprint"],
+        expires_at=datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")),
+    )
+
+
+class StaffClient(Conversation):
+    """A staff member's client; one device, any number of cases."""
+
+    @classmethod
+    async def login(
+        cls,
+        server_url: str,
+        username: str,
+        password: str,
+        store_path: Path,
+        passphrase: str,
+        *,
+        totp: str | None = None,
+        device_name: str = "staff client",
+        kdf: KdfParams = DEFAULT_KDF,
+        clock: Clock | None = None,
+    ) -> StaffClient:
+        """Log in from this (new) client and register it as a device.
+
+        Raises:
+            VaultExists: this client already has a store (use :meth:`open`).
+            ApiError: the server refused (``login-failed``, ``totp-required``,
+                ``rate-limited``); the new store is removed again.
+            TransportError: the server could not be reached.
+        """
+        draft = await create_device(
+            store_path, passphrase, name=device_name, context=login_context(username), kdf=kdf
+        )
+        transport = Transport(server_url)
+        try:
+            body: dict[str, Any] = {
+                "username": username,
+                "password": password,
+                "device": draft.registration,
+            }
+            if totp:
+                body["totp"] = totp
+            reply = await transport.request("POST", "/v1/auth/login", json=body)
+        except BaseException:
+            await draft.store.vault.wipe()
+            raise
+        finally:
+            await transport.close()
+        staff = reply["staff"]
+        identity = DeviceIdentity(
+            device_id=reply["device_id"],
+            token=reply["token"],
+            server_url=server_url,
+            owner_kind="staff",
+            owner_id=staff["staff_id"],
+            display_name=staff["display_name"],
+        )
+        await finish_device(draft, identity, [])
+        return cls(draft.store, identity, draft.olm, {}, send_to_unverified=True, clock=clock)
+
+    @classmethod
+    async def open(
+        cls, store_path: Path, passphrase: str, *, clock: Clock | None = None
+    ) -> StaffClient:
+        """Unlock an existing staff client store.
+
+        Raises:
+            WrongSecret, VaultWiped, VaultNotFound, NotEnrolled: see the vault.
+        """
+        opened = await open_device(store_path, passphrase)
+        return cls(
+            opened.store,
+            opened.identity,
+            opened.olm,
+            opened.devices,
+            send_to_unverified=True,
+            clock=clock,
+        )
+
+    @property
+    def staff_id(self) -> str:
+        return self.identity.owner_id
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self.transport.request(method, path, **kwargs)
+
+    async def create_case(self, reference: str, support_agency_id: str) -> dict[str, Any]:
+        """Open a case in this officer's police agency. Returns the case."""
+        result: dict[str, Any] = await self._call(
+            "POST",
+            "/v1/cases",
+            json={"reference": reference, "support_agency_id": support_agency_id},
+        )
+        return result
+
+    async def cases(self) -> list[dict[str, Any]]:
+        """The caseload."""
+        reply = await self._call("GET", "/v1/cases")
+        cases: list[dict[str, Any]] = reply["cases"]
+        return cases
+
+    async def case(self, case_id: str, *, reason: str | None = None) -> dict[str, Any]:
+        """Consult a case (audited; some agencies require a reason)."""
+        headers = {"X-Witnesslink-Reason": reason} if reason else None
+        result: dict[str, Any] = await self._call("GET", f"/v1/cases/{case_id}", headers=headers)
+        return result
+
+    async def assign(self, case_id: str, staff_id: str) -> bool:
+        """Add a colleague (of one of the case's agencies) to the case team."""
+        reply = await self._call("POST", f"/v1/cases/{case_id}/staff", json={"staff_id": staff_id})
+        return bool(reply["added"])
+
+    async def add_witness(
+        self, case_id: str, *, alias: str, language: str, timezone: str
+    ) -> Enrolment:
+        """Add the witness (alias only, never a real name) and get an enrolment code."""
+        reply = await self._call(
+            "POST",
+            f"/v1/cases/{case_id}/witness",
+            json={"alias": alias, "language": language, "timezone": timezone},
+        )
+        return _enrolment(reply)
+
+    async def new_enrolment(self, witness_id: str) -> Enrolment:
+        """A fresh enrolment code for a witness's replacement phone."""
+        return _enrolment(await self._call("POST", f"/v1/witnesses/{witness_id}/enrolments"))
+
+    async def revoke_device(self, device_id: str) -> None:
+        """Revoke a device: this client's own, or a witness phone on a case you manage
+        (for instance when the phone has been taken)."""
+        await self._call("POST", f"/v1/devices/{device_id}/revoke")
+
+    async def logout(self) -> None:
+        """Revoke this client's device on the server and close it."""
+        with contextlib.suppress(ApiError):
+            await self.revoke_device(self.device_id)
+        await self.close()
+
+    async def send(self, text: str, *, case_id: str) -> SentMessage:
+        """Send a text message to a case's conversation."""
+        return await self.send_text(case_id, text)
+
+    async def send_file(
+        self, data: bytes, *, case_id: str, filename: str, mime_type: str, text: str = ""
+    ) -> SentMessage:
+        return await self.send_attachment(
+            case_id, data, filename=filename, mime_type=mime_type, text=text
+        )
+
+    async def messages(self, case_id: str) -> list[StoredMessage]:
+        return await self.history(case_id)

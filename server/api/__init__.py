@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API: thin handlers over the domain services."""

@@ -1,0 +1,92 @@
+"""What every handler needs: the caller, the body, the response encoder, typed keys."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from server.config import Settings
+from server.domain.access import Principal
+from server.errors import Forbidden, Unauthenticated
+from server.services import Services
+
+SERVICES = web.AppKey("services", Services)
+SETTINGS = web.AppKey("settings", Settings)
+
+M = TypeVar("M")
+_encoder = msgspec.json.Encoder()
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def principal(request: web.Request) -> Principal:
+    """The authenticated device and its owner.
+
+    Raises:
+        Unauthenticated: no or unknown bearer token.
+        DeviceRevoked: the device has been revoked.
+    """
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated("Send the device credential as 'Authorization: Bearer …'")
+    return await services(request).authenticator.authenticate(token)
+
+
+async def staff_principal(request: web.Request) -> Principal:
+    """The caller, who must be staff.
+
+    Raises:
+        Forbidden: the caller is a witness device.
+    """
+    caller = await principal(request)
+    if caller.staff is None:
+        raise Forbidden("This is for case staff")
+    return caller
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's network address, for rate limits; honours X-Forwarded-For only
+    when the server is configured to sit behind a trusted reverse proxy."""
+    if request.app[SETTINGS].trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return request.remote or "unknown"
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Decode the JSON body into ``model``.
+
+    Raises:
+        web.HTTPUnsupportedMediaType: not application/json.
+        msgspec.ValidationError / DecodeError: mapped to problems by the middleware.
+    """
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(reason="Send the body as application/json")
+    body = await request.read()
+    return msgspec.json.decode(body, type=model)
+
+
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=_encoder.encode(payload), status=status, content_type="application/json"
+    )
+
+
+def consultation_reason(request: web.Request) -> str | None:
+    """The reason for consulting a witness's data, sent as a header (not in the URL,
+    so it stays out of access logs)."""
+    reason = request.headers.get("X-Witnesslink-Reason")
+    return reason.strip()[:500] if reason else None

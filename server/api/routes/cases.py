@@ -1,0 +1,105 @@
+"""Cases, their team and witness, and enrolment codes (staff only)."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from aiohttp import web
+
+from server.api.context import (
+    consultation_reason,
+    json_response,
+    read_json,
+    services,
+    staff_principal,
+)
+from server.api.models import AddWitnessIn, AssignStaffIn, CreateCaseIn
+from server.api.presenters import case_detail_view, case_view, enrolment_view
+from server.domain.cases import IssuedEnrolment
+
+routes = web.RouteTableDef()
+
+
+def qr_svg(issued: IssuedEnrolment) -> str:
+    """The enrolment QR code as inline SVG, for the console and staff clients."""
+    buffer = io.BytesIO()
+    segno.make(issued.code.qr_payload(), error="m").save(
+        buffer, kind="svg", scale=4, xmldecl=False, svgns=True, nl=False
+    )
+    return buffer.getvalue().decode("utf-8")
+
+
+@routes.get("/v1/cases")
+async def list_cases(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    cases = await services(request).cases.list_cases(caller.staff)
+    return json_response({"cases": [case_view(case, witness) for case, witness in cases]})
+
+
+@routes.post("/v1/cases")
+async def create_case(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    body = await read_json(request, CreateCaseIn)
+    case = await services(request).cases.create_case(
+        caller.staff, reference=body.reference, support_agency_id=body.support_agency_id
+    )
+    return json_response(case_view(case), status=201)
+
+
+@routes.get("/v1/cases/{case_id}")
+async def view_case(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    view = await services(request).cases.view_case(
+        caller.staff, request.match_info["case_id"], reason=consultation_reason(request)
+    )
+    return json_response(case_detail_view(view))
+
+
+@routes.post("/v1/cases/{case_id}/staff")
+async def assign_staff(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    body = await read_json(request, AssignStaffIn)
+    added = await services(request).cases.assign_staff(
+        caller.staff, request.match_info["case_id"], body.staff_id
+    )
+    return json_response({"added": added}, status=201 if added else 200)
+
+
+@routes.delete("/v1/cases/{case_id}/staff/{staff_id}")
+async def remove_staff(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    removed = await services(request).cases.remove_staff(
+        caller.staff, request.match_info["case_id"], request.match_info["staff_id"]
+    )
+    return json_response({"removed": removed})
+
+
+@routes.post("/v1/cases/{case_id}/witness")
+async def add_witness(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    body = await read_json(request, AddWitnessIn)
+    issued = await services(request).cases.add_witness(
+        caller.staff,
+        request.match_info["case_id"],
+        alias=body.alias,
+        language=body.language,
+        timezone=body.timezone,
+    )
+    return json_response(enrolment_view(issued, qr_svg(issued)), status=201)
+
+
+@routes.post("/v1/witnesses/{witness_id}/enrolments")
+async def new_enrolment(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    issued = await services(request).cases.new_enrolment(
+        caller.staff, request.match_info["witness_id"]
+    )
+    return json_response(enrolment_view(issued, qr_svg(issued)), status=201)

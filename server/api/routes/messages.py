@@ -1,0 +1,88 @@
+"""Sending, fetching and acknowledging messages; attachments."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.api.context import json_response, principal, read_json, services
+from server.api.models import AckIn, SendIn
+from server.api.presenters import receipt_view
+from server.clock import iso
+from server.domain.messages import OutgoingMessage
+from server.errors import InvalidInput, TooLarge
+from server.realtime.hub import message_frame
+from server.storage.protocols import NewCopy
+
+routes = web.RouteTableDef()
+
+
+@routes.put("/v1/cases/{case_id}/messages/{message_id}")
+async def send_message(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request, SendIn)
+    receipt = await services(request).messages.send(
+        OutgoingMessage(
+            sender=caller,
+            case_id=request.match_info["case_id"],
+            message_id=request.match_info["message_id"],
+            ciphertexts=[NewCopy(c.device_id, c.type, c.body) for c in body.ciphertexts],
+        )
+    )
+    return json_response(receipt_view(receipt), status=200 if receipt.duplicate else 201)
+
+
+@routes.get("/v1/messages")
+async def pending_messages(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    try:
+        after = int(request.query.get("after", "0"))
+        limit = int(request.query.get("limit", "200"))
+    except ValueError as exc:
+        raise InvalidInput("after and limit must be integers") from exc
+    copies = await services(request).messages.pending(caller, after_id=after, limit=limit)
+    return json_response({"messages": [message_frame(c) for c in copies]})
+
+
+@routes.post("/v1/messages/ack")
+async def acknowledge(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request, AckIn)
+    count = await services(request).messages.acknowledge(caller, body.copy_ids)
+    return json_response({"acknowledged": count})
+
+
+@routes.post("/v1/cases/{case_id}/attachments")
+async def upload_attachment(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    attachments = services(request).attachments
+    if request.content_length is not None and request.content_length > attachments.max_bytes:
+        raise TooLarge(f"attachments are limited to {attachments.max_bytes} bytes")
+    recipients = [r for r in request.query.get("recipients", "").split(",") if r]
+    content = await request.read()
+    attachment = await attachments.upload(
+        caller, request.match_info["case_id"], recipients, content
+    )
+    return json_response(
+        {
+            "attachment_id": attachment.id,
+            "size": attachment.size,
+            "created_at": iso(attachment.created_at),
+        },
+        status=201,
+    )
+
+
+@routes.get("/v1/attachments/{attachment_id}")
+async def fetch_attachment(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    content = await services(request).attachments.fetch(caller, request.match_info["attachment_id"])
+    return web.Response(body=content, content_type="application/octet-stream")
+
+
+@routes.post("/v1/attachments/{attachment_id}/ack")
+async def confirm_attachment(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    deleted = await services(request).attachments.confirm_fetched(
+        caller, request.match_info["attachment_id"]
+    )
+    return json_response({"deleted": deleted})

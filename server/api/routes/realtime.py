@@ -1,0 +1,77 @@
+"""The device WebSocket: pushes messages and events, receives acknowledgements.
+
+Frames are JSON. Server to device: ``{"type": "message", ...}`` (see
+:func:`server.realtime.hub.message_frame`) and small content-free events. Device to
+server: ``{"type": "ack", "copy_ids": [...]}``. Authentication uses the same bearer
+token as the REST API, in the upgrade request's Authorization header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from server.api.context import principal, services
+from server.domain.models import MessageCopy
+from server.errors import DomainError
+from server.realtime.hub import DeviceConnection
+
+routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
+
+
+class AckFrame(msgspec.Struct, forbid_unknown_fields=True, tag_field="type", tag="ack"):
+    copy_ids: list[int]
+
+
+_decoder = msgspec.json.Decoder(AckFrame)
+
+
+@routes.get("/v1/ws")
+async def device_socket(request: web.Request) -> web.StreamResponse:
+    caller = await principal(request)
+    svc = services(request)
+    hub = svc.hub
+    if hub is None:
+        raise web.HTTPServiceUnavailable(reason="Real-time delivery is not running")
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    connection = DeviceConnection(caller.device.id, ws.send_bytes)
+    hub.register(connection)
+
+    async def load_pending(_device_id: str) -> list[MessageCopy]:
+        return await svc.messages.pending(caller, limit=500)
+
+    writer = asyncio.create_task(connection.run_writer(load_pending))
+    # A writer that fails (the phone went away mid-send) ends the whole connection.
+    writer.add_done_callback(lambda _task: connection.close())
+    writer.add_done_callback(lambda task: None if task.cancelled() else task.exception())
+    try:
+        async for frame in ws:
+            if connection.closed:
+                break
+            if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            try:
+                ack = _decoder.decode(frame.data)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                await ws.send_json({"type": "error", "code": "invalid-frame"})
+                continue
+            try:
+                await svc.messages.acknowledge(caller, ack.copy_ids)
+            except DomainError as error:
+                await ws.send_json({"type": "error", "code": error.code})
+                continue
+            connection.acknowledged(ack.copy_ids)
+    finally:
+        connection.close()
+        hub.unregister(connection)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError, RuntimeError):
+            await writer
+        await ws.close()
+    return ws

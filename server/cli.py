@@ -1,0 +1,228 @@
+"""The ``witnesslink`` command: ``serve`` runs the server, ``admin`` manages it.
+
+``witnesslink admin`` works directly on the configured database (the same settings as
+the server, from ``WITNESSLINK_*`` variables or ``--data-dir``), so the first admin can
+be created before anyone can log in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from server.app import PathOnlyAccessLogger, build_app
+from server.clock import SystemClock
+from server.config import Settings
+from server.domain.audit import Actor, verify_chain
+from server.domain.events import NullEventSink
+from server.domain.models import AgencyKind, Role
+from server.errors import DomainError
+from server.services import Services, build_services
+from server.storage.opening import open_database
+
+ADMIN_ACTOR = Actor.system("admin-cli")
+
+FIRST_RUN_HELP = """\
+No staff accounts exist yet. Create an agency and the first admin with:
+
+  witnesslink admin create-agency --name "Example Police" --country DE --kind police{data_arg}
+  witnesslink admin create-staff --agency "Example Police" --username admin \\
+      --display-name "First Admin" --role admin --totp{data_arg}
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        data_dir=Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+        database_url=getattr(args, "database_url", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        public_url=getattr(args, "public_url", None),
+    )
+
+
+async def _with_services(settings: Settings, action: Callable[[Services], Awaitable[int]]) -> int:
+    clock = SystemClock()
+    db = await open_database(settings.database_url, clock, schema=settings.postgres_schema)
+    try:
+        services = build_services(settings, clock, db, hub=None, events=NullEventSink())
+        return await action(services)
+    finally:
+        await db.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def first_run_check(services: Services) -> int:
+        return 0 if await services.accounts.has_any_staff() else 1
+
+    if asyncio.run(_with_services(settings, first_run_check)):
+        data_arg = f" --data-dir {args.data_dir}" if args.data_dir else ""
+        print(FIRST_RUN_HELP.format(data_arg=data_arg), flush=True)
+    location = str(settings.data_dir.resolve()) if settings.uses_sqlite else "PostgreSQL"
+    print(
+        f"witnesslink listening on http://{settings.host}:{settings.port} (data: {location})",
+        flush=True,
+    )
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log_class=PathOnlyAccessLogger,
+        print=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (12+ characters): ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise SystemExit("passwords do not match")
+    return first
+
+
+def _print_totp(uri: str) -> None:
+    import segno
+
+    print("Scan this into the authenticator app (shown once):")
+    segno.make(uri).terminal(compact=True)
+    print(uri)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    command = args.admin_command
+
+    async def run(services: Services) -> int:
+        accounts = services.accounts
+        if command == "create-agency":
+            agency = await accounts.create_agency(
+                ADMIN_ACTOR,
+                name=args.name,
+                country=args.country.upper(),
+                kind=AgencyKind(args.kind),
+                requires_reason=args.requires_reason,
+            )
+            print(f"created agency {agency.id} ({agency.kind.value}, {agency.country})")
+        elif command == "create-staff":
+            agency = await accounts.find_agency(args.agency)
+            created = await accounts.create_staff(
+                ADMIN_ACTOR,
+                agency_id=agency.id,
+                username=args.username,
+                display_name=args.display_name,
+                role=Role(args.role),
+                password=_read_password(args),
+                with_totp=args.totp,
+            )
+            print(f"created staff {created.staff.id} ({created.staff.role.value})")
+            uri = created.totp_uri()
+            if uri:
+                _print_totp(uri)
+        elif command == "reset-totp":
+            async with services.store.read() as uow:
+                staff = await uow.staff.get_by_username(args.username)
+            if staff is None:
+                print("no such staff member", file=sys.stderr)
+                return 1
+            secret = await accounts.set_totp(ADMIN_ACTOR, staff.id, enabled=not args.disable)
+            if secret is None:
+                print("TOTP disabled")
+            else:
+                import pyotp
+
+                _print_totp(
+                    pyotp.TOTP(secret).provisioning_uri(
+                        name=staff.username, issuer_name="witnesslink"
+                    )
+                )
+        elif command == "list-agencies":
+            for agency in await accounts.list_agencies():
+                print(f"{agency.id}\t{agency.kind.value}\t{agency.country}\t{agency.name}")
+        elif command == "list-staff":
+            agency = await accounts.find_agency(args.agency)
+            async with services.store.read() as uow:
+                members = await uow.staff.list_by_agency(agency.id)
+            for member in members:
+                print(f"{member.id}\t{member.role.value}\t{member.username}")
+        elif command == "verify-audit":
+            report = await verify_chain(services.store)
+            print(report.describe())
+            return 0 if report.ok else 2
+        return 0
+
+    try:
+        return asyncio.run(_with_services(settings, run))
+    except DomainError as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="witnesslink", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="local data folder (default ./witnesslink-data)")
+        p.add_argument("--database-url", help="sqlite:///path or postgresql://… (overrides)")
+
+    serve = commands.add_parser("serve", help="run the server")
+    common(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--public-url", help="the URL phones use, printed into enrolment QR codes")
+    serve.set_defaults(func=_serve)
+
+    admin = commands.add_parser("admin", help="manage agencies, staff and the audit log")
+    common(admin)
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    agency = admin_commands.add_parser("create-agency", help="create an agency")
+    agency.add_argument("--name", required=True)
+    agency.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. RO")
+    agency.add_argument("--kind", required=True, choices=[k.value for k in AgencyKind])
+    agency.add_argument(
+        "--requires-reason", action="store_true", help="staff must give a reason to consult"
+    )
+    staff = admin_commands.add_parser("create-staff", help="create a staff account")
+    staff.add_argument("--agency", required=True, help="agency name or id")
+    staff.add_argument("--username", required=True)
+    staff.add_argument("--display-name", required=True)
+    staff.add_argument("--role", required=True, choices=[r.value for r in Role])
+    staff.add_argument("--totp", action="store_true", help="require a TOTP code at login")
+    staff.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    totp = admin_commands.add_parser("reset-totp", help="give an account a new TOTP secret")
+    totp.add_argument("--username", required=True)
+    totp.add_argument("--disable", action="store_true", help="turn TOTP off instead")
+    admin_commands.add_parser("list-agencies", help="list agencies")
+    list_staff = admin_commands.add_parser("list-staff", help="list an agency's staff")
+    list_staff.add_argument("--agency", required=True)
+    admin_commands.add_parser(
+        "verify-audit", help="check the audit log's hash chain; names the first broken entry"
+    )
+    for sub in admin_commands.choices.values():
+        common(sub)
+    admin.set_defaults(func=_admin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

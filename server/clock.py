@@ -1,0 +1,89 @@
+"""Time as a dependency.
+
+Every time-dependent component takes a :class:`Clock`, so tests move time instead of
+sleeping (design principle 10). Timestamps are handled as aware UTC datetimes in the
+domain and stored as integer milliseconds since the epoch, which both SQLite and
+PostgreSQL compare and index cheaply and without timezone surprises.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Something that says what time it is now (UTC)."""
+
+    def now(self) -> datetime:
+        """Return the current time as an aware UTC datetime."""
+        ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> datetime:
+        """Return the current UTC time."""
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that only moves when told to; for tests and simulations.
+
+    Thread-safe, because the server under test may read it from worker threads.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        if start is None:
+            start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """Return the clock's current time."""
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock forward by ``delta`` and return the new time.
+
+        Raises:
+            ValueError: if ``delta`` is negative; time never runs backwards here.
+        """
+        if delta < timedelta(0):
+            raise ValueError("time cannot move backwards")
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump to ``when`` (which must not be earlier than now).
+
+        Raises:
+            ValueError: if ``when`` is naive or in the past of this clock.
+        """
+        if when.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        with self._lock:
+            if when < self._now:
+                raise ValueError("time cannot move backwards")
+            self._now = when.astimezone(UTC)
+
+
+def to_ms(when: datetime) -> int:
+    """Convert an aware datetime to integer milliseconds since the epoch."""
+    return int(when.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    """Convert integer milliseconds since the epoch to an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def iso(when: datetime) -> str:
+    """Render an aware datetime as an RFC 3339 UTC string with millisecond precision."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

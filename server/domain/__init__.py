@@ -1,0 +1,1 @@
+"""Domain services: the rules of witnesslink, with no aiohttp and no SQL."""

@@ -1,0 +1,112 @@
+"""One-time and fallback keys: upload (signature-checked), count and atomic claims.
+
+A sender claims one key per recipient device to start an Olm session; each one-time key
+is handed out at most once, even under concurrent claims. When a device has run out,
+its fallback key is handed out instead (reusable, replaced by the device). Claims are
+rate-limited per device and restricted to devices of a case the claimer belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from server.clock import Clock
+from server.domain.access import Principal
+from server.domain.audit import AuditLog
+from server.domain.models import Device, SignedKey
+from server.domain.registration import MAX_STORED_ONE_TIME_KEYS, check_keys
+from server.errors import InvalidInput, NotFound
+from server.security.ratelimit import RateLimiter
+from server.storage.protocols import Store
+
+MAX_CLAIM = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    device: Device
+    key: SignedKey | None
+    fallback: bool
+
+
+class KeyService:
+    """Keeps each device's supply of signed one-time keys."""
+
+    def __init__(
+        self, store: Store, audit: AuditLog, clock: Clock, claims_by_device: RateLimiter
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._clock = clock
+        self._claims_by_device = claims_by_device
+
+    async def upload(
+        self, principal: Principal, one_time_keys: Sequence[SignedKey], fallback: SignedKey | None
+    ) -> int:
+        """Add signed keys for the caller's device; returns how many keys it now holds.
+
+        Raises:
+            SignatureInvalid: a key signature does not verify.
+            InvalidInput: too many keys.
+        """
+        device = principal.device
+        check_keys(device.ed25519, device.curve25519, one_time_keys, fallback)
+        async with self._store.write() as uow:
+            held = await uow.keys.count_one_time_keys(device.id)
+            if held + len(one_time_keys) > MAX_STORED_ONE_TIME_KEYS:
+                raise InvalidInput(
+                    f"a device may hold at most {MAX_STORED_ONE_TIME_KEYS} one-time keys"
+                )
+            await uow.keys.add_one_time_keys(device.id, one_time_keys)
+            if fallback is not None:
+                await uow.keys.set_fallback_key(device.id, fallback, self._clock.now())
+            count = await uow.keys.count_one_time_keys(device.id)
+            if fallback is not None:
+                await self._audit.append(
+                    uow.audit,
+                    principal.actor,
+                    "device.fallback_key_replaced",
+                    subject=("device", device.id),
+                )
+        return count
+
+    async def count(self, principal: Principal) -> int:
+        async with self._store.read() as uow:
+            return await uow.keys.count_one_time_keys(principal.device.id)
+
+    async def claim(
+        self, principal: Principal, case_id: str, device_ids: Sequence[str]
+    ) -> list[ClaimResult]:
+        """Claim one key for each listed device of a case the caller belongs to.
+
+        Raises:
+            InvalidInput: too many or repeated devices.
+            RateLimited: too many claims by this device.
+            NotFound: the caller is not a member of the case, or a device is not one of
+                the case's active devices.
+        """
+        if len(device_ids) > MAX_CLAIM or len(set(device_ids)) != len(device_ids):
+            raise InvalidInput(f"claim up to {MAX_CLAIM} distinct devices at a time")
+        self._claims_by_device.take(principal.device.id, cost=max(1, len(device_ids)))
+        results: list[ClaimResult] = []
+        async with self._store.write() as uow:
+            if principal.witness is not None:
+                member = principal.witness.case_id == case_id
+            else:
+                assert principal.staff is not None
+                member = await uow.cases.is_assigned(case_id, principal.staff.id)
+            if not member:
+                raise NotFound("No such case")
+            devices = {d.id: d for d in await uow.devices.list_for_case(case_id)}
+            for device_id in device_ids:
+                device = devices.get(device_id)
+                if device is None:
+                    raise NotFound("A device is not an active device of this case")
+                key = await uow.keys.claim_one_time_key(device_id)
+                if key is not None:
+                    results.append(ClaimResult(device, key, fallback=False))
+                else:
+                    fallback = await uow.keys.get_fallback_key(device_id)
+                    results.append(ClaimResult(device, fallback, fallback=True))
+        return results

@@ -1,0 +1,1 @@
+"""Real-time delivery: WebSocket connections per device and the cross-instance bus."""

@@ -1,0 +1,191 @@
+"""Which devices are connected here, and getting frames to them.
+
+Each WebSocket connection has a bounded outgoing queue drained by its own writer, so a
+slow phone never slows the sender or anyone else. A connection remembers which copies
+it has pushed and not yet had acknowledged, so the backlog sent at connect time and
+live pushes never deliver the same copy twice on one connection. When a queue overflows,
+or another instance says there is something new, the connection re-reads its pending
+copies from the database instead: the database, not memory, is the source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from server.clock import iso
+from server.domain.models import MessageCopy
+from server.realtime.bus import EventBus
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 2048
+_encoder = msgspec.json.Encoder()
+
+PendingLoader = Callable[[str], Awaitable[list[MessageCopy]]]
+
+
+def message_frame(copy: MessageCopy) -> dict[str, Any]:
+    """The JSON frame (and REST item) for one message copy."""
+    return {
+        "type": "message",
+        "copy_id": copy.id,
+        "case_id": copy.case_id,
+        "message_id": copy.message_id,
+        "sender_device_id": copy.sender_device_id,
+        "olm_type": copy.olm_type,
+        "body": copy.body,
+        "sent_at": iso(copy.created_at),
+    }
+
+
+class DeviceConnection:
+    """One open WebSocket of one device, seen from the hub."""
+
+    def __init__(self, device_id: str, send: Callable[[bytes], Awaitable[None]]) -> None:
+        self.device_id = device_id
+        self._send = send
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
+        self._pushed: set[int] = set()
+        self._resync = asyncio.Event()
+        self.closed = False
+
+    def offer_copy(self, copy: MessageCopy) -> None:
+        """Queue a live copy unless it was already pushed on this connection."""
+        if copy.id in self._pushed:
+            return
+        self._offer(_encoder.encode(message_frame(copy)), copy.id)
+
+    def offer_event(self, event: dict[str, Any]) -> None:
+        self._offer(_encoder.encode(event), None)
+
+    def _offer(self, frame: bytes, copy_id: int | None) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.request_resync()
+            return
+        if copy_id is not None:
+            self._pushed.add(copy_id)
+
+    def request_resync(self) -> None:
+        """Re-read pending copies from the database at the next opportunity."""
+        self._resync.set()
+        if self._queue.empty():
+            self._queue.put_nowait(b"")
+
+    def acknowledged(self, copy_ids: Sequence[int]) -> None:
+        self._pushed.difference_update(copy_ids)
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    async def run_writer(self, load_pending: PendingLoader) -> None:
+        """Send the backlog, then whatever is queued, until closed."""
+        self._resync.set()
+        while not self.closed:
+            if self._resync.is_set():
+                self._resync.clear()
+                for copy in await load_pending(self.device_id):
+                    if copy.id not in self._pushed:
+                        self._pushed.add(copy.id)
+                        await self._send(_encoder.encode(message_frame(copy)))
+            frame = await self._queue.get()
+            if frame is None:
+                return
+            if frame:
+                await self._send(frame)
+
+
+class Hub:
+    """The real-time hub; implements the domain's :class:`~server.domain.events.EventSink`."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._connections: dict[str, set[DeviceConnection]] = {}
+        self.on_revoked: list[Callable[[set[str]], None]] = []
+
+    async def start(self) -> None:
+        await self._bus.start(self._on_note)
+
+    async def close(self) -> None:
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                connection.close()
+        await self._bus.close()
+
+    def register(self, connection: DeviceConnection) -> None:
+        self._connections.setdefault(connection.device_id, set()).add(connection)
+
+    def unregister(self, connection: DeviceConnection) -> None:
+        connections = self._connections.get(connection.device_id)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                del self._connections[connection.device_id]
+
+    def is_connected(self, device_id: str) -> bool:
+        return device_id in self._connections
+
+    def connected_devices(self) -> set[str]:
+        return set(self._connections)
+
+    async def messages_stored(self, copies: Sequence[MessageCopy]) -> None:
+        remote: set[str] = set()
+        for copy in copies:
+            connections = self._connections.get(copy.recipient_device_id)
+            if connections:
+                for connection in connections:
+                    connection.offer_copy(copy)
+            else:
+                remote.add(copy.recipient_device_id)
+        if remote:
+            await self._bus.publish({"kind": "wake", "devices": sorted(remote)})
+
+    async def devices_revoked(self, device_ids: Sequence[str]) -> None:
+        self._drop(set(device_ids))
+        await self._bus.publish({"kind": "revoked", "devices": list(device_ids)})
+
+    async def device_event(self, device_ids: Sequence[str], event: dict[str, Any]) -> None:
+        remote: list[str] = []
+        for device_id in device_ids:
+            connections = self._connections.get(device_id)
+            if connections:
+                for connection in connections:
+                    connection.offer_event(event)
+            else:
+                remote.append(device_id)
+        if remote:
+            await self._bus.publish({"kind": "event", "devices": remote, "event": event})
+
+    def _drop(self, device_ids: set[str]) -> None:
+        for device_id in device_ids:
+            for connection in list(self._connections.get(device_id, ())):
+                connection.close()
+        for callback in self.on_revoked:
+            callback(device_ids)
+
+    async def _on_note(self, note: dict[str, Any]) -> None:
+        devices = [d for d in note.get("devices", []) if isinstance(d, str)]
+        kind = note.get("kind")
+        if kind == "wake":
+            for device_id in devices:
+                for connection in self._connections.get(device_id, ()):
+                    connection.request_resync()
+        elif kind == "revoked":
+            self._drop(set(devices))
+        elif kind == "event" and isinstance(note.get("event"), dict):
+            for device_id in devices:
+                for connection in self._connections.get(device_id, ()):
+                    connection.offer_event(note["event"])
+        else:
+            log.debug("ignoring an unknown real-time note")

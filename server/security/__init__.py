@@ -1,0 +1,1 @@
+"""Server-side security primitives: passwords, sealing, signatures, rate limits."""

@@ -1,0 +1,113 @@
+"""Builds the domain services for one server process and holds them together.
+
+The same builder serves the HTTP server, the admin command and the tests, so they all
+run the same rules against the same storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.clock import Clock
+from server.config import Settings
+from server.domain.accounts import AccountService
+from server.domain.attachments import AttachmentService
+from server.domain.audit import AuditLog
+from server.domain.authentication import DeviceAuthenticator
+from server.domain.cases import CaseService
+from server.domain.devices import DeviceService
+from server.domain.events import EventSink
+from server.domain.keys import KeyService
+from server.domain.messages import MessageRelay
+from server.realtime.hub import Hub
+from server.security.passwords import PasswordHashing
+from server.security.ratelimit import Rate, RateLimiter
+from server.security.sealing import Sealer, load_or_create_key
+from server.storage.database import Database
+from server.storage.store import SqlStore
+
+
+@dataclass
+class Services:
+    """Every service of one process, wired to one database."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    store: SqlStore
+    sealer: Sealer
+    audit: AuditLog
+    authenticator: DeviceAuthenticator
+    accounts: AccountService
+    cases: CaseService
+    devices: DeviceService
+    keys: KeyService
+    messages: MessageRelay
+    attachments: AttachmentService
+    hub: Hub | None
+
+
+def build_services(
+    settings: Settings, clock: Clock, db: Database, *, hub: Hub | None, events: EventSink
+) -> Services:
+    """Wire the services; ``events`` is the hub in a server, a null sink in tools."""
+    store = SqlStore(db)
+    sealer = Sealer(load_or_create_key(settings.secret_key_path, settings.secret_key_b64))
+    audit = AuditLog(clock)
+    authenticator = DeviceAuthenticator(store, clock, cache_ttl=settings.auth_cache_ttl)
+    passwords = PasswordHashing(
+        time_cost=settings.password_time_cost, memory_cost_kib=settings.password_memory_kib
+    )
+    accounts = AccountService(
+        store,
+        audit,
+        clock,
+        passwords,
+        sealer,
+        login_by_user=RateLimiter(clock, Rate(capacity=5, refill_s=60)),
+        login_by_address=RateLimiter(clock, Rate(capacity=20, refill_s=6)),
+    )
+    cases = CaseService(
+        store,
+        audit,
+        clock,
+        enrolment_ttl=settings.enrolment_ttl,
+        public_url=settings.public_url,
+    )
+    devices = DeviceService(
+        store,
+        audit,
+        clock,
+        authenticator,
+        events,
+        enrol_by_address=RateLimiter(clock, Rate(capacity=10, refill_s=60)),
+    )
+    keys = KeyService(
+        store, audit, clock, claims_by_device=RateLimiter(clock, Rate(capacity=200, refill_s=1))
+    )
+    messages = MessageRelay(store, audit, clock, events, ttl=settings.message_ttl)
+    attachments = AttachmentService(
+        store,
+        audit,
+        clock,
+        max_bytes=settings.attachment_max_bytes,
+        ttl=settings.attachment_ttl,
+    )
+    if hub is not None:
+        hub.on_revoked.append(authenticator.forget_devices)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        store=store,
+        sealer=sealer,
+        audit=audit,
+        authenticator=authenticator,
+        accounts=accounts,
+        cases=cases,
+        devices=devices,
+        keys=keys,
+        messages=messages,
+        attachments=attachments,
+        hub=hub,
+    )

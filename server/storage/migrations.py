@@ -1,0 +1,225 @@
+"""Schema migrations for both backends.
+
+A migration is a list of statements written once with two tokens — ``{PK}`` (an
+auto-incrementing integer key that is never reused) and ``{BLOB}`` — plus optional
+statements per dialect (triggers differ). The runner applies pending migrations in one
+transaction each, re-checking what is applied under a lock so that two processes
+starting at once (two app instances, or the admin command beside the server) never
+apply a migration twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from server.clock import Clock, to_ms
+from server.storage.database import Connection, Database, DialectName
+
+_TOKENS = {
+    DialectName.SQLITE: {"{PK}": "INTEGER PRIMARY KEY AUTOINCREMENT", "{BLOB}": "BLOB"},
+    DialectName.POSTGRES: {"{PK}": "BIGSERIAL PRIMARY KEY", "{BLOB}": "BYTEA"},
+}
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version."""
+
+    version: int
+    name: str
+    statements: list[str]
+    sqlite_only: list[str] = field(default_factory=list)
+    postgres_only: list[str] = field(default_factory=list)
+
+    def for_dialect(self, dialect: DialectName) -> list[str]:
+        extra = self.postgres_only if dialect is DialectName.POSTGRES else self.sqlite_only
+        out = []
+        for statement in [*self.statements, *extra]:
+            for token, replacement in _TOKENS[dialect].items():
+                statement = statement.replace(token, replacement)
+            out.append(statement)
+        return out
+
+
+_CORE = Migration(
+    version=1,
+    name="core: agencies, staff, cases, witnesses, devices, keys, messages, audit",
+    statements=[
+        """CREATE TABLE agencies (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            country TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('police', 'support')),
+            requires_reason BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at BIGINT NOT NULL)""",
+        """CREATE TABLE staff (
+            id TEXT PRIMARY KEY,
+            agency_id TEXT NOT NULL REFERENCES agencies(id),
+            username TEXT NOT NULL UNIQUE,
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL
+                CHECK (role IN ('officer', 'support_worker', 'supervisor', 'admin')),
+            password_hash TEXT NOT NULL,
+            totp_secret_sealed {BLOB},
+            totp_last_step BIGINT NOT NULL DEFAULT 0,
+            active BOOLEAN NOT NULL DEFAULT TRUE,
+            created_at BIGINT NOT NULL)""",
+        "CREATE INDEX staff_by_agency ON staff (agency_id)",
+        """CREATE TABLE cases (
+            id TEXT PRIMARY KEY,
+            reference TEXT NOT NULL,
+            police_agency_id TEXT NOT NULL REFERENCES agencies(id),
+            support_agency_id TEXT NOT NULL REFERENCES agencies(id),
+            created_by TEXT NOT NULL REFERENCES staff(id),
+            created_at BIGINT NOT NULL,
+            closed_at BIGINT,
+            UNIQUE (police_agency_id, reference))""",
+        """CREATE TABLE case_staff (
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            staff_id TEXT NOT NULL REFERENCES staff(id),
+            added_by TEXT NOT NULL,
+            added_at BIGINT NOT NULL,
+            PRIMARY KEY (case_id, staff_id))""",
+        "CREATE INDEX case_staff_by_staff ON case_staff (staff_id)",
+        """CREATE TABLE witnesses (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL UNIQUE REFERENCES cases(id),
+            alias TEXT NOT NULL,
+            language TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL)""",
+        """CREATE TABLE enrolment_codes (
+            code_hash {BLOB} PRIMARY KEY,
+            witness_id TEXT NOT NULL REFERENCES witnesses(id),
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            team_fingerprint TEXT NOT NULL,
+            team_devices TEXT NOT NULL,
+            used_at BIGINT,
+            used_by_device TEXT)""",
+        "CREATE INDEX enrolment_codes_by_expiry ON enrolment_codes (expires_at)",
+        """CREATE TABLE devices (
+            id TEXT PRIMARY KEY,
+            owner_kind TEXT NOT NULL CHECK (owner_kind IN ('staff', 'witness')),
+            owner_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            curve25519 TEXT NOT NULL UNIQUE,
+            ed25519 TEXT NOT NULL UNIQUE,
+            token_hash {BLOB} NOT NULL UNIQUE,
+            created_at BIGINT NOT NULL,
+            last_seen_at BIGINT NOT NULL,
+            revoked_at BIGINT,
+            revoked_by TEXT)""",
+        "CREATE INDEX devices_by_owner ON devices (owner_kind, owner_id)",
+        """CREATE TABLE one_time_keys (
+            id {PK},
+            device_id TEXT NOT NULL REFERENCES devices(id),
+            key_id TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            UNIQUE (device_id, key_id))""",
+        """CREATE TABLE fallback_keys (
+            device_id TEXT PRIMARY KEY REFERENCES devices(id),
+            key_id TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            uploaded_at BIGINT NOT NULL)""",
+        """CREATE TABLE sent_messages (
+            sender_device_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (sender_device_id, message_id))""",
+        "CREATE INDEX sent_messages_by_time ON sent_messages (created_at)",
+        """CREATE TABLE message_copies (
+            id {PK},
+            recipient_device_id TEXT NOT NULL,
+            case_id TEXT NOT NULL,
+            sender_device_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            olm_type INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            created_at BIGINT NOT NULL)""",
+        "CREATE INDEX message_copies_by_recipient ON message_copies (recipient_device_id, id)",
+        "CREATE INDEX message_copies_by_time ON message_copies (created_at)",
+        """CREATE TABLE attachments (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL,
+            uploader_device_id TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            content {BLOB} NOT NULL,
+            created_at BIGINT NOT NULL)""",
+        "CREATE INDEX attachments_by_time ON attachments (created_at)",
+        """CREATE TABLE attachment_recipients (
+            attachment_id TEXT NOT NULL REFERENCES attachments(id) ON DELETE CASCADE,
+            device_id TEXT NOT NULL,
+            fetched_at BIGINT,
+            PRIMARY KEY (attachment_id, device_id))""",
+        """CREATE TABLE audit_log (
+            seq BIGINT PRIMARY KEY,
+            at BIGINT NOT NULL,
+            actor_kind TEXT NOT NULL,
+            actor_id TEXT,
+            action TEXT NOT NULL,
+            subject_kind TEXT,
+            subject_id TEXT,
+            case_id TEXT,
+            reason TEXT,
+            details TEXT NOT NULL,
+            prev_hash {BLOB} NOT NULL,
+            entry_hash {BLOB} NOT NULL)""",
+        "CREATE INDEX audit_by_case ON audit_log (case_id, seq)",
+        "CREATE INDEX audit_by_actor ON audit_log (actor_id, seq)",
+    ],
+    sqlite_only=[
+        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+    ],
+    postgres_only=[
+        """CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $fn$
+           BEGIN RAISE EXCEPTION 'audit log is append-only'; END; $fn$ LANGUAGE plpgsql""",
+        """CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+           FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+    ],
+)
+
+MIGRATIONS: list[Migration] = [_CORE]
+
+
+async def _applied(conn: Connection) -> set[int]:
+    rows = await conn.fetch("SELECT version FROM schema_migrations")
+    return {int(row[0]) for row in rows}
+
+
+async def migrate(db: Database, clock: Clock, migrations: list[Migration] | None = None) -> int:
+    """Apply every pending migration; return how many were applied."""
+    todo = sorted(migrations or MIGRATIONS, key=lambda m: m.version)
+    applied_now = 0
+    async with db.transaction() as conn:
+        if db.dialect.is_postgres:
+            await conn.execute("SELECT pg_advisory_xact_lock(727001)")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )
+    for migration in todo:
+        async with db.transaction() as conn:
+            if db.dialect.is_postgres:
+                await conn.execute("SELECT pg_advisory_xact_lock(727001)")
+            if migration.version in await _applied(conn):
+                continue
+            for statement in migration.for_dialect(db.dialect.name):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                to_ms(clock.now()),
+            )
+            applied_now += 1
+    return applied_now

@@ -1,0 +1,1 @@
+"""SQL implementations of the repository protocols, one module per area."""

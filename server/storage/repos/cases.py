@@ -1,0 +1,195 @@
+"""Cases, their staff assignments, witnesses and enrolment codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from server.domain.models import Case, EnrolmentCode, Witness
+from server.errors import Conflict
+from server.storage.database import Connection, Row
+from server.storage.repos._rows import dt, ms, opt_dt
+
+_CASE_COLUMNS = (
+    "id, reference, police_agency_id, support_agency_id, created_by, created_at, closed_at"
+)
+_WITNESS_COLUMNS = "id, case_id, alias, language, timezone, created_by, created_at"
+_CODE_COLUMNS = (
+    "code_hash, witness_id, created_by, created_at, expires_at, team_fingerprint,"
+    " team_devices, used_at"
+)
+
+
+def _case(row: Row) -> Case:
+    return Case(
+        id=row["id"],
+        reference=row["reference"],
+        police_agency_id=row["police_agency_id"],
+        support_agency_id=row["support_agency_id"],
+        created_by=row["created_by"],
+        created_at=dt(row["created_at"]),
+        closed_at=opt_dt(row["closed_at"]),
+    )
+
+
+def _witness(row: Row) -> Witness:
+    return Witness(
+        id=row["id"],
+        case_id=row["case_id"],
+        alias=row["alias"],
+        language=row["language"],
+        timezone=row["timezone"],
+        created_by=row["created_by"],
+        created_at=dt(row["created_at"]),
+    )
+
+
+def _code(row: Row) -> EnrolmentCode:
+    return EnrolmentCode(
+        code_hash=bytes(row["code_hash"]),
+        witness_id=row["witness_id"],
+        created_by=row["created_by"],
+        created_at=dt(row["created_at"]),
+        expires_at=dt(row["expires_at"]),
+        team_fingerprint=row["team_fingerprint"],
+        team_devices=row["team_devices"],
+        used_at=opt_dt(row["used_at"]),
+    )
+
+
+class SqlCaseRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, case: Case) -> None:
+        added = await self._conn.execute(
+            f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT DO NOTHING",
+            case.id,
+            case.reference,
+            case.police_agency_id,
+            case.support_agency_id,
+            case.created_by,
+            ms(case.created_at),
+            None if case.closed_at is None else ms(case.closed_at),
+        )
+        if not added:
+            raise Conflict("This police agency already has a case with this reference")
+
+    async def get(self, case_id: str) -> Case | None:
+        row = await self._conn.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = $1", case_id)
+        return None if row is None else _case(row)
+
+    async def add_staff(self, case_id: str, staff_id: str, added_by: str, at: datetime) -> bool:
+        added = await self._conn.execute(
+            "INSERT INTO case_staff (case_id, staff_id, added_by, added_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            case_id,
+            staff_id,
+            added_by,
+            ms(at),
+        )
+        return added > 0
+
+    async def remove_staff(self, case_id: str, staff_id: str) -> bool:
+        removed = await self._conn.execute(
+            "DELETE FROM case_staff WHERE case_id = $1 AND staff_id = $2", case_id, staff_id
+        )
+        return removed > 0
+
+    async def staff_ids(self, case_id: str) -> list[str]:
+        rows = await self._conn.fetch(
+            "SELECT staff_id FROM case_staff WHERE case_id = $1 ORDER BY added_at, staff_id",
+            case_id,
+        )
+        return [row[0] for row in rows]
+
+    async def is_assigned(self, case_id: str, staff_id: str) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT 1 FROM case_staff WHERE case_id = $1 AND staff_id = $2", case_id, staff_id
+        )
+        return found is not None
+
+    async def list_assigned(self, staff_id: str) -> list[Case]:
+        rows = await self._conn.fetch(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE id IN"
+            " (SELECT case_id FROM case_staff WHERE staff_id = $1) ORDER BY created_at, id",
+            staff_id,
+        )
+        return [_case(row) for row in rows]
+
+    async def list_for_agency(self, agency_id: str) -> list[Case]:
+        rows = await self._conn.fetch(
+            f"SELECT {_CASE_COLUMNS} FROM cases"
+            " WHERE police_agency_id = $1 OR support_agency_id = $1 ORDER BY created_at, id",
+            agency_id,
+        )
+        return [_case(row) for row in rows]
+
+
+class SqlWitnessRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, witness: Witness) -> None:
+        added = await self._conn.execute(
+            f"INSERT INTO witnesses ({_WITNESS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT DO NOTHING",
+            witness.id,
+            witness.case_id,
+            witness.alias,
+            witness.language,
+            witness.timezone,
+            witness.created_by,
+            ms(witness.created_at),
+        )
+        if not added:
+            raise Conflict("This case already has a witness")
+
+    async def get(self, witness_id: str) -> Witness | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_WITNESS_COLUMNS} FROM witnesses WHERE id = $1", witness_id
+        )
+        return None if row is None else _witness(row)
+
+    async def get_by_case(self, case_id: str) -> Witness | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_WITNESS_COLUMNS} FROM witnesses WHERE case_id = $1", case_id
+        )
+        return None if row is None else _witness(row)
+
+
+class SqlEnrolmentRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, code: EnrolmentCode) -> None:
+        await self._conn.execute(
+            f"INSERT INTO enrolment_codes ({_CODE_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            code.code_hash,
+            code.witness_id,
+            code.created_by,
+            ms(code.created_at),
+            ms(code.expires_at),
+            code.team_fingerprint,
+            code.team_devices,
+            None,
+        )
+
+    async def consume(
+        self, code_hash: bytes, now: datetime, device_id: str
+    ) -> EnrolmentCode | None:
+        row = await self._conn.fetchrow(
+            "UPDATE enrolment_codes SET used_at = $2, used_by_device = $3"
+            " WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2"
+            f" RETURNING {_CODE_COLUMNS}",
+            code_hash,
+            ms(now),
+            device_id,
+        )
+        return None if row is None else _code(row)
+
+    async def purge_expired(self, now: datetime) -> int:
+        return await self._conn.execute(
+            "DELETE FROM enrolment_codes WHERE expires_at <= $1", ms(now)
+        )

@@ -1,0 +1,165 @@
+"""Devices, their bearer-token hashes, and their one-time and fallback keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from server.domain.models import Device, OwnerKind, SignedKey
+from server.errors import Conflict
+from server.storage.database import Connection, Row
+from server.storage.repos._rows import dt, ms, opt_dt
+
+_DEVICE_COLUMNS = (
+    "id, owner_kind, owner_id, name, curve25519, ed25519, created_at, last_seen_at, revoked_at"
+)
+
+
+def _device(row: Row) -> Device:
+    return Device(
+        id=row["id"],
+        owner_kind=OwnerKind(row["owner_kind"]),
+        owner_id=row["owner_id"],
+        name=row["name"],
+        curve25519=row["curve25519"],
+        ed25519=row["ed25519"],
+        created_at=dt(row["created_at"]),
+        last_seen_at=dt(row["last_seen_at"]),
+        revoked_at=opt_dt(row["revoked_at"]),
+    )
+
+
+class SqlDeviceRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert(self, device: Device, token_hash: bytes) -> None:
+        added = await self._conn.execute(
+            f"INSERT INTO devices ({_DEVICE_COLUMNS}, token_hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            device.id,
+            device.owner_kind.value,
+            device.owner_id,
+            device.name,
+            device.curve25519,
+            device.ed25519,
+            ms(device.created_at),
+            ms(device.last_seen_at),
+            None,
+            token_hash,
+        )
+        if not added:
+            raise Conflict("These device keys are already registered")
+
+    async def get(self, device_id: str) -> Device | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = $1", device_id
+        )
+        return None if row is None else _device(row)
+
+    async def get_by_token_hash(self, token_hash: bytes) -> Device | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1", token_hash
+        )
+        return None if row is None else _device(row)
+
+    async def list_for_owner(
+        self, owner_kind: OwnerKind, owner_id: str, *, include_revoked: bool = False
+    ) -> list[Device]:
+        revoked_filter = "" if include_revoked else " AND revoked_at IS NULL"
+        rows = await self._conn.fetch(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE owner_kind = $1 AND owner_id = $2"
+            f"{revoked_filter} ORDER BY created_at, id",
+            owner_kind.value,
+            owner_id,
+        )
+        return [_device(row) for row in rows]
+
+    async def list_for_case(self, case_id: str, *, lock: bool = False) -> list[Device]:
+        lock_clause = " FOR SHARE" if lock and self._conn.dialect.is_postgres else ""
+        rows = await self._conn.fetch(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE revoked_at IS NULL AND ("
+            " (owner_kind = 'witness' AND owner_id IN"
+            "   (SELECT id FROM witnesses WHERE case_id = $1))"
+            " OR (owner_kind = 'staff' AND owner_id IN"
+            "   (SELECT staff_id FROM case_staff WHERE case_id = $1)))"
+            f" ORDER BY created_at, id{lock_clause}",
+            case_id,
+        )
+        return [_device(row) for row in rows]
+
+    async def revoke(self, device_id: str, revoked_by: str, at: datetime) -> bool:
+        changed = await self._conn.execute(
+            "UPDATE devices SET revoked_at = $2, revoked_by = $3"
+            " WHERE id = $1 AND revoked_at IS NULL",
+            device_id,
+            ms(at),
+            revoked_by,
+        )
+        return changed > 0
+
+    async def touch_many(self, seen: Sequence[tuple[str, datetime]]) -> None:
+        await self._conn.executemany(
+            "UPDATE devices SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2",
+            [(device_id, ms(at)) for device_id, at in seen],
+        )
+
+
+class SqlKeyRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def add_one_time_keys(self, device_id: str, keys: Sequence[SignedKey]) -> int:
+        before = await self.count_one_time_keys(device_id)
+        await self._conn.executemany(
+            "INSERT INTO one_time_keys (device_id, key_id, public_key, signature)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [(device_id, key.key_id, key.public_key, key.signature) for key in keys],
+        )
+        return await self.count_one_time_keys(device_id) - before
+
+    async def count_one_time_keys(self, device_id: str) -> int:
+        count = await self._conn.fetchval(
+            "SELECT COUNT(*) FROM one_time_keys WHERE device_id = $1", device_id
+        )
+        return int(count)
+
+    async def claim_one_time_key(self, device_id: str) -> SignedKey | None:
+        # SKIP LOCKED (PostgreSQL) lets concurrent claimers take different keys instead of
+        # queueing on the same row; SQLite's single writer makes the claim atomic already.
+        row = await self._conn.fetchrow(
+            "DELETE FROM one_time_keys WHERE id = ("
+            " SELECT id FROM one_time_keys WHERE device_id = $1 ORDER BY id LIMIT 1"
+            f" {self._conn.dialect.skip_locked})"
+            " RETURNING key_id, public_key, signature",
+            device_id,
+        )
+        if row is None:
+            return None
+        return SignedKey(key_id=row[0], public_key=row[1], signature=row[2])
+
+    async def set_fallback_key(self, device_id: str, key: SignedKey, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO fallback_keys (device_id, key_id, public_key, signature, uploaded_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id) DO UPDATE SET"
+            " key_id = excluded.key_id, public_key = excluded.public_key,"
+            " signature = excluded.signature, uploaded_at = excluded.uploaded_at",
+            device_id,
+            key.key_id,
+            key.public_key,
+            key.signature,
+            ms(at),
+        )
+
+    async def get_fallback_key(self, device_id: str) -> SignedKey | None:
+        row = await self._conn.fetchrow(
+            "SELECT key_id, public_key, signature FROM fallback_keys WHERE device_id = $1",
+            device_id,
+        )
+        if row is None:
+            return None
+        return SignedKey(key_id=row[0], public_key=row[1], signature=row[2])
+
+    async def delete_for_device(self, device_id: str) -> None:
+        await self._conn.execute("DELETE FROM one_time_keys WHERE device_id = $1", device_id)
+        await self._conn.execute("DELETE FROM fallback_keys WHERE device_id = $1", device_id)

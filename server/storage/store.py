@@ -1,0 +1,82 @@
+"""The SQL :class:`~server.storage.protocols.Store`: units of work over a Database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cached_property
+
+from server.storage.database import Connection, Database
+from server.storage.repos.accounts import SqlAgencyRepository, SqlStaffRepository
+from server.storage.repos.audit import SqlAuditRepository
+from server.storage.repos.cases import (
+    SqlCaseRepository,
+    SqlEnrolmentRepository,
+    SqlWitnessRepository,
+)
+from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
+from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
+
+
+class SqlUnitOfWork:
+    """Repositories bound to one connection; created per transaction (cheaply, lazily)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @cached_property
+    def agencies(self) -> SqlAgencyRepository:
+        return SqlAgencyRepository(self.conn)
+
+    @cached_property
+    def staff(self) -> SqlStaffRepository:
+        return SqlStaffRepository(self.conn)
+
+    @cached_property
+    def cases(self) -> SqlCaseRepository:
+        return SqlCaseRepository(self.conn)
+
+    @cached_property
+    def witnesses(self) -> SqlWitnessRepository:
+        return SqlWitnessRepository(self.conn)
+
+    @cached_property
+    def enrolments(self) -> SqlEnrolmentRepository:
+        return SqlEnrolmentRepository(self.conn)
+
+    @cached_property
+    def devices(self) -> SqlDeviceRepository:
+        return SqlDeviceRepository(self.conn)
+
+    @cached_property
+    def keys(self) -> SqlKeyRepository:
+        return SqlKeyRepository(self.conn)
+
+    @cached_property
+    def messages(self) -> SqlMessageRepository:
+        return SqlMessageRepository(self.conn)
+
+    @cached_property
+    def attachments(self) -> SqlAttachmentRepository:
+        return SqlAttachmentRepository(self.conn)
+
+    @cached_property
+    def audit(self) -> SqlAuditRepository:
+        return SqlAuditRepository(self.conn)
+
+
+class SqlStore:
+    """A :class:`~server.storage.protocols.Store` over either backend."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self.db.transaction() as conn:
+            yield SqlUnitOfWork(conn)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self.db.snapshot() as conn:
+            yield SqlUnitOfWork(conn)

@@ -1,0 +1,148 @@
+"""A running server with agencies and staff, for end-to-end tests.
+
+The server is the real aiohttp application on 127.0.0.1 (real HTTP and WebSockets),
+on SQLite or PostgreSQL, with a manual clock. Staff accounts are created through the
+same service the admin command uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from client_sdk import FAST_KDF_FOR_TESTS, StaffClient, WitnessClient
+from client_sdk.staff import Enrolment
+from server.api.context import SERVICES
+from server.app import build_app
+from server.clock import ManualClock
+from server.config import Settings
+from server.domain.audit import Actor
+from server.domain.models import AgencyKind, Role
+from server.services import Services
+
+PASSWORD = "correct horse battery staple"
+ADMIN = Actor.system("test")
+
+
+@dataclass
+class World:
+    """A server and the people around it."""
+
+    server: TestServer
+    app: web.Application
+    clock: ManualClock
+    tmp: Path
+    agencies: dict[str, str] = field(default_factory=dict)
+    staff: dict[str, str] = field(default_factory=dict)
+    clients: list[StaffClient | WitnessClient] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    async def add_agency(
+        self, key: str, *, kind: AgencyKind, country: str, requires_reason: bool = False
+    ) -> str:
+        agency = await self.services.accounts.create_agency(
+            ADMIN, name=f"{key} agency", country=country, kind=kind, requires_reason=requires_reason
+        )
+        self.agencies[key] = agency.id
+        return agency.id
+
+    async def add_staff(
+        self, username: str, agency: str, role: Role, *, totp: bool = False
+    ) -> str | None:
+        created = await self.services.accounts.create_staff(
+            ADMIN,
+            agency_id=self.agencies[agency],
+            username=username,
+            display_name=username.title(),
+            role=role,
+            password=PASSWORD,
+            with_totp=totp,
+        )
+        self.staff[username] = created.staff.id
+        return created.totp_secret
+
+    async def login(self, username: str, *, totp: str | None = None) -> StaffClient:
+        client = await StaffClient.login(
+            self.url,
+            username,
+            PASSWORD,
+            self.tmp / f"{username}-{len(self.clients)}.store",
+            "staff passphrase",
+            totp=totp,
+            kdf=FAST_KDF_FOR_TESTS,
+            clock=self.clock,
+        )
+        self.clients.append(client)
+        return client
+
+    async def enrol(
+        self, enrolment: Enrolment, *, name: str = "witness", pin: str = "2468"
+    ) -> WitnessClient:
+        client = await WitnessClient.enroll(
+            self.url,
+            enrolment.code,
+            self.tmp / f"{name}.store",
+            pin,
+            kdf=FAST_KDF_FOR_TESTS,
+            clock=self.clock,
+        )
+        self.clients.append(client)
+        return client
+
+    async def close_clients(self) -> None:
+        for client in self.clients:
+            # Some clients were closed or wiped by the test itself.
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+def settings_for_tests(tmp: Path, database_url: str, schema: str | None = None) -> Settings:
+    """Settings for a test server: cheap password hashing, no background scheduler."""
+    return Settings(
+        data_dir=tmp / "server",
+        database_url=database_url,
+        password_time_cost=1,
+        password_memory_kib=8192,
+        run_scheduler=False,
+        postgres_schema=schema,
+        attachment_max_bytes=256 * 1024,
+    )
+
+
+@asynccontextmanager
+async def running_world(
+    tmp: Path, database_url: str, clock: ManualClock, schema: str | None = None
+) -> AsyncIterator[World]:
+    app = build_app(settings_for_tests(tmp, database_url, schema), clock=clock)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    world = World(server=server, app=app, clock=clock, tmp=tmp)
+    try:
+        yield world
+    finally:
+        await world.close_clients()
+        await server.close()
+
+
+async def standard_cast(world: World) -> None:
+    """Police in Germany, a support organisation in Romania, and an unrelated police
+    agency in France, each with staff."""
+    await world.add_agency("police", kind=AgencyKind.POLICE, country="DE")
+    await world.add_agency("support", kind=AgencyKind.SUPPORT, country="RO")
+    await world.add_agency("other", kind=AgencyKind.POLICE, country="FR")
+    await world.add_staff("officer", "police", Role.OFFICER)
+    await world.add_staff("worker", "support", Role.SUPPORT_WORKER)
+    await world.add_staff("outsider", "other", Role.OFFICER)
