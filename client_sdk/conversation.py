@@ -328,68 +328,108 @@ class Conversation:
         text: str = "",
         attachment: StoredAttachment | None = None,
     ) -> SentMessage:
-        """Encrypt ``body`` for the case's devices, queue it durably, try to deliver.
+        """Queue ``body`` durably for the case's devices and try to deliver it now.
+
+        The message goes into the outbox first. If the server cannot be reached to
+        fetch the device list or open sessions, it stays there unencrypted (inside the
+        encrypted store) and is encrypted and sent when the server is back.
 
         Raises:
-            WitnesslinkError: no device could be encrypted to.
-            ApiError, TransportError: the device list or keys could not be fetched.
+            WitnesslinkError: no device of the case team can be encrypted to.
         """
-        targets, withheld = await self._targets(case_id)
-        message_id = secrets.token_urlsafe(16)
         now = self._clock.now()
+        record = StoredMessage(
+            case_id=case_id,
+            message_id=secrets.token_urlsafe(16),
+            direction="out",
+            sender_device_id=self.device_id,
+            sender_kind=self.identity.owner_kind,
+            sender_id=self.identity.owner_id,
+            text=text,
+            sent_at=now,
+            status="queued",
+            attachment=attachment,
+        )
+        entry = OutboxEntry(
+            message_id=record.message_id,
+            case_id=case_id,
+            ciphertexts=[],
+            created_at=now,
+            body=json.dumps(body, separators=(",", ":")),
+            plaintext_record_key=message_key(record),
+        )
+        await self._store.write([LocalStore.outbox_put(entry), LocalStore.message_put(record)])
+        try:
+            withheld = await self._encrypt_entry(entry)
+        except (TransportError, ApiError) as error:
+            if isinstance(error, ApiError) and not error.retryable:
+                await self._finish(entry, "failed")
+                raise
+            await self._reschedule(entry)
+            return SentMessage(entry.message_id, case_id, "queued", [], [])
+        except WitnesslinkError:
+            await self._finish(entry, "failed")
+            raise
+        receipt = await self._deliver(entry)
+        if receipt is not None:
+            # Devices the server knows and we did not (a colleague's new client): learn
+            # about them now, and say that this message was not encrypted to them.
+            unknown = [d for d in receipt.get("missing_devices", []) if d not in self._devices]
+            if unknown:
+                with contextlib.suppress(WitnesslinkError):
+                    await self.refresh_devices(case_id)
+                withheld += unknown
+        return SentMessage(
+            entry.message_id,
+            case_id,
+            "sent" if receipt is not None else "queued",
+            [c.device_id for c in entry.ciphertexts],
+            sorted(set(withheld)),
+        )
+
+    async def _encrypt_entry(self, entry: OutboxEntry) -> list[str]:
+        """Encrypt a queued message for every usable device; returns withheld devices.
+
+        The ciphertexts and the advanced session state are written in one store write,
+        so a crash can neither lose the state nor send a message twice under two ids.
+
+        Raises:
+            TransportError, ApiError: keys could not be claimed (try again later).
+            WitnesslinkError: there is no device to encrypt to.
+        """
+        targets, withheld = await self._targets(entry.case_id)
         async with self._lock:
-            withheld += await self._ensure_sessions(case_id, targets)
+            withheld += await self._ensure_sessions(entry.case_id, targets)
             usable = [d for d in targets if d.device_id not in withheld]
             if not usable:
                 raise WitnesslinkError("no trusted device of the case team can receive this yet")
+            body = json.loads(entry.body)
             ciphertexts = []
             for device in usable:
                 payload = {
                     "v": PAYLOAD_VERSION,
-                    "message_id": message_id,
-                    "case_id": case_id,
+                    "message_id": entry.message_id,
+                    "case_id": entry.case_id,
                     "sender_device_id": self.device_id,
                     "recipient_device_id": device.device_id,
-                    "sent_at": now.isoformat(),
+                    "sent_at": entry.created_at.isoformat(),
                     **body,
                 }
                 olm_type, ciphertext = self._olm.encrypt(
                     device.curve25519, json.dumps(payload, separators=(",", ":")).encode()
                 )
                 ciphertexts.append(OutboxCiphertext(device.device_id, olm_type, ciphertext))
-            record = StoredMessage(
-                case_id=case_id,
-                message_id=message_id,
-                direction="out",
-                sender_device_id=self.device_id,
-                sender_kind=self.identity.owner_kind,
-                sender_id=self.identity.owner_id,
-                text=text,
-                sent_at=now,
-                status="queued",
-                attachment=attachment,
-            )
-            entry = OutboxEntry(
-                message_id=message_id,
-                case_id=case_id,
-                ciphertexts=ciphertexts,
-                created_at=now,
-                plaintext_record_key=message_key(record),
-            )
-            await self._persist_crypto(
-                [LocalStore.outbox_put(entry), LocalStore.message_put(record)]
-            )
-        delivered = await self._deliver(entry)
-        return SentMessage(
-            message_id,
-            case_id,
-            "sent" if delivered else "queued",
-            [c.device_id for c in ciphertexts],
-            sorted(withheld),
-        )
+            entry.ciphertexts = ciphertexts
+            entry.body = ""  # the plaintext has no business in the outbox any more
+            await self._persist_crypto([LocalStore.outbox_put(entry)])
+        return withheld
 
     async def _targets(self, case_id: str) -> tuple[list[KnownDevice], list[str]]:
-        devices = [d for d in await self._fresh_devices(case_id) if d.usable]
+        try:
+            listed = await self._fresh_devices(case_id)
+        except TransportError:
+            listed = self.known_devices(case_id)  # offline: the devices we knew
+        devices = [d for d in listed if d.usable]
         if self.send_to_unverified:
             return devices, []
         trusted = [d for d in devices if d.trusted]
@@ -463,19 +503,19 @@ class Conversation:
         await self.transport.request("POST", f"/v1/attachments/{ref.attachment_id}/ack")
         return bytes(data)
 
-    async def _deliver(self, entry: OutboxEntry) -> bool:
-        """One delivery attempt; True when the server has acknowledged the message."""
+    async def _deliver(self, entry: OutboxEntry) -> dict[str, Any] | None:
+        """One delivery attempt; the server's receipt once it holds the message durably."""
         if entry.message_id in self._delivering:
-            return False
+            return None
         self._delivering.add(entry.message_id)
         try:
             return await self._attempt(entry)
         finally:
             self._delivering.discard(entry.message_id)
 
-    async def _attempt(self, entry: OutboxEntry) -> bool:
+    async def _attempt(self, entry: OutboxEntry) -> dict[str, Any] | None:
         try:
-            await self.transport.request(
+            receipt: dict[str, Any] = await self.transport.request(
                 "PUT",
                 f"/v1/cases/{entry.case_id}/messages/{entry.message_id}",
                 json={
@@ -490,21 +530,21 @@ class Conversation:
                 return await self._drop_stale(entry, error.extra.get("unknown_devices", []))
             if error.retryable:
                 await self._reschedule(entry)
-                return False
+                return None
             log.warning("the server refused a queued message (%s); it is dropped", error.code)
             await self._finish(entry, "failed")
-            return False
+            return None
         except TransportError:
             await self._reschedule(entry)
-            return False
+            return None
         await self._finish(entry, "sent")
-        return True
+        return receipt
 
-    async def _drop_stale(self, entry: OutboxEntry, unknown: list[str]) -> bool:
+    async def _drop_stale(self, entry: OutboxEntry, unknown: list[str]) -> dict[str, Any] | None:
         remaining = [c for c in entry.ciphertexts if c.device_id not in set(unknown)]
         if not remaining or len(remaining) == len(entry.ciphertexts):
             await self._finish(entry, "failed")
-            return False
+            return None
         entry.ciphertexts = remaining
         await self._store.write([LocalStore.outbox_put(entry)])
         return await self._attempt(entry)
@@ -533,8 +573,17 @@ class Conversation:
         delivered = 0
         now = self._clock.now()
         for entry in await self._store.outbox():
-            if force or entry.next_attempt_at is None or entry.next_attempt_at <= now:
-                delivered += await self._deliver(entry)
+            if not (force or entry.next_attempt_at is None or entry.next_attempt_at <= now):
+                continue
+            if not entry.ciphertexts:
+                try:
+                    await self._encrypt_entry(entry)
+                except (TransportError, ApiError):
+                    await self._reschedule(entry)
+                    continue
+                except WitnesslinkError:
+                    continue  # still nobody to send to; keep it until someone is
+            delivered += await self._deliver(entry) is not None
         return delivered
 
     async def pending_outbox(self) -> int:
@@ -713,7 +762,7 @@ class Conversation:
                 with contextlib.suppress(WitnesslinkError):
                     await self.ensure_one_time_keys()
                 async for frame in self._ws:
-                    if frame.type != aiohttp.WSMsgType.TEXT:
+                    if frame.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                         break
                     await self._on_frame(json.loads(frame.data))
             except ApiError as error:

@@ -93,6 +93,9 @@ class OutboxEntry(msgspec.Struct, kw_only=True):
     attempts: int = 0
     next_attempt_at: datetime | None = None
     plaintext_record_key: str = ""
+    # The message body (JSON) while it is not yet encrypted: written offline, before
+    # sessions could be opened. Cleared once the ciphertexts exist.
+    body: str = ""
 
 
 class SeenMarker(msgspec.Struct, kw_only=True):

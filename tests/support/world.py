@@ -38,6 +38,8 @@ class World:
     app: web.Application
     clock: ManualClock
     tmp: Path
+    settings: Settings
+    _port: int | None = None
     agencies: dict[str, str] = field(default_factory=dict)
     staff: dict[str, str] = field(default_factory=dict)
     clients: list[StaffClient | WitnessClient] = field(default_factory=list)
@@ -102,6 +104,18 @@ class World:
         self.clients.append(client)
         return client
 
+    async def stop_server(self) -> None:
+        """Stop the server (clients see connection errors until it is back)."""
+        self._port = self.server.port
+        await self.server.close()
+
+    async def start_server_again(self) -> None:
+        """Start a fresh server (new application state) on the same database and port."""
+        port = self._port
+        self.app = build_app(self.settings, clock=self.clock)
+        self.server = TestServer(self.app, host="127.0.0.1", port=port)
+        await self.server.start_server()
+
     async def close_clients(self) -> None:
         for client in self.clients:
             # Some clients were closed or wiped by the test itself.
@@ -126,15 +140,16 @@ def settings_for_tests(tmp: Path, database_url: str, schema: str | None = None) 
 async def running_world(
     tmp: Path, database_url: str, clock: ManualClock, schema: str | None = None
 ) -> AsyncIterator[World]:
-    app = build_app(settings_for_tests(tmp, database_url, schema), clock=clock)
+    settings = settings_for_tests(tmp, database_url, schema)
+    app = build_app(settings, clock=clock)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    world = World(server=server, app=app, clock=clock, tmp=tmp)
+    world = World(server=server, app=app, clock=clock, tmp=tmp, settings=settings)
     try:
         yield world
     finally:
         await world.close_clients()
-        await server.close()
+        await world.server.close()
 
 
 async def standard_cast(world: World) -> None:
@@ -146,3 +161,26 @@ async def standard_cast(world: World) -> None:
     await world.add_staff("officer", "police", Role.OFFICER)
     await world.add_staff("worker", "support", Role.SUPPORT_WORKER)
     await world.add_staff("outsider", "other", Role.OFFICER)
+
+
+@dataclass
+class Conversation:
+    """A case with an officer, a support worker and an enrolled witness phone."""
+
+    officer: StaffClient
+    worker: StaffClient
+    witness: WitnessClient
+    case_id: str
+    witness_id: str
+
+
+async def open_conversation(world: World) -> Conversation:
+    officer = await world.login("officer")
+    worker = await world.login("worker")
+    case = await officer.create_case("DE-2026-0042", world.agencies["support"])
+    await officer.assign(case["case_id"], world.staff["worker"])
+    enrolment = await officer.add_witness(
+        case["case_id"], alias="Sparrow", language="ro", timezone="Europe/Bucharest"
+    )
+    witness = await world.enrol(enrolment)
+    return Conversation(officer, worker, witness, case["case_id"], enrolment.witness_id)

@@ -40,7 +40,12 @@ async def device_socket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(reason="Real-time delivery is not running")
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    connection = DeviceConnection(caller.device.id, ws.send_bytes)
+
+    async def send_text(frame: bytes) -> None:
+        # JSON goes in text frames; msgspec produced UTF-8 already.
+        await ws.send_str(frame.decode("utf-8"))
+
+    connection = DeviceConnection(caller.device.id, send_text)
     hub.register(connection)
 
     async def load_pending(_device_id: str) -> list[MessageCopy]:
