@@ -15,7 +15,11 @@ from client_sdk.errors import (
     WitnesslinkError,
 )
 from client_sdk.events import (
+    AlertNotice,
     AttachmentRef,
+    CheckInAnswered,
+    CheckInClosed,
+    CheckInPrompt,
     DecryptionFailure,
     Event,
     IncomingMessage,
@@ -25,13 +29,18 @@ from client_sdk.events import (
 )
 from client_sdk.staff import Enrolment, StaffClient
 from client_sdk.vault import DEFAULT_KDF, FAST_KDF_FOR_TESTS, KdfParams, VaultWiped, WrongSecret
-from client_sdk.witness import WitnessClient
+from client_sdk.witness import CheckInResult, WitnessClient
 
 __all__ = [
     "DEFAULT_KDF",
     "FAST_KDF_FOR_TESTS",
+    "AlertNotice",
     "ApiError",
     "AttachmentRef",
+    "CheckInAnswered",
+    "CheckInClosed",
+    "CheckInPrompt",
+    "CheckInResult",
     "DecryptionFailure",
     "Enrolment",
     "EnrolmentRefused",

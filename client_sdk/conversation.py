@@ -224,7 +224,7 @@ class Conversation:
             await self._store.write(puts)
             self._device_refreshed[case_id] = self._clock.now()
         for event in events:
-            self._events.put_nowait(event)
+            self.emit(event)
         return self.known_devices(case_id)
 
     def safety_number(self, device_id: str) -> str:
@@ -618,6 +618,10 @@ class Conversation:
         while True:
             yield await self._events.get()
 
+    def emit(self, event: Event) -> None:
+        """Hand an event to the app (subclasses may hold some back)."""
+        self._events.put_nowait(event)
+
     def pending_events(self) -> list[Event]:
         """Take every event that is already waiting, without blocking."""
         events: list[Event] = []
@@ -663,7 +667,7 @@ class Conversation:
         async with self._lock:
             event = await self._open_copy(frame, copy_id, case_id, message_id, sender)
         if event is not None:
-            self._events.put_nowait(event)
+            self.emit(event)
         return copy_id
 
     async def _open_copy(

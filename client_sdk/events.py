@@ -76,4 +76,56 @@ class NewDevice:
     verified: bool
 
 
-Event = IncomingMessage | DecryptionFailure | ReplayRejected | KeyChangeWarning | NewDevice
+@dataclass(frozen=True, slots=True)
+class CheckInPrompt:
+    """Time to check in: show the check-in screen (and, for ``reminder``, nudge again
+    before the window closes)."""
+
+    checkin_id: str
+    due_at: datetime
+    closes_at: datetime
+    deadline_at: datetime
+    reminder: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInClosed:
+    """The window for a prompt has closed; the app can take the prompt down."""
+
+    checkin_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertNotice:
+    """Staff clients: an alert on one of your cases was raised, escalated to you,
+    acknowledged or resolved."""
+
+    alert_id: str
+    case_id: str | None
+    kind: str | None
+    severity: str | None
+    status: str | None
+    event: str
+    level: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInAnswered:
+    """Staff clients: the witness of one of your cases answered a check-in."""
+
+    case_id: str
+    checkin_id: str
+    status: str
+
+
+Event = (
+    IncomingMessage
+    | DecryptionFailure
+    | ReplayRejected
+    | KeyChangeWarning
+    | NewDevice
+    | CheckInPrompt
+    | CheckInClosed
+    | AlertNotice
+    | CheckInAnswered
+)

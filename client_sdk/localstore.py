@@ -115,6 +115,7 @@ _SETTINGS = ("meta", "settings")
 
 class Settings(msgspec.Struct, kw_only=True):
     retention_days: int | None = None
+    wipe_on_duress: bool = False
 
 
 Put = tuple[str, str, bytes]

@@ -146,3 +146,10 @@ def parse_enrolment_code(text: str) -> EnrolmentCode:
     if len(body) != _B32_CHARS + _TEXT_FINGERPRINT_CHARS:
         raise ValueError("enrolment code has the wrong length")
     return EnrolmentCode(secret=body[:_B32_CHARS], team_fingerprint=body[_B32_CHARS:])
+
+
+def checkin_response_payload(checkin_id: str, nonce: str, device_id: str, status: str) -> bytes:
+    """What a phone signs to answer a check-in prompt: bound to that prompt (its id and
+    one-time nonce) and to the answering device, so it can be neither replayed nor
+    moved to another prompt or witness."""
+    return f"witnesslink/checkin/v1\n{checkin_id}\n{nonce}\n{device_id}\n{status}".encode()

@@ -16,6 +16,7 @@ from typing import Any
 
 from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError
+from client_sdk.events import AlertNotice, CheckInAnswered
 from client_sdk.localstore import DeviceIdentity, StoredMessage
 from client_sdk.protocol import login_context
 from client_sdk.setup import create_device, finish_device, open_device
@@ -200,3 +201,151 @@ class StaffClient(Conversation):
 
     async def messages(self, case_id: str) -> list[StoredMessage]:
         return await self.history(case_id)
+
+    # ------------------------------------------------------------------ welfare
+
+    async def on_event_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "alert":
+            level = frame.get("level")
+            self.emit(
+                AlertNotice(
+                    alert_id=str(frame.get("alert_id")),
+                    case_id=frame.get("case_id"),
+                    kind=frame.get("kind"),
+                    severity=frame.get("severity"),
+                    status=frame.get("status"),
+                    event=str(frame.get("event")),
+                    level=None if level is None else int(level),
+                )
+            )
+        elif kind == "checkin_answered":
+            self.emit(
+                CheckInAnswered(
+                    str(frame.get("case_id")),
+                    str(frame.get("checkin_id")),
+                    str(frame.get("status")),
+                )
+            )
+
+    async def alerts(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        """Alerts on your cases, newest first (open and acknowledged by default)."""
+        reply = await self._call(
+            "GET", "/v1/alerts", params={"include_resolved": str(include_resolved).lower()}
+        )
+        alerts: list[dict[str, Any]] = reply["alerts"]
+        return alerts
+
+    async def alert(self, alert_id: str) -> dict[str, Any]:
+        """One alert with who has been notified, and how."""
+        result: dict[str, Any] = await self._call("GET", f"/v1/alerts/{alert_id}")
+        return result
+
+    async def acknowledge(self, alert_id: str) -> dict[str, Any]:
+        """Take the alert (first acknowledgement wins; others get ``conflict``)."""
+        result: dict[str, Any] = await self._call("POST", f"/v1/alerts/{alert_id}/acknowledge")
+        return result
+
+    async def resolve(self, alert_id: str, outcome: str, note: str) -> dict[str, Any]:
+        """Close the alert with what happened, e.g. "home visit: witness safe"."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/alerts/{alert_id}/resolve", json={"outcome": outcome, "note": note}
+        )
+        return result
+
+    async def set_checkin_plan(
+        self,
+        witness_id: str,
+        *,
+        every_hours: int | None = None,
+        start: str | None = None,
+        weekdays: list[str] | None = None,
+        times: list[str] | None = None,
+        window_minutes: int = 60,
+        grace_minutes: int = 30,
+        reminder_minutes: int = 15,
+    ) -> dict[str, Any]:
+        """Every N hours (from ``start``, "HH:MM" local), or calendar times such as
+        ``weekdays=["mon", "thu"], times=["10:00"]`` — in the witness's timezone."""
+        body: dict[str, Any] = {
+            "window_minutes": window_minutes,
+            "grace_minutes": grace_minutes,
+            "reminder_minutes": reminder_minutes,
+        }
+        if every_hours is not None:
+            body["every_hours"] = every_hours
+            if start is not None:
+                body["start_local"] = start
+        else:
+            body["weekdays"] = weekdays or []
+            body["times"] = times or []
+        result: dict[str, Any] = await self._call(
+            "PUT", f"/v1/witnesses/{witness_id}/checkin-plan", json=body
+        )
+        return result
+
+    async def checkin_plan(self, witness_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/v1/witnesses/{witness_id}/checkin-plan")
+        return result
+
+    async def pause_checkins(
+        self, witness_id: str, reason: str, until: datetime | None = None
+    ) -> dict[str, Any]:
+        """Pause with a reason (hospital stay, known travel), optionally until a date."""
+        body: dict[str, Any] = {"reason": reason}
+        if until is not None:
+            body["until"] = until.isoformat()
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/witnesses/{witness_id}/checkin-plan/pause", json=body
+        )
+        return result
+
+    async def resume_checkins(self, witness_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/witnesses/{witness_id}/checkin-plan/resume"
+        )
+        return result
+
+    async def set_escalation_policy(self, case_id: str, policy: dict[str, Any]) -> dict[str, Any]:
+        """A case's own escalation policy (see ``server.domain.escalation``)."""
+        result: dict[str, Any] = await self._call(
+            "PUT", f"/v1/cases/{case_id}/escalation-policy", json=policy
+        )
+        return result
+
+    async def set_agency_policy(self, agency_id: str, policy: dict[str, Any]) -> dict[str, Any]:
+        """The default policy for your agency's cases (supervisors and admins)."""
+        result: dict[str, Any] = await self._call(
+            "PUT", f"/v1/agencies/{agency_id}/escalation-policy", json=policy
+        )
+        return result
+
+    async def set_witness_phone(self, witness_id: str, number: str | None) -> None:
+        await self._call("PUT", f"/v1/witnesses/{witness_id}/phone", json={"number": number})
+
+    async def set_my_phone(self, number: str | None) -> None:
+        """The number alert SMS reach you on."""
+        await self._call("PUT", "/v1/me/phone", json={"number": number})
+
+    async def set_on_duty(self, on_duty: bool) -> None:
+        await self._call("PUT", "/v1/me/duty", json={"on_duty": on_duty})
+
+    async def set_welfare_settings(
+        self,
+        case_id: str,
+        *,
+        nudge_text: str | None = None,
+        offline_after_minutes: int = 120,
+        silent_after_hours: int = 48,
+    ) -> dict[str, Any]:
+        """The case's neutral SMS nudge text and its offline and silence thresholds."""
+        result: dict[str, Any] = await self._call(
+            "PUT",
+            f"/v1/cases/{case_id}/welfare-settings",
+            json={
+                "nudge_text": nudge_text,
+                "offline_after_minutes": offline_after_minutes,
+                "silent_after_hours": silent_after_hours,
+            },
+        )
+        return result

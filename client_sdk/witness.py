@@ -9,25 +9,53 @@ unlocks the store with the PIN.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from client_sdk.beacon import forget_beacon, report_wipe, write_beacon
 from client_sdk.conversation import Clock, Conversation, SentMessage
-from client_sdk.errors import ApiError, EnrolmentRefused
-from client_sdk.localstore import DeviceIdentity, KnownDevice, LocalStore, StoredMessage, Trust
+from client_sdk.errors import ApiError, EnrolmentRefused, WitnesslinkError
+from client_sdk.events import (
+    CheckInClosed,
+    CheckInPrompt,
+    Event,
+    IncomingMessage,
+    KeyChangeWarning,
+    NewDevice,
+)
+from client_sdk.localstore import (
+    DeviceIdentity,
+    KnownDevice,
+    LocalStore,
+    Settings,
+    StoredMessage,
+    Trust,
+)
 from client_sdk.protocol import (
     TeamDevice,
+    checkin_response_payload,
     enrolment_context,
     parse_enrolment_code,
     team_fingerprint,
 )
 from client_sdk.setup import create_device, finish_device, open_device
 from client_sdk.transport import Transport
-from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault
+from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault, VaultWiped
 
 
 class WitnessClient(Conversation):
-    """The witness's side of the conversation (one case)."""
+    """The witness's side of the conversation (one case), check-ins and safety."""
+
+    _battery: Callable[[], int | None] | None = None
+    _duress_session: str | None = None
+    _prompt: dict[str, Any] | None = None
+    HEARTBEAT_EVERY = 15 * 60.0
 
     @property
     def case_id(self) -> str:
@@ -45,9 +73,14 @@ class WitnessClient(Conversation):
         device_name: str = "phone",
         kdf: KdfParams = DEFAULT_KDF,
         max_failed_unlocks: int = 10,
+        duress_pin: str | None = None,
+        wipe_on_duress: bool = False,
         clock: Clock | None = None,
     ) -> WitnessClient:
         """Enrol this phone with a one-time code (text or QR payload).
+
+        ``duress_pin`` is a second PIN: it opens the app as usual, but silently raises a
+        duress alert (and, with ``wipe_on_duress``, wipes the phone once the alert is out).
 
         Raises:
             ValueError: the code is malformed, or no server address is known.
@@ -113,6 +146,10 @@ class WitnessClient(Conversation):
             for d in team
         ]
         await finish_device(draft, identity, pinned)
+        if duress_pin is not None:
+            await draft.store.vault.add_slot("duress", duress_pin)
+        await draft.store.put_settings(Settings(wipe_on_duress=wipe_on_duress))
+        write_beacon(store_path, url, reply["beacon_token"])
         client = cls(
             draft.store,
             identity,
@@ -125,16 +162,31 @@ class WitnessClient(Conversation):
         return client
 
     @classmethod
-    async def open(cls, store_path: Path, pin: str, *, clock: Clock | None = None) -> WitnessClient:
-        """Unlock the phone's store with the PIN.
+    async def open(
+        cls,
+        store_path: Path,
+        pin: str,
+        *,
+        clock: Clock | None = None,
+        battery: Callable[[], int | None] | None = None,
+    ) -> WitnessClient:
+        """Unlock the phone's store with the PIN (or the duress PIN, which looks the same).
+
+        ``battery`` returns the battery level when the platform can tell it; heartbeats
+        carry it so the team can tell a flat battery from a silent phone.
 
         Raises:
             WrongSecret: wrong PIN (``attempts_left`` says how many remain).
-            VaultWiped: too many wrong PINs: the store has been destroyed.
+            VaultWiped: too many wrong PINs: the store has been destroyed; the server has
+                been told (or will be, via :func:`client_sdk.beacon.report_wipe`).
             VaultNotFound, NotEnrolled: nothing to open.
         """
-        opened = await open_device(store_path, pin)
-        return cls(
+        try:
+            opened = await open_device(store_path, pin)
+        except VaultWiped:
+            await report_wipe(store_path)
+            raise
+        client = cls(
             opened.store,
             opened.identity,
             opened.olm,
@@ -142,6 +194,116 @@ class WitnessClient(Conversation):
             send_to_unverified=False,
             clock=clock,
         )
+        client._battery = battery
+        if opened.store.vault.slot_name == "duress":
+            await client._enter_duress()
+        return client
+
+    # ------------------------------------------------------------------ check-ins
+
+    @property
+    def in_duress(self) -> bool:
+        """Opened with the duress PIN (the app must look exactly as usual)."""
+        return self._duress_session is not None
+
+    async def check_in(self, status: str = "ok", note: str | None = None) -> CheckInResult:
+        """Answer the waiting check-in: "ok", "contact" (please contact me) or "help".
+
+        The answer is signed by this phone's key and bound to the prompt, so it cannot
+        be replayed or forged. An optional note goes to the case team end-to-end
+        encrypted; the server never sees it. Opened with the duress PIN, the phone
+        sends a duress answer and shows exactly what an "ok" would show.
+
+        Raises:
+            ValueError: an unknown status.
+            WitnesslinkError: no check-in is waiting.
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        if status not in ("ok", "contact", "help"):
+            raise ValueError("status must be ok, contact or help")
+        return await _check_in(self, status, note)
+
+    async def current_prompt(self) -> CheckInPrompt | None:
+        """The check-in waiting now, if any (asks the server)."""
+        reply = await self.transport.request("GET", "/v1/checkins/current")
+        self._prompt = reply["checkin"]
+        return None if self._prompt is None else _prompt_event(self._prompt, reminder=False)
+
+    async def panic(self) -> None:
+        """Ask for help now: the team is alerted at once (critical).
+
+        Raises:
+            ApiError, TransportError: it did not reach the server — call instead.
+        """
+        await self.transport.request(
+            "POST", "/v1/panic", json={"request_id": secrets.token_urlsafe(12)}
+        )
+
+    async def heartbeat(self) -> None:
+        """Tell the server this phone is alive (with the battery level if known).
+
+        Raises:
+            ApiError, TransportError: not delivered.
+        """
+        body: dict[str, Any] = {"battery": self._battery() if self._battery else None}
+        if self._duress_session is not None:
+            body["duress_session"] = self._duress_session
+        await self.transport.request("POST", "/v1/heartbeat", json=body)
+
+    async def set_sms_words(self, checkin_word: str, duress_word: str) -> None:
+        """Choose the word to text back for a check-in without data, and a second word
+        that means "I am under duress"."""
+        await self.transport.request(
+            "PUT",
+            "/v1/me/sms-words",
+            json={"checkin_word": checkin_word, "duress_word": duress_word},
+        )
+
+    async def _enter_duress(self) -> None:
+        self._duress_session = secrets.token_urlsafe(12)
+        try:
+            await self.heartbeat()
+        except WitnesslinkError:
+            return  # retried by the heartbeat loop; nothing on screen may change
+        settings = await self._store.settings()
+        if settings.wipe_on_duress:
+            path = self._store.vault.path
+            await self._store.vault.wipe()
+            forget_beacon(path)
+
+    def emit(self, event: Event) -> None:
+        # In duress the conversation is not shown: someone is watching the screen.
+        if self.in_duress and isinstance(event, IncomingMessage | NewDevice | KeyChangeWarning):
+            return
+        super().emit(event)
+
+    async def history(self, case_id: str) -> list[StoredMessage]:
+        if self.in_duress:
+            return []
+        return await super().history(case_id)
+
+    async def on_event_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind in ("checkin_prompt", "checkin_reminder"):
+            self._prompt = frame
+            self.emit(_prompt_event(frame, reminder=kind == "checkin_reminder"))
+        elif kind == "checkin_closed":
+            if self._prompt is not None and self._prompt.get("checkin_id") == frame.get(
+                "checkin_id"
+            ):
+                self._prompt = None
+            self.emit(CheckInClosed(str(frame.get("checkin_id"))))
+
+    def start(self) -> None:
+        """Start receiving, delivering the outbox, and sending heartbeats."""
+        super().start()
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            with contextlib.suppress(WitnesslinkError):
+                await self.heartbeat()
+            await asyncio.sleep(self.HEARTBEAT_EVERY)
 
     async def send(self, text: str) -> SentMessage:
         """Send a text message to the case team."""
@@ -161,12 +323,67 @@ class WitnessClient(Conversation):
 
     async def wipe(self) -> None:
         """Destroy everything on the phone (the server keeps nothing readable)."""
+        path = self._store.vault.path
         await self.close()
-        await Vault.wipe_file(self._store.vault.path)
+        await Vault.wipe_file(path)
+        forget_beacon(path)
 
     async def keep_messages_for(self, days: int) -> int:
         """Delete messages older than ``days`` from the phone now."""
         return await self.apply_retention(timedelta(days=days))
 
 
-__all__ = ["LocalStore", "WitnessClient"]
+__all__ = ["CheckInResult", "LocalStore", "WitnessClient"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInResult:
+    """What the app shows after a check-in. The same for "ok" and for a duress check-in."""
+
+    recorded: bool
+    next_due_at: datetime | None
+
+
+async def _check_in(client: WitnessClient, status: str, note: str | None) -> CheckInResult:
+    prompt = client._prompt
+    if prompt is None:
+        reply = await client.transport.request("GET", "/v1/checkins/current")
+        prompt = reply["checkin"]
+    if prompt is None:
+        raise WitnesslinkError("there is no check-in waiting")
+    sent_status = "duress" if client.in_duress else status
+    signature = client._olm.sign(
+        checkin_response_payload(
+            prompt["checkin_id"], prompt["nonce"], client.device_id, sent_status
+        )
+    )
+    reply = await client.transport.request(
+        "POST",
+        f"/v1/checkins/{prompt['checkin_id']}/response",
+        json={"status": sent_status, "signature": signature},
+    )
+    client._prompt = None
+    if note and not client.in_duress:
+        await client.send_payload(
+            client.case_id,
+            {"kind": "checkin_note", "checkin_id": prompt["checkin_id"], "text": note},
+            text=note,
+        )
+    next_due = reply.get("next_due_at")
+    return CheckInResult(
+        bool(reply.get("recorded")),
+        None if next_due is None else datetime.fromisoformat(next_due.replace("Z", "+00:00")),
+    )
+
+
+def _prompt_event(frame: dict[str, Any], *, reminder: bool) -> CheckInPrompt:
+    def when(key: str) -> datetime:
+        return datetime.fromisoformat(str(frame[key]).replace("Z", "+00:00"))
+
+    return CheckInPrompt(
+        checkin_id=str(frame["checkin_id"]),
+        due_at=when("due_at"),
+        closes_at=when("closes_at"),
+        deadline_at=when("deadline_at"),
+        reminder=reminder,
+    )

@@ -1,17 +1,25 @@
-"""APScheduler 3.x wiring: short periodic jobs that work from database rows.
+"""APScheduler 3.x wiring: short periodic sweeps over rows with due times.
 
 The scheduler holds no deadlines of its own — they live in rows — so a restart loses
-nothing; jobs here are sweeps that find due work, claim it, and do it.
+nothing and a deadline that passed while the server was down is acted on at the first
+sweep after start. The notification dispatcher additionally runs its own loop, woken
+the moment a transaction queues a notification, so an SMS does not wait for a tick.
+A watchdog notes when each sweep last finished; the health endpoint reports the
+scheduler unhealthy if any sweep falls silent.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler.jobs import Maintenance
+from scheduler.jobs import Maintenance, WelfareSweeps
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -19,31 +27,92 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class Watchdog:
+    """When each job last completed, and whether that is recent enough."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._limits: dict[str, float] = {}
+        self._started = time.monotonic()
+
+    def expect(self, name: str, every_s: float) -> None:
+        # Generous: a sweep working through a big wave may take a while.
+        self._limits[name] = max(30.0, every_s * 20)
+
+    def beat(self, name: str) -> None:
+        self._last[name] = time.monotonic()
+
+    def report(self) -> dict[str, Any]:
+        now = time.monotonic()
+        jobs = {}
+        healthy = True
+        for name, limit in self._limits.items():
+            age = now - self._last.get(name, self._started)
+            ok = age <= limit
+            healthy = healthy and ok
+            jobs[name] = {"seconds_since_run": round(age, 1), "ok": ok}
+        return {"healthy": healthy, "jobs": jobs}
+
+
 class BackgroundJobs:
     """The periodic jobs of one server process."""
 
     def __init__(self, services: Services) -> None:
+        self._services = services
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self.maintenance = Maintenance(services)
+        self.welfare = WelfareSweeps(services)
+        self.watchdog = Watchdog()
+        interval = services.settings.sweep_interval_s
+        self._add("checkins", self.welfare.checkins, interval)
+        self._add("escalations", self.welfare.escalations, interval)
+        self._add("dispatch", self._services.dispatcher.drain, max(interval, 1.0))
+        self._add("silences", self.welfare.silences, 5.0)
+        self._add("resumes", self.welfare.resumes, 30.0)
+        self._add("flush-last-seen", self.maintenance.flush_last_seen, 30.0)
+        self._add("purge-expired", self.maintenance.purge_expired, 600.0)
+        self._dispatch_loop: asyncio.Task[None] | None = None
+
+    def _add(self, name: str, job: Callable[[], Awaitable[Any]], every_s: float) -> None:
+        self.watchdog.expect(name, every_s)
+
+        async def run() -> None:
+            try:
+                await job()
+            except Exception:
+                log.exception("background job %s failed", name)
+                return
+            self.watchdog.beat(name)
+
         self._scheduler.add_job(
-            self.maintenance.flush_last_seen,
+            run,
             "interval",
-            seconds=30,
-            id="flush-last-seen",
+            seconds=every_s,
+            id=name,
             max_instances=1,
             coalesce=True,
-        )
-        self._scheduler.add_job(
-            self.maintenance.purge_expired,
-            "interval",
-            minutes=10,
-            id="purge-expired",
-            max_instances=1,
-            coalesce=True,
+            misfire_grace_time=None,
         )
 
     def start(self) -> None:
         self._scheduler.start()
+        self._dispatch_loop = asyncio.get_running_loop().create_task(self._dispatch_forever())
+
+    async def _dispatch_forever(self) -> None:
+        dispatcher = self._services.dispatcher
+        while True:
+            await dispatcher.wait_for_work(1.0)
+            try:
+                await dispatcher.drain()
+            except Exception:
+                log.exception("notification dispatch failed")
 
     def shutdown(self) -> None:
         self._scheduler.shutdown(wait=False)
+        if self._dispatch_loop is not None:
+            self._dispatch_loop.cancel()
+
+    async def stopped(self) -> None:
+        if self._dispatch_loop is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatch_loop

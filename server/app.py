@@ -15,9 +15,19 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
-from server.api.context import SERVICES, SETTINGS
+from server.api.context import JOBS, SERVICES, SETTINGS
 from server.api.problems import problem_middleware
-from server.api.routes import accounts, cases, health, keys, messages, realtime
+from server.api.routes import (
+    accounts,
+    alerts,
+    cases,
+    health,
+    keys,
+    messages,
+    realtime,
+    twilio,
+    welfare,
+)
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.realtime.bus import EventBus, LocalBus, PostgresBus
@@ -72,6 +82,9 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         messages.routes,
         realtime.routes,
         health.routes,
+        welfare.routes,
+        alerts.routes,
+        twilio.routes,
     ):
         app.router.add_routes(table)
 
@@ -90,11 +103,14 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
 
             scheduler = BackgroundJobs(services)
             scheduler.start()
+        app[JOBS] = scheduler
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.shutdown()
+                await scheduler.stopped()
+            await services.dispatcher.gateway.close()
             await services.messages.drain()
             await services.authenticator.flush_last_seen()
             await hub.close()

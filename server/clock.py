@@ -74,14 +74,23 @@ class ManualClock:
             self._now = when.astimezone(UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def to_ms(when: datetime) -> int:
-    """Convert an aware datetime to integer milliseconds since the epoch."""
-    return int(when.timestamp() * 1000)
+    """Convert an aware datetime to integer milliseconds since the epoch.
+
+    Integer arithmetic, not ``timestamp() * 1000``: the float product can land just
+    below a whole millisecond and truncate to the one before, which would make stored
+    times (and the audit chain's hashes over them) fail to round-trip.
+    """
+    return (when - _EPOCH) // _MS
 
 
 def from_ms(ms: int) -> datetime:
     """Convert integer milliseconds since the epoch to an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def iso(when: datetime) -> str:

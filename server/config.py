@@ -43,6 +43,11 @@ class Settings:
     password_memory_kib: int = 65536
     run_scheduler: bool = True
     postgres_schema: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_sender: str | None = None  # a From number (+E.164) or a Messaging Service SID
+    twilio_base_url: str | None = None  # only for tests: a Twilio-shaped server
+    sweep_interval_s: float = 0.25
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -53,6 +58,10 @@ class Settings:
     @property
     def secret_key_path(self) -> Path:
         return self.data_dir / "server.key"
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_sender)
 
     @property
     def uses_sqlite(self) -> bool:
@@ -79,6 +88,14 @@ class Settings:
             values["message_ttl"] = timedelta(days=float(env["WITNESSLINK_MESSAGE_TTL_DAYS"]))
         if env.get("WITNESSLINK_ATTACHMENT_MAX_BYTES"):
             values["attachment_max_bytes"] = int(env["WITNESSLINK_ATTACHMENT_MAX_BYTES"])
+        for variable, name in (
+            ("WITNESSLINK_TWILIO_ACCOUNT_SID", "twilio_account_sid"),
+            ("WITNESSLINK_TWILIO_AUTH_TOKEN", "twilio_auth_token"),
+            ("WITNESSLINK_TWILIO_SENDER", "twilio_sender"),
+            ("WITNESSLINK_TWILIO_BASE_URL", "twilio_base_url"),
+        ):
+            if env.get(variable):
+                values[name] = env[variable]
         if "WITNESSLINK_TRUST_FORWARDED_FOR" in env:
             values["trust_forwarded_for"] = _flag(env["WITNESSLINK_TRUST_FORWARDED_FOR"])
         values.update({k: v for k, v in overrides.items() if v is not None})

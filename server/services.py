@@ -19,8 +19,17 @@ from server.domain.devices import DeviceService
 from server.domain.events import EventSink
 from server.domain.keys import KeyService
 from server.domain.messages import MessageRelay
+from server.domain.welfare.alert_desk import AlertDesk
+from server.domain.welfare.alerts import AlertEngine
+from server.domain.welfare.checkins import CheckInService
+from server.domain.welfare.plans import PlanService
+from server.domain.welfare.settings import WelfareSettings
+from server.notify.dispatcher import Dispatcher
+from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
+from server.notify.webhooks import TwilioWebhookVerifier
 from server.realtime.hub import Hub
 from server.security.passwords import PasswordHashing
+from server.security.phones import PhoneBook
 from server.security.ratelimit import Rate, RateLimiter
 from server.security.sealing import Sealer, load_or_create_key
 from server.storage.database import Database
@@ -33,6 +42,7 @@ class Services:
 
     settings: Settings
     clock: Clock
+    events: EventSink
     db: Database
     store: SqlStore
     sealer: Sealer
@@ -45,14 +55,45 @@ class Services:
     messages: MessageRelay
     attachments: AttachmentService
     hub: Hub | None
+    phones: PhoneBook
+    plans: PlanService
+    checkins: CheckInService
+    alerts: AlertEngine
+    alert_desk: AlertDesk
+    welfare: WelfareSettings
+    dispatcher: Dispatcher
+    twilio_webhooks: TwilioWebhookVerifier | None
+
+
+def sms_gateway(settings: Settings) -> SmsGateway:
+    """Twilio when configured; otherwise SMS are written to the log (numbers masked)."""
+    if settings.twilio_configured:
+        assert settings.twilio_account_sid
+        assert settings.twilio_auth_token
+        assert settings.twilio_sender
+        return TwilioSmsGateway(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_sender,
+            base_url=settings.twilio_base_url,
+        )
+    return LogSmsGateway()
 
 
 def build_services(
-    settings: Settings, clock: Clock, db: Database, *, hub: Hub | None, events: EventSink
+    settings: Settings,
+    clock: Clock,
+    db: Database,
+    *,
+    hub: Hub | None,
+    events: EventSink,
+    gateway: SmsGateway | None = None,
 ) -> Services:
     """Wire the services; ``events`` is the hub in a server, a null sink in tools."""
     store = SqlStore(db)
-    sealer = Sealer(load_or_create_key(settings.secret_key_path, settings.secret_key_b64))
+    server_key = load_or_create_key(settings.secret_key_path, settings.secret_key_b64)
+    sealer = Sealer(server_key)
+    phones = PhoneBook(sealer, server_key)
     audit = AuditLog(clock)
     authenticator = DeviceAuthenticator(store, clock, cache_ttl=settings.auth_cache_ttl)
     passwords = PasswordHashing(
@@ -95,9 +136,38 @@ def build_services(
     )
     if hub is not None:
         hub.on_revoked.append(authenticator.forget_devices)
+    alerts = AlertEngine()
+    public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    dispatcher = Dispatcher(
+        store,
+        clock,
+        events,
+        gateway or sms_gateway(settings),
+        phones,
+        alerts,
+        status_callback_url=f"{public_url}/v1/twilio/status"
+        if settings.twilio_configured
+        else None,
+    )
+    checkins = CheckInService(
+        store,
+        audit,
+        clock,
+        events,
+        alerts,
+        phones,
+        presence=hub.is_connected if hub is not None else (lambda _device: False),
+        wake_dispatcher=dispatcher.wake,
+    )
+    webhooks = (
+        TwilioWebhookVerifier(settings.twilio_auth_token, public_url)
+        if settings.twilio_configured and settings.twilio_auth_token
+        else None
+    )
     return Services(
         settings=settings,
         clock=clock,
+        events=events,
         db=db,
         store=store,
         sealer=sealer,
@@ -110,4 +180,12 @@ def build_services(
         messages=messages,
         attachments=attachments,
         hub=hub,
+        phones=phones,
+        plans=PlanService(store, audit, clock),
+        checkins=checkins,
+        alerts=alerts,
+        alert_desk=AlertDesk(store, audit, clock, events, sealer),
+        welfare=WelfareSettings(store, audit, clock, phones),
+        dispatcher=dispatcher,
+        twilio_webhooks=webhooks,
     )

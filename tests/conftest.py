@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from server.clock import ManualClock
 from server.storage.database import Database
 from server.storage.opening import open_database
 from server.storage.store import SqlStore
+from tests.fakes.twilio_server import FakeTwilio
 from tests.support.world import World, running_world, standard_cast
 
 POSTGRES_DSN_ENV = "WITNESSLINK_TEST_POSTGRES_DSN"
@@ -88,19 +90,44 @@ def store(database: Database) -> SqlStore:
     return SqlStore(database)
 
 
-@pytest.fixture
-async def world(backend: str, tmp_path: Path, clock: ManualClock) -> AsyncIterator[World]:
-    """A running server on the parametrised backend, with the standard cast of staff."""
+@asynccontextmanager
+async def _world(
+    backend: str, tmp_path: Path, clock: ManualClock, twilio: FakeTwilio | None
+) -> AsyncIterator[World]:
     if backend == "sqlite":
-        async with running_world(tmp_path, f"sqlite:///{tmp_path / 'server.db'}", clock) as w:
+        url = f"sqlite:///{tmp_path / 'server.db'}"
+        async with running_world(tmp_path, url, clock, twilio=twilio) as w:
             await standard_cast(w)
             yield w
         return
     dsn = postgres_dsn()
     schema = await create_pg_schema(dsn)
     try:
-        async with running_world(tmp_path, dsn, clock, schema) as w:
+        async with running_world(tmp_path, dsn, clock, schema, twilio=twilio) as w:
             await standard_cast(w)
             yield w
     finally:
         await drop_pg_schema(dsn, schema)
+
+
+@pytest.fixture
+async def world(backend: str, tmp_path: Path, clock: ManualClock) -> AsyncIterator[World]:
+    """A running server on the parametrised backend, with the standard cast of staff."""
+    async with _world(backend, tmp_path, clock, None) as w:
+        yield w
+
+
+@pytest.fixture
+async def twilio(clock: ManualClock) -> AsyncIterator[FakeTwilio]:
+    """A Twilio-shaped server on 127.0.0.1 sharing the tests' clock."""
+    async with FakeTwilio.running(clock=clock.now) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def sms_world(
+    backend: str, tmp_path: Path, clock: ManualClock, twilio: FakeTwilio
+) -> AsyncIterator[World]:
+    """Like ``world``, with SMS going through the real twilio client to the fake."""
+    async with _world(backend, tmp_path, clock, twilio) as w:
+        yield w

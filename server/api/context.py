@@ -14,6 +14,7 @@ from server.services import Services
 
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", Settings)
+JOBS = web.AppKey("jobs", object)  # scheduler.runner.BackgroundJobs, or None
 
 M = TypeVar("M")
 _encoder = msgspec.json.Encoder()

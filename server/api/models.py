@@ -6,7 +6,8 @@ hot path); a body that does not fit becomes a 422 problem that names the field.
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -85,3 +86,87 @@ class SendIn(Strict):
 
 class AckIn(Strict):
     copy_ids: Annotated[list[int], msgspec.Meta(max_length=500)]
+
+
+class CheckInResponseIn(Strict):
+    status: Literal["ok", "contact", "help", "duress"]
+    signature: Signature
+
+
+class HeartbeatIn(Strict):
+    battery: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    duress_session: Annotated[str, msgspec.Meta(min_length=8, max_length=64)] | None = None
+
+
+class PanicIn(Strict):
+    request_id: Annotated[
+        str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    ]
+
+
+class SmsWordsIn(Strict):
+    checkin_word: Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
+    duress_word: Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
+
+
+class BeaconIn(Strict):
+    token: Annotated[str, msgspec.Meta(min_length=20, max_length=100)]
+
+
+class PlanIn(Strict):
+    every_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
+    start_local: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")] | None = None
+    weekdays: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=10)]], msgspec.Meta(max_length=7)
+    ] = []
+    times: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]], msgspec.Meta(max_length=24)
+    ] = []
+    window_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
+    grace_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 30
+    reminder_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 15
+
+
+class PauseIn(Strict):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    until: datetime | None = None
+
+
+class ResolveIn(Strict):
+    outcome: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+
+class PhoneIn(Strict):
+    number: Annotated[str, msgspec.Meta(min_length=7, max_length=32)] | None
+
+
+class DutyIn(Strict):
+    on_duty: bool
+
+
+class CaseSettingsIn(Strict):
+    nudge_text: Annotated[str, msgspec.Meta(max_length=320)] | None = None
+    offline_after_minutes: Annotated[int, msgspec.Meta(ge=5, le=10080)] = 120
+    silent_after_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 48
+
+
+class PolicyTargetIn(Strict):
+    agency: Literal["support", "police"] | None = None
+    roles: Annotated[
+        list[Literal["officer", "support_worker", "supervisor", "admin"]],
+        msgspec.Meta(max_length=4),
+    ] = []
+    staff_ids: Annotated[list[Id], msgspec.Meta(max_length=20)] = []
+    on_duty_only: bool = False
+
+
+class PolicyLevelIn(Strict):
+    after_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)]
+    notify: Annotated[list[PolicyTargetIn], msgspec.Meta(min_length=1, max_length=10)]
+
+
+class PolicyIn(Strict):
+    levels: Annotated[list[PolicyLevelIn], msgspec.Meta(min_length=1, max_length=6)]
+    ack_timeout_minutes: Annotated[int, msgspec.Meta(ge=1, le=10080)] = 60
+    repeat_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 30

@@ -7,9 +7,13 @@ from typing import Any
 from client_sdk.protocol import TeamDevice
 from server.clock import iso
 from server.domain.cases import CaseView, IssuedEnrolment
+from server.domain.escalation import EscalationPolicy
 from server.domain.keys import ClaimResult
 from server.domain.messages import SendReceipt
 from server.domain.models import Agency, Case, Device, Staff, Witness
+from server.domain.welfare.alert_desk import AlertDetail
+from server.domain.welfare.plans import PlanView
+from server.domain.welfare_models import Alert, CheckIn
 
 
 def device_view(device: Device) -> dict[str, Any]:
@@ -127,3 +131,102 @@ def receipt_view(receipt: SendReceipt) -> dict[str, Any]:
         "recipients": receipt.recipients,
         "missing_devices": receipt.missing_devices,
     }
+
+
+def checkin_view(checkin: CheckIn | None) -> dict[str, Any] | None:
+    if checkin is None:
+        return None
+    return {
+        "checkin_id": checkin.id,
+        "state": checkin.state.value,
+        "due_at": iso(checkin.due_at),
+        "closes_at": iso(checkin.closes_at),
+        "deadline_at": iso(checkin.deadline_at),
+        "remind_at": None if checkin.remind_at is None else iso(checkin.remind_at),
+        "response": None if checkin.response is None else checkin.response.value,
+        "answered_at": None if checkin.answered_at is None else iso(checkin.answered_at),
+        "channel": checkin.response_channel,
+    }
+
+
+def prompt_view(checkin: CheckIn | None) -> dict[str, Any] | None:
+    """What the phone needs to answer: includes the one-time nonce it signs."""
+    view = checkin_view(checkin)
+    if view is not None and checkin is not None:
+        view["nonce"] = checkin.nonce
+    return view
+
+
+def plan_view(view: PlanView) -> dict[str, Any]:
+    plan = view.plan
+    return {
+        "witness_id": plan.witness_id,
+        "kind": plan.kind,
+        "description": view.description,
+        "every_hours": plan.every_hours,
+        "anchor_local": plan.anchor_local,
+        "weekdays": None if plan.weekdays is None else [int(d) for d in plan.weekdays.split(",")],
+        "times": None if plan.times is None else plan.times.split(","),
+        "timezone": plan.timezone,
+        "window_minutes": plan.window_minutes,
+        "grace_minutes": plan.grace_minutes,
+        "reminder_minutes": plan.reminder_minutes,
+        "paused": plan.paused,
+        "paused_reason": plan.paused_reason,
+        "paused_until": None if plan.paused_until is None else iso(plan.paused_until),
+        "version": plan.version,
+        "current": checkin_view(view.current),
+    }
+
+
+def alert_view(alert: Alert) -> dict[str, Any]:
+    return {
+        "alert_id": alert.id,
+        "case_id": alert.case_id,
+        "witness_id": alert.witness_id,
+        "kind": alert.kind.value,
+        "severity": alert.severity.value,
+        "status": alert.status.value,
+        "level": alert.level,
+        "round": alert.round,
+        "created_at": iso(alert.created_at),
+        "next_escalation_at": None
+        if alert.next_escalation_at is None
+        else iso(alert.next_escalation_at),
+        "acknowledged_by": alert.acknowledged_by,
+        "acknowledged_at": None if alert.acknowledged_at is None else iso(alert.acknowledged_at),
+        "ack_expires_at": None if alert.ack_expires_at is None else iso(alert.ack_expires_at),
+        "resolved_by": alert.resolved_by,
+        "resolved_at": None if alert.resolved_at is None else iso(alert.resolved_at),
+        "outcome": alert.outcome,
+    }
+
+
+def alert_detail_view(detail: AlertDetail) -> dict[str, Any]:
+    body = alert_view(detail.alert)
+    body["note"] = detail.note
+    body["notifications"] = [
+        {
+            "notification_id": n.id,
+            "channel": n.channel,
+            "recipient_kind": n.recipient_kind,
+            "recipient_id": n.recipient_id,
+            "level": n.level,
+            "round": n.round,
+            "status": n.status.value,
+            "attempts": n.attempts,
+            "sent_at": None if n.sent_at is None else iso(n.sent_at),
+            "delivered_at": None if n.delivered_at is None else iso(n.delivered_at),
+            "error_code": n.error_code,
+        }
+        for n in detail.notifications
+    ]
+    return body
+
+
+def policy_view(policy: EscalationPolicy, source: str) -> dict[str, Any]:
+    import json
+
+    body: dict[str, Any] = json.loads(policy.to_json())
+    body["source"] = source
+    return body

@@ -11,7 +11,9 @@ is queued for the device and its unused keys, and is audited.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from client_sdk.protocol import TeamDevice, enrolment_context, enrolment_secret_hash
 from server.clock import Clock
@@ -21,6 +23,7 @@ from server.domain.authentication import DeviceAuthenticator
 from server.domain.events import EventSink
 from server.domain.models import Case, Device, OwnerKind, Witness
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
+from server.domain.welfare.checkins import beacon_hash, default_settings
 from server.errors import EnrolmentCodeInvalid, Forbidden, NotFound
 from server.ids import new_id
 from server.security.ratelimit import RateLimiter
@@ -33,6 +36,7 @@ class EnrolmentResult:
     token: str
     witness: Witness
     pinned_team: list[TeamDevice]
+    beacon_token: str
 
 
 class DeviceService:
@@ -78,6 +82,22 @@ class DeviceService:
                 device, token = await insert_device(
                     uow, registration, OwnerKind.WITNESS, witness.id, now, device_id
                 )
+                # A one-purpose token kept outside the phone's encrypted store, so a
+                # phone that wipes itself after wrong PINs can still say so.
+                beacon = secrets.token_urlsafe(32)
+                await uow.devices.set_beacon(device.id, beacon_hash(beacon))
+                settings = await uow.case_settings.get(witness.case_id)
+                silent_after = timedelta(
+                    seconds=(settings or default_settings(witness.case_id)).silent_after_s
+                )
+                await uow.contact.record(
+                    witness.id,
+                    witness.case_id,
+                    now,
+                    now + silent_after,
+                    heartbeat=False,
+                    battery=None,
+                )
                 await self._audit.append(
                     uow.audit,
                     Actor.witness(witness.id),
@@ -93,7 +113,7 @@ class DeviceService:
                 )
             raise EnrolmentCodeInvalid()
         pinned = [TeamDevice(d[0], d[1], d[2]) for d in json.loads(code.team_devices)]
-        return EnrolmentResult(device, token, witness, pinned)
+        return EnrolmentResult(device, token, witness, pinned, beacon)
 
     async def case_devices(self, principal: Principal, case_id: str) -> list[Device]:
         """Active devices of a case's members, for fan-out; only for members.

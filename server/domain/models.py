@@ -51,6 +51,7 @@ class Staff:
     totp_last_step: int
     active: bool
     created_at: datetime
+    on_duty: bool = True
 
     @property
     def has_totp(self) -> bool:

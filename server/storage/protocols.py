@@ -27,6 +27,15 @@ from server.domain.models import (
     Staff,
     Witness,
 )
+from server.domain.welfare_models import (
+    Alert,
+    CaseSettings,
+    CheckIn,
+    CheckInPlanRecord,
+    Notification,
+    Response,
+    WitnessContact,
+)
 
 
 class AgencyRepository(Protocol):
@@ -39,6 +48,8 @@ class AgencyRepository(Protocol):
     async def get_by_name(self, name: str) -> Agency | None: ...
 
     async def list(self) -> list[Agency]: ...
+
+    async def get_many(self, agency_ids: Sequence[str]) -> dict[str, Agency]: ...
 
 
 class StaffRepository(Protocol):
@@ -62,6 +73,32 @@ class StaffRepository(Protocol):
 
     async def set_active(self, staff_id: str, active: bool) -> None: ...
 
+    async def set_phone(self, staff_id: str, sealed: bytes | None) -> None: ...
+
+    async def phone(self, staff_id: str) -> bytes | None:
+        """The sealed phone number, if any."""
+        ...
+
+    async def phones(self, staff_ids: Sequence[str]) -> dict[str, bytes]:
+        """Sealed phone numbers of those who have one."""
+        ...
+
+    async def set_on_duty(self, staff_id: str, on_duty: bool) -> None: ...
+
+    async def on_duty(self, staff_id: str) -> bool: ...
+
+    async def list_by_roles(self, agency_id: str, roles: Sequence[str]) -> list[Staff]:
+        """Active staff of an agency with one of ``roles``."""
+        ...
+
+    async def list_assigned_by_roles(
+        self, case_id: str, agency_id: str, roles: Sequence[str]
+    ) -> list[Staff]:
+        """Active staff of ``agency_id`` assigned to the case with one of ``roles``."""
+        ...
+
+    async def on_duty_ids(self, staff_ids: Sequence[str]) -> set[str]: ...
+
 
 class CaseRepository(Protocol):
     async def insert(self, case: Case) -> None:
@@ -84,6 +121,12 @@ class CaseRepository(Protocol):
 
     async def list_for_agency(self, agency_id: str) -> list[Case]: ...
 
+    async def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]: ...
+
+    async def assigned_staff_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[Staff]]:
+        """Active staff assigned to each case."""
+        ...
+
 
 class WitnessRepository(Protocol):
     async def insert(self, witness: Witness) -> None:
@@ -93,6 +136,22 @@ class WitnessRepository(Protocol):
     async def get(self, witness_id: str) -> Witness | None: ...
 
     async def get_by_case(self, case_id: str) -> Witness | None: ...
+
+    async def set_phone(self, witness_id: str, sealed: bytes | None, index: bytes | None) -> None:
+        """Raises: Conflict if another witness has this number."""
+        ...
+
+    async def phone(self, witness_id: str) -> bytes | None: ...
+
+    async def phones(self, witness_ids: Sequence[str]) -> dict[str, bytes]: ...
+
+    async def find_by_phone_index(self, index: bytes) -> Witness | None: ...
+
+    async def set_sms_words(self, witness_id: str, checkin: bytes, duress: bytes) -> None: ...
+
+    async def sms_words(self, witness_id: str) -> tuple[bytes | None, bytes | None]: ...
+
+    async def get_many(self, witness_ids: Sequence[str]) -> list[Witness]: ...
 
 
 class EnrolmentRepository(Protocol):
@@ -135,6 +194,20 @@ class DeviceRepository(Protocol):
     async def touch_many(self, seen: Sequence[tuple[str, datetime]]) -> None:
         """Record when devices were last seen (batched, monotonic)."""
         ...
+
+    async def set_beacon(self, device_id: str, beacon_hash: bytes) -> None: ...
+
+    async def staff_devices_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Active device ids of each case's assigned staff."""
+        ...
+
+    async def for_owners(
+        self, owner_kind: OwnerKind, owner_ids: Sequence[str]
+    ) -> dict[str, list[Device]]:
+        """Active devices of each owner."""
+        ...
+
+    async def find_by_beacon(self, beacon_hash: bytes) -> Device | None: ...
 
 
 class KeyRepository(Protocol):
@@ -251,6 +324,195 @@ class AuditRepository(Protocol):
     ) -> list[AuditEntry]: ...
 
 
+class CaseSettingsRepository(Protocol):
+    async def get(self, case_id: str) -> CaseSettings | None: ...
+
+    async def get_many(self, case_ids: Sequence[str]) -> dict[str, CaseSettings]: ...
+
+    async def put(self, settings: CaseSettings, updated_by: str, at: datetime) -> None: ...
+
+
+class PlanRepository(Protocol):
+    async def get(self, witness_id: str) -> CheckInPlanRecord | None: ...
+
+    async def get_many(self, witness_ids: Sequence[str]) -> dict[str, CheckInPlanRecord]: ...
+
+    async def put(self, plan: CheckInPlanRecord) -> None:
+        """Insert or replace the witness's plan (the caller sets the new version)."""
+        ...
+
+    async def due_resumes(self, now: datetime, limit: int) -> list[CheckInPlanRecord]:
+        """Paused plans whose automatic resume time has come (locked for update)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInChange:
+    """A compare-and-swap update of one occurrence, applied only at ``version``."""
+
+    id: str
+    version: int
+    state: str
+    step: str | None
+    next_action_at: datetime | None
+    prompted_at: datetime | None = None
+    reminded_at: datetime | None = None
+    nudged_at: datetime | None = None
+
+
+class CheckInRepository(Protocol):
+    async def insert_many(self, checkins: Sequence[CheckIn]) -> None: ...
+
+    async def get(self, checkin_id: str) -> CheckIn | None: ...
+
+    async def current(self, witness_id: str) -> CheckIn | None:
+        """The witness's open occurrence, else the next scheduled one."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[CheckIn]:
+        """Occurrences whose next action is due, oldest first, locked for update."""
+        ...
+
+    async def apply(self, changes: Sequence[CheckInChange]) -> set[str]:
+        """Apply compare-and-swap changes; returns the ids that applied."""
+        ...
+
+    async def answer(
+        self, checkin_id: str, witness_id: str, response: Response, channel: str, at: datetime
+    ) -> CheckIn | None:
+        """Answer an open occurrence of this witness (once); None if it was not open."""
+        ...
+
+    async def cancel_scheduled(self, witness_id: str) -> int: ...
+
+    async def history(self, witness_id: str, limit: int) -> list[CheckIn]: ...
+
+
+class ContactRepository(Protocol):
+    async def get(self, witness_id: str) -> WitnessContact | None: ...
+
+    async def get_many(self, witness_ids: Sequence[str]) -> dict[str, WitnessContact]: ...
+
+    async def record(
+        self,
+        witness_id: str,
+        case_id: str,
+        at: datetime,
+        silent_deadline_at: datetime,
+        *,
+        heartbeat: bool,
+        battery: int | None,
+    ) -> None:
+        """Record contact from the witness and move the silence deadline."""
+        ...
+
+    async def due_silences(self, now: datetime, limit: int) -> list[WitnessContact]: ...
+
+    async def clear_deadlines(self, witness_ids: Sequence[str]) -> None: ...
+
+
+class PolicyRepository(Protocol):
+    async def get(self, scope: str) -> str | None: ...
+
+    async def get_many(self, scopes: Sequence[str]) -> dict[str, str]: ...
+
+    async def put(self, scope: str, spec: str, updated_by: str, at: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """A compare-and-swap update of an alert's escalation state."""
+
+    id: str
+    version: int
+    status: str
+    level: int
+    round: int
+    round_started_at: datetime
+    next_escalation_at: datetime | None
+    ack_expires_at: datetime | None = None
+
+
+class AlertRepository(Protocol):
+    async def insert_many(self, alerts: Sequence[Alert]) -> set[str]:
+        """Insert alerts; one with an existing (kind, source) is skipped. Returns the
+        ids inserted."""
+        ...
+
+    async def get(self, alert_id: str) -> Alert | None: ...
+
+    async def list_for_cases(
+        self, case_ids: Sequence[str], *, statuses: Sequence[str], limit: int
+    ) -> list[Alert]: ...
+
+    async def due_escalations(self, now: datetime, limit: int) -> list[Alert]: ...
+
+    async def due_ack_expiries(self, now: datetime, limit: int) -> list[Alert]: ...
+
+    async def apply(self, changes: Sequence[AlertChange]) -> set[str]:
+        """Apply compare-and-swap changes; returns the ids that applied."""
+        ...
+
+    async def acknowledge(
+        self, alert_id: str, staff_id: str, at: datetime, expires_at: datetime
+    ) -> bool:
+        """Open → acknowledged; False if it was not open (someone was first)."""
+        ...
+
+    async def resolve(
+        self, alert_id: str, staff_id: str, at: datetime, outcome: str, note_sealed: bytes
+    ) -> bool:
+        """Open/acknowledged → resolved; False if already resolved."""
+        ...
+
+    async def open_for_case(self, case_id: str) -> list[Alert]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """What the dispatcher learnt about claimed notifications."""
+
+    ids: Sequence[str]
+    status: str
+    at: datetime
+    provider_id: str | None = None
+    error_code: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class NotificationRepository(Protocol):
+    async def insert_many(self, notifications: Sequence[Notification]) -> None: ...
+
+    async def claim(
+        self, now: datetime, owner: str, lease_until: datetime, limit: int
+    ) -> list[Notification]:
+        """Claim due work under a lease: pending rows whose time has come, and rows
+        whose lease ran out or whose outcome is uncertain (they need reconciling)."""
+        ...
+
+    async def set_groups(self, groups: Sequence[tuple[Sequence[str], str, str]]) -> None:
+        """Record (ids, group reference, exact body) before sending a group."""
+        ...
+
+    async def record(self, owner: str, updates: Sequence[DeliveryUpdate]) -> None:
+        """Record outcomes, only for rows this owner still holds the lease on."""
+        ...
+
+    async def by_provider_id(self, provider_id: str) -> list[Notification]: ...
+
+    async def mark_by_provider(
+        self, provider_id: str, status: str, at: datetime, error: str | None
+    ) -> list[Notification]:
+        """Apply a status callback; returns the rows it changed."""
+        ...
+
+    async def cancel_for_alert(self, alert_id: str) -> int: ...
+
+    async def for_alert(self, alert_id: str) -> list[Notification]: ...
+
+    async def next_due(self) -> datetime | None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -283,6 +545,27 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditRepository: ...
+
+    @property
+    def case_settings(self) -> CaseSettingsRepository: ...
+
+    @property
+    def plans(self) -> PlanRepository: ...
+
+    @property
+    def checkins(self) -> CheckInRepository: ...
+
+    @property
+    def contact(self) -> ContactRepository: ...
+
+    @property
+    def policies(self) -> PolicyRepository: ...
+
+    @property
+    def alerts(self) -> AlertRepository: ...
+
+    @property
+    def notifications(self) -> NotificationRepository: ...
 
 
 class Store(Protocol):

@@ -10,6 +10,7 @@ crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -69,6 +70,28 @@ class SqliteConnection:
         await self._raw.executescript(script)
 
 
+async def _settled(raw: aiosqlite.Connection, statement: str) -> None:
+    """Run a transaction-control statement to completion even if the caller is
+    cancelled meanwhile.
+
+    aiosqlite runs the statement on its thread whether or not anyone still awaits it;
+    abandoning ``BEGIN`` half-way would leave the connection inside a transaction that
+    nobody will ever end (and SQLite's write lock held). So the statement is shielded,
+    and a ``BEGIN`` whose waiter was cancelled is rolled back before the cancellation
+    goes on.
+    """
+    task = asyncio.ensure_future(raw.execute(statement))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        if statement.startswith("BEGIN") and raw.in_transaction:
+            with contextlib.suppress(Exception):
+                await raw.execute("ROLLBACK")
+        raise
+
+
 async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     raw = await aiosqlite.connect(str(path), isolation_level=None)
     raw.row_factory = sqlite3.Row
@@ -95,8 +118,11 @@ class SqliteDatabase:
         self._write_lock = asyncio.Lock()
         self._readers_raw = readers
         self._readers: asyncio.Queue[SqliteConnection] = asyncio.Queue()
+        self._readers_by_wrapper: dict[int, aiosqlite.Connection] = {}
         for reader in readers:
-            self._readers.put_nowait(SqliteConnection(reader, self._cache))
+            wrapper = SqliteConnection(reader, self._cache)
+            self._readers_by_wrapper[id(wrapper)] = reader
+            self._readers.put_nowait(wrapper)
 
     @classmethod
     async def open(cls, path: Path, *, readers: int = 2) -> SqliteDatabase:
@@ -122,23 +148,30 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self._write_lock:
-            await self._writer_raw.execute("BEGIN IMMEDIATE")
+            await _settled(self._writer_raw, "BEGIN IMMEDIATE")
             try:
                 yield self._writer
             except BaseException:
-                await self._writer_raw.execute("ROLLBACK")
+                await _settled(self._writer_raw, "ROLLBACK")
                 raise
-            await self._writer_raw.execute("COMMIT")
+            try:
+                await _settled(self._writer_raw, "COMMIT")
+            except BaseException:
+                # A failed COMMIT (disk full, I/O error) leaves the transaction open.
+                if self._writer_raw.in_transaction:
+                    await _settled(self._writer_raw, "ROLLBACK")
+                raise
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:
         reader = await self._readers.get()
+        raw = self._readers_by_wrapper[id(reader)]
         try:
-            await reader.execute("BEGIN")
+            await _settled(raw, "BEGIN")
             try:
                 yield reader
             finally:
-                await reader.execute("COMMIT")
+                await _settled(raw, "COMMIT")
         finally:
             self._readers.put_nowait(reader)
 

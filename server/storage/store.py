@@ -8,6 +8,11 @@ from functools import cached_property
 
 from server.storage.database import Connection, Database
 from server.storage.repos.accounts import SqlAgencyRepository, SqlStaffRepository
+from server.storage.repos.alerting import (
+    SqlAlertRepository,
+    SqlNotificationRepository,
+    SqlPolicyRepository,
+)
 from server.storage.repos.audit import SqlAuditRepository
 from server.storage.repos.cases import (
     SqlCaseRepository,
@@ -16,6 +21,12 @@ from server.storage.repos.cases import (
 )
 from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
+from server.storage.repos.welfare import (
+    SqlCaseSettingsRepository,
+    SqlCheckInRepository,
+    SqlContactRepository,
+    SqlPlanRepository,
+)
 
 
 class SqlUnitOfWork:
@@ -63,6 +74,34 @@ class SqlUnitOfWork:
     @cached_property
     def audit(self) -> SqlAuditRepository:
         return SqlAuditRepository(self.conn)
+
+    @cached_property
+    def case_settings(self) -> SqlCaseSettingsRepository:
+        return SqlCaseSettingsRepository(self.conn)
+
+    @cached_property
+    def plans(self) -> SqlPlanRepository:
+        return SqlPlanRepository(self.conn)
+
+    @cached_property
+    def checkins(self) -> SqlCheckInRepository:
+        return SqlCheckInRepository(self.conn)
+
+    @cached_property
+    def contact(self) -> SqlContactRepository:
+        return SqlContactRepository(self.conn)
+
+    @cached_property
+    def policies(self) -> SqlPolicyRepository:
+        return SqlPolicyRepository(self.conn)
+
+    @cached_property
+    def alerts(self) -> SqlAlertRepository:
+        return SqlAlertRepository(self.conn)
+
+    @cached_property
+    def notifications(self) -> SqlNotificationRepository:
+        return SqlNotificationRepository(self.conn)
 
 
 class SqlStore:

@@ -25,8 +25,11 @@ from server.config import Settings
 from server.domain.audit import Actor
 from server.domain.models import AgencyKind, Role
 from server.services import Services
+from tests.fakes.twilio_server import FakeTwilio
+from tests.support.processes import free_port
 
 PASSWORD = "correct horse battery staple"
+TWILIO_SENDER = "+15005550006"  # Twilio's magic "valid" test number
 ADMIN = Actor.system("test")
 
 
@@ -39,6 +42,7 @@ class World:
     clock: ManualClock
     tmp: Path
     settings: Settings
+    twilio: FakeTwilio | None = None
     _port: int | None = None
     agencies: dict[str, str] = field(default_factory=dict)
     staff: dict[str, str] = field(default_factory=dict)
@@ -123,28 +127,50 @@ class World:
                 await client.close()
 
 
-def settings_for_tests(tmp: Path, database_url: str, schema: str | None = None) -> Settings:
-    """Settings for a test server: cheap password hashing, no background scheduler."""
+def settings_for_tests(
+    tmp: Path,
+    database_url: str,
+    schema: str | None = None,
+    *,
+    port: int = 8080,
+    twilio: FakeTwilio | None = None,
+) -> Settings:
+    """Settings for a test server: cheap password hashing, no background scheduler (tests
+    run the sweeps themselves after moving the clock), SMS through the fake Twilio."""
     return Settings(
         data_dir=tmp / "server",
         database_url=database_url,
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
         password_time_cost=1,
         password_memory_kib=8192,
         run_scheduler=False,
         postgres_schema=schema,
         attachment_max_bytes=256 * 1024,
+        twilio_account_sid=None if twilio is None else twilio.account_sid,
+        twilio_auth_token=None if twilio is None else twilio.auth_token,
+        twilio_sender=None if twilio is None else TWILIO_SENDER,
+        twilio_base_url=None if twilio is None else twilio.base_url,
     )
 
 
 @asynccontextmanager
 async def running_world(
-    tmp: Path, database_url: str, clock: ManualClock, schema: str | None = None
+    tmp: Path,
+    database_url: str,
+    clock: ManualClock,
+    schema: str | None = None,
+    *,
+    twilio: FakeTwilio | None = None,
 ) -> AsyncIterator[World]:
-    settings = settings_for_tests(tmp, database_url, schema)
+    port = free_port()
+    settings = settings_for_tests(tmp, database_url, schema, port=port, twilio=twilio)
     app = build_app(settings, clock=clock)
-    server = TestServer(app, host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
-    world = World(server=server, app=app, clock=clock, tmp=tmp, settings=settings)
+    world = World(
+        server=server, app=app, clock=clock, tmp=tmp, settings=settings, twilio=twilio
+    )
     try:
         yield world
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from server.domain.models import Agency, AgencyKind, Role, Staff
 from server.errors import Conflict
 from server.storage.database import Connection, Row
@@ -10,7 +12,7 @@ from server.storage.repos._rows import dt, ms, opt_bytes
 _AGENCY_COLUMNS = "id, name, country, kind, requires_reason, created_at"
 _STAFF_COLUMNS = (
     "id, agency_id, username, display_name, role, password_hash, totp_secret_sealed,"
-    " totp_last_step, active, created_at"
+    " totp_last_step, active, created_at, on_duty"
 )
 
 
@@ -25,6 +27,13 @@ def _agency(row: Row) -> Agency:
     )
 
 
+STAFF_SELECT = ", ".join(f"s.{column.strip()}" for column in _STAFF_COLUMNS.split(","))
+
+
+def staff_from_row(row: Row) -> Staff:
+    return _staff(row)
+
+
 def _staff(row: Row) -> Staff:
     return Staff(
         id=row["id"],
@@ -37,6 +46,7 @@ def _staff(row: Row) -> Staff:
         totp_last_step=int(row["totp_last_step"]),
         active=bool(row["active"]),
         created_at=dt(row["created_at"]),
+        on_duty=bool(row["on_duty"]),
     )
 
 
@@ -74,6 +84,16 @@ class SqlAgencyRepository:
         rows = await self._conn.fetch(f"SELECT {_AGENCY_COLUMNS} FROM agencies ORDER BY name")
         return [_agency(row) for row in rows]
 
+    async def get_many(self, agency_ids: Sequence[str]) -> dict[str, Agency]:
+        if not agency_ids:
+            return {}
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE id {dialect.any_of('$1')}",
+            dialect.list_param(list(agency_ids)),
+        )
+        return {row["id"]: _agency(row) for row in rows}
+
 
 class SqlStaffRepository:
     def __init__(self, conn: Connection) -> None:
@@ -82,7 +102,7 @@ class SqlStaffRepository:
     async def insert(self, staff: Staff) -> None:
         added = await self._conn.execute(
             f"INSERT INTO staff ({_STAFF_COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
             staff.id,
             staff.agency_id,
             staff.username,
@@ -93,6 +113,7 @@ class SqlStaffRepository:
             staff.totp_last_step,
             staff.active,
             ms(staff.created_at),
+            staff.on_duty,
         )
         if not added:
             raise Conflict("This username is taken")
@@ -132,6 +153,67 @@ class SqlStaffRepository:
             step,
         )
         return changed > 0
+
+    async def set_phone(self, staff_id: str, sealed: bytes | None) -> None:
+        await self._conn.execute(
+            "UPDATE staff SET phone_sealed = $2 WHERE id = $1", staff_id, sealed
+        )
+
+    async def phone(self, staff_id: str) -> bytes | None:
+        value = await self._conn.fetchval("SELECT phone_sealed FROM staff WHERE id = $1", staff_id)
+        return opt_bytes(value)
+
+    async def phones(self, staff_ids: Sequence[str]) -> dict[str, bytes]:
+        if not staff_ids:
+            return {}
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            "SELECT id, phone_sealed FROM staff WHERE phone_sealed IS NOT NULL"
+            f" AND id {dialect.any_of('$1')}",
+            dialect.list_param(list(staff_ids)),
+        )
+        return {row[0]: bytes(row[1]) for row in rows}
+
+    async def set_on_duty(self, staff_id: str, on_duty: bool) -> None:
+        await self._conn.execute("UPDATE staff SET on_duty = $2 WHERE id = $1", staff_id, on_duty)
+
+    async def on_duty(self, staff_id: str) -> bool:
+        value = await self._conn.fetchval("SELECT on_duty FROM staff WHERE id = $1", staff_id)
+        return bool(value)
+
+    async def list_by_roles(self, agency_id: str, roles: Sequence[str]) -> list[Staff]:
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_STAFF_COLUMNS} FROM staff WHERE agency_id = $1 AND active = TRUE"
+            f" AND role {dialect.any_of('$2')} ORDER BY id",
+            agency_id,
+            dialect.list_param(list(roles)),
+        )
+        return [_staff(row) for row in rows]
+
+    async def list_assigned_by_roles(
+        self, case_id: str, agency_id: str, roles: Sequence[str]
+    ) -> list[Staff]:
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_STAFF_COLUMNS} FROM staff WHERE agency_id = $1 AND active = TRUE"
+            f" AND role {dialect.any_of('$2')}"
+            " AND id IN (SELECT staff_id FROM case_staff WHERE case_id = $3) ORDER BY id",
+            agency_id,
+            dialect.list_param(list(roles)),
+            case_id,
+        )
+        return [_staff(row) for row in rows]
+
+    async def on_duty_ids(self, staff_ids: Sequence[str]) -> set[str]:
+        if not staff_ids:
+            return set()
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT id FROM staff WHERE on_duty = TRUE AND id {dialect.any_of('$1')}",
+            dialect.list_param(list(staff_ids)),
+        )
+        return {row[0] for row in rows}
 
     async def set_password_hash(self, staff_id: str, password_hash: str) -> None:
         await self._conn.execute(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from server.domain.models import Case, EnrolmentCode, Witness
+from server.domain.models import Case, EnrolmentCode, Staff, Witness
 from server.errors import Conflict
 from server.storage.database import Connection, Row
 from server.storage.repos._rows import dt, ms, opt_dt
+from server.storage.repos.accounts import STAFF_SELECT as _STAFF_SELECT
+from server.storage.repos.accounts import staff_from_row
 
 _CASE_COLUMNS = (
     "id, reference, police_agency_id, support_agency_id, created_by, created_at, closed_at"
@@ -125,6 +128,31 @@ class SqlCaseRepository:
         )
         return [_case(row) for row in rows]
 
+    async def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]:
+        if not case_ids:
+            return {}
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE id {dialect.any_of('$1')}",
+            dialect.list_param(list(case_ids)),
+        )
+        return {row["id"]: _case(row) for row in rows}
+
+    async def assigned_staff_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[Staff]]:
+        found: dict[str, list[Staff]] = {case_id: [] for case_id in case_ids}
+        if not case_ids:
+            return found
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT cs.case_id AS assigned_case, {_STAFF_SELECT} FROM case_staff cs"
+            " JOIN staff s ON s.id = cs.staff_id"
+            f" WHERE s.active = TRUE AND cs.case_id {dialect.any_of('$1')} ORDER BY s.id",
+            dialect.list_param(list(case_ids)),
+        )
+        for row in rows:
+            found[row["assigned_case"]].append(staff_from_row(row))
+        return found
+
 
 class SqlWitnessRepository:
     def __init__(self, conn: Connection) -> None:
@@ -156,6 +184,72 @@ class SqlWitnessRepository:
             f"SELECT {_WITNESS_COLUMNS} FROM witnesses WHERE case_id = $1", case_id
         )
         return None if row is None else _witness(row)
+
+    async def set_phone(self, witness_id: str, sealed: bytes | None, index: bytes | None) -> None:
+        if index is not None:
+            taken = await self._conn.fetchval(
+                "SELECT id FROM witnesses WHERE phone_index = $1 AND id <> $2", index, witness_id
+            )
+            if taken is not None:
+                raise Conflict("Another witness already has this phone number")
+        await self._conn.execute(
+            "UPDATE witnesses SET phone_sealed = $2, phone_index = $3 WHERE id = $1",
+            witness_id,
+            sealed,
+            index,
+        )
+
+    async def phone(self, witness_id: str) -> bytes | None:
+        value = await self._conn.fetchval(
+            "SELECT phone_sealed FROM witnesses WHERE id = $1", witness_id
+        )
+        return None if value is None else bytes(value)
+
+    async def phones(self, witness_ids: Sequence[str]) -> dict[str, bytes]:
+        if not witness_ids:
+            return {}
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            "SELECT id, phone_sealed FROM witnesses WHERE phone_sealed IS NOT NULL"
+            f" AND id {dialect.any_of('$1')}",
+            dialect.list_param(list(witness_ids)),
+        )
+        return {row[0]: bytes(row[1]) for row in rows}
+
+    async def find_by_phone_index(self, index: bytes) -> Witness | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_WITNESS_COLUMNS} FROM witnesses WHERE phone_index = $1", index
+        )
+        return None if row is None else _witness(row)
+
+    async def set_sms_words(self, witness_id: str, checkin: bytes, duress: bytes) -> None:
+        await self._conn.execute(
+            "UPDATE witnesses SET sms_checkin_word = $2, sms_duress_word = $3 WHERE id = $1",
+            witness_id,
+            checkin,
+            duress,
+        )
+
+    async def sms_words(self, witness_id: str) -> tuple[bytes | None, bytes | None]:
+        row = await self._conn.fetchrow(
+            "SELECT sms_checkin_word, sms_duress_word FROM witnesses WHERE id = $1", witness_id
+        )
+        if row is None:
+            return (None, None)
+        return (
+            None if row[0] is None else bytes(row[0]),
+            None if row[1] is None else bytes(row[1]),
+        )
+
+    async def get_many(self, witness_ids: Sequence[str]) -> list[Witness]:
+        if not witness_ids:
+            return []
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_WITNESS_COLUMNS} FROM witnesses WHERE id {dialect.any_of('$1')}",
+            dialect.list_param(list(witness_ids)),
+        )
+        return [_witness(row) for row in rows]
 
 
 class SqlEnrolmentRepository:

@@ -104,6 +104,49 @@ class SqlDeviceRepository:
             [(device_id, ms(at)) for device_id, at in seen],
         )
 
+    async def set_beacon(self, device_id: str, beacon_hash: bytes) -> None:
+        await self._conn.execute(
+            "UPDATE devices SET beacon_hash = $2 WHERE id = $1", device_id, beacon_hash
+        )
+
+    async def find_by_beacon(self, beacon_hash: bytes) -> Device | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE beacon_hash = $1", beacon_hash
+        )
+        return None if row is None else _device(row)
+
+    async def staff_devices_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {case_id: [] for case_id in case_ids}
+        if not case_ids:
+            return found
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            "SELECT cs.case_id, d.id FROM case_staff cs JOIN devices d"
+            " ON d.owner_kind = 'staff' AND d.owner_id = cs.staff_id"
+            f" WHERE d.revoked_at IS NULL AND cs.case_id {dialect.any_of('$1')}",
+            dialect.list_param(list(case_ids)),
+        )
+        for row in rows:
+            found[row[0]].append(row[1])
+        return found
+
+    async def for_owners(
+        self, owner_kind: OwnerKind, owner_ids: Sequence[str]
+    ) -> dict[str, list[Device]]:
+        found: dict[str, list[Device]] = {owner_id: [] for owner_id in owner_ids}
+        if not owner_ids:
+            return found
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE owner_kind = $1"
+            f" AND revoked_at IS NULL AND owner_id {dialect.any_of('$2')}",
+            owner_kind.value,
+            dialect.list_param(list(owner_ids)),
+        )
+        for row in rows:
+            found[row["owner_id"]].append(_device(row))
+        return found
+
 
 class SqlKeyRepository:
     def __init__(self, conn: Connection) -> None:

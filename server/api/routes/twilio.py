@@ -1,0 +1,56 @@
+"""Twilio webhooks: inbound SMS check-ins and delivery status callbacks.
+
+Only requests carrying a valid ``X-Twilio-Signature`` (computed over the public URL
+Twilio called) are acted on; anything else gets 403 and changes nothing. Replies are
+empty TwiML: a witness's phone never receives an automatic text that someone else
+could read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from server.api.context import services
+from server.notify.webhooks import MalformedWebhook, parse_inbound_sms, parse_status_callback
+
+routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def _verified_form(request: web.Request) -> dict[str, str]:
+    verifier = services(request).twilio_webhooks
+    form = await request.post()
+    fields = {key: str(value) for key, value in form.items()}
+    if verifier is None or not verifier.verify(
+        request.path_qs, fields, request.headers.get("X-Twilio-Signature")
+    ):
+        raise web.HTTPForbidden(reason="Invalid or missing Twilio signature")
+    return fields
+
+
+@routes.post("/v1/twilio/sms")
+async def inbound_sms(request: web.Request) -> web.Response:
+    form = await _verified_form(request)
+    try:
+        sms = parse_inbound_sms(form)
+    except MalformedWebhook as exc:
+        raise web.HTTPBadRequest(reason="Not an inbound SMS") from exc
+    await services(request).checkins.inbound_sms(sms.from_number, sms.body, sms.provider_id)
+    return web.Response(text=EMPTY_TWIML, content_type="application/xml")
+
+
+@routes.post("/v1/twilio/status")
+async def status_callback(request: web.Request) -> web.Response:
+    form = await _verified_form(request)
+    try:
+        update = parse_status_callback(form)
+    except MalformedWebhook as exc:
+        raise web.HTTPBadRequest(reason="Not a status callback") from exc
+    await services(request).dispatcher.status_callback(
+        update.provider_id, update.status, update.error_code
+    )
+    return web.Response(status=204)

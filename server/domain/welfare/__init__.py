@@ -1,0 +1,1 @@
+"""Welfare: check-in plans, prompts and responses, lapses, alerts and escalation."""

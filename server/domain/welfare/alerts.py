@@ -1,0 +1,318 @@
+"""The alert engine: raise, escalate, expire acknowledgements, escalate early.
+
+An alert fires inside the transaction of whatever caused it (a missed check-in, a
+panic), snapshots the escalation policy, and in that same transaction writes the
+notifications for its first level (all levels for duress) to the outbox. Escalation
+steps are rows with due times (``next_escalation_at``, ``ack_expires_at``) that the
+scheduler claims; every change is a compare-and-swap on the alert's version, so two
+schedulers never advance the same alert twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from server.clock import iso
+from server.domain.effects import Effects
+from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy
+from server.domain.models import Staff
+from server.domain.welfare.recipients import RecipientDirectory
+from server.domain.welfare_models import (
+    DEFAULT_SEVERITY,
+    Alert,
+    AlertKind,
+    AlertStatus,
+    Notification,
+    NotificationStatus,
+    Severity,
+)
+from server.ids import new_id
+from server.storage.protocols import AlertChange, UnitOfWork
+
+COUNTRY_LANGUAGE = {
+    "RO": "ro",
+    "MD": "ro",
+    "BG": "bg",
+    "AL": "sq",
+    "XK": "sq",
+    "FR": "fr",
+    "ES": "es",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    """An alert to raise: ``source`` makes it idempotent (one alert per kind and source)."""
+
+    case_id: str
+    witness_id: str
+    kind: AlertKind
+    source: str
+    severity: Severity | None = None
+
+
+def alert_event(alert: Alert, what: str) -> dict[str, object]:
+    """The content-free push that tells staff devices about an alert."""
+    return {
+        "type": "alert",
+        "event": what,
+        "alert_id": alert.id,
+        "case_id": alert.case_id,
+        "kind": alert.kind.value,
+        "severity": alert.severity.value,
+        "status": alert.status.value,
+        "level": alert.level,
+        "at": iso(alert.created_at),
+    }
+
+
+async def policies_for(
+    uow: UnitOfWork, directory: RecipientDirectory
+) -> dict[str, EscalationPolicy]:
+    """The policy in force per case: the case's own, else its support agency's default,
+    else its police agency's, else the built-in default."""
+    scopes = []
+    for case in directory.cases.values():
+        scopes += [
+            f"case:{case.id}",
+            f"agency:{case.support_agency_id}",
+            f"agency:{case.police_agency_id}",
+        ]
+    specs = await uow.policies.get_many(sorted(set(scopes)))
+    chosen: dict[str, EscalationPolicy] = {}
+    for case in directory.cases.values():
+        for scope in (
+            f"case:{case.id}",
+            f"agency:{case.support_agency_id}",
+            f"agency:{case.police_agency_id}",
+        ):
+            if scope in specs:
+                chosen[case.id] = EscalationPolicy.from_json(specs[scope])
+                break
+        else:
+            chosen[case.id] = DEFAULT_POLICY
+    return chosen
+
+
+class AlertEngine:
+    """Creates alerts and moves them along their escalation policy."""
+
+    async def raise_alerts(
+        self, uow: UnitOfWork, specs: Sequence[AlertSpec], now: datetime, effects: Effects
+    ) -> list[Alert]:
+        """Raise alerts (skipping any already raised for the same kind and source) and
+        queue their first notifications. Returns the alerts actually created."""
+        if not specs:
+            return []
+        probe = RecipientDirectory(
+            await uow.cases.get_many(sorted({s.case_id for s in specs})), {}, {}, {}
+        )
+        policies = await policies_for(uow, probe)
+        levels = [level for policy in policies.values() for level in policy.levels]
+        directory = await RecipientDirectory.load(uow, probe.cases, levels)
+        candidates: list[Alert] = []
+        for spec in specs:
+            policy = policies[spec.case_id]
+            duress = spec.kind is AlertKind.DURESS
+            level = policy.last_level if duress else 1
+            candidates.append(
+                Alert(
+                    id=new_id("alr"),
+                    case_id=spec.case_id,
+                    witness_id=spec.witness_id,
+                    kind=spec.kind,
+                    severity=spec.severity or DEFAULT_SEVERITY[spec.kind],
+                    source=spec.source,
+                    status=AlertStatus.OPEN,
+                    policy=policy.to_json(),
+                    level=level,
+                    round=1,
+                    round_started_at=now,
+                    next_escalation_at=policy.next_escalation(now, level),
+                    created_at=now,
+                    acknowledged_by=None,
+                    acknowledged_at=None,
+                    ack_expires_at=None,
+                    resolved_by=None,
+                    resolved_at=None,
+                    outcome=None,
+                    note_sealed=None,
+                    version=0,
+                )
+            )
+        inserted = await uow.alerts.insert_many(candidates)
+        created = [a for a in candidates if a.id in inserted]
+        notifications: list[Notification] = []
+        languages = await self._languages(uow, directory, created, policies)
+        for alert in created:
+            policy = policies[alert.case_id]
+            first = 1 if alert.kind is not AlertKind.DURESS else policy.last_level
+            notifications += self._notify(
+                alert, policy, range(1, first + 1), directory, now, languages
+            )
+        await uow.notifications.insert_many(notifications)
+        effects.wake_dispatcher = effects.wake_dispatcher or bool(notifications)
+        devices = await uow.devices.staff_devices_for_cases(sorted({a.case_id for a in created}))
+        for alert in created:
+            effects.push(devices.get(alert.case_id, []), alert_event(alert, "raised"))
+        return created
+
+    async def _languages(
+        self,
+        uow: UnitOfWork,
+        directory: RecipientDirectory,
+        alerts: Sequence[Alert],
+        policies: dict[str, EscalationPolicy],
+    ) -> dict[str, str]:
+        agency_ids = {a for case in directory.cases.values() for a in case.agency_ids()}
+        agencies = await uow.agencies.get_many(sorted(agency_ids))
+        return {aid: COUNTRY_LANGUAGE.get(a.country, "en") for aid, a in agencies.items()}
+
+    @staticmethod
+    def _notify(
+        alert: Alert,
+        policy: EscalationPolicy,
+        levels: Sequence[int] | range,
+        directory: RecipientDirectory,
+        now: datetime,
+        languages: dict[str, str],
+    ) -> list[Notification]:
+        out: list[Notification] = []
+        for level_number in levels:
+            staff: list[Staff] = directory.staff_for(
+                alert.case_id, [policy.levels[level_number - 1]]
+            )
+            for member in staff:
+                for channel in ("app", "sms"):
+                    out.append(
+                        Notification(
+                            id=new_id("ntf"),
+                            purpose="alert",
+                            alert_id=alert.id,
+                            checkin_id=None,
+                            channel=channel,
+                            recipient_kind="staff",
+                            recipient_id=member.id,
+                            level=level_number,
+                            round=alert.round,
+                            severity=alert.severity.value,
+                            language=languages.get(member.agency_id, "en"),
+                            body=None,
+                            status=NotificationStatus.PENDING,
+                            attempts=0,
+                            next_attempt_at=now,
+                            lease_until=None,
+                            claimed_at=None,
+                            group_ref=None,
+                            provider_id=None,
+                            error_code=None,
+                            created_at=now,
+                            sent_at=None,
+                            delivered_at=None,
+                        )
+                    )
+        return out
+
+    async def escalate_due(
+        self, uow: UnitOfWork, now: datetime, limit: int, effects: Effects
+    ) -> int:
+        """Advance open alerts whose next step is due, and alerts whose acknowledgement
+        has expired without a resolution. Returns how many alerts moved."""
+        due = await uow.alerts.due_escalations(now, limit)
+        expired = await uow.alerts.due_ack_expiries(now, limit)
+        alerts = due + expired
+        if not alerts:
+            return 0
+        policies = {a.id: EscalationPolicy.from_json(a.policy) for a in alerts}
+        all_levels = [lvl for p in policies.values() for lvl in p.levels]
+        directory = await RecipientDirectory.load(uow, {a.case_id for a in alerts}, all_levels)
+        languages = await self._languages(uow, directory, alerts, {})
+        changes: list[AlertChange] = []
+        plans: list[tuple[Alert, EscalationPolicy, list[int], int]] = []
+        for alert in alerts:
+            policy = policies[alert.id]
+            level, round_number, started = alert.level, alert.round, alert.round_started_at
+            if alert.kind is AlertKind.DURESS:
+                round_number, started = round_number + 1, now
+                notify = list(range(1, policy.last_level + 1))
+                level = policy.last_level
+            elif level < policy.last_level:
+                level += 1
+                notify = [level]
+            else:
+                round_number, started, level = round_number + 1, now, 1
+                notify = [1]
+            changes.append(
+                AlertChange(
+                    id=alert.id,
+                    version=alert.version,
+                    status=AlertStatus.OPEN.value,
+                    level=level,
+                    round=round_number,
+                    round_started_at=started,
+                    next_escalation_at=max(now, policy.next_escalation(started, level)),
+                    ack_expires_at=None,
+                )
+            )
+            plans.append((alert, policy, notify, round_number))
+        applied = await uow.alerts.apply(changes)
+        notifications: list[Notification] = []
+        for (alert, policy, notify, _round), change in zip(plans, changes, strict=True):
+            if alert.id not in applied:
+                continue  # another scheduler moved it first
+            moved = replace(
+                alert,
+                level=change.level,
+                round=change.round,
+                status=AlertStatus.OPEN,
+                round_started_at=change.round_started_at,
+            )
+            notifications += self._notify(moved, policy, notify, directory, now, languages)
+        await uow.notifications.insert_many(notifications)
+        effects.wake_dispatcher = effects.wake_dispatcher or bool(notifications)
+        return len(applied)
+
+    async def escalate_early(
+        self, uow: UnitOfWork, failed: Sequence[Notification], now: datetime
+    ) -> int:
+        """A level whose every SMS failed counts as not notified: its timeout is not
+        waited for. Returns how many alerts were brought forward."""
+        brought = 0
+        for alert_id in sorted({n.alert_id for n in failed if n.alert_id}):
+            alert = await uow.alerts.get(alert_id)
+            if alert is None or alert.status is not AlertStatus.OPEN:
+                continue
+            rows = await uow.notifications.for_alert(alert_id)
+            level_sms = [
+                n
+                for n in rows
+                if n.channel == "sms" and n.level == alert.level and n.round == alert.round
+            ]
+            reached = [
+                n
+                for n in level_sms
+                if n.status not in (NotificationStatus.FAILED, NotificationStatus.SKIPPED)
+            ]
+            if (
+                level_sms
+                and not reached
+                and (alert.next_escalation_at is None or alert.next_escalation_at > now)
+            ):
+                brought += len(
+                    await uow.alerts.apply(
+                        [
+                            AlertChange(
+                                id=alert.id,
+                                version=alert.version,
+                                status=alert.status.value,
+                                level=alert.level,
+                                round=alert.round,
+                                round_started_at=alert.round_started_at,
+                                next_escalation_at=now,
+                            )
+                        ]
+                    )
+                )
+        return brought

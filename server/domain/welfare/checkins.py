@@ -1,0 +1,598 @@
+"""Check-ins from the witness's side, and the lapses that become alerts.
+
+* The **sweep** moves due occurrences along: prompt (a content-free push to the
+  witness's phones, and a neutral SMS nudge if no phone has been online for a while),
+  reminder, and finally "missed", which raises an alert and schedules the next one.
+* A **response** is signed by the phone's Ed25519 key over the prompt's id and
+  one-time nonce, checked here, and accepted once. "Please contact me", "I need help"
+  and duress raise alerts; duress answers exactly like "ok" so a watching trafficker
+  sees nothing.
+* **Heartbeats** keep a silence deadline moving; a phone that goes silent raises an
+  alert. **Panic** raises one at once. **SMS code words** check in without data (a
+  second word means duress). A phone whose store was **wiped** after wrong PINs
+  reports it with a one-purpose beacon token, and the device is revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from client_sdk.protocol import checkin_response_payload
+from server.clock import Clock, iso
+from server.domain.access import Principal
+from server.domain.audit import Actor, AuditLog
+from server.domain.effects import Effects
+from server.domain.events import EventSink
+from server.domain.models import Device, OwnerKind, Witness
+from server.domain.welfare.alerts import AlertEngine, AlertSpec
+from server.domain.welfare.plans import next_checkin
+from server.domain.welfare_models import (
+    AlertKind,
+    CaseSettings,
+    CheckIn,
+    CheckInState,
+    CheckInStep,
+    Notification,
+    NotificationStatus,
+    Response,
+)
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound, SignatureInvalid
+from server.i18n import texts
+from server.ids import new_id
+from server.security.phones import PhoneBook
+from server.security.signatures import verify_ed25519
+from server.storage.protocols import CheckInChange, Store, UnitOfWork
+
+DEFAULT_OFFLINE_AFTER = timedelta(hours=2)
+DEFAULT_SILENT_AFTER = timedelta(hours=48)
+RESPONSE_ALERTS = {
+    Response.CONTACT: AlertKind.CONTACT_REQUESTED,
+    Response.HELP: AlertKind.HELP,
+    Response.DURESS: AlertKind.DURESS,
+}
+
+
+def default_settings(case_id: str) -> CaseSettings:
+    return CaseSettings(
+        case_id=case_id,
+        nudge_text=None,
+        offline_after_s=int(DEFAULT_OFFLINE_AFTER.total_seconds()),
+        silent_after_s=int(DEFAULT_SILENT_AFTER.total_seconds()),
+    )
+
+
+def beacon_hash(token: str) -> bytes:
+    return hashlib.sha256(b"witnesslink/beacon/v1\n" + token.encode()).digest()
+
+
+def prompt_event(checkin: CheckIn, kind: str) -> dict[str, object]:
+    """The push a phone turns into a check-in screen; says nothing about anyone."""
+    return {
+        "type": kind,
+        "checkin_id": checkin.id,
+        "nonce": checkin.nonce,
+        "due_at": iso(checkin.due_at),
+        "closes_at": iso(checkin.closes_at),
+        "deadline_at": iso(checkin.deadline_at),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the phone is told after any response: identical for ok and duress."""
+
+    recorded: bool
+    next_due_at: datetime | None
+
+
+class CheckInService:
+    """Prompts, responses, heartbeats, panic, SMS check-ins, silence and wipe reports."""
+
+    def __init__(
+        self,
+        store: Store,
+        audit: AuditLog,
+        clock: Clock,
+        events: EventSink,
+        alerts: AlertEngine,
+        phones: PhoneBook,
+        *,
+        presence: Callable[[str], bool] = lambda _device_id: False,
+        wake_dispatcher: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._clock = clock
+        self._events = events
+        self._alerts = alerts
+        self._phones = phones
+        self._presence = presence
+        self._wake = wake_dispatcher
+
+    async def _finish(self, effects: Effects) -> None:
+        await effects.run(self._events, self._wake)
+
+    # ------------------------------------------------------------------ sweeps
+
+    async def process_due(self, limit: int = 500) -> int:
+        """Run every due prompt, reminder and miss (one batch); returns how many."""
+        now = self._clock.now()
+        effects = Effects()
+        async with self._store.write() as uow:
+            due = await uow.checkins.due(now, limit)
+            if not due:
+                return 0
+            witness_ids = sorted({c.witness_id for c in due})
+            witnesses = {w.id: w for w in await uow.witnesses.get_many(witness_ids)}
+            devices = await uow.devices.for_owners(OwnerKind.WITNESS, witness_ids)
+            settings = await uow.case_settings.get_many(sorted({c.case_id for c in due}))
+            contacts = await uow.contact.get_many(witness_ids)
+            changes: list[CheckInChange] = []
+            missed: list[CheckIn] = []
+            nudges: list[tuple[CheckIn, Witness]] = []
+            for checkin in due:
+                witness = witnesses.get(checkin.witness_id)
+                if witness is None:
+                    continue
+                phones = devices.get(witness.id, [])
+                case_settings = settings.get(checkin.case_id) or default_settings(checkin.case_id)
+                contact = contacts.get(witness.id)
+                heard = None if contact is None else contact.last_heartbeat_at
+                change, nudge = self._step(checkin, phones, heard, case_settings, now, effects)
+                changes.append(change)
+                if checkin.step is CheckInStep.MISS:
+                    missed.append(checkin)
+                if nudge:
+                    nudges.append((checkin, witness))
+            applied = await uow.checkins.apply(changes)
+            missed = [c for c in missed if c.id in applied]
+            await self._queue_nudges(
+                uow, [(c, w) for c, w in nudges if c.id in applied], now, effects
+            )
+            await self._alerts.raise_alerts(
+                uow,
+                [
+                    AlertSpec(c.case_id, c.witness_id, AlertKind.MISSED_CHECKIN, f"checkin:{c.id}")
+                    for c in missed
+                ],
+                now,
+                effects,
+            )
+            await self._schedule_next(uow, missed, now)
+        await self._finish(effects)
+        return len(applied)
+
+    def _step(
+        self,
+        checkin: CheckIn,
+        phones: Sequence[Device],
+        heard: datetime | None,
+        settings: CaseSettings,
+        now: datetime,
+        effects: Effects,
+    ) -> tuple[CheckInChange, bool]:
+        device_ids = [d.id for d in phones]
+        offline = self._offline(phones, heard, settings, now)
+        if checkin.step is CheckInStep.PROMPT:
+            effects.push(device_ids, prompt_event(checkin, "checkin_prompt"))
+            remind = checkin.remind_at is not None and checkin.remind_at > now
+            return (
+                CheckInChange(
+                    id=checkin.id,
+                    version=checkin.version,
+                    state=CheckInState.OPEN.value,
+                    step=(CheckInStep.REMIND if remind else CheckInStep.MISS).value,
+                    next_action_at=checkin.remind_at if remind else checkin.deadline_at,
+                    prompted_at=now,
+                    nudged_at=now if offline else None,
+                ),
+                offline,
+            )
+        if checkin.step is CheckInStep.REMIND:
+            effects.push(device_ids, prompt_event(checkin, "checkin_reminder"))
+            return (
+                CheckInChange(
+                    id=checkin.id,
+                    version=checkin.version,
+                    state=CheckInState.OPEN.value,
+                    step=CheckInStep.MISS.value,
+                    next_action_at=checkin.deadline_at,
+                    reminded_at=now,
+                    nudged_at=now if offline else None,
+                ),
+                offline,
+            )
+        effects.push(device_ids, {"type": "checkin_closed", "checkin_id": checkin.id})
+        return (
+            CheckInChange(
+                id=checkin.id,
+                version=checkin.version,
+                state=CheckInState.MISSED.value,
+                step=None,
+                next_action_at=None,
+            ),
+            False,
+        )
+
+    def _offline(
+        self, phones: Sequence[Device], heard: datetime | None, settings: CaseSettings, now: datetime
+    ) -> bool:
+        """No phone of the witness connected, nor seen or heard from for the set time."""
+        if any(self._presence(d.id) for d in phones):
+            return False
+        horizon = now - timedelta(seconds=settings.offline_after_s)
+        if heard is not None and heard >= horizon:
+            return False
+        return not any(d.last_seen_at >= horizon for d in phones)
+
+    async def _queue_nudges(
+        self,
+        uow: UnitOfWork,
+        nudges: Sequence[tuple[CheckIn, Witness]],
+        now: datetime,
+        effects: Effects,
+    ) -> None:
+        rows: list[Notification] = []
+        settings = await uow.case_settings.get_many(sorted({c.case_id for c, _ in nudges}))
+        for checkin, witness in nudges:
+            if await uow.witnesses.phone(witness.id) is None:
+                continue
+            words, _duress = await uow.witnesses.sms_words(witness.id)
+            custom = settings.get(checkin.case_id)
+            if custom is not None and custom.nudge_text:
+                body = custom.nudge_text
+            elif words is not None:
+                body = texts.checkin_nudge_with_sms_reply(witness.language)
+            else:
+                body = texts.checkin_nudge(witness.language)
+            rows.append(witness_sms(witness, "checkin_nudge", body, now, checkin_id=checkin.id))
+        await uow.notifications.insert_many(rows)
+        effects.wake_dispatcher = effects.wake_dispatcher or bool(rows)
+
+    async def _schedule_next(
+        self, uow: UnitOfWork, finished: Sequence[CheckIn], now: datetime
+    ) -> None:
+        if not finished:
+            return
+        plans = await uow.plans.get_many(sorted({c.witness_id for c in finished}))
+        upcoming: list[CheckIn] = []
+        for checkin in finished:
+            plan = plans.get(checkin.witness_id)
+            if plan is None or plan.paused:
+                continue
+            if await uow.checkins.current(checkin.witness_id) is not None:
+                continue  # a plan change already scheduled one
+            upcoming.append(next_checkin(plan, max(now, checkin.due_at)))
+        await uow.checkins.insert_many(upcoming)
+
+    async def silence_due(self, limit: int = 500) -> int:
+        """Raise "device silent" alerts for witnesses whose phones stopped reporting."""
+        now = self._clock.now()
+        effects = Effects()
+        async with self._store.write() as uow:
+            silent = await uow.contact.due_silences(now, limit)
+            if not silent:
+                return 0
+            await uow.contact.clear_deadlines([c.witness_id for c in silent])
+            await self._alerts.raise_alerts(
+                uow,
+                [
+                    AlertSpec(
+                        c.case_id,
+                        c.witness_id,
+                        AlertKind.DEVICE_SILENT,
+                        f"silent:{c.witness_id}:{iso(c.silent_deadline_at or now)}",
+                    )
+                    for c in silent
+                ],
+                now,
+                effects,
+            )
+        await self._finish(effects)
+        return len(silent)
+
+    # ------------------------------------------------------------------ the phone
+
+    @staticmethod
+    def _witness(principal: Principal) -> Witness:
+        if principal.witness is None:
+            raise Forbidden("This is for a witness's phone")
+        return principal.witness
+
+    async def _record_contact(
+        self,
+        uow: UnitOfWork,
+        witness: Witness,
+        now: datetime,
+        *,
+        heartbeat: bool,
+        battery: int | None,
+    ) -> None:
+        settings = await uow.case_settings.get(witness.case_id) or default_settings(witness.case_id)
+        await uow.contact.record(
+            witness.id,
+            witness.case_id,
+            now,
+            now + timedelta(seconds=settings.silent_after_s),
+            heartbeat=heartbeat,
+            battery=battery,
+        )
+
+    async def current(self, principal: Principal) -> CheckIn | None:
+        """The open prompt for this witness, if any (for a phone that missed the push)."""
+        witness = self._witness(principal)
+        async with self._store.read() as uow:
+            current = await uow.checkins.current(witness.id)
+        return current if current is not None and current.state is CheckInState.OPEN else None
+
+    async def respond(
+        self, principal: Principal, checkin_id: str, status: Response, signature: str
+    ) -> Recorded:
+        """Answer a prompt with a signed status.
+
+        Raises:
+            Forbidden: not a witness's phone.
+            NotFound: no such prompt for this witness.
+            SignatureInvalid: the signature does not match this prompt and device.
+            Conflict: the prompt was already answered or has closed.
+        """
+        witness = self._witness(principal)
+        now = self._clock.now()
+        effects = Effects()
+        async with self._store.write() as uow:
+            checkin = await uow.checkins.get(checkin_id)
+            if checkin is None or checkin.witness_id != witness.id:
+                raise NotFound("No such check-in")
+            payload = checkin_response_payload(
+                checkin.id, checkin.nonce, principal.device.id, status.value
+            )
+            if not verify_ed25519(principal.device.ed25519, payload, signature):
+                raise SignatureInvalid("The check-in signature does not verify")
+            answered = await uow.checkins.answer(checkin.id, witness.id, status, "app", now)
+            if answered is None:
+                raise Conflict("This check-in was already answered or has closed")
+            await self._after_answer(uow, witness, answered, status, now, effects)
+            upcoming = await uow.checkins.current(witness.id)
+        await self._finish(effects)
+        return Recorded(True, None if upcoming is None else upcoming.due_at)
+
+    async def _after_answer(
+        self,
+        uow: UnitOfWork,
+        witness: Witness,
+        answered: CheckIn,
+        status: Response,
+        now: datetime,
+        effects: Effects,
+    ) -> None:
+        await self._record_contact(uow, witness, now, heartbeat=False, battery=None)
+        kind = RESPONSE_ALERTS.get(status)
+        if kind is not None:
+            await self._alerts.raise_alerts(
+                uow,
+                [AlertSpec(witness.case_id, witness.id, kind, f"checkin:{answered.id}")],
+                now,
+                effects,
+            )
+        await self._schedule_next(uow, [answered], now)
+        staff_devices = await uow.devices.staff_devices_for_cases([witness.case_id])
+        effects.push(
+            staff_devices.get(witness.case_id, []),
+            {
+                "type": "checkin_answered",
+                "case_id": witness.case_id,
+                "checkin_id": answered.id,
+                # The team sees the truth; only the phone's screen is kept ordinary.
+                "status": status.value,
+            },
+        )
+
+    async def heartbeat(
+        self, principal: Principal, *, battery: int | None, duress_session: str | None
+    ) -> None:
+        """Record that the phone is alive; a duress session raises a duress alert once.
+
+        Raises:
+            Forbidden: not a witness's phone.
+            InvalidInput: a battery level outside 0-100.
+        """
+        witness = self._witness(principal)
+        if battery is not None and not 0 <= battery <= 100:
+            raise InvalidInput("battery must be 0 to 100")
+        now = self._clock.now()
+        effects = Effects()
+        async with self._store.write() as uow:
+            await self._record_contact(uow, witness, now, heartbeat=True, battery=battery)
+            if duress_session:
+                await self._alerts.raise_alerts(
+                    uow,
+                    [
+                        AlertSpec(
+                            witness.case_id,
+                            witness.id,
+                            AlertKind.DURESS,
+                            f"duress:{principal.device.id}:{duress_session}",
+                        )
+                    ],
+                    now,
+                    effects,
+                )
+        await self._finish(effects)
+
+    async def panic(self, principal: Principal, request_id: str) -> None:
+        """Raise an immediate, critical help alert (idempotent per request id).
+
+        Raises:
+            Forbidden: not a witness's phone.
+        """
+        witness = self._witness(principal)
+        now = self._clock.now()
+        effects = Effects()
+        async with self._store.write() as uow:
+            await self._record_contact(uow, witness, now, heartbeat=False, battery=None)
+            await self._alerts.raise_alerts(
+                uow,
+                [
+                    AlertSpec(
+                        witness.case_id,
+                        witness.id,
+                        AlertKind.PANIC,
+                        f"panic:{principal.device.id}:{request_id}",
+                    )
+                ],
+                now,
+                effects,
+            )
+        await self._finish(effects)
+
+    async def set_sms_words(
+        self, principal: Principal, checkin_word: str, duress_word: str
+    ) -> None:
+        """Set the words the witness may text back: one checks in, the other means duress.
+
+        Raises:
+            Forbidden: not a witness's phone.
+            InvalidInput: words too short, too long, or the same.
+        """
+        witness = self._witness(principal)
+        from server.security.phones import normalise_word
+
+        ok_word, bad_word = normalise_word(checkin_word), normalise_word(duress_word)
+        if not (3 <= len(ok_word) <= 40 and 3 <= len(bad_word) <= 40):
+            raise InvalidInput("code words must be 3 to 40 characters")
+        if ok_word == bad_word:
+            raise InvalidInput("the two code words must differ")
+        async with self._store.write() as uow:
+            await uow.witnesses.set_sms_words(
+                witness.id,
+                self._phones.word_digest("checkin", ok_word),
+                self._phones.word_digest("duress", bad_word),
+            )
+            await self._audit.append(
+                uow.audit,
+                Actor.witness(witness.id),
+                "witness.sms_words_set",
+                subject=("witness", witness.id),
+                case_id=witness.case_id,
+            )
+
+    async def inbound_sms(self, from_number: str, body: str, provider_id: str) -> None:
+        """An SMS from a witness's registered number: the check-in word answers the open
+        prompt; the duress word raises duress (and also answers, ordinarily). Anything
+        else, and any unknown number, is ignored without a trace in the reply."""
+        try:
+            index = self._phones.index(from_number)
+        except InvalidInput:
+            return
+        now = self._clock.now()
+        effects = Effects()
+        async with self._store.write() as uow:
+            witness = await uow.witnesses.find_by_phone_index(index)
+            if witness is None:
+                return
+            ok_digest, duress_digest = await uow.witnesses.sms_words(witness.id)
+            duress = self._phones.word_matches("duress", body, duress_digest)
+            ok = self._phones.word_matches("checkin", body, ok_digest)
+            if not (ok or duress):
+                return
+            status = Response.DURESS if duress else Response.OK
+            current = await uow.checkins.current(witness.id)
+            answered = None
+            if current is not None and current.state is CheckInState.OPEN:
+                answered = await uow.checkins.answer(current.id, witness.id, status, "sms", now)
+            if answered is not None:
+                await self._after_answer(uow, witness, answered, status, now, effects)
+            else:
+                await self._record_contact(uow, witness, now, heartbeat=False, battery=None)
+                if duress:
+                    await self._alerts.raise_alerts(
+                        uow,
+                        [
+                            AlertSpec(
+                                witness.case_id, witness.id, AlertKind.DURESS, f"sms:{provider_id}"
+                            )
+                        ],
+                        now,
+                        effects,
+                    )
+        await self._finish(effects)
+
+    async def issue_beacon(self, device_id: str) -> str:
+        """A token that can do exactly one thing: report that the store was wiped."""
+        token = secrets.token_urlsafe(32)
+        async with self._store.write() as uow:
+            await uow.devices.set_beacon(device_id, beacon_hash(token))
+        return token
+
+    async def report_wiped(self, token: str) -> None:
+        """The phone wiped its store after too many wrong PINs: alert and revoke it.
+
+        Raises:
+            NotFound: an unknown (or already used) beacon token.
+        """
+        now = self._clock.now()
+        effects = Effects()
+        async with self._store.write() as uow:
+            device = await uow.devices.find_by_beacon(beacon_hash(token))
+            if device is None or device.owner_kind is not OwnerKind.WITNESS:
+                raise NotFound("Unknown token")
+            witness = await uow.witnesses.get(device.owner_id)
+            if witness is None:
+                raise NotFound("Unknown token")
+            await self._alerts.raise_alerts(
+                uow,
+                [
+                    AlertSpec(
+                        witness.case_id, witness.id, AlertKind.STORE_WIPED, f"wiped:{device.id}"
+                    )
+                ],
+                now,
+                effects,
+            )
+            if await uow.devices.revoke(device.id, "system", now):
+                await uow.messages.delete_for_device(device.id)
+                await uow.keys.delete_for_device(device.id)
+            await self._audit.append(
+                uow.audit,
+                Actor.system("beacon"),
+                "device.wiped_after_wrong_pins",
+                subject=("device", device.id),
+                case_id=witness.case_id,
+            )
+        await self._finish(effects)
+        await self._events.devices_revoked([device.id])
+
+
+def witness_sms(
+    witness: Witness, purpose: str, body: str, now: datetime, *, checkin_id: str | None = None
+) -> Notification:
+    """An outbox row for a neutral SMS to the witness's phone."""
+    return Notification(
+        id=new_id("ntf"),
+        purpose=purpose,
+        alert_id=None,
+        checkin_id=checkin_id,
+        channel="sms",
+        recipient_kind="witness",
+        recipient_id=witness.id,
+        level=None,
+        round=None,
+        severity=None,
+        language=witness.language,
+        body=body,
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        lease_until=None,
+        claimed_at=None,
+        group_ref=None,
+        provider_id=None,
+        error_code=None,
+        created_at=now,
+        sent_at=None,
+        delivered_at=None,
+    )

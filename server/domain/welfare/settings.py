@@ -1,0 +1,181 @@
+"""Welfare settings that staff change: phone numbers, duty, case settings, policies.
+
+Every change is audited. Phone numbers are personal data: sealed at rest, never echoed
+back in full, never logged.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from server.clock import Clock
+from server.domain.access import SUPERVISING_ROLES, can_manage_case, can_view_case
+from server.domain.audit import Actor, AuditLog
+from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, policy_from_dict
+from server.domain.models import Case, Staff
+from server.domain.welfare.checkins import default_settings
+from server.domain.welfare_models import CaseSettings
+from server.errors import Forbidden, InvalidInput, NotFound
+from server.security.phones import PhoneBook
+from server.storage.protocols import Store, UnitOfWork
+
+MAX_NUDGE = 320
+
+
+class WelfareSettings:
+    """Phones, duty, per-case welfare settings and escalation policies."""
+
+    def __init__(self, store: Store, audit: AuditLog, clock: Clock, phones: PhoneBook) -> None:
+        self._store = store
+        self._audit = audit
+        self._clock = clock
+        self._phones = phones
+
+    async def _case(self, uow: UnitOfWork, staff: Staff, case_id: str, *, manage: bool) -> Case:
+        case = await uow.cases.get(case_id)
+        assigned = case is not None and await uow.cases.is_assigned(case_id, staff.id)
+        if case is None or not can_view_case(staff, case, assigned=assigned):
+            raise NotFound("No such case")
+        if manage and not (assigned or can_manage_case(staff, case, assigned=assigned)):
+            raise Forbidden("Only the case team can change this")
+        return case
+
+    async def set_witness_phone(self, staff: Staff, witness_id: str, number: str | None) -> None:
+        """Set (or clear) the number SMS nudges go to and SMS check-ins come from.
+
+        Raises:
+            InvalidInput: not an international number.
+            NotFound, Forbidden: not the caller's witness.
+            Conflict: another witness has this number.
+        """
+        sealed, index = (None, None) if number is None else self._phones.seal(number)
+        async with self._store.write() as uow:
+            witness = await uow.witnesses.get(witness_id)
+            if witness is None:
+                raise NotFound("No such witness")
+            await self._case(uow, staff, witness.case_id, manage=True)
+            await uow.witnesses.set_phone(witness_id, sealed, index)
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(staff.id),
+                "witness.phone_changed" if number else "witness.phone_erased",
+                subject=("witness", witness_id),
+                case_id=witness.case_id,
+            )
+
+    async def set_own_phone(self, staff: Staff, number: str | None) -> None:
+        """Set (or clear) the number alert SMS reach this staff member on.
+
+        Raises:
+            InvalidInput: not an international number.
+        """
+        sealed = None if number is None else self._phones.seal(number)[0]
+        async with self._store.write() as uow:
+            await uow.staff.set_phone(staff.id, sealed)
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(staff.id),
+                "staff.phone_changed" if number else "staff.phone_erased",
+                subject=("staff", staff.id),
+            )
+
+    async def set_on_duty(self, staff: Staff, on_duty: bool) -> None:
+        async with self._store.write() as uow:
+            await uow.staff.set_on_duty(staff.id, on_duty)
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(staff.id),
+                "staff.duty_changed",
+                subject=("staff", staff.id),
+                details={"on_duty": on_duty},
+            )
+
+    async def case_settings(self, staff: Staff, case_id: str) -> CaseSettings:
+        async with self._store.read() as uow:
+            await self._case(uow, staff, case_id, manage=False)
+            return await uow.case_settings.get(case_id) or default_settings(case_id)
+
+    async def set_case_settings(
+        self,
+        staff: Staff,
+        case_id: str,
+        *,
+        nudge_text: str | None,
+        offline_after: timedelta,
+        silent_after: timedelta,
+    ) -> CaseSettings:
+        """Set the case's neutral SMS nudge text and its offline/silence thresholds.
+
+        Raises:
+            InvalidInput: thresholds out of range, or a nudge text that is too long.
+        """
+        if nudge_text is not None:
+            nudge_text = nudge_text.strip() or None
+        if nudge_text is not None and len(nudge_text) > MAX_NUDGE:
+            raise InvalidInput(f"the nudge text is limited to {MAX_NUDGE} characters")
+        if not timedelta(minutes=5) <= offline_after <= timedelta(days=7):
+            raise InvalidInput("offline_after must be 5 minutes to 7 days")
+        if not timedelta(hours=1) <= silent_after <= timedelta(days=30):
+            raise InvalidInput("silent_after must be 1 hour to 30 days")
+        settings = CaseSettings(
+            case_id,
+            nudge_text,
+            int(offline_after.total_seconds()),
+            int(silent_after.total_seconds()),
+        )
+        async with self._store.write() as uow:
+            await self._case(uow, staff, case_id, manage=True)
+            await uow.case_settings.put(settings, staff.id, self._clock.now())
+            await self._audit.append(
+                uow.audit, Actor.staff(staff.id), "case.welfare_settings_changed", case_id=case_id
+            )
+        return settings
+
+    async def policy_for_case(self, staff: Staff, case_id: str) -> tuple[EscalationPolicy, str]:
+        """The policy in force for a case and where it comes from (case, agency, default)."""
+        async with self._store.read() as uow:
+            case = await self._case(uow, staff, case_id, manage=False)
+            for scope in (
+                f"case:{case.id}",
+                f"agency:{case.support_agency_id}",
+                f"agency:{case.police_agency_id}",
+            ):
+                spec = await uow.policies.get(scope)
+                if spec is not None:
+                    return EscalationPolicy.from_json(spec), scope
+        return DEFAULT_POLICY, "default"
+
+    async def set_case_policy(self, staff: Staff, case_id: str, spec: object) -> EscalationPolicy:
+        """Raises: InvalidInput for a malformed policy; NotFound/Forbidden as usual."""
+        policy = policy_from_dict(spec)
+        async with self._store.write() as uow:
+            await self._case(uow, staff, case_id, manage=True)
+            await uow.policies.put(f"case:{case_id}", policy.to_json(), staff.id, self._clock.now())
+            await self._audit.append(
+                uow.audit, Actor.staff(staff.id), "case.escalation_policy_changed", case_id=case_id
+            )
+        return policy
+
+    async def set_agency_policy(
+        self, staff: Staff, agency_id: str, spec: object
+    ) -> EscalationPolicy:
+        """The default policy for an agency's cases; supervisors and admins of it only.
+
+        Raises:
+            Forbidden: not a supervisor or admin of that agency.
+            InvalidInput: a malformed policy.
+        """
+        if staff.role not in SUPERVISING_ROLES or staff.agency_id != agency_id:
+            raise Forbidden("Only the agency's supervisors and admins set its default policy")
+        policy = policy_from_dict(spec)
+        async with self._store.write() as uow:
+            await uow.policies.put(
+                f"agency:{agency_id}", policy.to_json(), staff.id, self._clock.now()
+            )
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(staff.id),
+                "agency.escalation_policy_changed",
+                subject=("agency", agency_id),
+            )
+        return policy

@@ -1,0 +1,1 @@
+"""Notification delivery: Twilio SMS (``sms``) and Twilio webhook checks (``webhooks``)."""

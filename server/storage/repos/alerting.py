@@ -1,0 +1,450 @@
+"""Alerts, escalation policies and the notification outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from server.domain.welfare_models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    Notification,
+    NotificationStatus,
+    Severity,
+)
+from server.storage.database import Connection, Row
+from server.storage.protocols import AlertChange, DeliveryUpdate
+from server.storage.repos._rows import dt, ms, opt_bytes, opt_dt, opt_ms
+from server.storage.repos.bulk import bulk_insert, bulk_update
+
+_ALERT_COLUMNS = (
+    "id, case_id, witness_id, kind, severity, source, status, policy, level, round,"
+    " round_started_at, next_escalation_at, created_at, acknowledged_by, acknowledged_at,"
+    " ack_expires_at, resolved_by, resolved_at, outcome, note_sealed, version"
+)
+_ALERT_INSERT = [
+    ("id", "text"),
+    ("case_id", "text"),
+    ("witness_id", "text"),
+    ("kind", "text"),
+    ("severity", "text"),
+    ("source", "text"),
+    ("status", "text"),
+    ("policy", "text"),
+    ("level", "int"),
+    ("round", "int"),
+    ("round_started_at", "bigint"),
+    ("next_escalation_at", "bigint"),
+    ("created_at", "bigint"),
+]
+_ALERT_CHANGE = [
+    ("id", "text"),
+    ("version", "int"),
+    ("status", "text"),
+    ("level", "int"),
+    ("round", "int"),
+    ("round_started_at", "bigint"),
+    ("next_escalation_at", "bigint"),
+    ("ack_expires_at", "bigint"),
+]
+_NOTIFICATION_COLUMNS = (
+    "id, purpose, alert_id, checkin_id, channel, recipient_kind, recipient_id, level, round,"
+    " severity, language, body, status, attempts, next_attempt_at, lease_until, claimed_at,"
+    " group_ref, provider_id, error_code, created_at, sent_at, delivered_at"
+)
+_NOTIFICATION_INSERT = [
+    ("id", "text"),
+    ("purpose", "text"),
+    ("alert_id", "text"),
+    ("checkin_id", "text"),
+    ("channel", "text"),
+    ("recipient_kind", "text"),
+    ("recipient_id", "text"),
+    ("level", "int"),
+    ("round", "int"),
+    ("severity", "text"),
+    ("language", "text"),
+    ("body", "text"),
+    ("status", "text"),
+    ("next_attempt_at", "bigint"),
+    ("created_at", "bigint"),
+]
+
+
+def _alert(row: Row) -> Alert:
+    return Alert(
+        id=row["id"],
+        case_id=row["case_id"],
+        witness_id=row["witness_id"],
+        kind=AlertKind(row["kind"]),
+        severity=Severity(row["severity"]),
+        source=row["source"],
+        status=AlertStatus(row["status"]),
+        policy=row["policy"],
+        level=int(row["level"]),
+        round=int(row["round"]),
+        round_started_at=dt(row["round_started_at"]),
+        next_escalation_at=opt_dt(row["next_escalation_at"]),
+        created_at=dt(row["created_at"]),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=opt_dt(row["acknowledged_at"]),
+        ack_expires_at=opt_dt(row["ack_expires_at"]),
+        resolved_by=row["resolved_by"],
+        resolved_at=opt_dt(row["resolved_at"]),
+        outcome=row["outcome"],
+        note_sealed=opt_bytes(row["note_sealed"]),
+        version=int(row["version"]),
+    )
+
+
+def _notification(row: Row) -> Notification:
+    return Notification(
+        id=row["id"],
+        purpose=row["purpose"],
+        alert_id=row["alert_id"],
+        checkin_id=row["checkin_id"],
+        channel=row["channel"],
+        recipient_kind=row["recipient_kind"],
+        recipient_id=row["recipient_id"],
+        level=row["level"],
+        round=row["round"],
+        severity=row["severity"],
+        language=row["language"],
+        body=row["body"],
+        status=NotificationStatus(row["status"]),
+        attempts=int(row["attempts"]),
+        next_attempt_at=opt_dt(row["next_attempt_at"]),
+        lease_until=opt_dt(row["lease_until"]),
+        claimed_at=opt_dt(row["claimed_at"]),
+        group_ref=row["group_ref"],
+        provider_id=row["provider_id"],
+        error_code=row["error_code"],
+        created_at=dt(row["created_at"]),
+        sent_at=opt_dt(row["sent_at"]),
+        delivered_at=opt_dt(row["delivered_at"]),
+    )
+
+
+class SqlPolicyRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def get(self, scope: str) -> str | None:
+        value = await self._conn.fetchval(
+            "SELECT spec FROM escalation_policies WHERE scope = $1", scope
+        )
+        return None if value is None else str(value)
+
+    async def get_many(self, scopes: Sequence[str]) -> dict[str, str]:
+        if not scopes:
+            return {}
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT scope, spec FROM escalation_policies WHERE scope {dialect.any_of('$1')}",
+            dialect.list_param(list(scopes)),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def put(self, scope: str, spec: str, updated_by: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO escalation_policies (scope, spec, updated_by, updated_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (scope) DO UPDATE SET spec = excluded.spec,"
+            " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            scope,
+            spec,
+            updated_by,
+            ms(at),
+        )
+
+
+class SqlAlertRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert_many(self, alerts: Sequence[Alert]) -> set[str]:
+        rows = [
+            (
+                a.id,
+                a.case_id,
+                a.witness_id,
+                a.kind.value,
+                a.severity.value,
+                a.source,
+                a.status.value,
+                a.policy,
+                a.level,
+                a.round,
+                ms(a.round_started_at),
+                opt_ms(a.next_escalation_at),
+                ms(a.created_at),
+            )
+            for a in alerts
+        ]
+        inserted = await bulk_insert(
+            self._conn,
+            "alerts",
+            _ALERT_INSERT,
+            rows,
+            suffix="ON CONFLICT (kind, source) DO NOTHING RETURNING id",
+        )
+        return {row[0] for row in inserted}
+
+    async def get(self, alert_id: str) -> Alert | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = $1", alert_id
+        )
+        return None if row is None else _alert(row)
+
+    async def list_for_cases(
+        self, case_ids: Sequence[str], *, statuses: Sequence[str], limit: int
+    ) -> list[Alert]:
+        if not case_ids:
+            return []
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE case_id {dialect.any_of('$1')}"
+            f" AND status {dialect.any_of('$2')} ORDER BY created_at DESC LIMIT $3",
+            dialect.list_param(list(case_ids)),
+            dialect.list_param(list(statuses)),
+            limit,
+        )
+        return [_alert(row) for row in rows]
+
+    async def open_for_case(self, case_id: str) -> list[Alert]:
+        rows = await self._conn.fetch(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE case_id = $1 AND status <> 'resolved'"
+            " ORDER BY created_at DESC",
+            case_id,
+        )
+        return [_alert(row) for row in rows]
+
+    async def due_escalations(self, now: datetime, limit: int) -> list[Alert]:
+        rows = await self._conn.fetch(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE next_escalation_at <= $1"
+            f" AND status = 'open' ORDER BY next_escalation_at LIMIT $2"
+            f" {self._conn.dialect.skip_locked}",
+            ms(now),
+            limit,
+        )
+        return [_alert(row) for row in rows]
+
+    async def due_ack_expiries(self, now: datetime, limit: int) -> list[Alert]:
+        rows = await self._conn.fetch(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE ack_expires_at <= $1"
+            f" AND status = 'acknowledged' ORDER BY ack_expires_at LIMIT $2"
+            f" {self._conn.dialect.skip_locked}",
+            ms(now),
+            limit,
+        )
+        return [_alert(row) for row in rows]
+
+    async def apply(self, changes: Sequence[AlertChange]) -> set[str]:
+        rows = [
+            (
+                c.id,
+                c.version,
+                c.status,
+                c.level,
+                c.round,
+                ms(c.round_started_at),
+                opt_ms(c.next_escalation_at),
+                opt_ms(c.ack_expires_at),
+            )
+            for c in changes
+        ]
+        applied = await bulk_update(
+            self._conn,
+            "alerts",
+            _ALERT_CHANGE,
+            rows,
+            assignments="status = v.status, level = v.level, round = v.round,"
+            " round_started_at = v.round_started_at, next_escalation_at = v.next_escalation_at,"
+            " ack_expires_at = v.ack_expires_at, version = alerts.version + 1",
+            condition="alerts.id = v.id AND alerts.version = v.version",
+            returning="alerts.id",
+        )
+        return {row[0] for row in applied}
+
+    async def acknowledge(
+        self, alert_id: str, staff_id: str, at: datetime, expires_at: datetime
+    ) -> bool:
+        changed = await self._conn.execute(
+            "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $2,"
+            " acknowledged_at = $3, ack_expires_at = $4, next_escalation_at = NULL,"
+            " version = version + 1 WHERE id = $1 AND status = 'open'",
+            alert_id,
+            staff_id,
+            ms(at),
+            ms(expires_at),
+        )
+        return changed > 0
+
+    async def resolve(
+        self, alert_id: str, staff_id: str, at: datetime, outcome: str, note_sealed: bytes
+    ) -> bool:
+        changed = await self._conn.execute(
+            "UPDATE alerts SET status = 'resolved', resolved_by = $2, resolved_at = $3,"
+            " outcome = $4, note_sealed = $5, next_escalation_at = NULL, ack_expires_at = NULL,"
+            " version = version + 1 WHERE id = $1 AND status <> 'resolved'",
+            alert_id,
+            staff_id,
+            ms(at),
+            outcome,
+            note_sealed,
+        )
+        return changed > 0
+
+
+_OPEN_STATUSES = "('pending', 'sending', 'uncertain')"
+
+
+class SqlNotificationRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert_many(self, notifications: Sequence[Notification]) -> None:
+        rows = [
+            (
+                n.id,
+                n.purpose,
+                n.alert_id,
+                n.checkin_id,
+                n.channel,
+                n.recipient_kind,
+                n.recipient_id,
+                n.level,
+                n.round,
+                n.severity,
+                n.language,
+                n.body,
+                n.status.value,
+                opt_ms(n.next_attempt_at),
+                ms(n.created_at),
+            )
+            for n in notifications
+        ]
+        await bulk_insert(self._conn, "notifications", _NOTIFICATION_INSERT, rows)
+
+    async def claim(
+        self, now: datetime, owner: str, lease_until: datetime, limit: int
+    ) -> list[Notification]:
+        lock = self._conn.dialect.skip_locked
+        rows = await self._conn.fetch(
+            "UPDATE notifications SET"
+            " status = 'sending', lease_owner = $2, lease_until = $3, claimed_at = $1,"
+            " attempts = attempts + 1"
+            " WHERE id IN ("
+            "   SELECT id FROM notifications WHERE next_attempt_at <= $1"
+            "   AND status IN ('pending', 'uncertain')"
+            f"   ORDER BY next_attempt_at LIMIT $4 {lock})"
+            " OR id IN ("
+            "   SELECT id FROM notifications WHERE lease_until <= $1 AND status = 'sending'"
+            f"   ORDER BY lease_until LIMIT $4 {lock})"
+            f" RETURNING {_NOTIFICATION_COLUMNS}",
+            ms(now),
+            owner,
+            ms(lease_until),
+            limit,
+        )
+        return [_notification(row) for row in rows]
+
+    async def set_groups(self, groups: Sequence[tuple[Sequence[str], str, str]]) -> None:
+        rows = [(nid, ref, body) for ids, ref, body in groups for nid in ids]
+        await bulk_update(
+            self._conn,
+            "notifications",
+            [("id", "text"), ("group_ref", "text"), ("body", "text")],
+            rows,
+            assignments="group_ref = v.group_ref, body = v.body",
+            condition="notifications.id = v.id",
+            returning="notifications.id",
+        )
+
+    async def record(self, owner: str, updates: Sequence[DeliveryUpdate]) -> None:
+        rows = [
+            (
+                nid,
+                u.status,
+                u.provider_id,
+                u.error_code,
+                opt_ms(u.next_attempt_at),
+                ms(u.at) if u.status == "sent" else None,
+            )
+            for u in updates
+            for nid in u.ids
+        ]
+        await bulk_update(
+            self._conn,
+            "notifications",
+            [
+                ("id", "text"),
+                ("status", "text"),
+                ("provider_id", "text"),
+                ("error_code", "text"),
+                ("next_attempt_at", "bigint"),
+                ("sent_at", "bigint"),
+            ],
+            rows,
+            assignments="status = v.status,"
+            " provider_id = COALESCE(v.provider_id, notifications.provider_id),"
+            " error_code = v.error_code, next_attempt_at = v.next_attempt_at,"
+            " sent_at = COALESCE(v.sent_at, notifications.sent_at),"
+            " lease_owner = NULL, lease_until = NULL",
+            condition=f"notifications.id = v.id AND notifications.lease_owner = '{_quote(owner)}'"
+            " AND notifications.status = 'sending'",
+            returning="notifications.id",
+        )
+
+    async def by_provider_id(self, provider_id: str) -> list[Notification]:
+        rows = await self._conn.fetch(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE provider_id = $1",
+            provider_id,
+        )
+        return [_notification(row) for row in rows]
+
+    async def mark_by_provider(
+        self, provider_id: str, status: str, at: datetime, error: str | None
+    ) -> list[Notification]:
+        delivered_at = ms(at) if status == "delivered" else None
+        rows = await self._conn.fetch(
+            "UPDATE notifications SET status = $2, error_code = COALESCE($3, error_code),"
+            " delivered_at = COALESCE($4, delivered_at)"
+            " WHERE provider_id = $1 AND status IN ('sent', 'delivered')"
+            f" RETURNING {_NOTIFICATION_COLUMNS}",
+            provider_id,
+            status,
+            error,
+            delivered_at,
+        )
+        return [_notification(row) for row in rows]
+
+    async def cancel_for_alert(self, alert_id: str) -> int:
+        return await self._conn.execute(
+            "UPDATE notifications SET status = 'cancelled', next_attempt_at = NULL"
+            " WHERE alert_id = $1 AND status = 'pending'",
+            alert_id,
+        )
+
+    async def for_alert(self, alert_id: str) -> list[Notification]:
+        rows = await self._conn.fetch(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE alert_id = $1"
+            " ORDER BY created_at, id",
+            alert_id,
+        )
+        return [_notification(row) for row in rows]
+
+    async def next_due(self) -> datetime | None:
+        value = await self._conn.fetchval(
+            "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at) AS t FROM notifications"
+            f" WHERE status IN {_OPEN_STATUSES}"
+            " UNION ALL SELECT MIN(lease_until) FROM notifications WHERE status = 'sending') AS x"
+        )
+        return opt_dt(value)
+
+
+def _quote(value: str) -> str:
+    """Lease owners are server-generated hex ids; refuse anything else in SQL text."""
+    if not value.replace("-", "").isalnum():
+        raise ValueError("lease owner must be alphanumeric")
+    return value

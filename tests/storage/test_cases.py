@@ -1,0 +1,283 @@
+"""Cases, staff assignments, witnesses and single-use enrolment codes."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import timedelta
+
+import pytest
+
+from server.clock import ManualClock
+from server.domain.models import AgencyKind, Role
+from server.errors import Conflict
+from server.storage.store import SqlStore
+from tests.storage.factories import (
+    case_row,
+    enrolment_code,
+    make_agency,
+    make_case,
+    make_case_team,
+    make_staff,
+    witness_row,
+)
+
+
+async def test_a_case_is_stored_and_read_back(store: SqlStore, clock: ManualClock) -> None:
+    async with store.write() as uow:
+        police = await make_agency(uow, clock.now())
+        support = await make_agency(uow, clock.now(), kind=AgencyKind.SUPPORT)
+        officer = await make_staff(uow, police.id, clock.now())
+        open_case = case_row(police.id, support.id, officer.id, clock.now(), reference="NL-1")
+        closed_case = case_row(
+            police.id,
+            support.id,
+            officer.id,
+            clock.now(),
+            reference="NL-2",
+            closed_at=clock.now() + timedelta(days=30),
+        )
+        await uow.cases.insert(open_case)
+        await uow.cases.insert(closed_case)
+
+    async with store.read() as uow:
+        assert await uow.cases.get(open_case.id) == open_case
+        assert await uow.cases.get(closed_case.id) == closed_case
+        assert await uow.cases.get("case_missing") is None
+    assert open_case.agency_ids() == (police.id, support.id)
+
+
+async def test_a_reference_is_unique_per_police_agency_only(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    async with store.write() as uow:
+        police_a = await make_agency(uow, clock.now())
+        police_b = await make_agency(uow, clock.now())
+        support = await make_agency(uow, clock.now(), kind=AgencyKind.SUPPORT)
+        officer = await make_staff(uow, police_a.id, clock.now())
+        first = await make_case(
+            uow, police_a.id, support.id, officer.id, clock.now(), reference="R"
+        )
+
+    with pytest.raises(Conflict):
+        async with store.write() as uow:
+            await make_case(uow, police_a.id, support.id, officer.id, clock.now(), reference="R")
+
+    # Another police force may use the same reference.
+    async with store.write() as uow:
+        other = await make_case(
+            uow, police_b.id, support.id, officer.id, clock.now(), reference="R"
+        )
+
+    async with store.read() as uow:
+        assert await uow.cases.list_for_agency(police_a.id) == [first]
+        assert await uow.cases.list_for_agency(police_b.id) == [other]
+
+
+async def test_staff_are_assigned_once_and_can_be_removed(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    async with store.write() as uow:
+        police = await make_agency(uow, clock.now())
+        support = await make_agency(uow, clock.now(), kind=AgencyKind.SUPPORT)
+        officer = await make_staff(uow, police.id, clock.now())
+        worker = await make_staff(uow, support.id, clock.now(), role=Role.SUPPORT_WORKER)
+        case = await make_case(uow, police.id, support.id, officer.id, clock.now())
+
+    async with store.write() as uow:
+        assert await uow.cases.add_staff(case.id, worker.id, officer.id, clock.now()) is True
+        assert await uow.cases.add_staff(case.id, worker.id, officer.id, clock.now()) is False
+        clock.advance(timedelta(minutes=1))
+        assert await uow.cases.add_staff(case.id, officer.id, officer.id, clock.now()) is True
+
+    async with store.read() as uow:
+        # In order of assignment, not of id.
+        assert await uow.cases.staff_ids(case.id) == [worker.id, officer.id]
+        assert await uow.cases.is_assigned(case.id, worker.id)
+        assert await uow.cases.is_assigned(case.id, officer.id)
+
+    async with store.write() as uow:
+        assert await uow.cases.remove_staff(case.id, worker.id) is True
+        assert await uow.cases.remove_staff(case.id, worker.id) is False
+        assert await uow.cases.remove_staff(case.id, "staff_never_assigned") is False
+
+    async with store.read() as uow:
+        assert await uow.cases.staff_ids(case.id) == [officer.id]
+        assert not await uow.cases.is_assigned(case.id, worker.id)
+        assert await uow.cases.staff_ids("case_missing") == []
+
+
+async def test_list_assigned_returns_only_the_cases_a_staff_member_is_on(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    async with store.write() as uow:
+        police = await make_agency(uow, clock.now())
+        support = await make_agency(uow, clock.now(), kind=AgencyKind.SUPPORT)
+        officer = await make_staff(uow, police.id, clock.now())
+        colleague = await make_staff(uow, police.id, clock.now())
+        first = await make_case(uow, police.id, support.id, officer.id, clock.now())
+        clock.advance(timedelta(seconds=1))
+        second = await make_case(uow, police.id, support.id, officer.id, clock.now())
+        clock.advance(timedelta(seconds=1))
+        not_mine = await make_case(uow, police.id, support.id, colleague.id, clock.now())
+        await uow.cases.add_staff(second.id, officer.id, officer.id, clock.now())
+        await uow.cases.add_staff(first.id, officer.id, officer.id, clock.now())
+        await uow.cases.add_staff(not_mine.id, colleague.id, colleague.id, clock.now())
+
+    async with store.read() as uow:
+        assert await uow.cases.list_assigned(officer.id) == [first, second]
+        assert await uow.cases.list_assigned(colleague.id) == [not_mine]
+        assert await uow.cases.list_assigned("staff_nobody") == []
+
+
+async def test_list_for_agency_covers_police_and_support_side_in_creation_order(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    async with store.write() as uow:
+        police = await make_agency(uow, clock.now())
+        support = await make_agency(uow, clock.now(), kind=AgencyKind.SUPPORT)
+        other_support = await make_agency(uow, clock.now(), kind=AgencyKind.SUPPORT)
+        officer = await make_staff(uow, police.id, clock.now())
+        first = await make_case(uow, police.id, support.id, officer.id, clock.now())
+        clock.advance(timedelta(seconds=1))
+        second = await make_case(uow, police.id, other_support.id, officer.id, clock.now())
+
+    async with store.read() as uow:
+        assert await uow.cases.list_for_agency(police.id) == [first, second]
+        assert await uow.cases.list_for_agency(support.id) == [first]
+        assert await uow.cases.list_for_agency(other_support.id) == [second]
+
+
+async def test_a_case_has_at_most_one_witness(store: SqlStore, clock: ManualClock) -> None:
+    team = await make_case_team(store, clock.now())
+
+    async with store.read() as uow:
+        assert await uow.witnesses.get(team.witness.id) == team.witness
+        assert await uow.witnesses.get_by_case(team.case.id) == team.witness
+        assert await uow.witnesses.get("wit_missing") is None
+
+    with pytest.raises(Conflict):
+        async with store.write() as uow:
+            await uow.witnesses.insert(witness_row(team.case.id, team.officer.id, clock.now()))
+
+    async with store.read() as uow:
+        assert await uow.witnesses.get_by_case(team.case.id) == team.witness
+
+
+async def test_a_case_without_a_witness_has_none(store: SqlStore, clock: ManualClock) -> None:
+    async with store.write() as uow:
+        police = await make_agency(uow, clock.now())
+        support = await make_agency(uow, clock.now(), kind=AgencyKind.SUPPORT)
+        officer = await make_staff(uow, police.id, clock.now())
+        case = await make_case(uow, police.id, support.id, officer.id, clock.now())
+    async with store.read() as uow:
+        assert await uow.witnesses.get_by_case(case.id) is None
+
+
+async def test_an_enrolment_code_is_consumed_once(store: SqlStore, clock: ManualClock) -> None:
+    team = await make_case_team(store, clock.now())
+    code = enrolment_code(
+        team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(hours=1)
+    )
+    async with store.write() as uow:
+        await uow.enrolments.insert(code)
+
+    clock.advance(timedelta(minutes=10))
+    async with store.write() as uow:
+        used = await uow.enrolments.consume(code.code_hash, clock.now(), "dev_new_phone")
+    assert used is not None
+    assert used.code_hash == code.code_hash
+    assert used.witness_id == team.witness.id
+    assert used.team_fingerprint == code.team_fingerprint
+    assert used.team_devices == code.team_devices
+    assert used.expires_at == code.expires_at
+    assert used.used_at == clock.now()
+
+    async with store.write() as uow:
+        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_other") is None
+
+
+async def test_an_unknown_code_is_refused(store: SqlStore, clock: ManualClock) -> None:
+    async with store.write() as uow:
+        assert await uow.enrolments.consume(secrets.token_bytes(32), clock.now(), "dev_x") is None
+
+
+async def test_an_expired_enrolment_code_is_refused(store: SqlStore, clock: ManualClock) -> None:
+    team = await make_case_team(store, clock.now())
+    code = enrolment_code(
+        team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(hours=1)
+    )
+    async with store.write() as uow:
+        await uow.enrolments.insert(code)
+
+    clock.advance(timedelta(hours=1))  # exactly at expiry: no longer valid
+    async with store.write() as uow:
+        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_late") is None
+
+    clock.advance(timedelta(days=1))
+    async with store.write() as uow:
+        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_late") is None
+
+
+async def test_a_code_is_usable_until_just_before_it_expires(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    team = await make_case_team(store, clock.now())
+    code = enrolment_code(
+        team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(hours=1)
+    )
+    async with store.write() as uow:
+        await uow.enrolments.insert(code)
+    clock.advance(timedelta(hours=1) - timedelta(milliseconds=1))
+    async with store.write() as uow:
+        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_x") is not None
+
+
+async def test_concurrent_consumers_of_one_code_get_it_once(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    team = await make_case_team(store, clock.now())
+    code = enrolment_code(
+        team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(hours=1)
+    )
+    async with store.write() as uow:
+        await uow.enrolments.insert(code)
+
+    async def consume(n: int) -> bool:
+        async with store.write() as uow:
+            return await uow.enrolments.consume(code.code_hash, clock.now(), f"dev_{n}") is not None
+
+    results = await asyncio.gather(*(consume(n) for n in range(10)))
+    assert results.count(True) == 1
+
+
+async def test_purge_expired_removes_expired_codes_used_or_not(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    team = await make_case_team(store, clock.now())
+    start = clock.now()
+    short_unused = enrolment_code(
+        team.witness.id, team.officer.id, start, valid_for=timedelta(hours=1)
+    )
+    short_used = enrolment_code(
+        team.witness.id, team.officer.id, start, valid_for=timedelta(hours=1)
+    )
+    long_lived = enrolment_code(
+        team.witness.id, team.officer.id, start, valid_for=timedelta(days=2)
+    )
+    async with store.write() as uow:
+        for code in (short_unused, short_used, long_lived):
+            await uow.enrolments.insert(code)
+        assert await uow.enrolments.consume(short_used.code_hash, start, "dev_a") is not None
+
+    async with store.write() as uow:
+        assert await uow.enrolments.purge_expired(clock.now()) == 0
+
+    clock.advance(timedelta(hours=2))
+    async with store.write() as uow:
+        assert await uow.enrolments.purge_expired(clock.now()) == 2
+        assert await uow.enrolments.purge_expired(clock.now()) == 0
+
+    # The long-lived code survived and still works.
+    async with store.write() as uow:
+        assert await uow.enrolments.consume(long_lived.code_hash, clock.now(), "dev_b") is not None
