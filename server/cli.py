@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from server.app import PathOnlyAccessLogger, build_app
-from server.clock import SystemClock
+from server.clock import FileClock, SystemClock
 from server.config import Settings
 from server.domain.audit import Actor, verify_chain
 from server.domain.events import NullEventSink
@@ -74,8 +75,12 @@ def _serve(args: argparse.Namespace) -> int:
         f"witnesslink listening on http://{settings.host}:{settings.port} (data: {location})",
         flush=True,
     )
+    clock_file = os.environ.get("WITNESSLINK_TEST_CLOCK_FILE")
+    clock = FileClock(clock_file) if clock_file else None
+    if clock is not None:
+        print("TEST CLOCK: time is read from a file; never do this in production", flush=True)
     web.run_app(
-        build_app(settings),
+        build_app(settings, clock=clock),
         host=settings.host,
         port=settings.port,
         access_log_class=PathOnlyAccessLogger,

@@ -96,3 +96,37 @@ def from_ms(ms: int) -> datetime:
 def iso(when: datetime) -> str:
     """Render an aware datetime as an RFC 3339 UTC string with millisecond precision."""
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class FileClock:
+    """A clock read from a file holding an ISO 8601 time: for tests that run real
+    server processes (crash tests, two instances on one database) and need to move
+    time for all of them at once without waiting for it.
+
+    Enabled only by ``WITNESSLINK_TEST_CLOCK_FILE``; never in production.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._cached: tuple[float, datetime] | None = None
+
+    def now(self) -> datetime:
+        """The time written in the file (re-read whenever the file changes)."""
+        import os
+
+        stamp = os.stat(self._path).st_mtime_ns
+        if self._cached is None or self._cached[0] != stamp:
+            with open(self._path, encoding="ascii") as handle:
+                value = datetime.fromisoformat(handle.read().strip())
+            self._cached = (stamp, value.astimezone(UTC))
+        return self._cached[1]
+
+    @staticmethod
+    def write(path: str, when: datetime) -> None:
+        """Set the time for every process reading ``path`` (atomically)."""
+        import os
+
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="ascii") as handle:
+            handle.write(when.astimezone(UTC).isoformat())
+        os.replace(temporary, path)

@@ -21,12 +21,18 @@ from tests.support.world import World, open_conversation
 FORBIDDEN_IN_SMS = ["Sparrow", "DE-2026-0042", "police agency", "support agency", "other agency"]
 
 
-async def test_lapse_alert_escalation_acknowledgement_expiry_and_resolution(sms_world: World) -> None:
+async def test_lapse_alert_escalation_acknowledgement_expiry_and_resolution(
+    sms_world: World,
+) -> None:
     world = sms_world
     talk = await open_conversation(world)
     await with_phones_and_supervisor(world, talk)
     plan = await talk.officer.set_checkin_plan(
-        talk.witness_id, weekdays=["mon", "thu"], times=["10:00"], window_minutes=60, grace_minutes=30
+        talk.witness_id,
+        weekdays=["mon", "thu"],
+        times=["10:00"],
+        window_minutes=60,
+        grace_minutes=30,
     )
     due = plan["current"]["due_at"]
     # Monday 2026-01-05 09:00 UTC is 11:00 in Bucharest: the first prompt is Thursday
@@ -78,7 +84,8 @@ async def test_lapse_alert_escalation_acknowledgement_expiry_and_resolution(sms_
     assert closed["status"] == AlertStatus.RESOLVED.value
     sent_before = len(world.twilio.sent) if world.twilio else 0
     await advance(world, timedelta(hours=3))
-    assert world.twilio is not None and len(world.twilio.sent) == sent_before
+    assert world.twilio is not None
+    assert len(world.twilio.sent) == sent_before
     detail = await talk.officer.alert(alert["alert_id"])
     assert detail["note"] == "Phone had been confiscated by a relative."
     assert {n["recipient_id"] for n in detail["notifications"] if n["channel"] == "sms"} == {

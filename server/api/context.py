@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from server.config import Settings
 from server.domain.access import Principal
-from server.errors import Forbidden, Unauthenticated
+from server.errors import Forbidden, NotFound, TooLarge, Unauthenticated
 from server.services import Services
 
 SERVICES = web.AppKey("services", Services)
@@ -17,6 +18,7 @@ SETTINGS = web.AppKey("settings", Settings)
 JOBS = web.AppKey("jobs", object)  # scheduler.runner.BackgroundJobs, or None
 
 M = TypeVar("M")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _encoder = msgspec.json.Encoder()
 
 
@@ -76,8 +78,26 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     """
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(reason="Send the body as application/json")
-    body = await request.read()
+    limit = request.app[SETTINGS].json_max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"JSON bodies are limited to {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise TooLarge(f"JSON bodies are limited to {limit} bytes")
     return msgspec.json.decode(body, type=model)
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """A resource id from the URL path; a value that cannot be an id is simply not
+    found (and never reaches SQL with odd characters in it).
+
+    Raises:
+        NotFound: the value is not shaped like an id.
+    """
+    value = request.match_info[name]
+    if not _ID.match(value):
+        raise NotFound("No such resource")
+    return value
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:

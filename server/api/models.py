@@ -12,6 +12,11 @@ from typing import Annotated, Literal
 import msgspec
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Base64 = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=96 * 1024, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+]
+CopyId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/=-]+$")]
 Key = Annotated[str, msgspec.Meta(min_length=40, max_length=64)]
 Signature = Annotated[str, msgspec.Meta(min_length=80, max_length=100)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -23,7 +28,7 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SignedKeyIn(Strict):
-    key_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    key_id: KeyId
     key: Key
     signature: Signature
 
@@ -38,7 +43,9 @@ class DeviceIn(Strict):
 
 
 class LoginIn(Strict):
-    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    username: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    ]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     device: DeviceIn
     totp: Annotated[str, msgspec.Meta(max_length=10)] | None = None
@@ -76,8 +83,8 @@ class ClaimIn(Strict):
 
 class CiphertextIn(Strict):
     device_id: Id
-    type: int
-    body: Annotated[str, msgspec.Meta(min_length=1, max_length=96 * 1024)]
+    type: Annotated[int, msgspec.Meta(ge=0, le=1)]
+    body: Base64
 
 
 class SendIn(Strict):
@@ -85,7 +92,7 @@ class SendIn(Strict):
 
 
 class AckIn(Strict):
-    copy_ids: Annotated[list[int], msgspec.Meta(max_length=500)]
+    copy_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)]
 
 
 class CheckInResponseIn(Strict):

@@ -37,7 +37,13 @@ _HTTP_CODES = {
 
 
 def problem(
-    status: int, code: str, title: str, detail: str | None = None, **extensions: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    extra_headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> web.Response:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
@@ -48,9 +54,11 @@ def problem(
     if detail and detail != title:
         body["detail"] = detail
     body.update(extensions)
-    headers = {}
+    headers = dict(extra_headers or {})
     if "retry_after" in extensions:
         headers["Retry-After"] = str(extensions["retry_after"])
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="witnesslink"')
     return web.Response(
         status=status,
         body=_encoder.encode(body),
@@ -80,7 +88,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if error.status < 400:
             raise
         code = _HTTP_CODES.get(error.status, "http-error")
-        return problem(error.status, code, error.reason)
+        kept = {k: v for k, v in error.headers.items() if k.lower() in ("allow", "retry-after")}
+        return problem(error.status, code, error.reason, extra_headers=kept)
     except Exception:
         incident = secrets.token_hex(6)
         log.exception(

@@ -197,8 +197,9 @@ class AccountService:
             LoginFailed: wrong username, password or code, or a disabled account.
             TotpRequired: right password, but the account needs a code and none was sent.
         """
+        username = username.lower()  # usernames are case-insensitive
         self._login_by_address.take(address)
-        self._login_by_user.take(username.lower())
+        self._login_by_user.take(username)
         async with self._store.read() as uow:
             staff = await uow.staff.get_by_username(username)
         ok = await self._passwords.verify(None if staff is None else staff.password_hash, password)
@@ -207,6 +208,7 @@ class AccountService:
             raise LoginFailed()
         if staff.totp_secret_sealed is not None:
             if not totp_code:
+                await self._record_login(staff, "staff.login_failed", {"why": "totp-missing"})
                 raise TotpRequired()
             if not await self._totp_accepted(staff, totp_code):
                 await self._record_login(staff, "staff.login_failed", {"why": "totp"})

@@ -14,6 +14,7 @@ from datetime import timedelta
 from server.clock import Clock
 from server.domain.access import Principal
 from server.domain.audit import AuditLog
+from server.domain.denials import audit_denied
 from server.domain.models import Attachment
 from server.errors import InvalidInput, NotFound, StaleDevices, TooLarge
 from server.ids import new_id
@@ -55,6 +56,8 @@ class AttachmentService:
             raise InvalidInput("an attachment cannot be empty")
         if not recipients or len(set(recipients)) != len(recipients):
             raise InvalidInput("name each recipient device once")
+        if principal.device.id in recipients:
+            raise InvalidInput("a device does not send an attachment to itself")
         attachment = Attachment(
             id=new_id("att"),
             case_id=case_id,
@@ -62,12 +65,18 @@ class AttachmentService:
             size=len(content),
             created_at=self._clock.now(),
         )
-        async with self._store.write() as uow:
-            devices = await self._member_devices(uow, principal, case_id)
-            unknown = sorted(set(recipients) - devices)
-            if unknown or principal.device.id in recipients:
-                raise StaleDevices(unknown_devices=unknown)
-            await uow.attachments.insert(attachment, content, list(recipients))
+        try:
+            async with self._store.write() as uow:
+                devices = await self._member_devices(uow, principal, case_id)
+                unknown = sorted(set(recipients) - devices)
+                if unknown:
+                    raise StaleDevices(unknown_devices=unknown)
+                await uow.attachments.insert(attachment, content, list(recipients))
+        except NotFound:
+            await audit_denied(
+                self._store, self._audit, principal.actor, case_id, "upload attachment"
+            )
+            raise
         return attachment
 
     async def _member_devices(

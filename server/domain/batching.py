@@ -53,13 +53,26 @@ class GroupCommit(Generic[T, R]):
             del self._queue[: self._max_batch]
             try:
                 results = await self._handler([item for item, _ in batch])
-            except BaseException as exc:
+            except asyncio.CancelledError as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
+                raise
+            except Exception as exc:
+                if len(batch) == 1:
+                    if not batch[0][1].done():
+                        batch[0][1].set_exception(exc)
+                    continue
+                # One bad item must not fail the others that happened to share its
+                # transaction: try each on its own, so only the culprit fails.
+                results = []
+                for item, _ in batch:
+                    try:
+                        results += await self._handler([item])
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as single:
+                        results.append(single)
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

@@ -29,6 +29,7 @@ from server.domain.access import (
     can_view_case,
 )
 from server.domain.audit import Actor, AuditLog
+from server.domain.denials import audit_denied
 from server.domain.models import (
     AgencyKind,
     Case,
@@ -141,16 +142,7 @@ class CaseService:
         return case, assigned
 
     async def _audit_denied(self, staff: Staff, case_id: str | None, purpose: str) -> None:
-        # Written in its own transaction: the refused request's transaction rolls back.
-        async with self._store.write() as uow:
-            await self._audit.append(
-                uow.audit,
-                Actor.staff(staff.id),
-                "access.denied",
-                subject=("case", case_id) if case_id else None,
-                case_id=case_id,
-                details={"attempted": purpose},
-            )
+        await audit_denied(self._store, self._audit, Actor.staff(staff.id), case_id, purpose)
 
     async def require_member(self, staff: Staff, case_id: str, purpose: str) -> Case:
         """The case, if ``staff`` is assigned to it (a conversation member).
@@ -342,6 +334,8 @@ class CaseService:
             if d.owner_kind is OwnerKind.STAFF
         ]
         fingerprint = team_fingerprint(team)
+        # Only the newest code works: a code handed out earlier and lost is dead.
+        await uow.enrolments.withdraw_unused(witness.id, now)
         secret = new_enrolment_secret()
         expires_at = now + self._enrolment_ttl
         await uow.enrolments.insert(

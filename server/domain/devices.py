@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from client_sdk.protocol import TeamDevice, enrolment_context, enrolment_secret_hash
 from server.clock import Clock
-from server.domain.access import Principal, can_manage_case
+from server.domain.access import Principal, can_manage_case, can_view_case
 from server.domain.audit import Actor, AuditLog
 from server.domain.authentication import DeviceAuthenticator
+from server.domain.denials import audit_denied
 from server.domain.events import EventSink
 from server.domain.models import Case, Device, OwnerKind, Witness
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
@@ -143,16 +144,7 @@ class DeviceService:
         return False
 
     async def _denied(self, principal: Principal, case_id: str, attempted: str) -> None:
-        async with self._store.write() as uow:
-            exists = await uow.cases.get(case_id) is not None
-            await self._audit.append(
-                uow.audit,
-                principal.actor,
-                "access.denied",
-                subject=("case", case_id) if exists else None,
-                case_id=case_id if exists else None,
-                details={"attempted": attempted},
-            )
+        await audit_denied(self._store, self._audit, principal.actor, case_id, attempted)
 
     async def revoke(self, principal: Principal, device_id: str) -> Device:
         """Revoke a device: the owner's own, or a case member's as a case manager.
@@ -162,32 +154,49 @@ class DeviceService:
             Forbidden: not allowed to revoke it.
         """
         now = self._clock.now()
-        async with self._store.write() as uow:
-            device = await uow.devices.get(device_id)
-            if device is None:
-                raise NotFound("No such device")
-            case = await self._authorise_revoke(uow, principal, device)
-            if await uow.devices.revoke(device.id, principal.device.owner_id, now):
-                await uow.messages.delete_for_device(device.id)
-                await uow.keys.delete_for_device(device.id)
-                for orphan in await uow.attachments.delete_recipient(device.id):
-                    await uow.attachments.delete(orphan)
-                await self._audit.append(
-                    uow.audit,
-                    principal.actor,
-                    "device.revoked",
-                    subject=("device", device.id),
-                    case_id=None if case is None else case.id,
-                    details={
-                        "owner_kind": device.owner_kind.value,
-                        "remote": device.owner_id != principal.device.owner_id,
-                    },
-                )
-            revoked = await uow.devices.get(device.id)
+        try:
+            async with self._store.write() as uow:
+                device = await uow.devices.get(device_id)
+                if device is None:
+                    raise NotFound("No such device")
+                case = await self._authorise_revoke(uow, principal, device)
+                await self._revoke_in(uow, principal, device, case, now)
+                revoked = await uow.devices.get(device.id)
+        except (NotFound, Forbidden):
+            await audit_denied(self._store, self._audit, principal.actor, None, "revoke device")
+            raise
         assert revoked is not None
         self._authenticator.forget_devices({device.id})
         await self._events.devices_revoked([device.id])
         return revoked
+
+    async def _revoke_in(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        device: Device,
+        case: Case | None,
+        now: datetime,
+    ) -> None:
+        """Revoke and forget what was held for the device (pending copies, keys,
+        attachments waiting for it); a second revocation changes nothing."""
+        if not await uow.devices.revoke(device.id, principal.device.owner_id, now):
+            return
+        await uow.messages.delete_for_device(device.id)
+        await uow.keys.delete_for_device(device.id)
+        for orphan in await uow.attachments.delete_recipient(device.id):
+            await uow.attachments.delete(orphan)
+        await self._audit.append(
+            uow.audit,
+            principal.actor,
+            "device.revoked",
+            subject=("device", device.id),
+            case_id=None if case is None else case.id,
+            details={
+                "owner_kind": device.owner_kind.value,
+                "remote": device.owner_id != principal.device.owner_id,
+            },
+        )
 
     async def _authorise_revoke(
         self, uow: UnitOfWork, principal: Principal, device: Device
@@ -205,6 +214,8 @@ class DeviceService:
         if case is None:
             raise NotFound("No such device")
         assigned = await uow.cases.is_assigned(case.id, staff.id)
+        if not can_view_case(staff, case, assigned=assigned):
+            raise NotFound("No such device")
         if not can_manage_case(staff, case, assigned=assigned):
             raise Forbidden("Only the case's officers and supervisors can revoke its phones")
         return case

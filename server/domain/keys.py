@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from server.clock import Clock
 from server.domain.access import Principal
 from server.domain.audit import AuditLog
+from server.domain.denials import audit_denied
 from server.domain.models import Device, SignedKey
 from server.domain.registration import MAX_STORED_ONE_TIME_KEYS, check_keys
 from server.errors import InvalidInput, NotFound
@@ -96,17 +97,26 @@ class KeyService:
             else:
                 assert principal.staff is not None
                 member = await uow.cases.is_assigned(case_id, principal.staff.id)
-            if not member:
-                raise NotFound("No such case")
-            devices = {d.id: d for d in await uow.devices.list_for_case(case_id)}
-            for device_id in device_ids:
-                device = devices.get(device_id)
-                if device is None:
-                    raise NotFound("A device is not an active device of this case")
-                key = await uow.keys.claim_one_time_key(device_id)
-                if key is not None:
-                    results.append(ClaimResult(device, key, fallback=False))
-                else:
-                    fallback = await uow.keys.get_fallback_key(device_id)
-                    results.append(ClaimResult(device, fallback, fallback=True))
+            devices = {d.id: d for d in await uow.devices.list_for_case(case_id)} if member else {}
+            refused = not member or any(d not in devices for d in device_ids)
+            if not refused:
+                for device_id in device_ids:
+                    device = devices[device_id]
+                    key = await uow.keys.claim_one_time_key(device_id)
+                    if key is not None:
+                        results.append(ClaimResult(device, key, fallback=False))
+                    else:
+                        fallback = await uow.keys.get_fallback_key(device_id)
+                        results.append(ClaimResult(device, fallback, fallback=True))
+        if refused:
+            await audit_denied(
+                self._store,
+                self._audit,
+                principal.actor,
+                case_id,
+                "claim keys" if not member else "claim keys of devices outside the case",
+            )
+            raise NotFound(
+                "No such case" if not member else "A device is not an active device of this case"
+            )
         return results

@@ -167,12 +167,17 @@ class MessageRelay:
                     SendReceipt(message.message_id, now, False, len(recipients), missing)
                 )
             copies = await uow.messages.insert_sends(accepted)
+            existing_cases = (
+                set(await uow.cases.get_many(sorted({m.case_id for m in denied})))
+                if denied
+                else set()
+            )
             for message in denied:
                 await self._audit.append(
                     uow.audit,
                     message.sender.actor,
                     "access.denied",
-                    case_id=message.case_id if message.case_id in devices_by_case else None,
+                    case_id=message.case_id if message.case_id in existing_cases else None,
                     details={"attempted": "send message"},
                 )
         if copies:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from client_sdk.protocol import device_proof_payload, fallback_key_payload, one_time_key_payload
 from server.domain.models import Device, OwnerKind, SignedKey
+from server.domain.validation import check_label
 from server.errors import InvalidInput, SignatureInvalid
 from server.ids import new_id, new_token, token_hash
 from server.security.signatures import is_curve25519_key, verify_ed25519
@@ -67,6 +68,7 @@ def check_registration(registration: DeviceRegistration, context: str) -> None:
         InvalidInput: malformed identity keys.
         SignatureInvalid: the proof or a key signature does not verify.
     """
+    check_label(registration.name, "device name")
     if not is_curve25519_key(registration.curve25519) or not is_curve25519_key(
         registration.ed25519
     ):

@@ -165,6 +165,10 @@ class EnrolmentRepository(Protocol):
 
     async def purge_expired(self, now: datetime) -> int: ...
 
+    async def withdraw_unused(self, witness_id: str, now: datetime) -> int:
+        """Expire the witness's unused codes (a new one replaces them)."""
+        ...
+
 
 class DeviceRepository(Protocol):
     async def insert(self, device: Device, token_hash: bytes) -> None:

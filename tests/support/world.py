@@ -168,9 +168,7 @@ async def running_world(
     app = build_app(settings, clock=clock)
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
-    world = World(
-        server=server, app=app, clock=clock, tmp=tmp, settings=settings, twilio=twilio
-    )
+    world = World(server=server, app=app, clock=clock, tmp=tmp, settings=settings, twilio=twilio)
     try:
         yield world
     finally:

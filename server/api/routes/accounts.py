@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.context import client_address, json_response, principal, read_json, services
+from server.api.context import (
+    client_address,
+    json_response,
+    path_id,
+    principal,
+    read_json,
+    services,
+)
 from server.api.models import DeviceIn, LoginIn
 from server.api.presenters import device_view, staff_view, witness_view
 from server.domain.models import SignedKey
@@ -71,5 +78,5 @@ async def own_devices(request: web.Request) -> web.Response:
 @routes.post("/v1/devices/{device_id}/revoke")
 async def revoke_device(request: web.Request) -> web.Response:
     caller = await principal(request)
-    device = await services(request).devices.revoke(caller, request.match_info["device_id"])
+    device = await services(request).devices.revoke(caller, path_id(request, "device_id"))
     return json_response({"device": device_view(device)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.context import json_response, read_json, services, staff_principal
+from server.api.context import json_response, path_id, read_json, services, staff_principal
 from server.api.models import ResolveIn
 from server.api.presenters import alert_detail_view, alert_view
 
@@ -26,7 +26,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 async def alert_detail(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
-    detail = await services(request).alert_desk.detail(caller.staff, request.match_info["alert_id"])
+    detail = await services(request).alert_desk.detail(caller.staff, path_id(request, "alert_id"))
     return json_response(alert_detail_view(detail))
 
 
@@ -35,7 +35,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     alert = await services(request).alert_desk.acknowledge(
-        caller.staff, request.match_info["alert_id"]
+        caller.staff, path_id(request, "alert_id")
     )
     return json_response(alert_view(alert))
 
@@ -46,6 +46,6 @@ async def resolve(request: web.Request) -> web.Response:
     assert caller.staff is not None
     body = await read_json(request, ResolveIn)
     alert = await services(request).alert_desk.resolve(
-        caller.staff, request.match_info["alert_id"], outcome=body.outcome, note=body.note
+        caller.staff, path_id(request, "alert_id"), outcome=body.outcome, note=body.note
     )
     return json_response(alert_view(alert))

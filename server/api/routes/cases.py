@@ -10,6 +10,7 @@ from aiohttp import web
 from server.api.context import (
     consultation_reason,
     json_response,
+    path_id,
     read_json,
     services,
     staff_principal,
@@ -54,7 +55,7 @@ async def view_case(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     view = await services(request).cases.view_case(
-        caller.staff, request.match_info["case_id"], reason=consultation_reason(request)
+        caller.staff, path_id(request, "case_id"), reason=consultation_reason(request)
     )
     return json_response(case_detail_view(view))
 
@@ -65,7 +66,7 @@ async def assign_staff(request: web.Request) -> web.Response:
     assert caller.staff is not None
     body = await read_json(request, AssignStaffIn)
     added = await services(request).cases.assign_staff(
-        caller.staff, request.match_info["case_id"], body.staff_id
+        caller.staff, path_id(request, "case_id"), body.staff_id
     )
     return json_response({"added": added}, status=201 if added else 200)
 
@@ -75,7 +76,7 @@ async def remove_staff(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     removed = await services(request).cases.remove_staff(
-        caller.staff, request.match_info["case_id"], request.match_info["staff_id"]
+        caller.staff, path_id(request, "case_id"), path_id(request, "staff_id")
     )
     return json_response({"removed": removed})
 
@@ -87,7 +88,7 @@ async def add_witness(request: web.Request) -> web.Response:
     body = await read_json(request, AddWitnessIn)
     issued = await services(request).cases.add_witness(
         caller.staff,
-        request.match_info["case_id"],
+        path_id(request, "case_id"),
         alias=body.alias,
         language=body.language,
         timezone=body.timezone,
@@ -100,6 +101,6 @@ async def new_enrolment(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     issued = await services(request).cases.new_enrolment(
-        caller.staff, request.match_info["witness_id"]
+        caller.staff, path_id(request, "witness_id")
     )
     return json_response(enrolment_view(issued, qr_svg(issued)), status=201)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.context import client_address, json_response, principal, read_json, services
+from server.api.context import (
+    client_address,
+    json_response,
+    path_id,
+    principal,
+    read_json,
+    services,
+)
 from server.api.models import ClaimIn, EnrolIn, KeysIn
 from server.api.presenters import claim_view, device_view, team_device_view, witness_view
 from server.api.routes.accounts import registration_from
@@ -34,7 +41,7 @@ async def enrol(request: web.Request) -> web.Response:
 @routes.get("/v1/cases/{case_id}/devices")
 async def case_devices(request: web.Request) -> web.Response:
     caller = await principal(request)
-    devices = await services(request).devices.case_devices(caller, request.match_info["case_id"])
+    devices = await services(request).devices.case_devices(caller, path_id(request, "case_id"))
     return json_response({"devices": [device_view(d) for d in devices]})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.context import json_response, principal, read_json, services
+from server.api.context import json_response, path_id, principal, read_json, services
 from server.api.models import AckIn, SendIn
 from server.api.presenters import receipt_view
 from server.clock import iso
@@ -23,8 +23,8 @@ async def send_message(request: web.Request) -> web.Response:
     receipt = await services(request).messages.send(
         OutgoingMessage(
             sender=caller,
-            case_id=request.match_info["case_id"],
-            message_id=request.match_info["message_id"],
+            case_id=path_id(request, "case_id"),
+            message_id=request.match_info["message_id"],  # client-chosen: validated as input
             ciphertexts=[NewCopy(c.device_id, c.type, c.body) for c in body.ciphertexts],
         )
     )
@@ -39,6 +39,9 @@ async def pending_messages(request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "200"))
     except ValueError as exc:
         raise InvalidInput("after and limit must be integers") from exc
+    if not 0 <= after < 2**63:
+        raise InvalidInput("after must be 0 or a copy id")
+    limit = max(1, min(limit, 500))
     copies = await services(request).messages.pending(caller, after_id=after, limit=limit)
     return json_response({"messages": [message_frame(c) for c in copies]})
 
@@ -59,9 +62,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
         raise TooLarge(f"attachments are limited to {attachments.max_bytes} bytes")
     recipients = [r for r in request.query.get("recipients", "").split(",") if r]
     content = await request.read()
-    attachment = await attachments.upload(
-        caller, request.match_info["case_id"], recipients, content
-    )
+    attachment = await attachments.upload(caller, path_id(request, "case_id"), recipients, content)
     return json_response(
         {
             "attachment_id": attachment.id,
@@ -75,7 +76,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
 @routes.get("/v1/attachments/{attachment_id}")
 async def fetch_attachment(request: web.Request) -> web.Response:
     caller = await principal(request)
-    content = await services(request).attachments.fetch(caller, request.match_info["attachment_id"])
+    content = await services(request).attachments.fetch(caller, path_id(request, "attachment_id"))
     return web.Response(body=content, content_type="application/octet-stream")
 
 
@@ -83,6 +84,6 @@ async def fetch_attachment(request: web.Request) -> web.Response:
 async def confirm_attachment(request: web.Request) -> web.Response:
     caller = await principal(request)
     deleted = await services(request).attachments.confirm_fetched(
-        caller, request.match_info["attachment_id"]
+        caller, path_id(request, "attachment_id")
     )
     return json_response({"deleted": deleted})

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Annotated
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from server.api.context import principal, services
+from server.api.models import CopyId
 from server.domain.models import MessageCopy
 from server.errors import DomainError
 from server.realtime.hub import DeviceConnection
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class AckFrame(msgspec.Struct, forbid_unknown_fields=True, tag_field="type", tag="ack"):
-    copy_ids: list[int]
+    copy_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)]
 
 
 _decoder = msgspec.json.Decoder(AckFrame)
@@ -52,9 +54,18 @@ async def device_socket(request: web.Request) -> web.StreamResponse:
         return await svc.messages.pending(caller, limit=500)
 
     writer = asyncio.create_task(connection.run_writer(load_pending))
-    # A writer that fails (the phone went away mid-send) ends the whole connection.
-    writer.add_done_callback(lambda _task: connection.close())
-    writer.add_done_callback(lambda task: None if task.cancelled() else task.exception())
+    closing: set[asyncio.Future[bool]] = set()
+
+    def writer_done(task: asyncio.Task[None]) -> None:
+        # The writer ends when the device is revoked (or the phone went away mid-send):
+        # the socket must close with it, not linger on heartbeats.
+        connection.close()
+        if not task.cancelled():
+            task.exception()
+        if not ws.closed:
+            closing.add(asyncio.ensure_future(ws.close(code=4001, message=b"closed")))
+
+    writer.add_done_callback(writer_done)
     try:
         async for frame in ws:
             if connection.closed:

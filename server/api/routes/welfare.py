@@ -7,7 +7,14 @@ from datetime import timedelta
 import msgspec
 from aiohttp import web
 
-from server.api.context import json_response, principal, read_json, services, staff_principal
+from server.api.context import (
+    json_response,
+    path_id,
+    principal,
+    read_json,
+    services,
+    staff_principal,
+)
 from server.api.models import (
     BeaconIn,
     CaseSettingsIn,
@@ -44,7 +51,7 @@ async def respond(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, CheckInResponseIn)
     recorded = await services(request).checkins.respond(
-        caller, request.match_info["checkin_id"], Response(body.status), body.signature
+        caller, path_id(request, "checkin_id"), Response(body.status), body.signature
     )
     return json_response(
         {
@@ -94,7 +101,7 @@ async def beacon_wiped(request: web.Request) -> web.Response:
 async def get_plan(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
-    view = await services(request).plans.view(caller.staff, request.match_info["witness_id"])
+    view = await services(request).plans.view(caller.staff, path_id(request, "witness_id"))
     if view is None:
         raise NotFound("This witness has no check-in plan yet")
     return json_response(plan_view(view))
@@ -115,7 +122,7 @@ async def set_plan(request: web.Request) -> web.Response:
         reminder_minutes=body.reminder_minutes,
     )
     view = await services(request).plans.set_plan(
-        caller.staff, request.match_info["witness_id"], spec
+        caller.staff, path_id(request, "witness_id"), spec
     )
     return json_response(plan_view(view))
 
@@ -126,7 +133,7 @@ async def pause_plan(request: web.Request) -> web.Response:
     assert caller.staff is not None
     body = await read_json(request, PauseIn)
     view = await services(request).plans.pause(
-        caller.staff, request.match_info["witness_id"], reason=body.reason, until=body.until
+        caller.staff, path_id(request, "witness_id"), reason=body.reason, until=body.until
     )
     return json_response(plan_view(view))
 
@@ -135,7 +142,7 @@ async def pause_plan(request: web.Request) -> web.Response:
 async def resume_plan(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
-    view = await services(request).plans.resume(caller.staff, request.match_info["witness_id"])
+    view = await services(request).plans.resume(caller.staff, path_id(request, "witness_id"))
     return json_response(plan_view(view))
 
 
@@ -145,7 +152,7 @@ async def witness_phone(request: web.Request) -> web.Response:
     assert caller.staff is not None
     body = await read_json(request, PhoneIn)
     await services(request).welfare.set_witness_phone(
-        caller.staff, request.match_info["witness_id"], body.number
+        caller.staff, path_id(request, "witness_id"), body.number
     )
     return json_response({"ok": True, "has_phone": body.number is not None})
 
@@ -175,7 +182,7 @@ async def get_case_settings(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     settings = await services(request).welfare.case_settings(
-        caller.staff, request.match_info["case_id"]
+        caller.staff, path_id(request, "case_id")
     )
     return json_response(
         {
@@ -193,7 +200,7 @@ async def set_case_settings(request: web.Request) -> web.Response:
     body = await read_json(request, CaseSettingsIn)
     settings = await services(request).welfare.set_case_settings(
         caller.staff,
-        request.match_info["case_id"],
+        path_id(request, "case_id"),
         nudge_text=body.nudge_text,
         offline_after=timedelta(minutes=body.offline_after_minutes),
         silent_after=timedelta(hours=body.silent_after_hours),
@@ -212,7 +219,7 @@ async def get_policy(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     policy, source = await services(request).welfare.policy_for_case(
-        caller.staff, request.match_info["case_id"]
+        caller.staff, path_id(request, "case_id")
     )
     return json_response(policy_view(policy, source))
 
@@ -223,9 +230,9 @@ async def set_case_policy(request: web.Request) -> web.Response:
     assert caller.staff is not None
     body = await read_json(request, PolicyIn)
     policy = await services(request).welfare.set_case_policy(
-        caller.staff, request.match_info["case_id"], msgspec.to_builtins(body)
+        caller.staff, path_id(request, "case_id"), msgspec.to_builtins(body)
     )
-    return json_response(policy_view(policy, f"case:{request.match_info['case_id']}"))
+    return json_response(policy_view(policy, f"case:{path_id(request, 'case_id')}"))
 
 
 @routes.put("/v1/agencies/{agency_id}/escalation-policy")
@@ -234,6 +241,6 @@ async def set_agency_policy(request: web.Request) -> web.Response:
     assert caller.staff is not None
     body = await read_json(request, PolicyIn)
     policy = await services(request).welfare.set_agency_policy(
-        caller.staff, request.match_info["agency_id"], msgspec.to_builtins(body)
+        caller.staff, path_id(request, "agency_id"), msgspec.to_builtins(body)
     )
-    return json_response(policy_view(policy, f"agency:{request.match_info['agency_id']}"))
+    return json_response(policy_view(policy, f"agency:{path_id(request, 'agency_id')}"))

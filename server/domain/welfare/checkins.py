@@ -219,7 +219,11 @@ class CheckInService:
         )
 
     def _offline(
-        self, phones: Sequence[Device], heard: datetime | None, settings: CaseSettings, now: datetime
+        self,
+        phones: Sequence[Device],
+        heard: datetime | None,
+        settings: CaseSettings,
+        now: datetime,
     ) -> bool:
         """No phone of the witness connected, nor seen or heard from for the set time."""
         if any(self._presence(d.id) for d in phones):

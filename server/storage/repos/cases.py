@@ -283,6 +283,14 @@ class SqlEnrolmentRepository:
         )
         return None if row is None else _code(row)
 
+    async def withdraw_unused(self, witness_id: str, now: datetime) -> int:
+        return await self._conn.execute(
+            "UPDATE enrolment_codes SET expires_at = $2"
+            " WHERE witness_id = $1 AND used_at IS NULL AND expires_at > $2",
+            witness_id,
+            ms(now),
+        )
+
     async def purge_expired(self, now: datetime) -> int:
         return await self._conn.execute(
             "DELETE FROM enrolment_codes WHERE expires_at <= $1", ms(now)

@@ -1,0 +1,200 @@
+"""Helpers for HTTP-level API tests: raw devices, raw requests, problem checks, audit.
+
+These tests talk to the real server with plain aiohttp requests so that they can send
+what no well-behaved client would. Device material is built with vodozemac directly,
+exactly as the SDK does, so that a test can also break it on purpose.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import vodozemac
+
+from client_sdk import StaffClient, WitnessClient
+from client_sdk.protocol import (
+    device_proof_payload,
+    enrolment_context,
+    fallback_key_payload,
+    login_context,
+    one_time_key_payload,
+)
+from server.domain.models import AuditEntry
+from tests.support.world import PASSWORD, World
+
+PROBLEM_TYPE = "application/problem+json"
+LEAK_MARKERS = ("Traceback", 'File "', ".py", "Error(", "Exception", "asyncpg", "sqlite")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii").rstrip("=")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class RawDevice:
+    """A device's Olm account, driven by hand to build (or break) registrations."""
+
+    def __init__(self) -> None:
+        self.account = vodozemac.Account()
+
+    @property
+    def curve25519(self) -> str:
+        return str(self.account.curve25519_key.to_base64())
+
+    @property
+    def ed25519(self) -> str:
+        return str(self.account.ed25519_key.to_base64())
+
+    def sign(self, payload: bytes) -> str:
+        return str(self.account.sign(payload).to_base64())
+
+    def one_time_keys(self, count: int) -> list[dict[str, str]]:
+        """``count`` fresh signed one-time keys (generated in batches of at most 50)."""
+        keys: list[dict[str, str]] = []
+        while len(keys) < count:
+            batch = min(50, count - len(keys))
+            self.account.generate_one_time_keys(batch)
+            for key_id, key in self.account.one_time_keys.items():
+                public = key.to_base64()
+                payload = one_time_key_payload(self.curve25519, key_id, public)
+                keys.append({"key_id": key_id, "key": public, "signature": self.sign(payload)})
+            self.account.mark_keys_as_published()
+        return keys
+
+    def fallback_key(self) -> dict[str, str]:
+        self.account.generate_fallback_key()
+        for key_id, key in self.account.fallback_key.items():
+            public = key.to_base64()
+            payload = fallback_key_payload(self.curve25519, key_id, public)
+            return {"key_id": key_id, "key": public, "signature": self.sign(payload)}
+        raise AssertionError("vodozemac made no fallback key")
+
+    def registration(
+        self, context: str, *, one_time_keys: int = 5, fallback: bool = True, name: str = "raw"
+    ) -> dict[str, Any]:
+        """A registration body as the SDK sends it, with a proof for ``context``."""
+        body: dict[str, Any] = {
+            "name": name,
+            "curve25519": self.curve25519,
+            "ed25519": self.ed25519,
+            "proof": self.sign(device_proof_payload(self.curve25519, self.ed25519, context)),
+            "one_time_keys": self.one_time_keys(one_time_keys),
+        }
+        if fallback:
+            body["fallback_key"] = self.fallback_key()
+        return body
+
+    def login_body(self, username: str, **registration: Any) -> dict[str, Any]:
+        return {
+            "username": username,
+            "password": PASSWORD,
+            "device": self.registration(login_context(username), **registration),
+        }
+
+    def enrol_body(self, secret: str, **registration: Any) -> dict[str, Any]:
+        return {
+            "code": secret,
+            "device": self.registration(enrolment_context(secret), **registration),
+        }
+
+
+@dataclass
+class RawLogin:
+    device: RawDevice
+    device_id: str
+    token: str
+    staff_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token)
+
+
+async def raw_login(http: aiohttp.ClientSession, username: str, **registration: Any) -> RawLogin:
+    """Log a staff member in over plain HTTP with a hand-made device."""
+    device = RawDevice()
+    async with http.post("/v1/auth/login", json=device.login_body(username, **registration)) as r:
+        body = await r.json()
+        assert r.status == 201, body
+    return RawLogin(device, body["device_id"], body["token"], body["staff"]["staff_id"])
+
+
+async def expect_problem(
+    response: aiohttp.ClientResponse, status: int, code: str
+) -> dict[str, Any]:
+    """Check that ``response`` is an RFC 9457 problem with ``status`` and ``code``."""
+    text = await response.text()
+    assert response.status == status, text
+    assert response.content_type == PROBLEM_TYPE, (response.content_type, text)
+    body = json.loads(text)
+    assert isinstance(body, dict), text
+    assert body["status"] == status, body
+    assert body["code"] == code, body
+    assert body["type"] == f"urn:witnesslink:problem:{code}", body
+    assert isinstance(body["title"], str), body
+    assert body["title"], body
+    assert_no_leak(text)
+    return body
+
+
+def assert_no_leak(text: str) -> None:
+    """No stack trace, source path or exception text in a response body."""
+    for marker in LEAK_MARKERS:
+        assert marker not in text, f"{marker!r} leaked into a response: {text[:500]}"
+
+
+async def audit_entries(
+    world: World,
+    *,
+    action: str | None = None,
+    actor_id: str | None = None,
+    case_id: str | None = None,
+) -> list[AuditEntry]:
+    """Audit entries, newest first."""
+    async with world.services.store.read() as uow:
+        return await uow.audit.query(action=action, actor_id=actor_id, case_id=case_id, limit=1000)
+
+
+async def pending_copies(world: World, device_id: str) -> int:
+    async with world.services.store.read() as uow:
+        return await uow.messages.count_pending(device_id)
+
+
+async def one_time_key_count(world: World, device_id: str) -> int:
+    async with world.services.store.read() as uow:
+        return await uow.keys.count_one_time_keys(device_id)
+
+
+@dataclass
+class CaseTeam:
+    """A case with its police officer, a support worker and an enrolled witness phone."""
+
+    case_id: str
+    witness_id: str
+    officer: StaffClient
+    worker: StaffClient
+    witness: WitnessClient
+
+
+async def case_team(world: World, *, reference: str = "DE-2026-0001") -> CaseTeam:
+    officer = await world.login("officer")
+    worker = await world.login("worker")
+    case = await officer.create_case(reference, world.agencies["support"])
+    assert await officer.assign(case["case_id"], world.staff["worker"])
+    enrolment = await officer.add_witness(
+        case["case_id"], alias="Sparrow", language="ro", timezone="Europe/Bucharest"
+    )
+    witness = await world.enrol(enrolment, name=f"witness-{reference}")
+    return CaseTeam(case["case_id"], enrolment.witness_id, officer, worker, witness)
+
+
+def ciphertexts(*device_ids: str, body: str = "b2xtIGNpcGhlcnRleHQ") -> dict[str, Any]:
+    """A send body with one (opaque, fake) ciphertext per device."""
+    return {"ciphertexts": [{"device_id": d, "type": 1, "body": body} for d in device_ids]}
