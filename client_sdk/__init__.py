@@ -6,6 +6,7 @@ by iterating (``async for event in client``) or with ``receive()``, and keep
 everything in an encrypted local store.
 """
 
+from client_sdk.appointments import UpcomingAppointment
 from client_sdk.conversation import SentMessage
 from client_sdk.errors import (
     ApiError,
@@ -16,6 +17,9 @@ from client_sdk.errors import (
 )
 from client_sdk.events import (
     AlertNotice,
+    AppointmentChanged,
+    AppointmentDetailsReceived,
+    AppointmentReminder,
     AttachmentRef,
     CheckInAnswered,
     CheckInClosed,
@@ -36,6 +40,9 @@ __all__ = [
     "FAST_KDF_FOR_TESTS",
     "AlertNotice",
     "ApiError",
+    "AppointmentChanged",
+    "AppointmentDetailsReceived",
+    "AppointmentReminder",
     "AttachmentRef",
     "CheckInAnswered",
     "CheckInClosed",
@@ -54,6 +61,7 @@ __all__ = [
     "SentMessage",
     "StaffClient",
     "TransportError",
+    "UpcomingAppointment",
     "VaultWiped",
     "WitnessClient",
     "WitnesslinkError",

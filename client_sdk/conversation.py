@@ -45,6 +45,7 @@ from client_sdk.crypto import (
 )
 from client_sdk.errors import ApiError, TransportError, WitnesslinkError
 from client_sdk.events import (
+    AppointmentDetailsReceived,
     AttachmentRef,
     DecryptionFailure,
     Event,
@@ -349,6 +350,7 @@ class Conversation:
             sent_at=now,
             status="queued",
             attachment=attachment,
+            kind=str(body.get("kind", "text")),
         )
         entry = OutboxEntry(
             message_id=record.message_id,
@@ -711,6 +713,21 @@ class Conversation:
         if not bound:
             await self._persist_crypto()
             return DecryptionFailure(case_id, message_id, sender_id, "the envelope does not match")
+        if payload.get("kind") == "appointment_details":
+            details = payload.get("details")
+            appointment_id = str(payload.get("appointment_id", ""))
+            clean = (
+                {str(k): str(v) for k, v in details.items() if v is not None}
+                if isinstance(details, dict)
+                else {}
+            )
+            await self._persist_crypto(
+                [
+                    LocalStore.appointment_put(appointment_id, clean),
+                    LocalStore.seen_put(sender_id, message_id, copy_id, self._clock.now()),
+                ]
+            )
+            return AppointmentDetailsReceived(appointment_id)
         attachment = _attachment(payload.get("attachment"))
         record = StoredMessage(
             case_id=case_id,
@@ -723,6 +740,7 @@ class Conversation:
             sent_at=sent_at,
             status="received",
             attachment=attachment,
+            kind=str(payload.get("kind", "text")),
         )
         await self._persist_crypto(
             [
@@ -752,8 +770,9 @@ class Conversation:
         )
 
     async def history(self, case_id: str) -> list[StoredMessage]:
-        """Messages kept on this device for a case, oldest first."""
-        return await self._store.messages(case_id)
+        """Messages kept on this device for a case, oldest first (appointment details
+        are kept apart, not shown as chat)."""
+        return [m for m in await self._store.messages(case_id) if m.kind != "appointment_details"]
 
     async def _receive_loop(self) -> None:
         backoff = 1.0

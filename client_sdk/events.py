@@ -118,6 +118,40 @@ class CheckInAnswered:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class AppointmentDetailsReceived:
+    """The case team sent (or updated) the private details of an appointment: where,
+    which link and PIN, instructions. Kept only on this device."""
+
+    appointment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentChanged:
+    """An appointment was scheduled, moved, cancelled, confirmed or marked."""
+
+    appointment_id: str
+    change: str
+    kind: str
+    starts_at: datetime
+    status: str
+    confirmation: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentReminder:
+    """A reminder, made on the phone from a content-free push and the details the phone
+    keeps, in the witness's language. Show it inside the unlocked app only."""
+
+    appointment_id: str
+    kind: str  # hearing, video_link or test_call
+    title: str
+    body: str
+    starts_at: datetime
+    local_time: str  # e.g. "2026-03-30 10:00 (Europe/Bucharest)"
+    details: dict[str, str] | None
+
+
 Event = (
     IncomingMessage
     | DecryptionFailure
@@ -128,4 +162,7 @@ Event = (
     | CheckInClosed
     | AlertNotice
     | CheckInAnswered
+    | AppointmentDetailsReceived
+    | AppointmentChanged
+    | AppointmentReminder
 )

@@ -33,6 +33,8 @@ class DeviceIdentity(msgspec.Struct, kw_only=True):
     owner_id: str
     case_id: str | None = None
     display_name: str = ""
+    language: str = "en"
+    timezone: str = "UTC"
 
 
 class KnownDevice(msgspec.Struct, kw_only=True):
@@ -75,6 +77,7 @@ class StoredMessage(msgspec.Struct, kw_only=True):
     sent_at: datetime
     status: str  # "queued", "sent", "received"
     attachment: StoredAttachment | None = None
+    kind: str = "text"  # "text", "attachment", "checkin_note", "appointment_details"
     # Breaks ties between messages with the same timestamp: the order they were stored.
     local_order: int = msgspec.field(default_factory=time.time_ns)
 
@@ -213,6 +216,17 @@ class LocalStore:
     @staticmethod
     def outbox_put(entry: OutboxEntry) -> Put:
         return ("outbox", entry.message_id, encode(entry))
+
+    async def appointment_details(self) -> dict[str, dict[str, str]]:
+        """Private appointment details received from the case team, by appointment id."""
+        return {
+            key: msgspec.json.decode(value, type=dict[str, str])
+            for key, value in await self.vault.items("appointment")
+        }
+
+    @staticmethod
+    def appointment_put(appointment_id: str, details: dict[str, str]) -> Put:
+        return ("appointment", appointment_id, msgspec.json.encode(details))
 
     async def settings(self) -> Settings:
         raw = await self.vault.get(*_SETTINGS)

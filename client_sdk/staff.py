@@ -202,6 +202,140 @@ class StaffClient(Conversation):
     async def messages(self, case_id: str) -> list[StoredMessage]:
         return await self.history(case_id)
 
+    # ------------------------------------------------------------------ court dates
+
+    async def schedule_hearing(
+        self,
+        case_id: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        timezone: str,
+        details: dict[str, str],
+        interpreter_language: str | None = None,
+        confirm_by: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Schedule a trial day in person. ``details`` (court name, address, room,
+        instructions, interpreter's name...) go to the witness's phone end-to-end
+        encrypted; the server stores only times and kinds."""
+        body = _appointment_body(
+            "hearing", starts_at, ends_at, timezone, interpreter_language, confirm_by
+        )
+        return await self._schedule(case_id, body, details)
+
+    async def schedule_video_link(
+        self,
+        case_id: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        timezone: str,
+        location_kind: str,
+        details: dict[str, str],
+        interpreter_language: str | None = None,
+        test_call: tuple[datetime, datetime] | None = None,
+        confirm_by: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Schedule remote testimony by video link (link URL and PIN belong in
+        ``details``, which only the phone can read)."""
+        body = _appointment_body(
+            "video_link", starts_at, ends_at, timezone, interpreter_language, confirm_by
+        )
+        body["location_kind"] = location_kind
+        if test_call is not None:
+            body["test_call_at"] = test_call[0].isoformat()
+            body["test_call_ends_at"] = test_call[1].isoformat()
+        return await self._schedule(case_id, body, details)
+
+    async def _schedule(
+        self, case_id: str, body: dict[str, Any], details: dict[str, str]
+    ) -> dict[str, Any]:
+        appointment: dict[str, Any] = await self._call(
+            "POST", f"/v1/cases/{case_id}/appointments", json=body
+        )
+        await self.send_appointment_details(case_id, appointment["appointment_id"], details)
+        return appointment
+
+    async def send_appointment_details(
+        self, case_id: str, appointment_id: str, details: dict[str, str]
+    ) -> SentMessage:
+        """(Re)send an appointment's private details to the case's devices."""
+        return await self.send_payload(
+            case_id,
+            {"kind": "appointment_details", "appointment_id": appointment_id, "details": details},
+        )
+
+    async def reschedule(
+        self,
+        appointment_id: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        timezone: str,
+        details: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Move an appointment; old reminders are superseded and the witness is told.
+        ``extra`` carries the other fields (location_kind, interpreter_language,
+        test_call as a (start, end) pair, confirm_by) as for scheduling."""
+        current = await self._call("GET", f"/v1/appointments/{appointment_id}")
+        body = _appointment_body(
+            current["kind"],
+            starts_at,
+            ends_at,
+            timezone,
+            extra.get("interpreter_language", current["interpreter_language"]),
+            extra.get("confirm_by"),
+        )
+        if current["kind"] == "video_link":
+            body["location_kind"] = extra.get("location_kind", current["location_kind"])
+            test_call = extra.get("test_call")
+            if test_call is not None:
+                body["test_call_at"] = test_call[0].isoformat()
+                body["test_call_ends_at"] = test_call[1].isoformat()
+        moved: dict[str, Any] = await self._call(
+            "POST", f"/v1/appointments/{appointment_id}/reschedule", json=body
+        )
+        if details is not None:
+            await self.send_appointment_details(moved["case_id"], appointment_id, details)
+        return moved
+
+    async def cancel_appointment(self, appointment_id: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/appointments/{appointment_id}/cancel", json={"reason": reason}
+        )
+        return result
+
+    async def mark_attendance(self, appointment_id: str, *, attended: bool) -> dict[str, Any]:
+        """Attended, or missed (a missed appointment raises an alert that escalates)."""
+        result: dict[str, Any] = await self._call(
+            "POST",
+            f"/v1/appointments/{appointment_id}/attendance",
+            json={"outcome": "attended" if attended else "missed"},
+        )
+        return result
+
+    async def appointments(
+        self, case_id: str, *, include_past: bool = False
+    ) -> list[dict[str, Any]]:
+        reply = await self._call(
+            "GET",
+            f"/v1/cases/{case_id}/appointments",
+            params={"include_past": str(include_past).lower()},
+        )
+        items: list[dict[str, Any]] = reply["appointments"]
+        return items
+
+    async def calendar_feed_url(self) -> str:
+        """A secret iCalendar URL with your cases' court dates (aliases, times and kinds
+        only); asking again replaces the previous URL."""
+        reply = await self._call("POST", "/v1/me/calendar-feed")
+        return str(reply["url"])
+
+    async def revoke_calendar_feed(self) -> bool:
+        reply = await self._call("DELETE", "/v1/me/calendar-feed")
+        return bool(reply["revoked"])
+
     # ------------------------------------------------------------------ welfare
 
     async def on_event_frame(self, frame: dict[str, Any]) -> None:
@@ -349,3 +483,24 @@ class StaffClient(Conversation):
             },
         )
         return result
+
+
+def _appointment_body(
+    kind: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    timezone: str,
+    interpreter_language: str | None,
+    confirm_by: datetime | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": kind,
+        "starts_at": starts_at.isoformat(),
+        "ends_at": ends_at.isoformat(),
+        "timezone": timezone,
+        "interpreter_booked": interpreter_language is not None,
+        "interpreter_language": interpreter_language,
+    }
+    if confirm_by is not None:
+        body["confirm_by"] = confirm_by.isoformat()
+    return body

@@ -18,6 +18,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from client_sdk.appointments import (
+    UpcomingAppointment,
+    changed_event,
+    reminder_event,
+    upcoming_from,
+)
 from client_sdk.beacon import forget_beacon, report_wipe, write_beacon
 from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError, EnrolmentRefused, WitnesslinkError
@@ -131,6 +137,8 @@ class WitnessClient(Conversation):
             owner_id=witness["witness_id"],
             case_id=witness["case_id"],
             display_name=witness["alias"],
+            language=witness["language"],
+            timezone=witness["timezone"],
         )
         pinned = [
             KnownDevice(
@@ -284,6 +292,21 @@ class WitnessClient(Conversation):
 
     async def on_event_frame(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
+        if kind == "appointment":
+            self.emit(changed_event(frame))
+            return
+        if kind == "appointment_reminder":
+            details = (await self._store.appointment_details()).get(str(frame["appointment_id"]))
+            self.emit(
+                reminder_event(
+                    frame,
+                    details,
+                    language=self.identity.language,
+                    timezone=self.identity.timezone,
+                    now=self._clock.now(),
+                )
+            )
+            return
         if kind in ("checkin_prompt", "checkin_reminder"):
             self._prompt = frame
             self.emit(_prompt_event(frame, reminder=kind == "checkin_reminder"))
@@ -304,6 +327,42 @@ class WitnessClient(Conversation):
             with contextlib.suppress(WitnesslinkError):
                 await self.heartbeat()
             await asyncio.sleep(self.HEARTBEAT_EVERY)
+
+    # ------------------------------------------------------------------ court dates
+
+    async def upcoming(self) -> list[UpcomingAppointment]:
+        """Hearings and video-link appointments still to come, with local times and the
+        private details the team has sent.
+
+        Raises:
+            ApiError, TransportError: the server could not be asked.
+        """
+        reply = await self.transport.request("GET", "/v1/me/appointments")
+        details = {} if self.in_duress else await self._store.appointment_details()
+        return upcoming_from(reply["appointments"], details, self.identity.timezone)
+
+    async def confirm(self, appointment_id: str) -> None:
+        """Confirm an appointment (the team sees it)."""
+        await self.transport.request(
+            "POST", f"/v1/appointments/{appointment_id}/answer", json={"answer": "confirm"}
+        )
+
+    async def ask_to_rearrange(self, appointment_id: str, note: str | None = None) -> None:
+        """Ask the team to rearrange an appointment; an optional note goes end-to-end
+        encrypted."""
+        await self.transport.request(
+            "POST", f"/v1/appointments/{appointment_id}/answer", json={"answer": "rearrange"}
+        )
+        if note:
+            await self.send_text(self.case_id, note)
+
+    async def ready(self, appointment_id: str, *, test_call: bool = False) -> None:
+        """Press "I'm ready" for the test call or for the appointment itself."""
+        await self.transport.request(
+            "POST",
+            f"/v1/appointments/{appointment_id}/ready",
+            json={"step": "test_call" if test_call else "appointment"},
+        )
 
     async def send(self, text: str) -> SentMessage:
         """Send a text message to the case team."""

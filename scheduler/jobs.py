@@ -80,6 +80,16 @@ class WelfareSweeps:
                 break
         return total
 
+    async def appointments(self) -> int:
+        """Court-date reminders and checks that are due."""
+        total = 0
+        for _ in range(MAX_BATCHES):
+            done = await self._services.appointments.process_due(BATCH)
+            total += done
+            if done < BATCH:
+                break
+        return total
+
     async def resumes(self) -> int:
         return await self._services.plans.resume_due()
 
@@ -103,6 +113,7 @@ class WelfareSweeps:
         await self._services.authenticator.flush_last_seen()
         await self.resumes()
         await self.checkins()
+        await self.appointments()
         await self.silences()
         await self.escalations()
         await self._services.dispatcher.drain()

@@ -65,6 +65,7 @@ class BackgroundJobs:
         self.watchdog = Watchdog()
         interval = services.settings.sweep_interval_s
         self._add("checkins", self.welfare.checkins, interval)
+        self._add("appointments", self.welfare.appointments, 1.0)
         self._add("escalations", self.welfare.escalations, interval)
         self._add("dispatch", self._services.dispatcher.drain, max(interval, 1.0))
         self._add("silences", self.welfare.silences, 5.0)

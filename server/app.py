@@ -21,6 +21,7 @@ from server.api.routes import (
     accounts,
     alerts,
     cases,
+    court,
     health,
     keys,
     messages,
@@ -85,6 +86,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         welfare.routes,
         alerts.routes,
         twilio.routes,
+        court.routes,
     ):
         app.router.add_routes(table)
 

@@ -15,6 +15,8 @@ from server.domain.attachments import AttachmentService
 from server.domain.audit import AuditLog
 from server.domain.authentication import DeviceAuthenticator
 from server.domain.cases import CaseService
+from server.domain.court.appointments import AppointmentService
+from server.domain.court.calendar_feed import CalendarFeeds
 from server.domain.devices import DeviceService
 from server.domain.events import EventSink
 from server.domain.keys import KeyService
@@ -63,6 +65,8 @@ class Services:
     welfare: WelfareSettings
     dispatcher: Dispatcher
     twilio_webhooks: TwilioWebhookVerifier | None
+    appointments: AppointmentService
+    calendar_feeds: CalendarFeeds
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -188,4 +192,14 @@ def build_services(
         welfare=WelfareSettings(store, audit, clock, phones),
         dispatcher=dispatcher,
         twilio_webhooks=webhooks,
+        appointments=AppointmentService(
+            store,
+            audit,
+            clock,
+            events,
+            alerts,
+            presence=hub.is_connected if hub is not None else (lambda _device: False),
+            wake_dispatcher=dispatcher.wake,
+        ),
+        calendar_feeds=CalendarFeeds(store, audit, clock),
     )

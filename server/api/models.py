@@ -156,6 +156,41 @@ class CaseSettingsIn(Strict):
     nudge_text: Annotated[str, msgspec.Meta(max_length=320)] | None = None
     offline_after_minutes: Annotated[int, msgspec.Meta(ge=5, le=10080)] = 120
     silent_after_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 48
+    reminder_offsets_minutes: (
+        Annotated[
+            list[Annotated[int, msgspec.Meta(ge=5, le=60 * 24 * 60)]], msgspec.Meta(max_length=8)
+        ]
+        | None
+    ) = None
+
+
+class AppointmentIn(Strict):
+    kind: Literal["hearing", "video_link"]
+    starts_at: datetime
+    ends_at: datetime
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    location_kind: Literal["home", "support_office", "court", "embassy"] | None = None
+    interpreter_booked: bool = False
+    interpreter_language: Annotated[str, msgspec.Meta(min_length=2, max_length=35)] | None = None
+    test_call_at: datetime | None = None
+    test_call_ends_at: datetime | None = None
+    confirm_by: datetime | None = None
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class AttendanceIn(Strict):
+    outcome: Literal["attended", "missed"]
+
+
+class AppointmentAnswerIn(Strict):
+    answer: Literal["confirm", "rearrange"]
+
+
+class ReadyIn(Strict):
+    step: Literal["test_call", "appointment"]
 
 
 class PolicyTargetIn(Strict):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from client_sdk.protocol import TeamDevice
 from server.clock import iso
 from server.domain.cases import CaseView, IssuedEnrolment
+from server.domain.court.models import Appointment
 from server.domain.escalation import EscalationPolicy
 from server.domain.keys import ClaimResult
 from server.domain.messages import SendReceipt
@@ -230,3 +232,33 @@ def policy_view(policy: EscalationPolicy, source: str) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(policy.to_json())
     body["source"] = source
     return body
+
+
+def appointment_view(appointment: Appointment) -> dict[str, Any]:
+    """When and what kind — never where or with whom (the server does not know)."""
+
+    def opt(value: datetime | None) -> str | None:
+        return None if value is None else iso(value)
+
+    location = appointment.location_kind
+    return {
+        "appointment_id": appointment.id,
+        "case_id": appointment.case_id,
+        "witness_id": appointment.witness_id,
+        "kind": appointment.kind.value,
+        "starts_at": iso(appointment.starts_at),
+        "ends_at": iso(appointment.ends_at),
+        "timezone": appointment.timezone,
+        "location_kind": None if location is None else location.value,
+        "interpreter_booked": appointment.interpreter_booked,
+        "interpreter_language": appointment.interpreter_language,
+        "test_call_at": opt(appointment.test_call_at),
+        "test_call_ends_at": opt(appointment.test_call_ends_at),
+        "confirm_by": opt(appointment.confirm_by),
+        "status": appointment.status.value,
+        "confirmation": appointment.confirmation.value,
+        "confirmed_at": opt(appointment.confirmed_at),
+        "test_ready_at": opt(appointment.test_ready_at),
+        "ready_at": opt(appointment.ready_at),
+        "version": appointment.version,
+    }

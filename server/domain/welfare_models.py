@@ -142,6 +142,7 @@ class CaseSettings:
     nudge_text: str | None
     offline_after_s: int
     silent_after_s: int
+    reminder_offsets: tuple[int, ...] | None = None  # minutes before; None: the defaults
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,12 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from client_sdk.i18n import texts
 from server.clock import Clock, iso
 from server.domain.events import EventSink
 from server.domain.models import OwnerKind
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare_models import Notification, NotificationStatus, Severity
-from server.i18n import texts
 from server.notify.sms import ReconciliationUnavailable, SendOutcome, SendResult, SmsGateway
 from server.security.phones import PhoneBook
 from server.storage.protocols import DeliveryUpdate, Store

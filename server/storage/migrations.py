@@ -324,7 +324,65 @@ _WELFARE = Migration(
     ],
 )
 
-MIGRATIONS: list[Migration] = [_CORE, _WELFARE]
+
+_COURT_DATES = Migration(
+    version=3,
+    name="court dates: hearings, video-link appointments, reminders and deadlines, calendar feeds",
+    statements=[
+        "ALTER TABLE case_settings ADD COLUMN reminder_offsets TEXT",
+        """CREATE TABLE appointments (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            witness_id TEXT NOT NULL REFERENCES witnesses(id),
+            kind TEXT NOT NULL CHECK (kind IN ('hearing', 'video_link')),
+            starts_at BIGINT NOT NULL,
+            ends_at BIGINT NOT NULL,
+            timezone TEXT NOT NULL,
+            location_kind TEXT
+                CHECK (location_kind IN ('home', 'support_office', 'court', 'embassy')),
+            interpreter_booked BOOLEAN NOT NULL DEFAULT FALSE,
+            interpreter_language TEXT,
+            test_call_at BIGINT,
+            test_call_ends_at BIGINT,
+            confirm_by BIGINT,
+            status TEXT NOT NULL
+                CHECK (status IN ('scheduled', 'cancelled', 'attended', 'missed')),
+            confirmation TEXT NOT NULL
+                CHECK (confirmation IN ('pending', 'confirmed', 'rearrange_requested')),
+            confirmed_at BIGINT,
+            test_ready_at BIGINT,
+            ready_at BIGINT,
+            version INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL)""",
+        "CREATE INDEX appointments_by_case ON appointments (case_id, starts_at)",
+        "CREATE INDEX appointments_by_witness ON appointments (witness_id, starts_at)",
+        """CREATE TABLE appointment_deadlines (
+            id TEXT PRIMARY KEY,
+            appointment_id TEXT NOT NULL REFERENCES appointments(id),
+            case_id TEXT NOT NULL,
+            witness_id TEXT NOT NULL,
+            kind TEXT NOT NULL
+                CHECK (kind IN ('reminder', 'test_call_reminder', 'confirm_by', 'test_ready',
+                                'ready')),
+            offset_minutes INTEGER,
+            due_at BIGINT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('scheduled', 'done', 'superseded')),
+            appointment_version INTEGER NOT NULL,
+            done_at BIGINT)""",
+        """CREATE INDEX appointment_deadlines_due ON appointment_deadlines (due_at)
+           WHERE state = 'scheduled'""",
+        """CREATE INDEX appointment_deadlines_by_appointment
+           ON appointment_deadlines (appointment_id)""",
+        """CREATE TABLE calendar_feeds (
+            staff_id TEXT PRIMARY KEY REFERENCES staff(id),
+            token_hash {BLOB} NOT NULL UNIQUE,
+            created_at BIGINT NOT NULL)""",
+    ],
+)
+
+MIGRATIONS: list[Migration] = [_CORE, _WELFARE, _COURT_DATES]
 
 
 async def _applied(conn: Connection) -> set[int]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from server.domain.court.models import Appointment, AppointmentDeadline
 from server.domain.models import (
     Agency,
     Attachment,
@@ -517,6 +518,44 @@ class NotificationRepository(Protocol):
     async def next_due(self) -> datetime | None: ...
 
 
+class AppointmentRepository(Protocol):
+    async def insert(self, appointment: Appointment) -> None: ...
+
+    async def save(self, appointment: Appointment, expected_version: int) -> bool:
+        """Replace the row if it is still at ``expected_version``."""
+        ...
+
+    async def get(self, appointment_id: str) -> Appointment | None: ...
+
+    async def list_for_cases(
+        self, case_ids: Sequence[str], *, since: datetime | None = None
+    ) -> list[Appointment]: ...
+
+    async def list_for_witness(self, witness_id: str, *, since: datetime) -> list[Appointment]: ...
+
+
+class DeadlineRepository(Protocol):
+    async def insert_many(self, deadlines: Sequence[AppointmentDeadline]) -> None: ...
+
+    async def supersede(self, appointment_id: str) -> int:
+        """Retire every scheduled deadline of an appointment (rescheduled or cancelled)."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[AppointmentDeadline]: ...
+
+    async def mark_done(self, ids: Sequence[str], at: datetime) -> set[str]: ...
+
+    async def scheduled_for(self, appointment_id: str) -> list[AppointmentDeadline]: ...
+
+
+class CalendarFeedRepository(Protocol):
+    async def put(self, staff_id: str, token_hash: bytes, at: datetime) -> None: ...
+
+    async def delete(self, staff_id: str) -> bool: ...
+
+    async def owner(self, token_hash: bytes) -> str | None: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -570,6 +609,15 @@ class UnitOfWork(Protocol):
 
     @property
     def notifications(self) -> NotificationRepository: ...
+
+    @property
+    def appointments(self) -> AppointmentRepository: ...
+
+    @property
+    def deadlines(self) -> DeadlineRepository: ...
+
+    @property
+    def calendar_feeds(self) -> CalendarFeedRepository: ...
 
 
 class Store(Protocol):

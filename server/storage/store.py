@@ -19,6 +19,11 @@ from server.storage.repos.cases import (
     SqlEnrolmentRepository,
     SqlWitnessRepository,
 )
+from server.storage.repos.court import (
+    SqlAppointmentRepository,
+    SqlCalendarFeedRepository,
+    SqlDeadlineRepository,
+)
 from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
 from server.storage.repos.welfare import (
@@ -102,6 +107,18 @@ class SqlUnitOfWork:
     @cached_property
     def notifications(self) -> SqlNotificationRepository:
         return SqlNotificationRepository(self.conn)
+
+    @cached_property
+    def appointments(self) -> SqlAppointmentRepository:
+        return SqlAppointmentRepository(self.conn)
+
+    @cached_property
+    def deadlines(self) -> SqlDeadlineRepository:
+        return SqlDeadlineRepository(self.conn)
+
+    @cached_property
+    def calendar_feeds(self) -> SqlCalendarFeedRepository:
+        return SqlCalendarFeedRepository(self.conn)
 
 
 class SqlStore:

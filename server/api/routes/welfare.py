@@ -189,6 +189,9 @@ async def get_case_settings(request: web.Request) -> web.Response:
             "nudge_text": settings.nudge_text,
             "offline_after_minutes": settings.offline_after_s // 60,
             "silent_after_hours": settings.silent_after_s // 3600,
+            "reminder_offsets_minutes": None
+            if settings.reminder_offsets is None
+            else list(settings.reminder_offsets),
         }
     )
 
@@ -204,12 +207,18 @@ async def set_case_settings(request: web.Request) -> web.Response:
         nudge_text=body.nudge_text,
         offline_after=timedelta(minutes=body.offline_after_minutes),
         silent_after=timedelta(hours=body.silent_after_hours),
+        reminder_offsets=None
+        if body.reminder_offsets_minutes is None
+        else tuple(body.reminder_offsets_minutes),
     )
     return json_response(
         {
             "nudge_text": settings.nudge_text,
             "offline_after_minutes": settings.offline_after_s // 60,
             "silent_after_hours": settings.silent_after_s // 3600,
+            "reminder_offsets_minutes": None
+            if settings.reminder_offsets is None
+            else list(settings.reminder_offsets),
         }
     )
 

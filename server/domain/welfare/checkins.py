@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from client_sdk.i18n import texts
 from client_sdk.protocol import checkin_response_payload
 from server.clock import Clock, iso
 from server.domain.access import Principal
@@ -30,6 +31,7 @@ from server.domain.events import EventSink
 from server.domain.models import Device, OwnerKind, Witness
 from server.domain.welfare.alerts import AlertEngine, AlertSpec
 from server.domain.welfare.plans import next_checkin
+from server.domain.welfare.presence import phone_offline
 from server.domain.welfare_models import (
     AlertKind,
     CaseSettings,
@@ -41,7 +43,6 @@ from server.domain.welfare_models import (
     Response,
 )
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, SignatureInvalid
-from server.i18n import texts
 from server.ids import new_id
 from server.security.phones import PhoneBook
 from server.security.signatures import verify_ed25519
@@ -225,13 +226,8 @@ class CheckInService:
         settings: CaseSettings,
         now: datetime,
     ) -> bool:
-        """No phone of the witness connected, nor seen or heard from for the set time."""
-        if any(self._presence(d.id) for d in phones):
-            return False
-        horizon = now - timedelta(seconds=settings.offline_after_s)
-        if heard is not None and heard >= horizon:
-            return False
-        return not any(d.last_seen_at >= horizon for d in phones)
+        offline_after = timedelta(seconds=settings.offline_after_s)
+        return phone_offline(phones, heard, offline_after, now, self._presence)
 
     async def _queue_nudges(
         self,

@@ -103,6 +103,7 @@ class WelfareSettings:
         nudge_text: str | None,
         offline_after: timedelta,
         silent_after: timedelta,
+        reminder_offsets: tuple[int, ...] | None = None,
     ) -> CaseSettings:
         """Set the case's neutral SMS nudge text and its offline/silence thresholds.
 
@@ -117,11 +118,14 @@ class WelfareSettings:
             raise InvalidInput("offline_after must be 5 minutes to 7 days")
         if not timedelta(hours=1) <= silent_after <= timedelta(days=30):
             raise InvalidInput("silent_after must be 1 hour to 30 days")
+        if reminder_offsets is not None:
+            reminder_offsets = tuple(sorted(set(reminder_offsets), reverse=True))
         settings = CaseSettings(
             case_id,
             nudge_text,
             int(offline_after.total_seconds()),
             int(silent_after.total_seconds()),
+            reminder_offsets,
         )
         async with self._store.write() as uow:
             await self._case(uow, staff, case_id, manage=True)

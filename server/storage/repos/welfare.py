@@ -99,19 +99,30 @@ class SqlCaseSettingsRepository:
             return {}
         dialect = self._conn.dialect
         rows = await self._conn.fetch(
-            "SELECT case_id, nudge_text, offline_after_s, silent_after_s FROM case_settings"
+            "SELECT case_id, nudge_text, offline_after_s, silent_after_s, reminder_offsets"
+            " FROM case_settings"
             f" WHERE case_id {dialect.any_of('$1')}",
             dialect.list_param(list(case_ids)),
         )
-        return {row[0]: CaseSettings(row[0], row[1], int(row[2]), int(row[3])) for row in rows}
+        return {
+            row[0]: CaseSettings(
+                row[0],
+                row[1],
+                int(row[2]),
+                int(row[3]),
+                None if row[4] is None else tuple(int(m) for m in str(row[4]).split(",") if m),
+            )
+            for row in rows
+        }
 
     async def put(self, settings: CaseSettings, updated_by: str, at: datetime) -> None:
         await self._conn.execute(
             "INSERT INTO case_settings (case_id, nudge_text, offline_after_s, silent_after_s,"
-            " updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6)"
+            " updated_by, updated_at, reminder_offsets) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (case_id) DO UPDATE SET nudge_text = excluded.nudge_text,"
             " offline_after_s = excluded.offline_after_s,"
             " silent_after_s = excluded.silent_after_s,"
+            " reminder_offsets = excluded.reminder_offsets,"
             " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
             settings.case_id,
             settings.nudge_text,
@@ -119,6 +130,9 @@ class SqlCaseSettingsRepository:
             settings.silent_after_s,
             updated_by,
             ms(at),
+            None
+            if settings.reminder_offsets is None
+            else ",".join(str(m) for m in settings.reminder_offsets),
         )
 
 

@@ -1,0 +1,1 @@
+"""Court dates: hearings and video-link appointments, their reminders and deadlines."""
