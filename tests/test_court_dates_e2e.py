@@ -34,7 +34,7 @@ async def test_reminders_follow_the_witness_clock_across_dst_and_carry_local_det
     world.clock.set(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
     talk = await open_conversation(world)  # the witness lives in Europe/Bucharest
     # 09:00 in Cologne on Monday 30 March 2026 (after both DST changes): 07:00 UTC.
-    appointment = await talk.officer.schedule_video_link(
+    await talk.officer.schedule_video_link(
         talk.case_id,
         starts_at=datetime(2026, 3, 30, 7, 0, tzinfo=UTC),
         ends_at=datetime(2026, 3, 30, 9, 0, tzinfo=UTC),
