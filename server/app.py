@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -31,6 +33,12 @@ from server.api.routes import (
 )
 from server.clock import Clock, SystemClock
 from server.config import Settings
+from server.console.sessions import ConsoleSessions
+from server.console.views import alerts as console_alerts
+from server.console.views import auth as console_auth
+from server.console.views import caseload as console_caseload
+from server.console.web import CONSOLE, ConsoleServices, console_middleware
+from server.domain.caseload import Caseload
 from server.realtime.bus import EventBus, LocalBus, PostgresBus
 from server.realtime.hub import Hub
 from server.services import build_services
@@ -38,6 +46,7 @@ from server.storage.opening import open_database
 from server.storage.postgres import PostgresDatabase
 
 log = logging.getLogger("witnesslink")
+STATIC_DIR = Path(__file__).parent / "console" / "static"
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -72,7 +81,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
     """An application for ``settings``; the clock is injectable for tests."""
     the_clock: Clock = clock or SystemClock()
     app = web.Application(
-        middlewares=[security_headers, problem_middleware],
+        middlewares=[security_headers, problem_middleware, console_middleware],
         client_max_size=max(settings.attachment_max_bytes, settings.json_max_bytes) + 64 * 1024,
     )
     app[SETTINGS] = settings
@@ -87,8 +96,12 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         alerts.routes,
         twilio.routes,
         court.routes,
+        console_auth.routes,
+        console_caseload.routes,
+        console_alerts.routes,
     ):
         app.router.add_routes(table)
+    app.router.add_static("/console/static", STATIC_DIR, append_version=False)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         db = await open_database(settings.database_url, the_clock, schema=settings.postgres_schema)
@@ -98,6 +111,15 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         hub = Hub(bus)
         services = build_services(settings, the_clock, db, hub=hub, events=hub)
         app[SERVICES] = services
+        app[CONSOLE] = ConsoleServices(
+            sessions=ConsoleSessions(
+                services.store,
+                services.audit,
+                the_clock,
+                idle=timedelta(minutes=settings.console_idle_minutes),
+            ),
+            caseload=Caseload(services.store, the_clock),
+        )
         await hub.start()
         scheduler = None
         if settings.run_scheduler:

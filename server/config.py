@@ -48,6 +48,8 @@ class Settings:
     twilio_sender: str | None = None  # a From number (+E.164) or a Messaging Service SID
     twilio_base_url: str | None = None  # only for tests: a Twilio-shaped server
     sweep_interval_s: float = 0.25
+    console_live_interval_s: float = 2.0
+    console_idle_minutes: int = 15
 
     def __post_init__(self) -> None:
         if not self.database_url:

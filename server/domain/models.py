@@ -165,3 +165,16 @@ class AuditEntry:
     details: str
     prev_hash: bytes
     entry_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A staff member signed in to the web console (stored by the cookie's hash)."""
+
+    id_hash: bytes
+    staff_id: str
+    csrf: str
+    language: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime

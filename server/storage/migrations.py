@@ -382,7 +382,25 @@ _COURT_DATES = Migration(
     ],
 )
 
-MIGRATIONS: list[Migration] = [_CORE, _WELFARE, _COURT_DATES]
+
+_CONSOLE = Migration(
+    version=4,
+    name="staff console sessions",
+    statements=[
+        """CREATE TABLE console_sessions (
+            id_hash {BLOB} PRIMARY KEY,
+            staff_id TEXT NOT NULL REFERENCES staff(id),
+            csrf TEXT NOT NULL,
+            language TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_seen_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL)""",
+        "CREATE INDEX console_sessions_by_staff ON console_sessions (staff_id)",
+        "CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at)",
+    ],
+)
+
+MIGRATIONS: list[Migration] = [_CORE, _WELFARE, _COURT_DATES, _CONSOLE]
 
 
 async def _applied(conn: Connection) -> set[int]:

@@ -20,6 +20,7 @@ from server.domain.models import (
     Attachment,
     AuditEntry,
     Case,
+    ConsoleSession,
     Device,
     EnrolmentCode,
     MessageCopy,
@@ -153,6 +154,8 @@ class WitnessRepository(Protocol):
     async def sms_words(self, witness_id: str) -> tuple[bytes | None, bytes | None]: ...
 
     async def get_many(self, witness_ids: Sequence[str]) -> list[Witness]: ...
+
+    async def for_cases(self, case_ids: Sequence[str]) -> dict[str, Witness]: ...
 
 
 class EnrolmentRepository(Protocol):
@@ -390,6 +393,10 @@ class CheckInRepository(Protocol):
 
     async def cancel_scheduled(self, witness_id: str) -> int: ...
 
+    async def current_many(self, witness_ids: Sequence[str]) -> dict[str, CheckIn]:
+        """Each witness's open occurrence, else its next scheduled one."""
+        ...
+
     async def history(self, witness_id: str, limit: int) -> list[CheckIn]: ...
 
 
@@ -556,6 +563,22 @@ class CalendarFeedRepository(Protocol):
     async def owner(self, token_hash: bytes) -> str | None: ...
 
 
+class ConsoleSessionRepository(Protocol):
+    async def insert(self, session: ConsoleSession) -> None: ...
+
+    async def get(self, id_hash: bytes) -> ConsoleSession | None: ...
+
+    async def touch(self, id_hash: bytes, at: datetime) -> None: ...
+
+    async def set_language(self, id_hash: bytes, language: str) -> None: ...
+
+    async def delete(self, id_hash: bytes) -> None: ...
+
+    async def delete_for_staff(self, staff_id: str) -> int: ...
+
+    async def purge(self, now: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -618,6 +641,9 @@ class UnitOfWork(Protocol):
 
     @property
     def calendar_feeds(self) -> CalendarFeedRepository: ...
+
+    @property
+    def console_sessions(self) -> ConsoleSessionRepository: ...
 
 
 class Store(Protocol):

@@ -19,6 +19,7 @@ from server.storage.repos.cases import (
     SqlEnrolmentRepository,
     SqlWitnessRepository,
 )
+from server.storage.repos.console import SqlConsoleSessionRepository
 from server.storage.repos.court import (
     SqlAppointmentRepository,
     SqlCalendarFeedRepository,
@@ -119,6 +120,10 @@ class SqlUnitOfWork:
     @cached_property
     def calendar_feeds(self) -> SqlCalendarFeedRepository:
         return SqlCalendarFeedRepository(self.conn)
+
+    @cached_property
+    def console_sessions(self) -> SqlConsoleSessionRepository:
+        return SqlConsoleSessionRepository(self.conn)
 
 
 class SqlStore:

@@ -241,6 +241,16 @@ class SqlWitnessRepository:
             None if row[1] is None else bytes(row[1]),
         )
 
+    async def for_cases(self, case_ids: Sequence[str]) -> dict[str, Witness]:
+        if not case_ids:
+            return {}
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_WITNESS_COLUMNS} FROM witnesses WHERE case_id {dialect.any_of('$1')}",
+            dialect.list_param(list(case_ids)),
+        )
+        return {row["case_id"]: _witness(row) for row in rows}
+
     async def get_many(self, witness_ids: Sequence[str]) -> list[Witness]:
         if not witness_ids:
             return []

@@ -310,6 +310,21 @@ class SqlCheckInRepository:
         )
         return None if row is None else _checkin(row)
 
+    async def current_many(self, witness_ids: Sequence[str]) -> dict[str, CheckIn]:
+        if not witness_ids:
+            return {}
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE state IN ('open', 'scheduled')"
+            f" AND witness_id {dialect.any_of('$1')}"
+            " ORDER BY witness_id, CASE state WHEN 'open' THEN 0 ELSE 1 END, due_at",
+            dialect.list_param(list(witness_ids)),
+        )
+        found: dict[str, CheckIn] = {}
+        for row in rows:
+            found.setdefault(row["witness_id"], _checkin(row))
+        return found
+
     async def cancel_scheduled(self, witness_id: str) -> int:
         return await self._conn.execute(
             "UPDATE checkins SET state = 'cancelled', step = NULL, next_action_at = NULL,"

@@ -1,0 +1,117 @@
+"""Console sign-in sessions: an opaque cookie, a row holding only its hash.
+
+* the cookie is ``HttpOnly``, ``SameSite=Strict``, and ``Secure`` whenever the console
+  is served over TLS (or behind a TLS proxy);
+* every session has a CSRF token; every form carries it and every POST is refused
+  without it;
+* a session ends after ``idle`` without activity and at most ``max_age`` after sign-in;
+  signing out deletes it on the server, not just in the browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from server.clock import Clock
+from server.domain.audit import Actor, AuditLog
+from server.domain.models import ConsoleSession, Staff
+from server.storage.protocols import Store
+
+COOKIE = "wl_session"
+LOGIN_CSRF_COOKIE = "wl_login"
+
+
+def session_hash(cookie: str) -> bytes:
+    return hashlib.sha256(b"witnesslink/console/v1\n" + cookie.encode()).digest()
+
+
+def same_token(expected: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(expected, given)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    session: ConsoleSession
+    staff: Staff
+
+
+class ConsoleSessions:
+    """Creates, resolves and ends console sessions."""
+
+    def __init__(
+        self,
+        store: Store,
+        audit: AuditLog,
+        clock: Clock,
+        *,
+        idle: timedelta = timedelta(minutes=15),
+        max_age: timedelta = timedelta(hours=12),
+    ) -> None:
+        self._store = store
+        self._audit = audit
+        self._clock = clock
+        self.idle = idle
+        self.max_age = max_age
+
+    async def start(self, staff: Staff, language: str) -> tuple[str, ConsoleSession]:
+        """A new session for a staff member who has just proven who they are."""
+        cookie = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        session = ConsoleSession(
+            id_hash=session_hash(cookie),
+            staff_id=staff.id,
+            csrf=secrets.token_urlsafe(24),
+            language=language,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self.max_age,
+        )
+        async with self._store.write() as uow:
+            await uow.console_sessions.insert(session)
+            await self._audit.append(
+                uow.audit, Actor.staff(staff.id), "console.signed_in", subject=("staff", staff.id)
+            )
+        return cookie, session
+
+    async def resolve(self, cookie: str | None) -> SignedIn | None:
+        """The signed-in staff member, or None if the cookie is unknown, idle for too
+        long, past its lifetime, or the account was disabled."""
+        if not cookie or len(cookie) > 100:
+            return None
+        now = self._clock.now()
+        digest = session_hash(cookie)
+        async with self._store.read() as uow:
+            session = await uow.console_sessions.get(digest)
+            staff = None if session is None else await uow.staff.get(session.staff_id)
+        if session is None:
+            return None
+        if (
+            staff is None
+            or not staff.active
+            or now >= session.expires_at
+            or now - session.last_seen_at > self.idle
+        ):
+            async with self._store.write() as uow:
+                await uow.console_sessions.delete(digest)
+            return None
+        async with self._store.write() as uow:
+            await uow.console_sessions.touch(digest, now)
+        return SignedIn(session, staff)
+
+    async def end(self, signed_in: SignedIn) -> None:
+        async with self._store.write() as uow:
+            await uow.console_sessions.delete(signed_in.session.id_hash)
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(signed_in.staff.id),
+                "console.signed_out",
+                subject=("staff", signed_in.staff.id),
+            )
+
+    async def set_language(self, signed_in: SignedIn, language: str) -> None:
+        async with self._store.write() as uow:
+            await uow.console_sessions.set_language(signed_in.session.id_hash, language)
