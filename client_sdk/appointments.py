@@ -97,7 +97,8 @@ def reminder_event(
     starts = parse_time(str(frame["test_call_at"] if for_test_call else frame["starts_at"]))
     zone = zoneinfo.ZoneInfo(timezone)
     days = max(0, (starts.astimezone(zone).date() - now.astimezone(zone).date()).days)
-    hours = max(0, int((starts - now).total_seconds() // 3600)) if days == 0 else 0
+    # Rounded: a "2 hours before" reminder that lands a minute late still says 2 hours.
+    hours = max(0, round((starts - now).total_seconds() / 3600)) if days == 0 else 0
     return AppointmentReminder(
         appointment_id=str(frame["appointment_id"]),
         kind=kind,

@@ -135,6 +135,7 @@ class Conversation:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connected = asyncio.Event()
         self._closed = False
+        self._seen_events: set[int] = set()
 
     # ----------------------------------------------------------------- life cycle
 
@@ -639,7 +640,7 @@ class Conversation:
         Raises:
             ApiError, TransportError: the server could not be asked.
         """
-        processed = 0
+        processed = await self._sync_events()
         handled: set[int] = set()
         while True:
             reply = await self.transport.request("GET", "/v1/messages", params={"limit": "200"})
@@ -650,6 +651,18 @@ class Conversation:
             handled.update(acks)
             await self.transport.request("POST", "/v1/messages/ack", json={"copy_ids": acks})
             processed += len(frames)
+
+    async def _sync_events(self) -> int:
+        """Fetch and handle the content-free events waiting on the server."""
+        reply = await self.transport.request("GET", "/v1/events")
+        events = reply["events"]
+        for frame in events:
+            await self._handle_event(frame)
+        if events:
+            await self.transport.request(
+                "POST", "/v1/events/ack", json={"event_ids": [e["event_id"] for e in events]}
+            )
+        return len(events)
 
     async def process_frame(self, frame: dict[str, Any]) -> int:
         """Decrypt and store one pushed copy; returns the copy id to acknowledge.
@@ -810,7 +823,28 @@ class Conversation:
                 with contextlib.suppress(WitnesslinkError):
                     await self.ensure_one_time_keys()
         else:
-            await self.on_event_frame(frame)
+            await self._handle_event(frame)
+            event_id = frame.get("event_id")
+            if isinstance(event_id, int) and self._ws is not None and not self._ws.closed:
+                await self._ws.send_json({"type": "ack", "event_ids": [event_id]})
+
+    async def _handle_event(self, frame: dict[str, Any]) -> None:
+        """Hand a content-free event to :meth:`on_event_frame`, once.
+
+        A durable event can arrive again (live, then from the backlog; or after the app
+        stopped before its acknowledgement left): the ids handled are remembered in the
+        encrypted store, so a redelivery is acknowledged but not shown twice.
+        """
+        event_id = frame.get("event_id")
+        if isinstance(event_id, int):
+            if event_id in self._seen_events:
+                return
+            self._seen_events.add(event_id)
+            key = str(event_id)
+            if await self._store.vault.get("event_seen", key) is not None:
+                return
+            await self._store.vault.put("event_seen", key, self._clock.now().isoformat().encode())
+        await self.on_event_frame(frame)
 
     async def on_event_frame(self, frame: dict[str, Any]) -> None:
         """Hook for content-free pushes (check-in prompts, reminders); subclasses act."""

@@ -245,6 +245,9 @@ class LocalStore:
         for key, value in await self.vault.items("seen"):
             if msgspec.json.decode(value, type=SeenMarker).at < before:
                 deletes.append(("seen", key))
+        for key, value in await self.vault.items("event_seen"):
+            if datetime.fromisoformat(value.decode()) < before:
+                deletes.append(("event_seen", key))
         if deletes:
             await self.vault.write(deletes=deletes)
         return sum(1 for kind, _ in deletes if kind == "message")

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError
 from client_sdk.events import AlertNotice, CheckInAnswered
@@ -289,8 +290,14 @@ class StaffClient(Conversation):
         )
         if current["kind"] == "video_link":
             body["location_kind"] = extra.get("location_kind", current["location_kind"])
-            test_call = extra.get("test_call")
-            if test_call is not None:
+            test_call = extra.get("test_call", "keep")
+            if test_call == "keep":
+                # Keep the test call unless told otherwise (pass test_call=None to drop
+                # it); the server refuses it if it no longer fits before the new time.
+                if current["test_call_at"] is not None:
+                    body["test_call_at"] = current["test_call_at"]
+                    body["test_call_ends_at"] = current["test_call_ends_at"]
+            elif test_call is not None:
                 body["test_call_at"] = test_call[0].isoformat()
                 body["test_call_ends_at"] = test_call[1].isoformat()
         moved: dict[str, Any] = await self._call(
@@ -353,6 +360,8 @@ class StaffClient(Conversation):
                     level=None if level is None else int(level),
                 )
             )
+        elif kind == "appointment":
+            self.emit(changed_event(frame))
         elif kind == "checkin_answered":
             self.emit(
                 CheckInAnswered(
@@ -471,16 +480,20 @@ class StaffClient(Conversation):
         nudge_text: str | None = None,
         offline_after_minutes: int = 120,
         silent_after_hours: int = 48,
+        reminder_offsets_minutes: list[int] | str | None = "keep",
     ) -> dict[str, Any]:
-        """The case's neutral SMS nudge text and its offline and silence thresholds."""
+        """The case's neutral SMS nudge text, offline and silence thresholds, and court
+        reminder offsets (minutes before; ``None`` restores the defaults, and by default
+        the current offsets are kept)."""
+        body: dict[str, Any] = {
+            "nudge_text": nudge_text,
+            "offline_after_minutes": offline_after_minutes,
+            "silent_after_hours": silent_after_hours,
+        }
+        if reminder_offsets_minutes != "keep":
+            body["reminder_offsets_minutes"] = reminder_offsets_minutes
         result: dict[str, Any] = await self._call(
-            "PUT",
-            f"/v1/cases/{case_id}/welfare-settings",
-            json={
-                "nudge_text": nudge_text,
-                "offline_after_minutes": offline_after_minutes,
-                "silent_after_hours": silent_after_hours,
-            },
+            "PUT", f"/v1/cases/{case_id}/welfare-settings", json=body
         )
         return result
 

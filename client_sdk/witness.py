@@ -60,6 +60,7 @@ class WitnessClient(Conversation):
 
     _battery: Callable[[], int | None] | None = None
     _duress_session: str | None = None
+    _wipe_pending: bool = False
     _prompt: dict[str, Any] | None = None
     HEARTBEAT_EVERY = 15 * 60.0
 
@@ -250,6 +251,10 @@ class WitnessClient(Conversation):
     async def heartbeat(self) -> None:
         """Tell the server this phone is alive (with the battery level if known).
 
+        Opened with the duress PIN, the heartbeat carries the duress session (the server
+        raises the alarm), and with wipe-on-duress the phone is wiped once a heartbeat
+        has got through — whichever heartbeat that is.
+
         Raises:
             ApiError, TransportError: not delivered.
         """
@@ -257,6 +262,11 @@ class WitnessClient(Conversation):
         if self._duress_session is not None:
             body["duress_session"] = self._duress_session
         await self.transport.request("POST", "/v1/heartbeat", json=body)
+        if self._duress_session is not None and self._wipe_pending:
+            self._wipe_pending = False
+            path = self._store.vault.path
+            await self._store.vault.wipe()
+            forget_beacon(path)
 
     async def set_sms_words(self, checkin_word: str, duress_word: str) -> None:
         """Choose the word to text back for a check-in without data, and a second word
@@ -269,15 +279,11 @@ class WitnessClient(Conversation):
 
     async def _enter_duress(self) -> None:
         self._duress_session = secrets.token_urlsafe(12)
-        try:
-            await self.heartbeat()
-        except WitnesslinkError:
-            return  # retried by the heartbeat loop; nothing on screen may change
         settings = await self._store.settings()
-        if settings.wipe_on_duress:
-            path = self._store.vault.path
-            await self._store.vault.wipe()
-            forget_beacon(path)
+        self._wipe_pending = settings.wipe_on_duress
+        # Nothing on screen may change: a failed heartbeat is retried by the loop.
+        with contextlib.suppress(WitnesslinkError):
+            await self.heartbeat()
 
     def emit(self, event: Event) -> None:
         # In duress the conversation is not shown: someone is watching the screen.

@@ -44,6 +44,8 @@ class Maintenance:
         attachments = await self._services.attachments.purge_expired()
         async with self._services.store.write() as uow:
             codes = await uow.enrolments.purge_expired(self._services.clock.now())
+            await uow.console_sessions.purge(self._services.clock.now())
+        await self._services.device_events.purge_expired()
         report = PurgeReport(copies, attachments, codes)
         if copies or attachments or codes:
             log.info(
@@ -98,6 +100,9 @@ class WelfareSweeps:
         svc = self._services
         total = 0
         for _ in range(MAX_BATCHES):
+            async with svc.store.read() as uow:
+                if not await uow.alerts.any_due(svc.clock.now()):
+                    break
             effects = Effects()
             async with svc.store.write() as uow:
                 moved = await svc.alerts.escalate_due(uow, svc.clock.now(), BATCH, effects)

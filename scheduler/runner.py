@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+COALESCE_WINDOW_S = 0.2
+
 
 class Watchdog:
     """When each job last completed, and whether that is recent enough."""
@@ -103,6 +105,9 @@ class BackgroundJobs:
         dispatcher = self._services.dispatcher
         while True:
             await dispatcher.wait_for_work(1.0)
+            # A short breath lets a burst of alerts land, so that someone on call gets
+            # one SMS about three alerts rather than three SMS.
+            await asyncio.sleep(COALESCE_WINDOW_S)
             try:
                 await dispatcher.drain()
             except Exception:

@@ -34,9 +34,11 @@ from server.api.routes import (
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.console.sessions import ConsoleSessions
+from server.console.views import admin as console_admin
 from server.console.views import alerts as console_alerts
 from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
+from server.console.views import witness as console_witness
 from server.console.web import CONSOLE, ConsoleServices, console_middleware
 from server.domain.caseload import Caseload
 from server.realtime.bus import EventBus, LocalBus, PostgresBus
@@ -99,6 +101,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_auth.routes,
         console_caseload.routes,
         console_alerts.routes,
+        console_admin.routes,
+        console_witness.routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/console/static", STATIC_DIR, append_version=False)

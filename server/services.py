@@ -17,6 +17,7 @@ from server.domain.authentication import DeviceAuthenticator
 from server.domain.cases import CaseService
 from server.domain.court.appointments import AppointmentService
 from server.domain.court.calendar_feed import CalendarFeeds
+from server.domain.device_events import DeviceEvents
 from server.domain.devices import DeviceService
 from server.domain.events import EventSink
 from server.domain.keys import KeyService
@@ -67,6 +68,7 @@ class Services:
     twilio_webhooks: TwilioWebhookVerifier | None
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
+    device_events: DeviceEvents
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -202,4 +204,5 @@ def build_services(
             wake_dispatcher=dispatcher.wake,
         ),
         calendar_feeds=CalendarFeeds(store, audit, clock),
+        device_events=DeviceEvents(store, clock),
     )

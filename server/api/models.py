@@ -23,6 +23,9 @@ ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
+Aware = Annotated[datetime, msgspec.Meta(tz=True)]  # a time with its UTC offset
+
+
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base for every request model."""
 
@@ -91,6 +94,10 @@ class SendIn(Strict):
     ciphertexts: Annotated[list[CiphertextIn], msgspec.Meta(min_length=1, max_length=200)]
 
 
+class EventAckIn(Strict):
+    event_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)]
+
+
 class AckIn(Strict):
     copy_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)]
 
@@ -136,7 +143,7 @@ class PlanIn(Strict):
 
 class PauseIn(Strict):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-    until: datetime | None = None
+    until: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
 class ResolveIn(Strict):
@@ -152,29 +159,30 @@ class DutyIn(Strict):
     on_duty: bool
 
 
+Offsets = Annotated[
+    list[Annotated[int, msgspec.Meta(ge=5, le=60 * 24 * 60)]], msgspec.Meta(max_length=8)
+]
+
+
 class CaseSettingsIn(Strict):
     nudge_text: Annotated[str, msgspec.Meta(max_length=320)] | None = None
     offline_after_minutes: Annotated[int, msgspec.Meta(ge=5, le=10080)] = 120
     silent_after_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 48
-    reminder_offsets_minutes: (
-        Annotated[
-            list[Annotated[int, msgspec.Meta(ge=5, le=60 * 24 * 60)]], msgspec.Meta(max_length=8)
-        ]
-        | None
-    ) = None
+    # Omitted: keep the current offsets; null: back to the defaults.
+    reminder_offsets_minutes: Offsets | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class AppointmentIn(Strict):
     kind: Literal["hearing", "video_link"]
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Aware
+    ends_at: Aware
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     location_kind: Literal["home", "support_office", "court", "embassy"] | None = None
     interpreter_booked: bool = False
     interpreter_language: Annotated[str, msgspec.Meta(min_length=2, max_length=35)] | None = None
-    test_call_at: datetime | None = None
-    test_call_ends_at: datetime | None = None
-    confirm_by: datetime | None = None
+    test_call_at: Aware | None = None
+    test_call_ends_at: Aware | None = None
+    confirm_by: Aware | None = None
 
 
 class CancelIn(Strict):

@@ -77,9 +77,13 @@ class ConsoleSessions:
             )
         return cookie, session
 
-    async def resolve(self, cookie: str | None) -> SignedIn | None:
+    async def resolve(self, cookie: str | None, *, touch: bool = True) -> SignedIn | None:
         """The signed-in staff member, or None if the cookie is unknown, idle for too
-        long, past its lifetime, or the account was disabled."""
+        long, past its lifetime, or the account was disabled.
+
+        ``touch=False`` for requests the page makes by itself (live updates): they must
+        not keep an unattended session alive past its idle timeout.
+        """
         if not cookie or len(cookie) > 100:
             return None
         now = self._clock.now()
@@ -98,8 +102,9 @@ class ConsoleSessions:
             async with self._store.write() as uow:
                 await uow.console_sessions.delete(digest)
             return None
-        async with self._store.write() as uow:
-            await uow.console_sessions.touch(digest, now)
+        if touch:
+            async with self._store.write() as uow:
+                await uow.console_sessions.touch(digest, now)
         return SignedIn(session, staff)
 
     async def end(self, signed_in: SignedIn) -> None:

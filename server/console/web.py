@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 
 from server.api.context import SERVICES, SETTINGS, client_address
 from server.console.i18n import CONSOLE_LANGUAGES, LANGUAGE_NAMES, pick_language
@@ -111,13 +111,13 @@ def set_cookie(
     )
 
 
-async def page(request: web.Request, *, signed_in: bool = True) -> Page:
+async def page(request: web.Request, *, signed_in: bool = True, touch: bool = True) -> Page:
     """The request's console context; redirects to sign-in when a session is needed.
 
     Raises:
         web.HTTPFound: not signed in (or the session expired).
     """
-    resolved = await console(request).sessions.resolve(request.cookies.get(COOKIE))
+    resolved = await console(request).sessions.resolve(request.cookies.get(COOKIE), touch=touch)
     if signed_in and resolved is None:
         target = quote(request.path_qs if request.method == "GET" else PREFIX + "/", safe="")
         raise web.HTTPFound(f"{PREFIX}/login?next={target}")
@@ -139,7 +139,7 @@ async def submitted_form(request: web.Request, current: Page) -> MultiDictProxy[
     token = form.get("csrf")
     if not isinstance(token, str) or not current.csrf or not same_token(current.csrf, token):
         raise web.HTTPForbidden(reason="This form has expired or did not come from this console")
-    return MultiDictProxy({k: v for k, v in form.items() if isinstance(v, str)})  # type: ignore[arg-type]
+    return MultiDictProxy(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
 
 
 def back_to(path: str, done: str | None = None) -> web.HTTPSeeOther:

@@ -4,30 +4,64 @@ Passwords are Argon2id hashes; TOTP is optional per account (pyotp), its secret 
 at rest, and a code's time step can be used only once. Logging in from a new client
 registers that client as a device with its own keys. Every attempt, good or bad, is
 audited and rate-limited per username and per network address.
+
+Administration (the ``manager`` methods) is for supervisors and admins:
+
+* admins manage every agency and every account, and alone create agencies and admins;
+* supervisors manage the accounts of their own agency only, never an admin's account,
+  and never grant the admin role;
+* nobody changes their own role or deactivates their own account, so the last admin
+  can never lock everyone out;
+* the audit log is readable by admins in full, and by supervisors for their agency's
+  cases, staff and the agency itself; reading it is itself audited.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import pyotp
 
 from client_sdk.protocol import login_context
-from server.clock import Clock
-from server.domain.audit import Actor, AuditLog
-from server.domain.models import Agency, AgencyKind, Device, OwnerKind, Role, Staff
+from server.clock import Clock, iso
+from server.domain.access import SUPERVISING_ROLES
+from server.domain.audit import Actor, AuditLog, ChainReport, verify_chain
+from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy
+from server.domain.models import (
+    Agency,
+    AgencyKind,
+    AuditEntry,
+    Device,
+    OwnerKind,
+    Role,
+    Staff,
+)
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
-from server.errors import Conflict, InvalidInput, LoginFailed, NotFound, TotpRequired
+from server.errors import (
+    Forbidden,
+    InvalidInput,
+    LoginFailed,
+    NotFound,
+    TotpRequired,
+)
 from server.ids import new_id
 from server.security.passwords import MIN_PASSWORD_LENGTH, PasswordHashing
 from server.security.ratelimit import RateLimiter
 from server.security.sealing import Sealer
-from server.storage.protocols import Store
+from server.storage.protocols import Store, UnitOfWork
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 TOTP_ISSUER = "witnesslink"
+AUDIT_PAGE_SIZE = 50
+# A supervisor's audit view is filtered after the query; bound the rows read per page
+# so one request never scans the whole log (the page then offers "older entries").
+_AUDIT_SCAN_BATCH = 200
+_AUDIT_SCAN_LIMIT = 5000
+_MAX_FILTER_LENGTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +85,52 @@ class NewStaff:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AccessChange:
+    """An account whose access changed, and its devices (to evict cached credentials
+    and drop live connections)."""
+
+    staff: Staff
+    device_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilters:
+    """What an audit log reader asked for; every filter is optional."""
+
+    actor_id: str | None = None
+    case_id: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_seq: int | None = None
+
+    def as_details(self) -> dict[str, Any]:
+        """The filters as audit details: ids, action names and times only."""
+        details: dict[str, Any] = {}
+        for name in ("actor_id", "case_id", "action", "before_seq"):
+            value = getattr(self, name)
+            if value is not None:
+                details[name] = value
+        if self.since is not None:
+            details["since"] = iso(self.since)
+        if self.until is not None:
+            details["until"] = iso(self.until)
+        return details
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """Newest first; ``next_before_seq`` pages on to older entries when there may be more."""
+
+    entries: list[AuditEntry]
+    next_before_seq: int | None
+    whole_log: bool
+    actors: dict[str, Staff] = field(default_factory=dict)
+
+
 class AccountService:
-    """Creates agencies and staff, and logs staff in."""
+    """Creates agencies and staff, logs staff in, and administers accounts."""
 
     def __init__(
         self,
@@ -302,8 +380,353 @@ class AccountService:
                     return True
         return False
 
+    # --- administration (supervisors and admins) -------------------------------------
 
-def ensure_unique(values: list[str], what: str) -> None:
-    """Raises: Conflict if ``values`` repeats an item."""
-    if len(set(values)) != len(values):
-        raise Conflict(f"{what} repeats an item")
+    @staticmethod
+    def require_manager(manager: Staff) -> None:
+        """Raises: Forbidden unless ``manager`` is an active supervisor or admin."""
+        if not manager.active or manager.role not in SUPERVISING_ROLES:
+            raise Forbidden("Only supervisors and admins can use the administration pages")
+
+    @staticmethod
+    def _check_agency_access(manager: Staff, agency_id: str) -> None:
+        AccountService.require_manager(manager)
+        if manager.role is not Role.ADMIN and manager.agency_id != agency_id:
+            raise Forbidden("Supervisors manage their own agency only")
+
+    @staticmethod
+    def _check_staff_access(manager: Staff, target: Staff) -> None:
+        """Raises: NotFound (another agency, for a supervisor), Forbidden (an admin's
+        account, for a supervisor)."""
+        AccountService.require_manager(manager)
+        if manager.role is Role.ADMIN:
+            return
+        if target.agency_id != manager.agency_id:
+            raise NotFound("No such staff member")
+        if target.role is Role.ADMIN:
+            raise Forbidden("Only admins can change an admin's account")
+
+    @staticmethod
+    def _check_grantable(manager: Staff, role: Role) -> None:
+        if role is Role.ADMIN and manager.role is not Role.ADMIN:
+            raise Forbidden("Only admins can grant the admin role")
+
+    async def _managed_staff(self, uow: UnitOfWork, manager: Staff, staff_id: str) -> Staff:
+        target = await uow.staff.get(staff_id)
+        if target is None:
+            self.require_manager(manager)
+            raise NotFound("No such staff member")
+        self._check_staff_access(manager, target)
+        return target
+
+    async def agencies_for(self, manager: Staff) -> list[Agency]:
+        """The agencies ``manager`` administers: all for admins, their own for supervisors.
+
+        Raises:
+            Forbidden: not a supervisor or admin.
+        """
+        self.require_manager(manager)
+        async with self._store.read() as uow:
+            if manager.role is Role.ADMIN:
+                return await uow.agencies.list()
+            own = await uow.agencies.get(manager.agency_id)
+        return [] if own is None else [own]
+
+    async def managed_agency(self, manager: Staff, agency_id: str) -> Agency:
+        """Raises: Forbidden (not a manager, or another agency for a supervisor); NotFound."""
+        self._check_agency_access(manager, agency_id)
+        async with self._store.read() as uow:
+            agency = await uow.agencies.get(agency_id)
+        if agency is None:
+            raise NotFound("No such agency")
+        return agency
+
+    async def add_agency(
+        self,
+        manager: Staff,
+        *,
+        name: str,
+        country: str,
+        kind: AgencyKind,
+        requires_reason: bool = False,
+    ) -> Agency:
+        """Create an agency on behalf of an admin.
+
+        Raises:
+            Forbidden: not an admin.
+            InvalidInput, Conflict: see :meth:`create_agency`.
+        """
+        self.require_manager(manager)
+        if manager.role is not Role.ADMIN:
+            raise Forbidden("Only admins create agencies")
+        return await self.create_agency(
+            Actor.staff(manager.id),
+            name=name,
+            country=country.strip().upper(),
+            kind=kind,
+            requires_reason=requires_reason,
+        )
+
+    async def list_staff(self, manager: Staff, agency_id: str) -> list[Staff]:
+        """Every account of an agency, active or not, by username.
+
+        Raises:
+            Forbidden, NotFound: see :meth:`managed_agency`.
+        """
+        await self.managed_agency(manager, agency_id)
+        async with self._store.read() as uow:
+            return await uow.staff.list_by_agency(agency_id)
+
+    async def staff_member(self, manager: Staff, staff_id: str) -> Staff:
+        """One account the manager administers.
+
+        Raises:
+            Forbidden: an admin's account (for supervisors).
+            NotFound: no such staff member (or another agency, for supervisors).
+        """
+        async with self._store.read() as uow:
+            return await self._managed_staff(uow, manager, staff_id)
+
+    async def add_staff(
+        self,
+        manager: Staff,
+        *,
+        agency_id: str,
+        username: str,
+        display_name: str,
+        role: Role,
+        password: str,
+        with_totp: bool = False,
+    ) -> NewStaff:
+        """Create an account in an agency the manager administers.
+
+        Raises:
+            Forbidden: another agency (supervisors), or the admin role granted by a
+                supervisor.
+            InvalidInput, NotFound, Conflict: see :meth:`create_staff`.
+        """
+        self._check_agency_access(manager, agency_id)
+        self._check_grantable(manager, role)
+        return await self.create_staff(
+            Actor.staff(manager.id),
+            agency_id=agency_id,
+            username=username.strip().lower(),
+            display_name=display_name,
+            role=role,
+            password=password,
+            with_totp=with_totp,
+        )
+
+    async def set_role(self, manager: Staff, staff_id: str, role: Role) -> AccessChange:
+        """Change an account's role.
+
+        Raises:
+            Forbidden: one's own account, an admin's account or the admin role (for
+                supervisors).
+            NotFound: no such staff member (or another agency, for supervisors).
+        """
+        async with self._store.write() as uow:
+            target = await self._managed_staff(uow, manager, staff_id)
+            if target.id == manager.id:
+                raise Forbidden("You cannot change your own role")
+            self._check_grantable(manager, role)
+            if target.role is not role:
+                await uow.staff.set_role(target.id, role.value)
+                await self._audit.append(
+                    uow.audit,
+                    Actor.staff(manager.id),
+                    "staff.role_changed",
+                    subject=("staff", target.id),
+                    details={"from": target.role.value, "to": role.value},
+                )
+            devices = await uow.devices.list_for_owner(OwnerKind.STAFF, target.id)
+            changed = await uow.staff.get(target.id)
+        assert changed is not None
+        return AccessChange(changed, tuple(d.id for d in devices))
+
+    async def set_active(self, manager: Staff, staff_id: str, active: bool) -> AccessChange:
+        """Deactivate or reactivate an account. Deactivating ends its console sessions in
+        the same transaction; the caller evicts cached device credentials.
+
+        Raises:
+            Forbidden: one's own account, or an admin's account (for supervisors).
+            NotFound: no such staff member (or another agency, for supervisors).
+        """
+        async with self._store.write() as uow:
+            target = await self._managed_staff(uow, manager, staff_id)
+            if target.id == manager.id:
+                raise Forbidden("You cannot deactivate or reactivate your own account")
+            ended = 0
+            if target.active is not active:
+                await uow.staff.set_active(target.id, active)
+                if not active:
+                    ended = await uow.console_sessions.delete_for_staff(target.id)
+                await self._audit.append(
+                    uow.audit,
+                    Actor.staff(manager.id),
+                    "staff.reactivated" if active else "staff.deactivated",
+                    subject=("staff", target.id),
+                    details={} if active else {"console_sessions_ended": ended},
+                )
+            devices = await uow.devices.list_for_owner(OwnerKind.STAFF, target.id)
+            changed = await uow.staff.get(target.id)
+        assert changed is not None
+        return AccessChange(changed, tuple(d.id for d in devices))
+
+    async def reset_totp(self, manager: Staff, staff_id: str, *, enabled: bool) -> NewStaff:
+        """Give an account a fresh TOTP secret (returned once, never again) or turn TOTP
+        off; the old secret stops working at once.
+
+        Raises:
+            Forbidden: an admin's account (for supervisors).
+            NotFound: no such staff member (or another agency, for supervisors).
+        """
+        secret = pyotp.random_base32() if enabled else None
+        async with self._store.write() as uow:
+            target = await self._managed_staff(uow, manager, staff_id)
+            await uow.staff.set_totp(
+                target.id, None if secret is None else self._sealer.seal(secret)
+            )
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(manager.id),
+                "staff.totp_reset",
+                subject=("staff", target.id),
+                details={"enabled": enabled},
+            )
+            changed = await uow.staff.get(target.id)
+        assert changed is not None
+        return NewStaff(changed, secret)
+
+    async def agency_policy(self, manager: Staff, agency_id: str) -> tuple[EscalationPolicy, str]:
+        """An agency's default escalation policy and where it comes from
+        (``agency:<id>``, or ``default`` for the built-in one).
+
+        Raises:
+            Forbidden, NotFound: see :meth:`managed_agency`.
+        """
+        await self.managed_agency(manager, agency_id)
+        scope = f"agency:{agency_id}"
+        async with self._store.read() as uow:
+            spec = await uow.policies.get(scope)
+        if spec is None:
+            return DEFAULT_POLICY, "default"
+        return EscalationPolicy.from_json(spec), scope
+
+    async def consult_audit(
+        self, manager: Staff, filters: AuditFilters, *, page_size: int = AUDIT_PAGE_SIZE
+    ) -> AuditPage:
+        """A page of the audit log, newest first; the consultation is itself audited
+        (``audit.viewed`` with the filters) before anything is returned.
+
+        Admins see every entry. Supervisors see entries about their agency's cases
+        (by case id or case subject), entries whose actor or subject is a staff member of
+        their agency, and entries about the agency itself; other entries are filtered out
+        after the query, reading at most a bounded number of rows per page.
+
+        Raises:
+            Forbidden: not a supervisor or admin.
+            InvalidInput: a filter that is too long.
+        """
+        self.require_manager(manager)
+        for value in (filters.actor_id, filters.case_id, filters.action):
+            if value is not None and len(value) > _MAX_FILTER_LENGTH:
+                raise InvalidInput("audit filters are limited to 100 characters")
+        whole_log = manager.role is Role.ADMIN
+        entries: list[AuditEntry] = []
+        next_before: int | None = None
+        async with self._store.read() as uow:
+            if whole_log:
+                batch = await uow.audit.query(
+                    case_id=filters.case_id,
+                    actor_id=filters.actor_id,
+                    action=filters.action,
+                    since=filters.since,
+                    until=filters.until,
+                    limit=page_size,
+                    before_seq=filters.before_seq,
+                )
+                entries = batch
+                if len(batch) == page_size:
+                    next_before = batch[-1].seq
+            else:
+                case_ids = {c.id for c in await uow.cases.list_for_agency(manager.agency_id)}
+                staff_ids = {s.id for s in await uow.staff.list_by_agency(manager.agency_id)}
+                cursor = filters.before_seq
+                scanned = 0
+                while len(entries) < page_size:
+                    batch = await uow.audit.query(
+                        case_id=filters.case_id,
+                        actor_id=filters.actor_id,
+                        action=filters.action,
+                        since=filters.since,
+                        until=filters.until,
+                        limit=_AUDIT_SCAN_BATCH,
+                        before_seq=cursor,
+                    )
+                    for entry in batch:
+                        cursor = entry.seq
+                        if _concerns_agency(entry, manager.agency_id, case_ids, staff_ids):
+                            entries.append(entry)
+                            if len(entries) == page_size:
+                                break
+                    scanned += len(batch)
+                    if len(batch) < _AUDIT_SCAN_BATCH and len(entries) < page_size:
+                        cursor = None  # the log is exhausted
+                        break
+                    if scanned >= _AUDIT_SCAN_LIMIT:
+                        break
+                next_before = cursor
+            actor_ids = sorted(
+                {e.actor_id for e in entries if e.actor_kind == "staff" and e.actor_id}
+            )
+            actors = {}
+            for actor_id in actor_ids:
+                member = await uow.staff.get(actor_id)
+                if member is not None:
+                    actors[actor_id] = member
+        async with self._store.write() as uow:
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(manager.id),
+                "audit.viewed",
+                details={**filters.as_details(), "entries": len(entries)},
+            )
+        return AuditPage(entries, next_before, whole_log, actors)
+
+    async def verify_audit_chain(self, manager: Staff) -> ChainReport:
+        """Recompute the whole audit chain; the check is itself audited.
+
+        Raises:
+            Forbidden: not a supervisor or admin.
+        """
+        self.require_manager(manager)
+        report = await verify_chain(self._store)
+        async with self._store.write() as uow:
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(manager.id),
+                "audit.chain_verified",
+                details={
+                    "entries": report.entries,
+                    "ok": report.ok,
+                    "first_broken_seq": report.first_broken_seq,
+                },
+            )
+        return report
+
+
+def _concerns_agency(
+    entry: AuditEntry, agency_id: str, case_ids: set[str], staff_ids: set[str]
+) -> bool:
+    """Whether a supervisor of ``agency_id`` may read this audit entry."""
+    if entry.case_id is not None and entry.case_id in case_ids:
+        return True
+    if entry.actor_kind == "staff" and entry.actor_id in staff_ids:
+        return True
+    subject = (entry.subject_kind, entry.subject_id)
+    return (
+        (subject[0] == "staff" and subject[1] in staff_ids)
+        or (subject[0] == "case" and subject[1] in case_ids)
+        or subject == ("agency", agency_id)
+    )

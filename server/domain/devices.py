@@ -22,7 +22,7 @@ from server.domain.audit import Actor, AuditLog
 from server.domain.authentication import DeviceAuthenticator
 from server.domain.denials import audit_denied
 from server.domain.events import EventSink
-from server.domain.models import Case, Device, OwnerKind, Witness
+from server.domain.models import Case, Device, OwnerKind, Staff, Witness
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
 from server.domain.welfare.checkins import beacon_hash, default_settings
 from server.errors import EnrolmentCodeInvalid, Forbidden, NotFound
@@ -153,17 +153,35 @@ class DeviceService:
             NotFound: no such device visible to the caller.
             Forbidden: not allowed to revoke it.
         """
+        return await self._revoke(
+            principal.actor, principal.device.owner_id, principal.staff, device_id
+        )
+
+    async def revoke_as_staff(self, staff: Staff, device_id: str) -> Device:
+        """Revoke a device from the staff console, where the caller has no device of
+        their own in play: the same rules and effects as :meth:`revoke` (their own
+        devices, or a witness phone of a case they manage).
+
+        Raises:
+            NotFound: no such device visible to the caller.
+            Forbidden: not allowed to revoke it.
+        """
+        return await self._revoke(Actor.staff(staff.id), staff.id, staff, device_id)
+
+    async def _revoke(
+        self, actor: Actor, owner_id: str, staff: Staff | None, device_id: str
+    ) -> Device:
         now = self._clock.now()
         try:
             async with self._store.write() as uow:
                 device = await uow.devices.get(device_id)
                 if device is None:
                     raise NotFound("No such device")
-                case = await self._authorise_revoke(uow, principal, device)
-                await self._revoke_in(uow, principal, device, case, now)
+                case = await self._authorise_revoke(uow, owner_id, staff, device)
+                await self._revoke_in(uow, actor, owner_id, device, case, now)
                 revoked = await uow.devices.get(device.id)
         except (NotFound, Forbidden):
-            await audit_denied(self._store, self._audit, principal.actor, None, "revoke device")
+            await audit_denied(self._store, self._audit, actor, None, "revoke device")
             raise
         assert revoked is not None
         self._authenticator.forget_devices({device.id})
@@ -173,14 +191,18 @@ class DeviceService:
     async def _revoke_in(
         self,
         uow: UnitOfWork,
-        principal: Principal,
+        actor: Actor,
+        owner_id: str,
         device: Device,
         case: Case | None,
         now: datetime,
     ) -> None:
         """Revoke and forget what was held for the device (pending copies, keys,
-        attachments waiting for it); a second revocation changes nothing."""
-        if not await uow.devices.revoke(device.id, principal.device.owner_id, now):
+        attachments waiting for it); a second revocation changes nothing.
+
+        ``owner_id`` is who revokes (the owner of the caller's device, or the staff
+        member at the console)."""
+        if not await uow.devices.revoke(device.id, owner_id, now):
             return
         await uow.messages.delete_for_device(device.id)
         await uow.keys.delete_for_device(device.id)
@@ -188,25 +210,24 @@ class DeviceService:
             await uow.attachments.delete(orphan)
         await self._audit.append(
             uow.audit,
-            principal.actor,
+            actor,
             "device.revoked",
             subject=("device", device.id),
             case_id=None if case is None else case.id,
             details={
                 "owner_kind": device.owner_kind.value,
-                "remote": device.owner_id != principal.device.owner_id,
+                "remote": device.owner_id != owner_id,
             },
         )
 
     async def _authorise_revoke(
-        self, uow: UnitOfWork, principal: Principal, device: Device
+        self, uow: UnitOfWork, owner_id: str, staff: Staff | None, device: Device
     ) -> Case | None:
-        if device.owner_id == principal.device.owner_id:
+        if device.owner_id == owner_id:
             if device.owner_kind is OwnerKind.WITNESS:
                 witness = await uow.witnesses.get(device.owner_id)
                 return None if witness is None else await uow.cases.get(witness.case_id)
             return None
-        staff = principal.staff
         if staff is None or device.owner_kind is not OwnerKind.WITNESS:
             raise NotFound("No such device")
         witness = await uow.witnesses.get(device.owner_id)

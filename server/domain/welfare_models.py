@@ -28,6 +28,7 @@ class CheckInStep(enum.StrEnum):
     PROMPT = "prompt"
     REMIND = "remind"
     MISS = "miss"
+    SCHEDULE = "schedule"  # finished: schedule the next occurrence (after urgent work)
 
 
 class Response(enum.StrEnum):

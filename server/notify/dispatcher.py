@@ -33,9 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from client_sdk.i18n import texts
-from server.clock import Clock, iso
+from server.clock import Clock
 from server.domain.events import EventSink
-from server.domain.models import OwnerKind
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare_models import Notification, NotificationStatus, Severity
 from server.notify.sms import ReconciliationUnavailable, SendOutcome, SendResult, SmsGateway
@@ -91,7 +90,7 @@ class Dispatcher:
         alerts: AlertEngine,
         *,
         status_callback_url: str | None = None,
-        batch: int = 1000,
+        batch: int = 5000,
         concurrency: int = 100,
     ) -> None:
         self._store = store
@@ -139,6 +138,9 @@ class Dispatcher:
             return sum(len(g.rows) for g in groups)
 
     async def _claim(self, now: datetime) -> list[_Group]:
+        async with self._store.read() as uow:
+            if not await uow.notifications.any_due(now):
+                return []
         async with self._store.write() as uow:
             rows = await uow.notifications.claim(now, self.owner, now + LEASE, self._batch)
             if not rows:
@@ -148,7 +150,6 @@ class Dispatcher:
             witness_ids = sorted({g.recipient_id for g in groups if g.recipient_kind == "witness"})
             staff_phones = await uow.staff.phones(staff_ids)
             witness_phones = await uow.witnesses.phones(witness_ids)
-            app_devices = await uow.devices.for_owners(OwnerKind.STAFF, staff_ids)
             new_groups = [
                 (g.ids, g.reference, g.body)
                 for g in groups
@@ -156,9 +157,6 @@ class Dispatcher:
             ]
             await uow.notifications.set_groups(new_groups)
         for group in groups:
-            if group.channel == "app":
-                group.to = ",".join(d.id for d in app_devices.get(group.recipient_id, []))
-                continue
             sealed = (staff_phones if group.recipient_kind == "staff" else witness_phones).get(
                 group.recipient_id
             )
@@ -199,8 +197,6 @@ class Dispatcher:
 
     async def _deliver(self, group: _Group) -> SendOutcome | None:
         """None means "nothing to send to" (skipped)."""
-        if group.channel == "app":
-            return await self._push(group)
         if group.to is None:
             return None
         async with self._limit:
@@ -214,24 +210,6 @@ class Dispatcher:
             return await self.gateway.send(
                 group.to, group.body, status_callback=self._status_callback_url
             )
-
-    async def _push(self, group: _Group) -> SendOutcome | None:
-        devices = [d for d in (group.to or "").split(",") if d]
-        if not devices:
-            return None
-        row = group.rows[0]
-        await self._events.device_event(
-            devices,
-            {
-                "type": "alert",
-                "event": "notify",
-                "alert_id": row.alert_id,
-                "severity": row.severity,
-                "level": row.level,
-                "at": iso(self._clock.now()),
-            },
-        )
-        return SendOutcome(SendResult.SENT)
 
     async def _record(
         self, groups: Sequence[_Group], outcomes: Sequence[SendOutcome | None]

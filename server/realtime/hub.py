@@ -28,6 +28,7 @@ QUEUE_LIMIT = 2048
 _encoder = msgspec.json.Encoder()
 
 PendingLoader = Callable[[str], Awaitable[list[MessageCopy]]]
+EventLoader = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
 def message_frame(copy: MessageCopy) -> dict[str, Any]:
@@ -52,6 +53,7 @@ class DeviceConnection:
         self._send = send
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
         self._pushed: set[int] = set()
+        self._pushed_events: set[int] = set()
         self._resync = asyncio.Event()
         self.closed = False
 
@@ -62,6 +64,11 @@ class DeviceConnection:
         self._offer(_encoder.encode(message_frame(copy)), copy.id)
 
     def offer_event(self, event: dict[str, Any]) -> None:
+        event_id = event.get("event_id")
+        if isinstance(event_id, int):
+            if event_id in self._pushed_events:
+                return
+            self._pushed_events.add(event_id)
         self._offer(_encoder.encode(event), None)
 
     def _offer(self, frame: bytes, copy_id: int | None) -> None:
@@ -81,16 +88,20 @@ class DeviceConnection:
         if self._queue.empty():
             self._queue.put_nowait(b"")
 
-    def acknowledged(self, copy_ids: Sequence[int]) -> None:
+    def acknowledged(self, copy_ids: Sequence[int], event_ids: Sequence[int] = ()) -> None:
         self._pushed.difference_update(copy_ids)
+        self._pushed_events.difference_update(event_ids)
 
     def close(self) -> None:
         self.closed = True
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
-    async def run_writer(self, load_pending: PendingLoader) -> None:
-        """Send the backlog, then whatever is queued, until closed."""
+    async def run_writer(
+        self, load_pending: PendingLoader, load_events: EventLoader | None = None
+    ) -> None:
+        """Send the backlog (messages, then waiting events), then whatever is queued,
+        until closed."""
         self._resync.set()
         while not self.closed:
             if self._resync.is_set():
@@ -99,6 +110,10 @@ class DeviceConnection:
                     if copy.id not in self._pushed:
                         self._pushed.add(copy.id)
                         await self._send(_encoder.encode(message_frame(copy)))
+                for event in await load_events(self.device_id) if load_events else []:
+                    if event["event_id"] not in self._pushed_events:
+                        self._pushed_events.add(event["event_id"])
+                        await self._send(_encoder.encode(event))
             frame = await self._queue.get()
             if frame is None:
                 return
@@ -186,6 +201,9 @@ class Hub:
         elif kind == "event" and isinstance(note.get("event"), dict):
             for device_id in devices:
                 for connection in self._connections.get(device_id, ()):
-                    connection.offer_event(note["event"])
+                    if "event_id" in note["event"]:
+                        connection.request_resync()  # stored: read it (and others) back
+                    else:
+                        connection.offer_event(note["event"])
         else:
             log.debug("ignoring an unknown real-time note")

@@ -288,10 +288,9 @@ _WELFARE = Migration(
             note_sealed {BLOB},
             version INTEGER NOT NULL DEFAULT 0,
             UNIQUE (kind, source))""",
-        "CREATE INDEX alerts_escalation ON alerts (next_escalation_at)",
-        "CREATE INDEX alerts_ack_expiry ON alerts (ack_expires_at)",
+        "CREATE INDEX alerts_escalation ON alerts (status, next_escalation_at)",
+        "CREATE INDEX alerts_ack_expiry ON alerts (status, ack_expires_at)",
         "CREATE INDEX alerts_by_case ON alerts (case_id, created_at)",
-        "CREATE INDEX alerts_by_status ON alerts (status, created_at)",
         """CREATE TABLE notifications (
             id TEXT PRIMARY KEY,
             purpose TEXT NOT NULL,
@@ -400,7 +399,25 @@ _CONSOLE = Migration(
     ],
 )
 
-MIGRATIONS: list[Migration] = [_CORE, _WELFARE, _COURT_DATES, _CONSOLE]
+
+_DEVICE_EVENTS = Migration(
+    version=5,
+    name="durable content-free events for devices (reminders, prompts, changes)",
+    statements=[
+        """CREATE TABLE device_events (
+            id {PK},
+            device_id TEXT NOT NULL,
+            ref TEXT,
+            payload TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL)""",
+        "CREATE INDEX device_events_by_device ON device_events (device_id, id)",
+        "CREATE INDEX device_events_by_expiry ON device_events (expires_at)",
+        "CREATE INDEX device_events_by_ref ON device_events (ref)",
+    ],
+)
+
+MIGRATIONS: list[Migration] = [_CORE, _WELFARE, _COURT_DATES, _CONSOLE, _DEVICE_EVENTS]
 
 
 async def _applied(conn: Connection) -> set[int]:

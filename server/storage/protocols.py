@@ -75,6 +75,8 @@ class StaffRepository(Protocol):
 
     async def set_active(self, staff_id: str, active: bool) -> None: ...
 
+    async def set_role(self, staff_id: str, role: str) -> None: ...
+
     async def set_phone(self, staff_id: str, sealed: bytes | None) -> None: ...
 
     async def phone(self, staff_id: str) -> bytes | None:
@@ -204,6 +206,8 @@ class DeviceRepository(Protocol):
         ...
 
     async def set_beacon(self, device_id: str, beacon_hash: bytes) -> None: ...
+
+    async def clear_beacon(self, device_id: str) -> None: ...
 
     async def staff_devices_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
         """Active device ids of each case's assigned staff."""
@@ -377,6 +381,10 @@ class CheckInRepository(Protocol):
         """The witness's open occurrence, else the next scheduled one."""
         ...
 
+    async def any_due(self, now: datetime) -> bool:
+        """Whether any occurrence has a step due (a cheap look before a write)."""
+        ...
+
     async def due(self, now: datetime, limit: int) -> list[CheckIn]:
         """Occurrences whose next action is due, oldest first, locked for update."""
         ...
@@ -392,6 +400,10 @@ class CheckInRepository(Protocol):
         ...
 
     async def cancel_scheduled(self, witness_id: str) -> int: ...
+
+    async def cancel_open(self, witness_id: str) -> list[str]:
+        """Cancel the witness's open occurrence (a pause); returns the ids cancelled."""
+        ...
 
     async def current_many(self, witness_ids: Sequence[str]) -> dict[str, CheckIn]:
         """Each witness's open occurrence, else its next scheduled one."""
@@ -457,6 +469,10 @@ class AlertRepository(Protocol):
         self, case_ids: Sequence[str], *, statuses: Sequence[str], limit: int
     ) -> list[Alert]: ...
 
+    async def any_due(self, now: datetime) -> bool:
+        """Whether any escalation step or acknowledgement expiry is due."""
+        ...
+
     async def due_escalations(self, now: datetime, limit: int) -> list[Alert]: ...
 
     async def due_ack_expiries(self, now: datetime, limit: int) -> list[Alert]: ...
@@ -494,6 +510,10 @@ class DeliveryUpdate:
 
 class NotificationRepository(Protocol):
     async def insert_many(self, notifications: Sequence[Notification]) -> None: ...
+
+    async def any_due(self, now: datetime) -> bool:
+        """Whether anything waits to be sent or reconciled."""
+        ...
 
     async def claim(
         self, now: datetime, owner: str, lease_until: datetime, limit: int
@@ -548,6 +568,8 @@ class DeadlineRepository(Protocol):
         """Retire every scheduled deadline of an appointment (rescheduled or cancelled)."""
         ...
 
+    async def any_due(self, now: datetime) -> bool: ...
+
     async def due(self, now: datetime, limit: int) -> list[AppointmentDeadline]: ...
 
     async def mark_done(self, ids: Sequence[str], at: datetime) -> set[str]: ...
@@ -575,6 +597,39 @@ class ConsoleSessionRepository(Protocol):
     async def delete(self, id_hash: bytes) -> None: ...
 
     async def delete_for_staff(self, staff_id: str) -> int: ...
+
+    async def purge(self, now: datetime) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    device_id: str
+    payload: str
+    created_at: datetime
+
+
+class DeviceEventRepository(Protocol):
+    async def insert_many(
+        self,
+        device_ids: Sequence[str],
+        payload: str,
+        at: datetime,
+        expires_at: datetime,
+        ref: str | None = None,
+    ) -> dict[str, int]:
+        """Queue one event for each device; returns each device's event id. ``ref``
+        names what the event is about, so it can be withdrawn (see
+        :meth:`withdraw`)."""
+        ...
+
+    async def withdraw(self, ref: str) -> int:
+        """Drop undelivered events about something that no longer needs saying."""
+        ...
+
+    async def pending(self, device_id: str, now: datetime, limit: int) -> list[StoredEvent]: ...
+
+    async def delete(self, device_id: str, event_ids: Sequence[int]) -> int: ...
 
     async def purge(self, now: datetime) -> int: ...
 
@@ -644,6 +699,9 @@ class UnitOfWork(Protocol):
 
     @property
     def console_sessions(self) -> ConsoleSessionRepository: ...
+
+    @property
+    def device_events(self) -> DeviceEventRepository: ...
 
 
 class Store(Protocol):

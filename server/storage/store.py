@@ -25,6 +25,7 @@ from server.storage.repos.court import (
     SqlCalendarFeedRepository,
     SqlDeadlineRepository,
 )
+from server.storage.repos.device_events import SqlDeviceEventRepository
 from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
 from server.storage.repos.welfare import (
@@ -124,6 +125,10 @@ class SqlUnitOfWork:
     @cached_property
     def console_sessions(self) -> SqlConsoleSessionRepository:
         return SqlConsoleSessionRepository(self.conn)
+
+    @cached_property
+    def device_events(self) -> SqlDeviceEventRepository:
+        return SqlDeviceEventRepository(self.conn)
 
 
 class SqlStore:

@@ -8,6 +8,7 @@ same service the admin command uses.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from server.domain.audit import Actor
 from server.domain.models import AgencyKind, Role
 from server.services import Services
 from tests.fakes.twilio_server import FakeTwilio
-from tests.support.processes import free_port
 
 PASSWORD = "correct horse battery staple"
 TWILIO_SENDER = "+15005550006"  # Twilio's magic "valid" test number
@@ -116,8 +116,12 @@ class World:
     async def start_server_again(self) -> None:
         """Start a fresh server (new application state) on the same database and port."""
         port = self._port
+        assert port is not None
         self.app = build_app(self.settings, clock=self.clock)
-        self.server = TestServer(self.app, host="127.0.0.1", port=port)
+        listening = bound_socket(port)
+        self.server = TestServer(
+            self.app, host="127.0.0.1", port=port, socket_factory=lambda *_: listening
+        )
         await self.server.start_server()
 
     async def close_clients(self) -> None:
@@ -154,6 +158,14 @@ def settings_for_tests(
     )
 
 
+def bound_socket(port: int = 0) -> socket.socket:
+    """A listening-ready TCP socket on 127.0.0.1 (an ephemeral port by default)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 @asynccontextmanager
 async def running_world(
     tmp: Path,
@@ -163,10 +175,13 @@ async def running_world(
     *,
     twilio: FakeTwilio | None = None,
 ) -> AsyncIterator[World]:
-    port = free_port()
+    listening = bound_socket()
+    port = int(listening.getsockname()[1])
     settings = settings_for_tests(tmp, database_url, schema, port=port, twilio=twilio)
     app = build_app(settings, clock=clock)
-    server = TestServer(app, host="127.0.0.1", port=port)
+    # The socket is bound before the app is built (its URL goes into the settings) and
+    # handed over as it is, so no other process can take the port in between.
+    server = TestServer(app, host="127.0.0.1", port=port, socket_factory=lambda *_: listening)
     await server.start_server()
     world = World(server=server, app=app, clock=clock, tmp=tmp, settings=settings, twilio=twilio)
     try:

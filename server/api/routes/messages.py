@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api.context import json_response, path_id, principal, read_json, services
-from server.api.models import AckIn, SendIn
+from server.api.models import AckIn, EventAckIn, SendIn
 from server.api.presenters import receipt_view
 from server.clock import iso
 from server.domain.messages import OutgoingMessage
@@ -51,6 +51,21 @@ async def acknowledge(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, AckIn)
     count = await services(request).messages.acknowledge(caller, body.copy_ids)
+    return json_response({"acknowledged": count})
+
+
+@routes.get("/v1/events")
+async def pending_events(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    events = await services(request).device_events.pending(caller.device.id)
+    return json_response({"events": events})
+
+
+@routes.post("/v1/events/ack")
+async def acknowledge_events(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request, EventAckIn)
+    count = await services(request).device_events.acknowledge(caller, body.event_ids)
     return json_response({"acknowledged": count})
 
 

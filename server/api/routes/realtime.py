@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class AckFrame(msgspec.Struct, forbid_unknown_fields=True, tag_field="type", tag="ack"):
-    copy_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)]
+    copy_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)] = []
+    event_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)] = []
 
 
 _decoder = msgspec.json.Decoder(AckFrame)
@@ -53,7 +54,10 @@ async def device_socket(request: web.Request) -> web.StreamResponse:
     async def load_pending(_device_id: str) -> list[MessageCopy]:
         return await svc.messages.pending(caller, limit=500)
 
-    writer = asyncio.create_task(connection.run_writer(load_pending))
+    async def load_events(device_id: str) -> list[dict[str, Any]]:
+        return await svc.device_events.pending(device_id)
+
+    writer = asyncio.create_task(connection.run_writer(load_pending, load_events))
     closing: set[asyncio.Future[bool]] = set()
 
     def writer_done(task: asyncio.Task[None]) -> None:
@@ -78,11 +82,14 @@ async def device_socket(request: web.Request) -> web.StreamResponse:
                 await ws.send_json({"type": "error", "code": "invalid-frame"})
                 continue
             try:
-                await svc.messages.acknowledge(caller, ack.copy_ids)
+                if ack.copy_ids:
+                    await svc.messages.acknowledge(caller, ack.copy_ids)
+                if ack.event_ids:
+                    await svc.device_events.acknowledge(caller, ack.event_ids)
             except DomainError as error:
                 await ws.send_json({"type": "error", "code": error.code})
                 continue
-            connection.acknowledged(ack.copy_ids)
+            connection.acknowledged(ack.copy_ids, ack.event_ids)
     finally:
         connection.close()
         hub.unregister(connection)

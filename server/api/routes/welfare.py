@@ -31,6 +31,7 @@ from server.api.models import (
 from server.api.presenters import plan_view, policy_view, prompt_view
 from server.clock import iso
 from server.domain.welfare.plans import PlanSpec
+from server.domain.welfare.settings import KEEP
 from server.domain.welfare_models import Response
 from server.errors import NotFound
 
@@ -207,7 +208,9 @@ async def set_case_settings(request: web.Request) -> web.Response:
         nudge_text=body.nudge_text,
         offline_after=timedelta(minutes=body.offline_after_minutes),
         silent_after=timedelta(hours=body.silent_after_hours),
-        reminder_offsets=None
+        reminder_offsets=KEEP
+        if body.reminder_offsets_minutes is msgspec.UNSET
+        else None
         if body.reminder_offsets_minutes is None
         else tuple(body.reminder_offsets_minutes),
     )

@@ -49,10 +49,14 @@
   if (!window.EventSource || !document.querySelector(".bar")) { return; }
   var source = new EventSource("/console/events");
   source.addEventListener("caseload", refreshCaseload);
-  source.addEventListener("duress", function () {
-    if (banner && banner.hidden) {
+  source.addEventListener("duress", function (event) {
+    if (!banner) { return; }
+    var open = parseInt(event.data, 10) > 0;
+    if (open && banner.hidden) {
       banner.hidden = false;
       beep();
+    } else if (!open) {
+      banner.hidden = true;
     }
   });
   source.addEventListener("signed-out", function () {

@@ -58,7 +58,7 @@ async def caseload(request: web.Request) -> web.StreamResponse:
 @routes.get(PREFIX + "/caseload/rows")
 async def caseload_rows(request: web.Request) -> web.StreamResponse:
     """The table body alone, for the live update."""
-    current = await page(request)
+    current = await page(request, touch=False)
     rows = await console(request).caseload.rows(current.staff)
     return current.render(
         "_caseload_rows.html",
@@ -72,7 +72,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: "caseload" when the caseload changed, "duress" when a duress
     or panic alert is open. Recomputed every few seconds; works across instances because
     it reads the database, not memory."""
-    current = await page(request)
+    current = await page(request, touch=False)
     interval = request.app[SETTINGS].console_live_interval_s
     response = web.StreamResponse(
         headers={
@@ -84,10 +84,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     sessions = console(request).sessions
     last = ""
+    last_duress = -1
     cookie = request.cookies.get("wl_session")
     with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
         while True:
-            if await sessions.resolve(cookie) is None:
+            if await sessions.resolve(cookie, touch=False) is None:
                 await response.write(b"event: signed-out\ndata: 1\n\n")
                 break
             rows = await console(request).caseload.rows(current.staff)
@@ -95,9 +96,11 @@ async def events(request: web.Request) -> web.StreamResponse:
             if version != last:
                 last = version
                 await response.write(f"event: caseload\ndata: {version}\n\n".encode())
-                duress = [r.case.id for r in rows if r.state == "duress"]
-                if duress:
-                    await response.write(f"event: duress\ndata: {len(duress)}\n\n".encode())
+                duress = sum(1 for r in rows if r.state == "duress")
+                if duress != last_duress:
+                    # 0 takes the banner down once the duress alerts are resolved.
+                    last_duress = duress
+                    await response.write(f"event: duress\ndata: {duress}\n\n".encode())
             else:
                 await response.write(b": still here\n\n")
             await asyncio.sleep(interval)

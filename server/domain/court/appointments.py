@@ -33,7 +33,7 @@ from server.domain.court.models import (
 )
 from server.domain.effects import Effects
 from server.domain.events import EventSink
-from server.domain.models import Case, OwnerKind, Staff, Witness
+from server.domain.models import Case, Device, OwnerKind, Staff, Witness
 from server.domain.validation import check_language, check_timezone
 from server.domain.welfare.alerts import AlertEngine, AlertSpec
 from server.domain.welfare.checkins import default_settings, witness_sms
@@ -278,12 +278,55 @@ class AppointmentService:
     async def _announce(
         self, uow: UnitOfWork, appointment: Appointment, change: str, effects: Effects
     ) -> None:
-        phones = await uow.devices.for_owners(OwnerKind.WITNESS, [appointment.witness_id])
-        staff = await uow.devices.staff_devices_for_cases([appointment.case_id])
-        devices = [d.id for d in phones.get(appointment.witness_id, [])] + staff.get(
-            appointment.case_id, []
+        """Tell the phone (durably: it gets it when it next connects) and the team's
+        devices; a phone that has been offline also gets a neutral SMS nudge when the
+        appointment is scheduled, moved or cancelled."""
+        now = self._clock.now()
+        phones = (await uow.devices.for_owners(OwnerKind.WITNESS, [appointment.witness_id])).get(
+            appointment.witness_id, []
         )
-        effects.push(devices, appointment_event(appointment, change))
+        staff = await uow.devices.staff_devices_for_cases([appointment.case_id])
+        event = appointment_event(appointment, change)
+        await effects.push_durable(
+            uow, [d.id for d in phones], event, now, appointment.ends_at + timedelta(days=1)
+        )
+        effects.push(staff.get(appointment.case_id, []), event)
+        if change in ("scheduled", "rescheduled", "cancelled"):
+            await self._nudge_if_offline(
+                uow, appointment.witness_id, appointment.case_id, phones, now, effects
+            )
+
+    async def _nudge_if_offline(
+        self,
+        uow: UnitOfWork,
+        witness_id: str,
+        case_id: str,
+        phones: Sequence[Device],
+        now: datetime,
+        effects: Effects,
+    ) -> None:
+        contact = await uow.contact.get(witness_id)
+        settings = await uow.case_settings.get(case_id) or default_settings(case_id)
+        offline = phone_offline(
+            phones,
+            None if contact is None else contact.last_heartbeat_at,
+            timedelta(seconds=settings.offline_after_s),
+            now,
+            self._presence,
+        )
+        if not offline or await uow.witnesses.phone(witness_id) is None:
+            return
+        witness = await uow.witnesses.get(witness_id)
+        if witness is None:
+            return
+        await uow.notifications.insert_many(
+            [
+                witness_sms(
+                    witness, "appointment_nudge", texts.appointment_nudge(witness.language), now
+                )
+            ]
+        )
+        effects.wake_dispatcher = True
 
     async def _load(
         self, uow: UnitOfWork, staff: Staff, appointment_id: str, *, change: bool
@@ -536,6 +579,9 @@ class AppointmentService:
     async def process_due(self, limit: int = 500) -> int:
         """Send due reminders and run due checks (one batch); returns how many."""
         now = self._clock.now()
+        async with self._store.read() as uow:
+            if not await uow.deadlines.any_due(now):
+                return 0
         effects = Effects()
         async with self._store.write() as uow:
             due = await uow.deadlines.due(now, limit)
@@ -566,7 +612,9 @@ class AppointmentService:
                     continue
                 if deadline.kind in (DeadlineKind.REMINDER, DeadlineKind.TEST_CALL_REMINDER):
                     devices = phones.get(witness.id, [])
-                    effects.push(
+                    for_test_call = deadline.kind is DeadlineKind.TEST_CALL_REMINDER
+                    await effects.push_durable(
+                        uow,
                         [d.id for d in devices],
                         {
                             "type": "appointment_reminder",
@@ -581,6 +629,11 @@ class AppointmentService:
                             else iso(appointment.test_call_at),
                             "offset_minutes": deadline.offset_minutes,
                         },
+                        now,
+                        # Worth delivering late only until the thing itself begins.
+                        (appointment.test_call_at or appointment.starts_at)
+                        if for_test_call
+                        else appointment.starts_at,
                     )
                     contact = contacts.get(witness.id)
                     case_settings = settings.get(deadline.case_id) or default_settings(

@@ -17,7 +17,7 @@ from datetime import datetime
 from server.clock import iso
 from server.domain.effects import Effects
 from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy
-from server.domain.models import Staff
+from server.domain.models import OwnerKind, Staff
 from server.domain.welfare.recipients import RecipientDirectory
 from server.domain.welfare_models import (
     DEFAULT_SEVERITY,
@@ -96,6 +96,21 @@ async def policies_for(
     return chosen
 
 
+async def push_level_notices(
+    uow: UnitOfWork, told: dict[str, list[tuple[Alert, int]]], effects: Effects
+) -> None:
+    """The in-app side of a level's notification: a push to each recipient's devices."""
+    if not told:
+        return
+    devices = await uow.devices.for_owners(OwnerKind.STAFF, sorted(told))
+    for staff_id, items in told.items():
+        device_ids = [d.id for d in devices.get(staff_id, [])]
+        for alert, level in items:
+            event = alert_event(alert, "notify")
+            event["level"] = level
+            effects.push(device_ids, event)
+
+
 class AlertEngine:
     """Creates alerts and moves them along their escalation policy."""
 
@@ -104,6 +119,7 @@ class AlertEngine:
     ) -> list[Alert]:
         """Raise alerts (skipping any already raised for the same kind and source) and
         queue their first notifications. Returns the alerts actually created."""
+        specs = await self._without_repeated_duress(uow, specs)
         if not specs:
             return []
         probe = RecipientDirectory(
@@ -145,19 +161,43 @@ class AlertEngine:
         inserted = await uow.alerts.insert_many(candidates)
         created = [a for a in candidates if a.id in inserted]
         notifications: list[Notification] = []
+        told: dict[str, list[tuple[Alert, int]]] = {}
         languages = await self._languages(uow, directory, created, policies)
         for alert in created:
             policy = policies[alert.case_id]
             first = 1 if alert.kind is not AlertKind.DURESS else policy.last_level
             notifications += self._notify(
-                alert, policy, range(1, first + 1), directory, now, languages
+                alert, policy, range(1, first + 1), directory, now, languages, told
             )
         await uow.notifications.insert_many(notifications)
+        await push_level_notices(uow, told, effects)
         effects.wake_dispatcher = effects.wake_dispatcher or bool(notifications)
         devices = await uow.devices.staff_devices_for_cases(sorted({a.case_id for a in created}))
         for alert in created:
             effects.push(devices.get(alert.case_id, []), alert_event(alert, "raised"))
         return created
+
+    @staticmethod
+    async def _without_repeated_duress(
+        uow: UnitOfWork, specs: Sequence[AlertSpec]
+    ) -> list[AlertSpec]:
+        """One duress alarm per witness at a time: a duress check-in after the duress
+        PIN's heartbeat (or a duress SMS) is the same emergency, already escalating."""
+        duress = [s for s in specs if s.kind is AlertKind.DURESS]
+        if not duress:
+            return list(specs)
+        open_alerts = await uow.alerts.list_for_cases(
+            sorted({s.case_id for s in duress}), statuses=["open", "acknowledged"], limit=1000
+        )
+        busy = {a.witness_id for a in open_alerts if a.kind is AlertKind.DURESS}
+        kept, seen = [], set()
+        for spec in specs:
+            if spec.kind is AlertKind.DURESS:
+                if spec.witness_id in busy or spec.witness_id in seen:
+                    continue
+                seen.add(spec.witness_id)
+            kept.append(spec)
+        return kept
 
     async def _languages(
         self,
@@ -178,41 +218,44 @@ class AlertEngine:
         directory: RecipientDirectory,
         now: datetime,
         languages: dict[str, str],
+        told: dict[str, list[tuple[Alert, int]]],
     ) -> list[Notification]:
+        """SMS outbox rows for the levels' recipients; ``told`` collects who to push an
+        in-app notification to (pushed after commit, see :func:`push_level_notices`)."""
         out: list[Notification] = []
         for level_number in levels:
             staff: list[Staff] = directory.staff_for(
                 alert.case_id, [policy.levels[level_number - 1]]
             )
             for member in staff:
-                for channel in ("app", "sms"):
-                    out.append(
-                        Notification(
-                            id=new_id("ntf"),
-                            purpose="alert",
-                            alert_id=alert.id,
-                            checkin_id=None,
-                            channel=channel,
-                            recipient_kind="staff",
-                            recipient_id=member.id,
-                            level=level_number,
-                            round=alert.round,
-                            severity=alert.severity.value,
-                            language=languages.get(member.agency_id, "en"),
-                            body=None,
-                            status=NotificationStatus.PENDING,
-                            attempts=0,
-                            next_attempt_at=now,
-                            lease_until=None,
-                            claimed_at=None,
-                            group_ref=None,
-                            provider_id=None,
-                            error_code=None,
-                            created_at=now,
-                            sent_at=None,
-                            delivered_at=None,
-                        )
+                told.setdefault(member.id, []).append((alert, level_number))
+                out.append(
+                    Notification(
+                        id=new_id("ntf"),
+                        purpose="alert",
+                        alert_id=alert.id,
+                        checkin_id=None,
+                        channel="sms",
+                        recipient_kind="staff",
+                        recipient_id=member.id,
+                        level=level_number,
+                        round=alert.round,
+                        severity=alert.severity.value,
+                        language=languages.get(member.agency_id, "en"),
+                        body=None,
+                        status=NotificationStatus.PENDING,
+                        attempts=0,
+                        next_attempt_at=now,
+                        lease_until=None,
+                        claimed_at=None,
+                        group_ref=None,
+                        provider_id=None,
+                        error_code=None,
+                        created_at=now,
+                        sent_at=None,
+                        delivered_at=None,
                     )
+                )
         return out
 
     async def escalate_due(
@@ -259,6 +302,7 @@ class AlertEngine:
             plans.append((alert, policy, notify, round_number))
         applied = await uow.alerts.apply(changes)
         notifications: list[Notification] = []
+        told: dict[str, list[tuple[Alert, int]]] = {}
         for (alert, policy, notify, _round), change in zip(plans, changes, strict=True):
             if alert.id not in applied:
                 continue  # another scheduler moved it first
@@ -269,8 +313,9 @@ class AlertEngine:
                 status=AlertStatus.OPEN,
                 round_started_at=change.round_started_at,
             )
-            notifications += self._notify(moved, policy, notify, directory, now, languages)
+            notifications += self._notify(moved, policy, notify, directory, now, languages, told)
         await uow.notifications.insert_many(notifications)
+        await push_level_notices(uow, told, effects)
         effects.wake_dispatcher = effects.wake_dispatcher or bool(notifications)
         return len(applied)
 

@@ -122,6 +122,9 @@ class CheckInService:
     async def process_due(self, limit: int = 500) -> int:
         """Run every due prompt, reminder and miss (one batch); returns how many."""
         now = self._clock.now()
+        async with self._store.read() as uow:
+            if not await uow.checkins.any_due(now):
+                return 0
         effects = Effects()
         async with self._store.write() as uow:
             due = await uow.checkins.due(now, limit)
@@ -134,23 +137,50 @@ class CheckInService:
             contacts = await uow.contact.get_many(witness_ids)
             changes: list[CheckInChange] = []
             missed: list[CheckIn] = []
+            followups: list[CheckIn] = []
             nudges: list[tuple[CheckIn, Witness]] = []
             for checkin in due:
                 witness = witnesses.get(checkin.witness_id)
                 if witness is None:
                     continue
+                if checkin.step is CheckInStep.SCHEDULE:
+                    followups.append(checkin)
+                    changes.append(
+                        CheckInChange(
+                            id=checkin.id,
+                            version=checkin.version,
+                            state=checkin.state.value,
+                            step=None,
+                            next_action_at=None,
+                        )
+                    )
+                    continue
                 phones = devices.get(witness.id, [])
                 case_settings = settings.get(checkin.case_id) or default_settings(checkin.case_id)
                 contact = contacts.get(witness.id)
                 heard = None if contact is None else contact.last_heartbeat_at
-                change, nudge = self._step(checkin, phones, heard, case_settings, now, effects)
+                change, nudge, push = self._step(checkin, phones, heard, case_settings, now)
+                if push is not None:
+                    await effects.push_durable(
+                        uow,
+                        [d.id for d in phones],
+                        push,
+                        now,
+                        checkin.deadline_at,
+                        ref=f"checkin:{checkin.id}",
+                    )
                 changes.append(change)
                 if checkin.step is CheckInStep.MISS:
                     missed.append(checkin)
+                    effects.push(
+                        [d.id for d in phones], {"type": "checkin_closed", "checkin_id": checkin.id}
+                    )
+                    await uow.device_events.withdraw(f"checkin:{checkin.id}")
                 if nudge:
                     nudges.append((checkin, witness))
             applied = await uow.checkins.apply(changes)
             missed = [c for c in missed if c.id in applied]
+            followups = [c for c in followups if c.id in applied]
             await self._queue_nudges(
                 uow, [(c, w) for c, w in nudges if c.id in applied], now, effects
             )
@@ -163,7 +193,9 @@ class CheckInService:
                 now,
                 effects,
             )
-            await self._schedule_next(uow, missed, now)
+            # Scheduling the next occurrences waits for a later "schedule" step, so a
+            # wave of missed deadlines raises all its alerts first.
+            await self._schedule_next(uow, followups, now)
         await self._finish(effects)
         return len(applied)
 
@@ -174,12 +206,10 @@ class CheckInService:
         heard: datetime | None,
         settings: CaseSettings,
         now: datetime,
-        effects: Effects,
-    ) -> tuple[CheckInChange, bool]:
-        device_ids = [d.id for d in phones]
+    ) -> tuple[CheckInChange, bool, dict[str, object] | None]:
+        """The change to make, whether to nudge by SMS, and what to push to the phone."""
         offline = self._offline(phones, heard, settings, now)
         if checkin.step is CheckInStep.PROMPT:
-            effects.push(device_ids, prompt_event(checkin, "checkin_prompt"))
             remind = checkin.remind_at is not None and checkin.remind_at > now
             return (
                 CheckInChange(
@@ -192,9 +222,9 @@ class CheckInService:
                     nudged_at=now if offline else None,
                 ),
                 offline,
+                prompt_event(checkin, "checkin_prompt"),
             )
         if checkin.step is CheckInStep.REMIND:
-            effects.push(device_ids, prompt_event(checkin, "checkin_reminder"))
             return (
                 CheckInChange(
                     id=checkin.id,
@@ -206,17 +236,18 @@ class CheckInService:
                     nudged_at=now if offline else None,
                 ),
                 offline,
+                prompt_event(checkin, "checkin_reminder"),
             )
-        effects.push(device_ids, {"type": "checkin_closed", "checkin_id": checkin.id})
         return (
             CheckInChange(
                 id=checkin.id,
                 version=checkin.version,
                 state=CheckInState.MISSED.value,
-                step=None,
-                next_action_at=None,
+                step=CheckInStep.SCHEDULE.value,
+                next_action_at=now,
             ),
             False,
+            None,
         )
 
     def _offline(
@@ -258,14 +289,14 @@ class CheckInService:
     ) -> None:
         if not finished:
             return
-        plans = await uow.plans.get_many(sorted({c.witness_id for c in finished}))
+        witness_ids = sorted({c.witness_id for c in finished})
+        plans = await uow.plans.get_many(witness_ids)
+        current = await uow.checkins.current_many(witness_ids)
         upcoming: list[CheckIn] = []
         for checkin in finished:
             plan = plans.get(checkin.witness_id)
-            if plan is None or plan.paused:
-                continue
-            if await uow.checkins.current(checkin.witness_id) is not None:
-                continue  # a plan change already scheduled one
+            if plan is None or plan.paused or checkin.witness_id in current:
+                continue  # paused, or a plan change already scheduled one
             upcoming.append(next_checkin(plan, max(now, checkin.due_at)))
         await uow.checkins.insert_many(upcoming)
 
@@ -347,6 +378,8 @@ class CheckInService:
             checkin = await uow.checkins.get(checkin_id)
             if checkin is None or checkin.witness_id != witness.id:
                 raise NotFound("No such check-in")
+            if now > checkin.deadline_at:
+                raise Conflict("This check-in has closed")
             payload = checkin_response_payload(
                 checkin.id, checkin.nonce, principal.device.id, status.value
             )
@@ -368,10 +401,13 @@ class CheckInService:
         status: Response,
         now: datetime,
         effects: Effects,
+        *,
+        raise_alert: bool = True,
     ) -> None:
         await self._record_contact(uow, witness, now, heartbeat=False, battery=None)
+        await uow.device_events.withdraw(f"checkin:{answered.id}")
         kind = RESPONSE_ALERTS.get(status)
-        if kind is not None:
+        if kind is not None and raise_alert:
             await self._alerts.raise_alerts(
                 uow,
                 [AlertSpec(witness.case_id, witness.id, kind, f"checkin:{answered.id}")],
@@ -505,20 +541,17 @@ class CheckInService:
             if current is not None and current.state is CheckInState.OPEN:
                 answered = await uow.checkins.answer(current.id, witness.id, status, "sms", now)
             if answered is not None:
-                await self._after_answer(uow, witness, answered, status, now, effects)
+                await self._after_answer(
+                    uow, witness, answered, status, now, effects, raise_alert=not duress
+                )
             else:
                 await self._record_contact(uow, witness, now, heartbeat=False, battery=None)
-                if duress:
-                    await self._alerts.raise_alerts(
-                        uow,
-                        [
-                            AlertSpec(
-                                witness.case_id, witness.id, AlertKind.DURESS, f"sms:{provider_id}"
-                            )
-                        ],
-                        now,
-                        effects,
-                    )
+            if duress:
+                # Named after the SMS, so Twilio delivering the webhook twice raises it once.
+                spec = AlertSpec(
+                    witness.case_id, witness.id, AlertKind.DURESS, f"sms:{provider_id}"
+                )
+                await self._alerts.raise_alerts(uow, [spec], now, effects)
         await self._finish(effects)
 
     async def issue_beacon(self, device_id: str) -> str:
@@ -553,6 +586,7 @@ class CheckInService:
                 now,
                 effects,
             )
+            await uow.devices.clear_beacon(device.id)  # one report per token
             if await uow.devices.revoke(device.id, "system", now):
                 await uow.messages.delete_for_device(device.id)
                 await uow.keys.delete_for_device(device.id)

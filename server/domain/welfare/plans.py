@@ -148,10 +148,15 @@ class PlanService:
                 validate(recurrence_of(record))
             except PlanError as exc:
                 raise InvalidInput(str(exc)) from exc
+            if old is not None and old.paused:
+                # A change to a paused plan stays paused (with its reason and date).
+                record = replace(
+                    record, paused_reason=old.paused_reason, paused_until=old.paused_until
+                )
             await uow.plans.put(record)
             await uow.checkins.cancel_scheduled(witness_id)
             current = await uow.checkins.current(witness_id)
-            if current is None:
+            if current is None and not record.paused:
                 current = next_checkin(record, now)
                 await uow.checkins.insert_many([current])
             await self._audit.append(
@@ -252,6 +257,10 @@ class PlanService:
             )
             await uow.plans.put(paused)
             await uow.checkins.cancel_scheduled(witness_id)
+            # A prompt open now is withdrawn too: a paused witness is not "missing".
+            closed = await uow.checkins.cancel_open(witness_id)
+            for checkin_id in closed:
+                await uow.device_events.withdraw(f"checkin:{checkin_id}")
             await self._audit.append(
                 uow.audit,
                 Actor.staff(staff.id),

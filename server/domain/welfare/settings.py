@@ -22,6 +22,13 @@ from server.storage.protocols import Store, UnitOfWork
 MAX_NUDGE = 320
 
 
+class _Keep:
+    """Marker: leave this setting as it is."""
+
+
+KEEP = _Keep()
+
+
 class WelfareSettings:
     """Phones, duty, per-case welfare settings and escalation policies."""
 
@@ -103,7 +110,7 @@ class WelfareSettings:
         nudge_text: str | None,
         offline_after: timedelta,
         silent_after: timedelta,
-        reminder_offsets: tuple[int, ...] | None = None,
+        reminder_offsets: tuple[int, ...] | _Keep | None = KEEP,
     ) -> CaseSettings:
         """Set the case's neutral SMS nudge text and its offline/silence thresholds.
 
@@ -118,17 +125,24 @@ class WelfareSettings:
             raise InvalidInput("offline_after must be 5 minutes to 7 days")
         if not timedelta(hours=1) <= silent_after <= timedelta(days=30):
             raise InvalidInput("silent_after must be 1 hour to 30 days")
-        if reminder_offsets is not None:
-            reminder_offsets = tuple(sorted(set(reminder_offsets), reverse=True))
-        settings = CaseSettings(
-            case_id,
-            nudge_text,
-            int(offline_after.total_seconds()),
-            int(silent_after.total_seconds()),
-            reminder_offsets,
-        )
         async with self._store.write() as uow:
             await self._case(uow, staff, case_id, manage=True)
+            if isinstance(reminder_offsets, _Keep):
+                current = await uow.case_settings.get(case_id)
+                offsets = None if current is None else current.reminder_offsets
+            else:
+                offsets = (
+                    None
+                    if reminder_offsets is None
+                    else tuple(sorted(set(reminder_offsets), reverse=True))
+                )
+            settings = CaseSettings(
+                case_id,
+                nudge_text,
+                int(offline_after.total_seconds()),
+                int(silent_after.total_seconds()),
+                offsets,
+            )
             await uow.case_settings.put(settings, staff.id, self._clock.now())
             await self._audit.append(
                 uow.audit, Actor.staff(staff.id), "case.welfare_settings_changed", case_id=case_id

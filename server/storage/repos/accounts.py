@@ -220,5 +220,8 @@ class SqlStaffRepository:
             "UPDATE staff SET password_hash = $2 WHERE id = $1", staff_id, password_hash
         )
 
+    async def set_role(self, staff_id: str, role: str) -> None:
+        await self._conn.execute("UPDATE staff SET role = $2 WHERE id = $1", staff_id, role)
+
     async def set_active(self, staff_id: str, active: bool) -> None:
         await self._conn.execute("UPDATE staff SET active = $2 WHERE id = $1", staff_id, active)

@@ -219,6 +219,15 @@ class SqlAlertRepository:
         )
         return [_alert(row) for row in rows]
 
+    async def any_due(self, now: datetime) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM alerts WHERE status = 'open'"
+            " AND next_escalation_at <= $1) OR EXISTS (SELECT 1 FROM alerts"
+            " WHERE status = 'acknowledged' AND ack_expires_at <= $1)",
+            ms(now),
+        )
+        return found is not None
+
     async def due_escalations(self, now: datetime, limit: int) -> list[Alert]:
         rows = await self._conn.fetch(
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE next_escalation_at <= $1"
@@ -260,7 +269,13 @@ class SqlAlertRepository:
             rows,
             assignments="status = v.status, level = v.level, round = v.round,"
             " round_started_at = v.round_started_at, next_escalation_at = v.next_escalation_at,"
-            " ack_expires_at = v.ack_expires_at, version = alerts.version + 1",
+            " ack_expires_at = v.ack_expires_at,"
+            # Reopened (an acknowledgement expired): nobody holds it any more.
+            " acknowledged_by = CASE WHEN v.status = 'open' THEN NULL"
+            " ELSE alerts.acknowledged_by END,"
+            " acknowledged_at = CASE WHEN v.status = 'open' THEN NULL"
+            " ELSE alerts.acknowledged_at END,"
+            " version = alerts.version + 1",
             condition="alerts.id = v.id AND alerts.version = v.version",
             returning="alerts.id",
         )
@@ -325,6 +340,15 @@ class SqlNotificationRepository:
             for n in notifications
         ]
         await bulk_insert(self._conn, "notifications", _NOTIFICATION_INSERT, rows)
+
+    async def any_due(self, now: datetime) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM notifications WHERE next_attempt_at <= $1"
+            " AND status IN ('pending', 'uncertain')) OR EXISTS (SELECT 1 FROM notifications"
+            " WHERE lease_until <= $1 AND status = 'sending')",
+            ms(now),
+        )
+        return found is not None
 
     async def claim(
         self, now: datetime, owner: str, lease_until: datetime, limit: int

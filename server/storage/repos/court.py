@@ -186,6 +186,14 @@ class SqlDeadlineRepository:
             appointment_id,
         )
 
+    async def any_due(self, now: datetime) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT 1 FROM appointment_deadlines WHERE state = 'scheduled' AND due_at <= $1"
+            " LIMIT 1",
+            ms(now),
+        )
+        return found is not None
+
     async def due(self, now: datetime, limit: int) -> list[AppointmentDeadline]:
         rows = await self._conn.fetch(
             f"SELECT {_DEADLINE_COLUMNS} FROM appointment_deadlines"

@@ -109,6 +109,9 @@ class SqlDeviceRepository:
             "UPDATE devices SET beacon_hash = $2 WHERE id = $1", device_id, beacon_hash
         )
 
+    async def clear_beacon(self, device_id: str) -> None:
+        await self._conn.execute("UPDATE devices SET beacon_hash = NULL WHERE id = $1", device_id)
+
     async def find_by_beacon(self, beacon_hash: bytes) -> Device | None:
         row = await self._conn.fetchrow(
             f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE beacon_hash = $1", beacon_hash
@@ -120,14 +123,16 @@ class SqlDeviceRepository:
         if not case_ids:
             return found
         dialect = self._conn.dialect
-        rows = await self._conn.fetch(
-            "SELECT cs.case_id, d.id FROM case_staff cs JOIN devices d"
-            " ON d.owner_kind = 'staff' AND d.owner_id = cs.staff_id"
-            f" WHERE d.revoked_at IS NULL AND cs.case_id {dialect.any_of('$1')}",
+        # Two index lookups rather than one join: without table statistics SQLite would
+        # start the join from the devices table and probe assignments per device.
+        assignments = await self._conn.fetch(
+            f"SELECT case_id, staff_id FROM case_staff WHERE case_id {dialect.any_of('$1')}",
             dialect.list_param(list(case_ids)),
         )
-        for row in rows:
-            found[row[0]].append(row[1])
+        staff_ids = sorted({row[1] for row in assignments})
+        devices = await self.for_owners(OwnerKind.STAFF, staff_ids)
+        for row in assignments:
+            found[row[0]].extend(d.id for d in devices.get(row[1], []))
         return found
 
     async def for_owners(

@@ -256,6 +256,12 @@ class SqlCheckInRepository:
         )
         return None if row is None else _checkin(row)
 
+    async def any_due(self, now: datetime) -> bool:
+        found = await self._conn.fetchval(
+            "SELECT 1 FROM checkins WHERE next_action_at <= $1 LIMIT 1", ms(now)
+        )
+        return found is not None
+
     async def due(self, now: datetime, limit: int) -> list[CheckIn]:
         rows = await self._conn.fetch(
             f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE next_action_at <= $1"
@@ -324,6 +330,14 @@ class SqlCheckInRepository:
         for row in rows:
             found.setdefault(row["witness_id"], _checkin(row))
         return found
+
+    async def cancel_open(self, witness_id: str) -> list[str]:
+        rows = await self._conn.fetch(
+            "UPDATE checkins SET state = 'cancelled', step = NULL, next_action_at = NULL,"
+            " version = version + 1 WHERE witness_id = $1 AND state = 'open' RETURNING id",
+            witness_id,
+        )
+        return [row[0] for row in rows]
 
     async def cancel_scheduled(self, witness_id: str) -> int:
         return await self._conn.execute(

@@ -1,0 +1,1 @@
+"""Court dates: hearings and video-link appointments, end to end."""
