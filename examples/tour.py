@@ -31,7 +31,7 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
     # 1. The officer logs in from a new client (its store is encrypted with a passphrase;
     #    FAST_KDF_FOR_TESTS keeps this tour quick — real clients use the default).
     officer = await StaffClient.login(
-        url, "officer", PASSWORD, data / "officer.store", "a long passphrase", kdf=FAST_KDF_FOR_TESTS
+        url, "officer", PASSWORD, data / "officer.store", "a passphrase", kdf=FAST_KDF_FOR_TESTS
     )
     worker = await StaffClient.login(
         url, "worker", PASSWORD, data / "worker.store", "another passphrase", kdf=FAST_KDF_FOR_TESTS
