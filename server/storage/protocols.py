@@ -219,6 +219,12 @@ class DeviceRepository(Protocol):
         """Active devices of each owner."""
         ...
 
+    async def ids_for_owners(
+        self, owner_kind: OwnerKind, owner_ids: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """Active device ids of each owner, without loading whole device records."""
+        ...
+
     async def find_by_beacon(self, beacon_hash: bytes) -> Device | None: ...
 
 
@@ -626,6 +632,8 @@ class DeviceEventRepository(Protocol):
     async def withdraw(self, ref: str) -> int:
         """Drop undelivered events about something that no longer needs saying."""
         ...
+
+    async def withdraw_many(self, refs: Sequence[str]) -> int: ...
 
     async def pending(self, device_id: str, now: datetime, limit: int) -> list[StoredEvent]: ...
 

@@ -316,8 +316,9 @@ async def submit(page: Page, action: Callable[[], Awaitable[None]]) -> Response:
 
 
 def nav_link(page: Page, name: str) -> Locator:
-    """A link in the console's main navigation."""
-    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+    """A link in the console's main navigation (found by its place, not its name, which
+    is translated)."""
+    return page.locator("header.bar nav").get_by_role("link", name=name, exact=True)
 
 
 def state_badge(page: Page, case_id: str) -> Locator:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog, Message
+from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import write_po
 
 import client_sdk.i18n
 from client_sdk.i18n import SUPPORTED_LANGUAGES, catalogues, normalise_language, translator
@@ -31,6 +31,7 @@ from client_sdk.i18n.texts import (
     reminder_title,
     staff_alert_sms,
 )
+from tests.support.catalogues import key, load, messages, placeholders, strings
 
 try:
     from babel.messages.frontend import parse_mapping_cfg
@@ -111,33 +112,6 @@ def forbidden_in_sms(text: str) -> list[str]:
 
 def forbidden_in_app(text: str) -> list[str]:
     return INSTITUTIONS.findall(fold(text))
-
-
-PLACEHOLDER = re.compile(r"%\([^)]*\)[#0 +-]*\d*(?:\.\d+)?[a-zA-Z]|%[#0 +-]*\d*[a-zA-Z]|\{[^{}]*\}")
-
-
-def placeholders(text: str) -> set[str]:
-    return set(PLACEHOLDER.findall(text.replace("%%", "")))
-
-
-def load(path: Path, language: str | None = None) -> Catalog:
-    with path.open("rb") as po_file:
-        return read_po(po_file, locale=language, abort_invalid=True)
-
-
-def messages(catalogue: Catalog) -> Iterator[Message]:
-    return (message for message in catalogue if message.id)
-
-
-def key(message: Message) -> tuple[str | None, str]:
-    msgid = message.id[0] if isinstance(message.id, (tuple, list)) else message.id
-    return (message.context, msgid)
-
-
-def strings(message: Message) -> list[str]:
-    if isinstance(message.string, (tuple, list)):
-        return list(message.string)
-    return [message.string or ""]
 
 
 @pytest.fixture(scope="module")

@@ -97,14 +97,18 @@ async def policies_for(
 
 
 async def push_level_notices(
-    uow: UnitOfWork, told: dict[str, list[tuple[Alert, int]]], effects: Effects
+    uow: UnitOfWork,
+    told: dict[str, list[tuple[Alert, int]]],
+    effects: Effects,
+    devices: dict[str, list[str]] | None = None,
 ) -> None:
     """The in-app side of a level's notification: a push to each recipient's devices."""
     if not told:
         return
-    devices = await uow.devices.for_owners(OwnerKind.STAFF, sorted(told))
+    if devices is None:
+        devices = await uow.devices.ids_for_owners(OwnerKind.STAFF, sorted(told))
     for staff_id, items in told.items():
-        device_ids = [d.id for d in devices.get(staff_id, [])]
+        device_ids = devices.get(staff_id, [])
         for alert, level in items:
             event = alert_event(alert, "notify")
             event["level"] = level
@@ -127,10 +131,14 @@ class AlertEngine:
         )
         policies = await policies_for(uow, probe)
         levels = [level for policy in policies.values() for level in policy.levels]
-        directory = await RecipientDirectory.load(uow, probe.cases, levels)
+        directory = await RecipientDirectory.load(uow, probe.cases, levels, cases=probe.cases)
         candidates: list[Alert] = []
+        snapshots: dict[int, str] = {}  # one JSON snapshot per distinct policy
         for spec in specs:
             policy = policies[spec.case_id]
+            snapshot = snapshots.get(id(policy))
+            if snapshot is None:
+                snapshot = snapshots[id(policy)] = policy.to_json()
             duress = spec.kind is AlertKind.DURESS
             level = policy.last_level if duress else 1
             candidates.append(
@@ -142,7 +150,7 @@ class AlertEngine:
                     severity=spec.severity or DEFAULT_SEVERITY[spec.kind],
                     source=spec.source,
                     status=AlertStatus.OPEN,
-                    policy=policy.to_json(),
+                    policy=snapshot,
                     level=level,
                     round=1,
                     round_started_at=now,
@@ -170,11 +178,16 @@ class AlertEngine:
                 alert, policy, range(1, first + 1), directory, now, languages, told
             )
         await uow.notifications.insert_many(notifications)
-        await push_level_notices(uow, told, effects)
+        # One device lookup for everyone: the case teams (the alert appears to them) and
+        # the level's recipients (told in the app), who may include agency supervisors.
+        team = {a.id: directory.assigned_ids(a.case_id) for a in created}
+        owners = sorted({s for ids in team.values() for s in ids} | set(told))
+        devices = await uow.devices.ids_for_owners(OwnerKind.STAFF, owners)
+        await push_level_notices(uow, told, effects, devices)
         effects.wake_dispatcher = effects.wake_dispatcher or bool(notifications)
-        devices = await uow.devices.staff_devices_for_cases(sorted({a.case_id for a in created}))
         for alert in created:
-            effects.push(devices.get(alert.case_id, []), alert_event(alert, "raised"))
+            device_ids = [d for staff_id in team[alert.id] for d in devices.get(staff_id, [])]
+            effects.push(device_ids, alert_event(alert, "raised"))
         return created
 
     @staticmethod

@@ -120,7 +120,13 @@ class CheckInService:
     # ------------------------------------------------------------------ sweeps
 
     async def process_due(self, limit: int = 500) -> int:
-        """Run every due prompt, reminder and miss (one batch); returns how many."""
+        """Run every due prompt, reminder and miss (one batch); returns how many.
+
+        Each step loads only what it needs: a miss needs the phones' ids (to take the
+        prompt down) and raises the alert; prompts and reminders also need to know
+        whether the phone is reachable (for an SMS nudge); scheduling the follow-up
+        occurrence needs the plan.
+        """
         now = self._clock.now()
         async with self._store.read() as uow:
             if not await uow.checkins.any_due(now):
@@ -130,57 +136,30 @@ class CheckInService:
             due = await uow.checkins.due(now, limit)
             if not due:
                 return 0
-            witness_ids = sorted({c.witness_id for c in due})
-            witnesses = {w.id: w for w in await uow.witnesses.get_many(witness_ids)}
-            devices = await uow.devices.for_owners(OwnerKind.WITNESS, witness_ids)
-            settings = await uow.case_settings.get_many(sorted({c.case_id for c in due}))
-            contacts = await uow.contact.get_many(witness_ids)
-            changes: list[CheckInChange] = []
-            missed: list[CheckIn] = []
-            followups: list[CheckIn] = []
-            nudges: list[tuple[CheckIn, Witness]] = []
-            for checkin in due:
-                witness = witnesses.get(checkin.witness_id)
-                if witness is None:
-                    continue
-                if checkin.step is CheckInStep.SCHEDULE:
-                    followups.append(checkin)
-                    changes.append(
-                        CheckInChange(
-                            id=checkin.id,
-                            version=checkin.version,
-                            state=checkin.state.value,
-                            step=None,
-                            next_action_at=None,
-                        )
-                    )
-                    continue
-                phones = devices.get(witness.id, [])
-                case_settings = settings.get(checkin.case_id) or default_settings(checkin.case_id)
-                contact = contacts.get(witness.id)
-                heard = None if contact is None else contact.last_heartbeat_at
-                change, nudge, push = self._step(checkin, phones, heard, case_settings, now)
-                if push is not None:
-                    await effects.push_durable(
-                        uow,
-                        [d.id for d in phones],
-                        push,
-                        now,
-                        checkin.deadline_at,
-                        ref=f"checkin:{checkin.id}",
-                    )
-                changes.append(change)
-                if checkin.step is CheckInStep.MISS:
-                    missed.append(checkin)
-                    effects.push(
-                        [d.id for d in phones], {"type": "checkin_closed", "checkin_id": checkin.id}
-                    )
-                    await uow.device_events.withdraw(f"checkin:{checkin.id}")
-                if nudge:
-                    nudges.append((checkin, witness))
+            followups = [c for c in due if c.step is CheckInStep.SCHEDULE]
+            missed = [c for c in due if c.step is CheckInStep.MISS]
+            prompts = [c for c in due if c.step in (CheckInStep.PROMPT, CheckInStep.REMIND)]
+            changes = [
+                CheckInChange(c.id, c.version, c.state.value, step=None, next_action_at=None)
+                for c in followups
+            ] + [
+                CheckInChange(
+                    c.id,
+                    c.version,
+                    CheckInState.MISSED.value,
+                    step=CheckInStep.SCHEDULE.value,
+                    next_action_at=now,
+                )
+                for c in missed
+            ]
+            nudges = await self._prompt_steps(uow, prompts, now, effects, changes)
             applied = await uow.checkins.apply(changes)
             missed = [c for c in missed if c.id in applied]
             followups = [c for c in followups if c.id in applied]
+            # A missed prompt is taken down: live phones are told now, and the queued
+            # copy is withdrawn so an offline phone never shows a closed check-in.
+            await uow.device_events.withdraw_many([f"checkin:{c.id}" for c in missed])
+            await self._take_down(uow, missed, effects)
             await self._queue_nudges(
                 uow, [(c, w) for c, w in nudges if c.id in applied], now, effects
             )
@@ -198,6 +177,61 @@ class CheckInService:
             await self._schedule_next(uow, followups, now)
         await self._finish(effects)
         return len(applied)
+
+    async def _take_down(
+        self, uow: UnitOfWork, missed: Sequence[CheckIn], effects: Effects
+    ) -> None:
+        """Tell each connected phone that its missed prompt is closed."""
+        if not missed:
+            return
+        phones = await uow.devices.ids_for_owners(
+            OwnerKind.WITNESS, sorted({c.witness_id for c in missed})
+        )
+        for checkin in missed:
+            effects.push(
+                phones.get(checkin.witness_id, []),
+                {"type": "checkin_closed", "checkin_id": checkin.id},
+            )
+
+    async def _prompt_steps(
+        self,
+        uow: UnitOfWork,
+        prompts: Sequence[CheckIn],
+        now: datetime,
+        effects: Effects,
+        changes: list[CheckInChange],
+    ) -> list[tuple[CheckIn, Witness]]:
+        """Prompts and reminders: push them (durably), and say which need an SMS nudge."""
+        if not prompts:
+            return []
+        witness_ids = sorted({c.witness_id for c in prompts})
+        witnesses = {w.id: w for w in await uow.witnesses.get_many(witness_ids)}
+        devices = await uow.devices.for_owners(OwnerKind.WITNESS, witness_ids)
+        settings = await uow.case_settings.get_many(sorted({c.case_id for c in prompts}))
+        contacts = await uow.contact.get_many(witness_ids)
+        nudges: list[tuple[CheckIn, Witness]] = []
+        for checkin in prompts:
+            witness = witnesses.get(checkin.witness_id)
+            if witness is None:
+                continue
+            phones = devices.get(witness.id, [])
+            case_settings = settings.get(checkin.case_id) or default_settings(checkin.case_id)
+            contact = contacts.get(witness.id)
+            heard = None if contact is None else contact.last_heartbeat_at
+            change, nudge, push = self._step(checkin, phones, heard, case_settings, now)
+            changes.append(change)
+            if push is not None:
+                await effects.push_durable(
+                    uow,
+                    [d.id for d in phones],
+                    push,
+                    now,
+                    checkin.deadline_at,
+                    ref=f"checkin:{checkin.id}",
+                )
+            if nudge:
+                nudges.append((checkin, witness))
+        return nudges
 
     def _step(
         self,
@@ -238,17 +272,7 @@ class CheckInService:
                 offline,
                 prompt_event(checkin, "checkin_reminder"),
             )
-        return (
-            CheckInChange(
-                id=checkin.id,
-                version=checkin.version,
-                state=CheckInState.MISSED.value,
-                step=CheckInStep.SCHEDULE.value,
-                next_action_at=now,
-            ),
-            False,
-            None,
-        )
+        raise AssertionError(f"not a prompt or reminder step: {checkin.step}")
 
     def _offline(
         self,

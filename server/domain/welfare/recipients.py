@@ -32,10 +32,16 @@ class RecipientDirectory:
 
     @classmethod
     async def load(
-        cls, uow: UnitOfWork, case_ids: Iterable[str], levels: Iterable[Level]
+        cls,
+        uow: UnitOfWork,
+        case_ids: Iterable[str],
+        levels: Iterable[Level],
+        cases: dict[str, Case] | None = None,
     ) -> RecipientDirectory:
+        """Load what the levels need for these cases (``cases`` if already loaded)."""
         ids = sorted(set(case_ids))
-        cases = await uow.cases.get_many(ids)
+        if cases is None:
+            cases = await uow.cases.get_many(ids)
         assigned = await uow.cases.assigned_staff_for_cases(ids)
         supervising: set[Role] = set()
         named_ids: set[str] = set()
@@ -56,6 +62,10 @@ class RecipientDirectory:
             if staff is not None and staff.active:
                 named[staff_id] = staff
         return cls(cases, assigned, by_agency_role, named)
+
+    def assigned_ids(self, case_id: str) -> list[str]:
+        """The staff assigned to a case (everyone who sees its alerts appear)."""
+        return [s.id for s in self._assigned.get(case_id, [])]
 
     def staff_for(self, case_id: str, levels: Sequence[Level]) -> list[Staff]:
         """Everyone the given levels reach for a case, each once."""

@@ -41,6 +41,15 @@ class SqlDeviceEventRepository:
     async def withdraw(self, ref: str) -> int:
         return await self._conn.execute("DELETE FROM device_events WHERE ref = $1", ref)
 
+    async def withdraw_many(self, refs: Sequence[str]) -> int:
+        if not refs:
+            return 0
+        dialect = self._conn.dialect
+        return await self._conn.execute(
+            f"DELETE FROM device_events WHERE ref {dialect.any_of('$1')}",
+            dialect.list_param(list(refs)),
+        )
+
     async def pending(self, device_id: str, now: datetime, limit: int) -> list[StoredEvent]:
         rows = await self._conn.fetch(
             "SELECT id, device_id, payload, created_at FROM device_events"

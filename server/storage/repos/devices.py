@@ -130,9 +130,26 @@ class SqlDeviceRepository:
             dialect.list_param(list(case_ids)),
         )
         staff_ids = sorted({row[1] for row in assignments})
-        devices = await self.for_owners(OwnerKind.STAFF, staff_ids)
+        devices = await self.ids_for_owners(OwnerKind.STAFF, staff_ids)
         for row in assignments:
-            found[row[0]].extend(d.id for d in devices.get(row[1], []))
+            found[row[0]].extend(devices.get(row[1], []))
+        return found
+
+    async def ids_for_owners(
+        self, owner_kind: OwnerKind, owner_ids: Sequence[str]
+    ) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {owner_id: [] for owner_id in owner_ids}
+        if not owner_ids:
+            return found
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            "SELECT owner_id, id FROM devices WHERE owner_kind = $1"
+            f" AND revoked_at IS NULL AND owner_id {dialect.any_of('$2')}",
+            owner_kind.value,
+            dialect.list_param(list(owner_ids)),
+        )
+        for row in rows:
+            found[row[0]].append(row[1])
         return found
 
     async def for_owners(
