@@ -46,6 +46,7 @@ class Maintenance:
             codes = await uow.enrolments.purge_expired(self._services.clock.now())
             await uow.console_sessions.purge(self._services.clock.now())
         await self._services.device_events.purge_expired()
+        await self._services.dispatcher.forget_old_reports()
         report = PurgeReport(copies, attachments, codes)
         if copies or attachments or codes:
             log.info(

@@ -206,3 +206,5 @@ class Notification:
     created_at: datetime
     sent_at: datetime | None
     delivered_at: datetime | None
+    #: Set once an attempt's outcome is unknown: reconcile against messages since then.
+    reconcile_since: datetime | None = None

@@ -12,8 +12,17 @@ hold the same row. The SMS gateway's answer decides what happens next:
   exact body, and only sends if it has none.
 
 A row whose lease ran out (its dispatcher died mid-send) is treated as uncertain too.
-The lease is longer than the gateway's own timeout, so a live dispatcher always
-finishes, or gives up, before anyone else may look at its rows.
+Reconciliation looks only at messages since the attempt whose outcome is unknown, and
+never takes a message already recorded for another row (a nudge reads like the one
+before it).
+
+A live dispatcher never sends a row whose lease could run out before the send ends:
+before each send it checks that the lease outlasts the gateway's timeout, and renews
+the lease on the rest of its batch when it would not. A row another instance has taken
+over meanwhile is left to that instance.
+
+Twilio may report a message's fate before the dispatcher has recorded the send (its
+batch is still going); such a report is kept and applied when the message id is.
 
 Staff alert SMS are coalesced: everything due for one person at one moment goes in one
 message ("3 alerts need attention"), which is what someone on call at night wants. The
@@ -37,7 +46,13 @@ from server.clock import Clock
 from server.domain.events import EventSink
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare_models import Notification, NotificationStatus, Severity
-from server.notify.sms import ReconciliationUnavailable, SendOutcome, SendResult, SmsGateway
+from server.notify.sms import (
+    CLOCK_SKEW,
+    ReconciliationUnavailable,
+    SendOutcome,
+    SendResult,
+    SmsGateway,
+)
 from server.security.phones import PhoneBook
 from server.storage.protocols import DeliveryUpdate, Store
 
@@ -46,6 +61,10 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=90)
 UNCERTAIN_RECHECK = timedelta(seconds=20)
 MAX_BACKOFF = timedelta(minutes=10)
+#: Room left in a lease after a send's longest possible duration.
+LEASE_MARGIN = timedelta(seconds=5)
+#: How long a delivery report for a message no row carries is kept.
+REPORT_KEPT = timedelta(days=7)
 
 
 @dataclass
@@ -66,11 +85,40 @@ class _Group:
 
     @property
     def needs_reconciling(self) -> bool:
-        return any(r.attempts > 1 for r in self.rows)
+        return any(r.reconcile_since is not None for r in self.rows)
 
     @property
     def since(self) -> datetime:
-        return min(r.created_at for r in self.rows)
+        """When the first attempt whose outcome is unknown began."""
+        return min(r.reconcile_since or r.created_at for r in self.rows)
+
+
+class _Lost:
+    """The marker for a group whose lease this dispatcher no longer holds."""
+
+
+LOST = _Lost()
+Outcome = SendOutcome | _Lost | None
+
+
+class _Lease:
+    """The lease on one claimed batch, renewed while the batch is still being sent."""
+
+    def __init__(self, dispatcher: Dispatcher, groups: Sequence[_Group], until: datetime) -> None:
+        self._dispatcher = dispatcher
+        self._held = {nid for g in groups for nid in g.ids}
+        self._until = until
+        self._lock = asyncio.Lock()
+
+    async def covers(self, group: _Group, duration: timedelta) -> bool:
+        """Whether this dispatcher holds ``group`` for ``duration`` more (renewing if
+        need be); False means another instance may have it, so do not send."""
+        async with self._lock:
+            now = self._dispatcher.now()
+            if now + duration > self._until:
+                self._held = await self._dispatcher.renew(sorted(self._held), now + LEASE)
+                self._until = now + LEASE
+            return all(nid in self._held for nid in group.ids)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -116,8 +164,12 @@ class Dispatcher:
             await asyncio.wait_for(self._wakeup.wait(), at_most_s)
         self._wakeup.clear()
 
+    def now(self) -> datetime:
+        return self._clock.now()
+
     async def drain(self, max_rounds: int = 100) -> int:
         """Deliver everything due now (rounds until nothing is left); returns how many."""
+        await self.apply_saved_reports()
         total = 0
         for _ in range(max_rounds):
             handled = await self.run_once()
@@ -133,7 +185,8 @@ class Dispatcher:
             groups = await self._claim(now)
             if not groups:
                 return 0
-            outcomes = await asyncio.gather(*(self._deliver(g) for g in groups))
+            lease = _Lease(self, groups, now + LEASE)
+            outcomes = await asyncio.gather(*(self._deliver(g, lease) for g in groups))
             await self._record(groups, outcomes)
             return sum(len(g.rows) for g in groups)
 
@@ -195,14 +248,22 @@ class Dispatcher:
             groups.append(_Group(members, "sms", "staff", recipient, ref, body))
         return groups
 
-    async def _deliver(self, group: _Group) -> SendOutcome | None:
-        """None means "nothing to send to" (skipped)."""
+    async def renew(self, ids: Sequence[str], until: datetime) -> set[str]:
+        """Extend the lease on the rows this dispatcher still holds; returns them."""
+        async with self._store.write() as uow:
+            return await uow.notifications.renew_lease(self.owner, ids, until)
+
+    async def _deliver(self, group: _Group, lease: _Lease) -> Outcome:
+        """None means "nothing to send to" (skipped); LOST, "not ours any more"."""
         if group.to is None:
             return None
         async with self._limit:
+            calls = 2 if group.needs_reconciling else 1
+            if not await lease.covers(group, self.gateway.timeout * calls + LEASE_MARGIN):
+                return LOST
             if group.needs_reconciling:
                 try:
-                    found = await self.gateway.find_sent(group.to, group.body, group.since)
+                    found = await self._reconcile(group, group.to)
                 except ReconciliationUnavailable:
                     return SendOutcome(SendResult.UNCERTAIN, error_code="reconcile-unavailable")
                 if found is not None:
@@ -211,14 +272,23 @@ class Dispatcher:
                 group.to, group.body, status_callback=self._status_callback_url
             )
 
-    async def _record(
-        self, groups: Sequence[_Group], outcomes: Sequence[SendOutcome | None]
-    ) -> None:
+    async def _reconcile(self, group: _Group, to: str) -> str | None:
+        """The provider id of this group's message if it was sent after all."""
+        since = group.since
+        async with self._store.read() as uow:
+            taken = await uow.notifications.recorded_provider_ids(
+                group.recipient_kind, group.recipient_id, since - 2 * CLOCK_SKEW
+            )
+        return await self.gateway.find_sent(to, group.body, since, exclude=taken)
+
+    async def _record(self, groups: Sequence[_Group], outcomes: Sequence[Outcome]) -> None:
         now = self._clock.now()
         updates: list[DeliveryUpdate] = []
         failed: list[Notification] = []
         for group, outcome in zip(groups, outcomes, strict=True):
             attempts = max(r.attempts for r in group.rows)
+            if isinstance(outcome, _Lost):
+                continue
             if outcome is None:
                 updates.append(
                     DeliveryUpdate(
@@ -267,9 +337,35 @@ class Dispatcher:
                 )
         async with self._store.write() as uow:
             await uow.notifications.record(self.owner, updates)
-            sms_failures = [r for r in failed if r.channel == "sms" and r.alert_id]
+            failed += await uow.notifications.apply_saved_reports()
+            sms_failures = [
+                r
+                for r in failed
+                if r.channel == "sms"
+                and r.alert_id
+                and r.status is not NotificationStatus.DELIVERED
+            ]
             if sms_failures:
                 await self._alerts.escalate_early(uow, sms_failures, now)
+
+    async def apply_saved_reports(self) -> int:
+        """Apply delivery reports that came before their send was recorded (one may
+        have raced the recording transaction); returns how many rows changed."""
+        async with self._store.read() as uow:
+            if not await uow.notifications.any_saved_reports():
+                return 0
+        now = self._clock.now()
+        async with self._store.write() as uow:
+            changed = await uow.notifications.apply_saved_reports()
+            failed = [r for r in changed if r.alert_id and r.status is NotificationStatus.FAILED]
+            if failed:
+                await self._alerts.escalate_early(uow, failed, now)
+        return len(changed)
+
+    async def forget_old_reports(self) -> int:
+        """Drop kept reports that never matched a row (not our message, or long gone)."""
+        async with self._store.write() as uow:
+            return await uow.notifications.purge_reports(self._clock.now() - REPORT_KEPT)
 
     async def status_callback(self, provider_id: str, status: str, error_code: str | None) -> int:
         """Apply Twilio's delivery report; an undelivered alert SMS escalates early."""
@@ -283,6 +379,10 @@ class Dispatcher:
             rows = await uow.notifications.mark_by_provider(
                 provider_id, mapped.value, now, error_code
             )
+            if not rows:
+                # The send is not recorded yet (or the row is already final): keep the
+                # report until the message id appears.
+                await uow.notifications.save_report(provider_id, mapped.value, now, error_code)
             if mapped is NotificationStatus.FAILED:
                 await self._alerts.escalate_early(uow, [r for r in rows if r.alert_id], now)
         return len(rows)

@@ -46,7 +46,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
@@ -147,6 +147,11 @@ class ReconciliationUnavailable(Exception):
 class SmsGateway(Protocol):
     """Sends SMS and answers reconciliation queries; what the dispatcher depends on."""
 
+    @property
+    def timeout(self) -> timedelta:
+        """The longest one call (a send, or a reconciliation query) can take."""
+        ...
+
     async def send(self, to: str, body: str, *, status_callback: str | None) -> SendOutcome:
         """Send ``body`` to ``to`` (E.164) once; never raises for provider or network errors.
 
@@ -154,11 +159,15 @@ class SmsGateway(Protocol):
         """
         ...
 
-    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+    async def find_sent(
+        self, to: str, body: str, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
         """Reconciliation after a crash or an uncertain outcome.
 
         Return the provider id of a message to ``to`` with exactly this body created
-        at or after ``since``, if the provider has one.
+        at or after ``since``, if the provider has one, other than those in
+        ``exclude`` (messages already recorded for other notifications: a nudge has
+        the same text as the one before it).
 
         Raises:
             ReconciliationUnavailable: the provider could not be asked; try later.
@@ -379,6 +388,11 @@ class TwilioSmsGateway:
         # The configuration problem already reported, so it is logged once, not per SMS.
         self._reported_problem: str | None = None
 
+    @property
+    def timeout(self) -> timedelta:
+        """The limit on each whole Twilio call."""
+        return timedelta(seconds=self._timeout_s)
+
     def __repr__(self) -> str:
         return f"TwilioSmsGateway(account_sid={self._account_sid!r}, base_url={self._base_url!r})"
 
@@ -424,8 +438,12 @@ class TwilioSmsGateway:
         self._reported_problem = None
         return SendOutcome(SendResult.SENT, provider_id=sid)
 
-    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+    async def find_sent(
+        self, to: str, body: str, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
         """Return the SID of a message to ``to`` with exactly ``body``, created since ``since``.
+
+        SIDs in ``exclude`` (already recorded for other notifications) never count.
 
         Lists the recipient's newest messages (up to ``reconcile_limit``) with only a
         ``To`` filter: a ``DateSent`` filter would miss messages still queued, whose
@@ -450,7 +468,8 @@ class TwilioSmsGateway:
                 f"could not list messages: {outcome.error_message}",
                 error_code=outcome.error_code,
             ) from None
-        self._reported_problem = None
+        # Not a reset of the reported configuration problem: listing works while the
+        # sender is unusable, so only a successful send counts as the problem gone.
         for message in messages:
             created = getattr(message, "date_created", None)
             if (
@@ -459,7 +478,7 @@ class TwilioSmsGateway:
                 and _as_utc(created) >= cutoff
             ):
                 sid = getattr(message, "sid", None)
-                if isinstance(sid, str) and sid:
+                if isinstance(sid, str) and sid and sid not in exclude:
                     return sid
         return None
 
@@ -505,7 +524,14 @@ class LogSmsGateway:
         self._log.info("SMS to %s: %s", redact_number(to), body)
         return SendOutcome(SendResult.SENT, provider_id=f"log-{uuid.uuid4()}")
 
-    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+    @property
+    def timeout(self) -> timedelta:
+        """Logging never waits on the network."""
+        return timedelta(seconds=1)
+
+    async def find_sent(
+        self, to: str, body: str, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
         """Always None: logged messages leave nothing to reconcile against."""
         return None
 

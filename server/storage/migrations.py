@@ -417,7 +417,32 @@ _DEVICE_EVENTS = Migration(
     ],
 )
 
-MIGRATIONS: list[Migration] = [_CORE, _WELFARE, _COURT_DATES, _CONSOLE, _DEVICE_EVENTS]
+_DELIVERY_REPORTS = Migration(
+    version=6,
+    name="reconciliation cut-off per notification; delivery reports that came early",
+    statements=[
+        # Set when an attempt's outcome became unknown (uncertain, or its lease ran
+        # out): only such rows are reconciled, and only against messages since then.
+        "ALTER TABLE notifications ADD COLUMN reconcile_since BIGINT",
+        # A status callback for a message id no row carries yet (the dispatcher has
+        # not recorded its send); applied when the id is recorded.
+        """CREATE TABLE delivery_reports (
+            provider_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            error_code TEXT,
+            received_at BIGINT NOT NULL)""",
+        "CREATE INDEX delivery_reports_by_age ON delivery_reports (received_at)",
+    ],
+)
+
+MIGRATIONS: list[Migration] = [
+    _CORE,
+    _WELFARE,
+    _COURT_DATES,
+    _CONSOLE,
+    _DEVICE_EVENTS,
+    _DELIVERY_REPORTS,
+]
 
 
 async def _applied(conn: Connection) -> set[int]:

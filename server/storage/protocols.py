@@ -544,7 +544,37 @@ class NotificationRepository(Protocol):
         """Apply a status callback; returns the rows it changed."""
         ...
 
-    async def cancel_for_alert(self, alert_id: str) -> int: ...
+    async def save_report(
+        self, provider_id: str, status: str, at: datetime, error: str | None
+    ) -> None:
+        """Keep a status callback that matched no row yet (the send is not recorded)."""
+        ...
+
+    async def any_saved_reports(self) -> bool:
+        """Whether any kept report waits (a cheap check before a write)."""
+        ...
+
+    async def apply_saved_reports(self) -> list[Notification]:
+        """Apply kept reports whose message id is now recorded; returns changed rows."""
+        ...
+
+    async def purge_reports(self, before: datetime) -> int:
+        """Forget kept reports received before ``before`` (they matched nothing)."""
+        ...
+
+    async def recorded_provider_ids(
+        self, recipient_kind: str, recipient_id: str, since: datetime
+    ) -> set[str]:
+        """Message ids already recorded as sent to this recipient since ``since``."""
+        ...
+
+    async def renew_lease(self, owner: str, ids: Sequence[str], lease_until: datetime) -> set[str]:
+        """Extend this owner's lease on rows it still holds; returns those ids."""
+        ...
+
+    async def cancel_for_alert(self, alert_id: str) -> int:
+        """Cancel the alert's rows not yet sent (pending, or uncertain)."""
+        ...
 
     async def for_alert(self, alert_id: str) -> list[Notification]: ...
 

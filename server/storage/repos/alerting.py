@@ -51,7 +51,7 @@ _ALERT_CHANGE = [
 _NOTIFICATION_COLUMNS = (
     "id, purpose, alert_id, checkin_id, channel, recipient_kind, recipient_id, level, round,"
     " severity, language, body, status, attempts, next_attempt_at, lease_until, claimed_at,"
-    " group_ref, provider_id, error_code, created_at, sent_at, delivered_at"
+    " group_ref, provider_id, error_code, created_at, sent_at, delivered_at, reconcile_since"
 )
 _NOTIFICATION_INSERT = [
     ("id", "text"),
@@ -123,6 +123,7 @@ def _notification(row: Row) -> Notification:
         created_at=dt(row["created_at"]),
         sent_at=opt_dt(row["sent_at"]),
         delivered_at=opt_dt(row["delivered_at"]),
+        reconcile_since=opt_dt(row["reconcile_since"]),
     )
 
 
@@ -357,7 +358,11 @@ class SqlNotificationRepository:
         rows = await self._conn.fetch(
             "UPDATE notifications SET"
             " status = 'sending', lease_owner = $2, lease_until = $3, claimed_at = $1,"
-            " attempts = attempts + 1"
+            " attempts = attempts + 1,"
+            # An attempt whose outcome is unknown (uncertain, or its lease ran out)
+            # may have sent: from then on every attempt reconciles first.
+            " reconcile_since = CASE WHEN status IN ('uncertain', 'sending')"
+            "   THEN COALESCE(reconcile_since, claimed_at) ELSE reconcile_since END"
             " WHERE id IN ("
             "   SELECT id FROM notifications WHERE next_attempt_at <= $1"
             "   AND status IN ('pending', 'uncertain')"
@@ -443,10 +448,73 @@ class SqlNotificationRepository:
         )
         return [_notification(row) for row in rows]
 
+    async def save_report(
+        self, provider_id: str, status: str, at: datetime, error: str | None
+    ) -> None:
+        await self._conn.execute(
+            "INSERT INTO delivery_reports (provider_id, status, error_code, received_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (provider_id) DO UPDATE SET"
+            " status = excluded.status, error_code = excluded.error_code,"
+            " received_at = excluded.received_at",
+            provider_id,
+            status,
+            error,
+            ms(at),
+        )
+
+    async def any_saved_reports(self) -> bool:
+        return await self._conn.fetchval("SELECT 1 FROM delivery_reports LIMIT 1") is not None
+
+    async def apply_saved_reports(self) -> list[Notification]:
+        if not await self.any_saved_reports():
+            return []
+        reports = await self._conn.fetch(
+            "SELECT provider_id, status, error_code, received_at FROM delivery_reports r"
+            " WHERE EXISTS (SELECT 1 FROM notifications n WHERE n.provider_id = r.provider_id"
+            " AND n.status IN ('sent', 'delivered'))"
+        )
+        changed: list[Notification] = []
+        for report in reports:
+            changed += await self.mark_by_provider(report[0], report[1], dt(report[3]), report[2])
+            await self._conn.execute(
+                "DELETE FROM delivery_reports WHERE provider_id = $1", report[0]
+            )
+        return changed
+
+    async def purge_reports(self, before: datetime) -> int:
+        return await self._conn.execute(
+            "DELETE FROM delivery_reports WHERE received_at < $1", ms(before)
+        )
+
+    async def recorded_provider_ids(
+        self, recipient_kind: str, recipient_id: str, since: datetime
+    ) -> set[str]:
+        rows = await self._conn.fetch(
+            "SELECT provider_id FROM notifications WHERE recipient_kind = $1"
+            " AND recipient_id = $2 AND provider_id IS NOT NULL AND sent_at >= $3",
+            recipient_kind,
+            recipient_id,
+            ms(since),
+        )
+        return {row[0] for row in rows}
+
+    async def renew_lease(self, owner: str, ids: Sequence[str], lease_until: datetime) -> set[str]:
+        dialect = self._conn.dialect
+        rows = await self._conn.fetch(
+            "UPDATE notifications SET lease_until = $2 WHERE lease_owner = $1"
+            f" AND status = 'sending' AND id {dialect.any_of('$3')} RETURNING id",
+            owner,
+            ms(lease_until),
+            dialect.list_param(list(ids)),
+        )
+        return {row[0] for row in rows}
+
     async def cancel_for_alert(self, alert_id: str) -> int:
+        # Uncertain rows too: once someone has acknowledged, a reconciliation that
+        # finds nothing must not send the alert SMS after all.
         return await self._conn.execute(
             "UPDATE notifications SET status = 'cancelled', next_attempt_at = NULL"
-            " WHERE alert_id = $1 AND status = 'pending'",
+            " WHERE alert_id = $1 AND status IN ('pending', 'uncertain')",
             alert_id,
         )
 
