@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COALESCE_WINDOW_S = 0.2
+#: The longest notification dispatch holds back for a sweep that is raising a wave.
+SWEEP_DEFER_S = 3.0
 
 
 class Watchdog:
@@ -69,7 +71,7 @@ class BackgroundJobs:
         self._add("checkins", self.welfare.checkins, interval)
         self._add("appointments", self.welfare.appointments, 1.0)
         self._add("escalations", self.welfare.escalations, interval)
-        self._add("dispatch", self._services.dispatcher.drain, max(interval, 1.0))
+        self._add("dispatch", self._dispatch, max(interval, 1.0))
         self._add("silences", self.welfare.silences, 5.0)
         self._add("resumes", self.welfare.resumes, 30.0)
         self._add("flush-last-seen", self.maintenance.flush_last_seen, 30.0)
@@ -101,6 +103,13 @@ class BackgroundJobs:
         self._scheduler.start()
         self._dispatch_loop = asyncio.get_running_loop().create_task(self._dispatch_forever())
 
+    async def _dispatch(self) -> int:
+        """Deliver what is due once any sweep raising a wave has finished (or after
+        :data:`SWEEP_DEFER_S`), so a wave's alerts reach each person as one SMS."""
+        dispatcher = self._services.dispatcher
+        await dispatcher.after_sweeps(SWEEP_DEFER_S)
+        return await dispatcher.drain()
+
     async def _dispatch_forever(self) -> None:
         dispatcher = self._services.dispatcher
         while True:
@@ -109,7 +118,7 @@ class BackgroundJobs:
             # one SMS about three alerts rather than three SMS.
             await asyncio.sleep(COALESCE_WINDOW_S)
             try:
-                await dispatcher.drain()
+                await self._dispatch()
             except Exception:
                 log.exception("notification dispatch failed")
 

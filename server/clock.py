@@ -8,6 +8,7 @@ PostgreSQL compare and index cheaply and without timezone surprises.
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -88,13 +89,24 @@ def to_ms(when: datetime) -> int:
     return (when - _EPOCH) // _MS
 
 
+@functools.lru_cache(maxsize=65536)
 def from_ms(ms: int) -> datetime:
-    """Convert integer milliseconds since the epoch to an aware UTC datetime."""
-    return _EPOCH + timedelta(milliseconds=ms)
+    """Convert integer milliseconds since the epoch to an aware UTC datetime.
+
+    This runs for every time column of every row read, so it is cached (datetimes are
+    immutable; a wave of lapses shares a handful of instants) and uses exact integer
+    arithmetic with positional ``timedelta`` arguments, the fast form.
+    """
+    seconds, millis = divmod(ms, 1000)
+    return _EPOCH + timedelta(0, seconds, millis * 1000)
 
 
+@functools.lru_cache(maxsize=4096)
 def iso(when: datetime) -> str:
-    """Render an aware datetime as an RFC 3339 UTC string with millisecond precision."""
+    """Render an aware datetime as an RFC 3339 UTC string with millisecond precision.
+
+    Cached: a sweep renders the same few instants for thousands of events.
+    """
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

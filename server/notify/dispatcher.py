@@ -37,7 +37,7 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -138,7 +138,7 @@ class Dispatcher:
         alerts: AlertEngine,
         *,
         status_callback_url: str | None = None,
-        batch: int = 5000,
+        batch: int = 20000,
         concurrency: int = 100,
     ) -> None:
         self._store = store
@@ -153,6 +153,29 @@ class Dispatcher:
         self.owner = secrets.token_hex(8)
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._sweeps = 0
+        self._sweeps_done = asyncio.Event()
+        self._sweeps_done.set()
+
+    @contextlib.contextmanager
+    def sweeping(self) -> Iterator[None]:
+        """Mark a sweep that may raise a wave of alerts. Dispatch waits for it (up to a
+        bound, :meth:`after_sweeps`): the wave's alerts land sooner without SMS sends
+        competing for the process, and each person then gets one SMS about all of
+        their alerts instead of several in a row."""
+        self._sweeps += 1
+        self._sweeps_done.clear()
+        try:
+            yield
+        finally:
+            self._sweeps -= 1
+            if self._sweeps == 0:
+                self._sweeps_done.set()
+
+    async def after_sweeps(self, at_most_s: float) -> None:
+        """Wait until no sweep is running, or ``at_most_s`` seconds at most."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._sweeps_done.wait(), at_most_s)
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next tick."""

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 
 class Row(Protocol):
-    """A result row, addressable by column name or position."""
+    """A result row, addressable by column name or position, and iterable over its
+    values in column order (``sqlite3.Row`` and ``asyncpg.Record`` both are)."""
 
     def __getitem__(self, key: str | int) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class DialectName(enum.StrEnum):

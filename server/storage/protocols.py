@@ -34,6 +34,7 @@ from server.domain.welfare_models import (
     CaseSettings,
     CheckIn,
     CheckInPlanRecord,
+    CheckInStep,
     Notification,
     Response,
     WitnessContact,
@@ -391,8 +392,19 @@ class CheckInRepository(Protocol):
         """Whether any occurrence has a step due (a cheap look before a write)."""
         ...
 
-    async def due(self, now: datetime, limit: int) -> list[CheckIn]:
-        """Occurrences whose next action is due, oldest first, locked for update."""
+    async def due(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        lock: bool = True,
+        skip: Sequence[str] = (),
+        steps: Sequence[CheckInStep] | None = None,
+    ) -> list[CheckIn]:
+        """Occurrences whose next action (one of ``steps``, or any) is due, oldest
+        first, except those in ``skip``: locked for update (on PostgreSQL, skipping
+        rows another transaction holds) unless ``lock`` is False, for reading from a
+        snapshot."""
         ...
 
     async def apply(self, changes: Sequence[CheckInChange]) -> set[str]:

@@ -10,8 +10,8 @@ schedulers never advance the same alert twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from server.clock import iso
@@ -81,6 +81,7 @@ async def policies_for(
             f"agency:{case.police_agency_id}",
         ]
     specs = await uow.policies.get_many(sorted(set(scopes)))
+    parsed: dict[str, EscalationPolicy] = {}  # an agency's policy serves many cases
     chosen: dict[str, EscalationPolicy] = {}
     for case in directory.cases.values():
         for scope in (
@@ -89,7 +90,10 @@ async def policies_for(
             f"agency:{case.police_agency_id}",
         ):
             if scope in specs:
-                chosen[case.id] = EscalationPolicy.from_json(specs[scope])
+                policy = parsed.get(scope)
+                if policy is None:
+                    policy = parsed[scope] = EscalationPolicy.from_json(specs[scope])
+                chosen[case.id] = policy
                 break
         else:
             chosen[case.id] = DEFAULT_POLICY
@@ -115,6 +119,21 @@ async def push_level_notices(
             effects.push(device_ids, event)
 
 
+@dataclass
+class PreparedAlerts:
+    """Alerts worked out but not yet written, with everything their commit needs."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    #: alert id -> its first notifications
+    notifications: dict[str, list[Notification]] = field(default_factory=dict)
+    #: alert id -> (staff id, level) told in the app
+    told: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: alert id -> the case team (who see it appear)
+    team: dict[str, list[str]] = field(default_factory=dict)
+    #: staff id -> device ids
+    devices: dict[str, list[str]] = field(default_factory=dict)
+
+
 class AlertEngine:
     """Creates alerts and moves them along their escalation policy."""
 
@@ -123,72 +142,109 @@ class AlertEngine:
     ) -> list[Alert]:
         """Raise alerts (skipping any already raised for the same kind and source) and
         queue their first notifications. Returns the alerts actually created."""
+        return await self.commit(uow, await self.prepare(uow, specs, now), None, effects)
+
+    async def prepare(
+        self, uow: UnitOfWork, specs: Sequence[AlertSpec], now: datetime
+    ) -> PreparedAlerts:
+        """Work out the alerts, their first notifications and who is told, reading
+        only. A sweep prepares its next batch from a snapshot while the previous
+        batch's transaction is still being written (see :meth:`commit`)."""
         specs = await self._without_repeated_duress(uow, specs)
+        prepared = PreparedAlerts()
         if not specs:
-            return []
+            return prepared
         probe = RecipientDirectory(
             await uow.cases.get_many(sorted({s.case_id for s in specs})), {}, {}, {}
         )
         policies = await policies_for(uow, probe)
         levels = [level for policy in policies.values() for level in policy.levels]
         directory = await RecipientDirectory.load(uow, probe.cases, levels, cases=probe.cases)
-        candidates: list[Alert] = []
+        languages = await self._languages(uow, directory)
         snapshots: dict[int, str] = {}  # one JSON snapshot per distinct policy
         for spec in specs:
             policy = policies[spec.case_id]
             snapshot = snapshots.get(id(policy))
             if snapshot is None:
                 snapshot = snapshots[id(policy)] = policy.to_json()
-            duress = spec.kind is AlertKind.DURESS
-            level = policy.last_level if duress else 1
-            candidates.append(
-                Alert(
-                    id=new_id("alr"),
-                    case_id=spec.case_id,
-                    witness_id=spec.witness_id,
-                    kind=spec.kind,
-                    severity=spec.severity or DEFAULT_SEVERITY[spec.kind],
-                    source=spec.source,
-                    status=AlertStatus.OPEN,
-                    policy=snapshot,
-                    level=level,
-                    round=1,
-                    round_started_at=now,
-                    next_escalation_at=policy.next_escalation(now, level),
-                    created_at=now,
-                    acknowledged_by=None,
-                    acknowledged_at=None,
-                    ack_expires_at=None,
-                    resolved_by=None,
-                    resolved_at=None,
-                    outcome=None,
-                    note_sealed=None,
-                    version=0,
-                )
-            )
-        inserted = await uow.alerts.insert_many(candidates)
-        created = [a for a in candidates if a.id in inserted]
-        notifications: list[Notification] = []
-        told: dict[str, list[tuple[Alert, int]]] = {}
-        languages = await self._languages(uow, directory, created, policies)
-        for alert in created:
-            policy = policies[alert.case_id]
-            first = 1 if alert.kind is not AlertKind.DURESS else policy.last_level
-            notifications += self._notify(
+            alert = self._new_alert(spec, policy, snapshot, now)
+            told: dict[str, list[tuple[Alert, int]]] = {}
+            first = policy.last_level if spec.kind is AlertKind.DURESS else 1
+            prepared.alerts.append(alert)
+            prepared.notifications[alert.id] = self._notify(
                 alert, policy, range(1, first + 1), directory, now, languages, told
             )
-        await uow.notifications.insert_many(notifications)
+            prepared.told[alert.id] = [
+                (sid, lvl) for sid, items in told.items() for _, lvl in items
+            ]
+            prepared.team[alert.id] = directory.assigned_ids(alert.case_id)
         # One device lookup for everyone: the case teams (the alert appears to them) and
-        # the level's recipients (told in the app), who may include agency supervisors.
-        team = {a.id: directory.assigned_ids(a.case_id) for a in created}
-        owners = sorted({s for ids in team.values() for s in ids} | set(told))
-        devices = await uow.devices.ids_for_owners(OwnerKind.STAFF, owners)
-        await push_level_notices(uow, told, effects, devices)
+        # the levels' recipients (told in the app), who may include agency supervisors.
+        owners = {sid for ids in prepared.team.values() for sid in ids}
+        owners |= {sid for told_ in prepared.told.values() for sid, _ in told_}
+        prepared.devices = await uow.devices.ids_for_owners(OwnerKind.STAFF, sorted(owners))
+        return prepared
+
+    async def commit(
+        self,
+        uow: UnitOfWork,
+        prepared: PreparedAlerts,
+        sources: Collection[str] | None,
+        effects: Effects,
+    ) -> list[Alert]:
+        """Write prepared alerts (only those whose source is in ``sources``, if given):
+        each alert once per kind and source, with its notifications; pushes follow the
+        commit. Returns the alerts actually created."""
+        candidates = [a for a in prepared.alerts if sources is None or a.source in sources]
+        if not candidates:
+            return []
+        inserted = await uow.alerts.insert_many(candidates)
+        created = [a for a in candidates if a.id in inserted]
+        notifications = [n for a in created for n in prepared.notifications[a.id]]
+        await uow.notifications.insert_many(notifications)
+        told: dict[str, list[tuple[Alert, int]]] = {}
+        for alert in created:
+            for staff_id, level in prepared.told[alert.id]:
+                told.setdefault(staff_id, []).append((alert, level))
+        await push_level_notices(uow, told, effects, prepared.devices)
         effects.wake_dispatcher = effects.wake_dispatcher or bool(notifications)
         for alert in created:
-            device_ids = [d for staff_id in team[alert.id] for d in devices.get(staff_id, [])]
+            device_ids = [
+                d
+                for staff_id in prepared.team[alert.id]
+                for d in prepared.devices.get(staff_id, [])
+            ]
             effects.push(device_ids, alert_event(alert, "raised"))
         return created
+
+    @staticmethod
+    def _new_alert(
+        spec: AlertSpec, policy: EscalationPolicy, snapshot: str, now: datetime
+    ) -> Alert:
+        level = policy.last_level if spec.kind is AlertKind.DURESS else 1
+        return Alert(
+            id=new_id("alr"),
+            case_id=spec.case_id,
+            witness_id=spec.witness_id,
+            kind=spec.kind,
+            severity=spec.severity or DEFAULT_SEVERITY[spec.kind],
+            source=spec.source,
+            status=AlertStatus.OPEN,
+            policy=snapshot,
+            level=level,
+            round=1,
+            round_started_at=now,
+            next_escalation_at=policy.next_escalation(now, level),
+            created_at=now,
+            acknowledged_by=None,
+            acknowledged_at=None,
+            ack_expires_at=None,
+            resolved_by=None,
+            resolved_at=None,
+            outcome=None,
+            note_sealed=None,
+            version=0,
+        )
 
     @staticmethod
     async def _without_repeated_duress(
@@ -212,13 +268,8 @@ class AlertEngine:
             kept.append(spec)
         return kept
 
-    async def _languages(
-        self,
-        uow: UnitOfWork,
-        directory: RecipientDirectory,
-        alerts: Sequence[Alert],
-        policies: dict[str, EscalationPolicy],
-    ) -> dict[str, str]:
+    async def _languages(self, uow: UnitOfWork, directory: RecipientDirectory) -> dict[str, str]:
+        """The SMS language per agency, from the agency's country."""
         agency_ids = {a for case in directory.cases.values() for a in case.agency_ids()}
         agencies = await uow.agencies.get_many(sorted(agency_ids))
         return {aid: COUNTRY_LANGUAGE.get(a.country, "en") for aid, a in agencies.items()}
@@ -284,7 +335,7 @@ class AlertEngine:
         policies = {a.id: EscalationPolicy.from_json(a.policy) for a in alerts}
         all_levels = [lvl for p in policies.values() for lvl in p.levels]
         directory = await RecipientDirectory.load(uow, {a.case_id for a in alerts}, all_levels)
-        languages = await self._languages(uow, directory, alerts, {})
+        languages = await self._languages(uow, directory)
         changes: list[AlertChange] = []
         plans: list[tuple[Alert, EscalationPolicy, list[int], int]] = []
         for alert in alerts:

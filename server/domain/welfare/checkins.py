@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
@@ -29,7 +31,7 @@ from server.domain.audit import Actor, AuditLog
 from server.domain.effects import Effects
 from server.domain.events import EventSink
 from server.domain.models import Device, OwnerKind, Witness
-from server.domain.welfare.alerts import AlertEngine, AlertSpec
+from server.domain.welfare.alerts import AlertEngine, AlertSpec, PreparedAlerts
 from server.domain.welfare.plans import next_checkin
 from server.domain.welfare.presence import phone_offline
 from server.domain.welfare_models import (
@@ -83,11 +85,41 @@ def prompt_event(checkin: CheckIn, kind: str) -> dict[str, object]:
 
 
 @dataclass(frozen=True, slots=True)
+class _PromptStep:
+    """A prompt or reminder worked out: the change, the push, whether to nudge by SMS."""
+
+    checkin: CheckIn
+    witness: Witness
+    change: CheckInChange
+    device_ids: list[str]
+    push: dict[str, object] | None
+    nudge: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _DueBatch:
+    """A batch of due occurrences read and worked out, not yet written."""
+
+    now: datetime
+    due: list[CheckIn]
+    changes: list[CheckInChange]
+    followups: list[CheckIn]
+    missed: list[CheckIn]
+    prompts: list[_PromptStep]
+    phones: dict[str, list[str]]  # witness id -> device ids (to take a prompt down)
+    alerts: PreparedAlerts
+
+
+@dataclass(frozen=True, slots=True)
 class Recorded:
     """What the phone is told after any response: identical for ok and duress."""
 
     recorded: bool
     next_due_at: datetime | None
+
+
+#: The steps people wait on; scheduling the next occurrence can come after.
+URGENT_STEPS = (CheckInStep.PROMPT, CheckInStep.REMIND, CheckInStep.MISS)
 
 
 class CheckInService:
@@ -119,89 +151,146 @@ class CheckInService:
 
     # ------------------------------------------------------------------ sweeps
 
-    async def process_due(self, limit: int = 500) -> int:
-        """Run every due prompt, reminder and miss (one batch); returns how many.
-
-        Each step loads only what it needs: a miss needs the phones' ids (to take the
-        prompt down) and raises the alert; prompts and reminders also need to know
-        whether the phone is reachable (for an SMS nudge); scheduling the follow-up
-        occurrence needs the plan.
-        """
+    async def process_due(
+        self, limit: int = 500, steps: Sequence[CheckInStep] | None = None
+    ) -> int:
+        """Run one batch of due prompts, reminders and misses (or only ``steps``) in
+        one transaction; returns how many occurrences moved."""
         now = self._clock.now()
         async with self._store.read() as uow:
             if not await uow.checkins.any_due(now):
                 return 0
         effects = Effects()
         async with self._store.write() as uow:
-            due = await uow.checkins.due(now, limit)
-            if not due:
-                return 0
-            followups = [c for c in due if c.step is CheckInStep.SCHEDULE]
-            missed = [c for c in due if c.step is CheckInStep.MISS]
-            prompts = [c for c in due if c.step in (CheckInStep.PROMPT, CheckInStep.REMIND)]
-            changes = [
-                CheckInChange(c.id, c.version, c.state.value, step=None, next_action_at=None)
-                for c in followups
-            ] + [
-                CheckInChange(
-                    c.id,
-                    c.version,
-                    CheckInState.MISSED.value,
-                    step=CheckInStep.SCHEDULE.value,
-                    next_action_at=now,
-                )
-                for c in missed
-            ]
-            nudges = await self._prompt_steps(uow, prompts, now, effects, changes)
-            applied = await uow.checkins.apply(changes)
-            missed = [c for c in missed if c.id in applied]
-            followups = [c for c in followups if c.id in applied]
-            # A missed prompt is taken down: live phones are told now, and the queued
-            # copy is withdrawn so an offline phone never shows a closed check-in.
-            await uow.device_events.withdraw_many([f"checkin:{c.id}" for c in missed])
-            await self._take_down(uow, missed, effects)
-            await self._queue_nudges(
-                uow, [(c, w) for c, w in nudges if c.id in applied], now, effects
-            )
-            await self._alerts.raise_alerts(
-                uow,
-                [
-                    AlertSpec(c.case_id, c.witness_id, AlertKind.MISSED_CHECKIN, f"checkin:{c.id}")
-                    for c in missed
-                ],
-                now,
-                effects,
-            )
-            # Scheduling the next occurrences waits for a later "schedule" step, so a
-            # wave of missed deadlines raises all its alerts first.
-            await self._schedule_next(uow, followups, now)
+            batch = await self._prepare(uow, now, limit, frozenset(), steps, lock=True)
+            done = 0 if batch is None else await self._carry_out(uow, batch, effects)
         await self._finish(effects)
-        return len(applied)
+        return done
 
-    async def _take_down(
-        self, uow: UnitOfWork, missed: Sequence[CheckIn], effects: Effects
-    ) -> None:
-        """Tell each connected phone that its missed prompt is closed."""
-        if not missed:
-            return
+    async def sweep(
+        self,
+        limit: int = 500,
+        max_batches: int = 1000,
+        steps: Sequence[CheckInStep] | None = None,
+    ) -> int:
+        """Every due step (or only ``steps``), batch after batch; returns how many
+        occurrences moved.
+
+        Pipelined, so a wave of ten thousand lapses becomes alerts quickly: the next
+        batch is read and worked out from a snapshot (reader connection, no write
+        lock) while the previous batch's transaction is written and committed. What
+        the snapshot said is re-checked in the write: each occurrence moves only if
+        its version is unchanged (a witness who answered meanwhile is not "missed"),
+        and an alert is raised at most once per source.
+        """
+        total = 0
+        writing: asyncio.Task[int] | None = None
+        in_flight: frozenset[str] = frozenset()
+        try:
+            for _ in range(max_batches):
+                now = self._clock.now()
+                async with self._store.read() as uow:
+                    batch = await self._prepare(uow, now, limit, in_flight, steps, lock=False)
+                if writing is not None:
+                    total += await writing
+                    writing = None
+                if batch is None:
+                    break
+                in_flight = frozenset(c.id for c in batch.due)
+                writing = asyncio.ensure_future(self._write(batch))
+                if len(batch.due) < limit:
+                    break
+            if writing is not None:
+                total += await writing
+                writing = None
+        finally:
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+        return total
+
+    async def _write(self, batch: _DueBatch) -> int:
+        effects = Effects()
+        async with self._store.write() as uow:
+            done = await self._carry_out(uow, batch, effects)
+        await self._finish(effects)
+        return done
+
+    async def _prepare(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        limit: int,
+        skip: frozenset[str],
+        steps: Sequence[CheckInStep] | None,
+        *,
+        lock: bool,
+    ) -> _DueBatch | None:
+        """Read a batch of due occurrences and work out every change, push, nudge and
+        alert for them, without writing. ``skip``: occurrences still being written."""
+        due = await uow.checkins.due(now, limit, lock=lock, skip=sorted(skip), steps=steps)
+        if not due:
+            return None
+        followups = [c for c in due if c.step is CheckInStep.SCHEDULE]
+        missed = [c for c in due if c.step is CheckInStep.MISS]
+        prompts = await self._prompt_steps(
+            uow, [c for c in due if c.step in (CheckInStep.PROMPT, CheckInStep.REMIND)], now
+        )
+        changes = [CheckInChange(c.id, c.version, c.state.value, None, None) for c in followups]
+        missed_state, schedule = CheckInState.MISSED.value, CheckInStep.SCHEDULE.value
+        changes += [CheckInChange(c.id, c.version, missed_state, schedule, now) for c in missed]
+        changes += [p.change for p in prompts]
         phones = await uow.devices.ids_for_owners(
             OwnerKind.WITNESS, sorted({c.witness_id for c in missed})
         )
+        alerts = await self._alerts.prepare(
+            uow,
+            [
+                AlertSpec(c.case_id, c.witness_id, AlertKind.MISSED_CHECKIN, f"checkin:{c.id}")
+                for c in missed
+            ],
+            now,
+        )
+        return _DueBatch(now, due, changes, followups, missed, prompts, phones, alerts)
+
+    async def _carry_out(self, uow: UnitOfWork, batch: _DueBatch, effects: Effects) -> int:
+        """Write a prepared batch: only occurrences still as they were read move."""
+        now = batch.now
+        applied = await uow.checkins.apply(batch.changes)
+        prompts = [p for p in batch.prompts if p.checkin.id in applied]
+        for step in prompts:
+            if step.push is not None:
+                await effects.push_durable(
+                    uow,
+                    step.device_ids,
+                    step.push,
+                    now,
+                    step.checkin.deadline_at,
+                    ref=f"checkin:{step.checkin.id}",
+                )
+        missed = [c for c in batch.missed if c.id in applied]
+        # A missed prompt is taken down: live phones are told now, and the queued copy
+        # is withdrawn so an offline phone never shows a closed check-in.
+        await uow.device_events.withdraw_many([f"checkin:{c.id}" for c in missed])
         for checkin in missed:
             effects.push(
-                phones.get(checkin.witness_id, []),
+                batch.phones.get(checkin.witness_id, []),
                 {"type": "checkin_closed", "checkin_id": checkin.id},
             )
+        await self._queue_nudges(
+            uow, [(p.checkin, p.witness) for p in prompts if p.nudge], now, effects
+        )
+        await self._alerts.commit(uow, batch.alerts, {f"checkin:{c.id}" for c in missed}, effects)
+        # Scheduling the next occurrences waits for a later "schedule" step, so a wave
+        # of missed deadlines raises all its alerts first.
+        await self._schedule_next(uow, [c for c in batch.followups if c.id in applied], now)
+        return len(applied)
 
     async def _prompt_steps(
-        self,
-        uow: UnitOfWork,
-        prompts: Sequence[CheckIn],
-        now: datetime,
-        effects: Effects,
-        changes: list[CheckInChange],
-    ) -> list[tuple[CheckIn, Witness]]:
-        """Prompts and reminders: push them (durably), and say which need an SMS nudge."""
+        self, uow: UnitOfWork, prompts: Sequence[CheckIn], now: datetime
+    ) -> list[_PromptStep]:
+        """Prompts and reminders: what to push, and which need an SMS nudge."""
         if not prompts:
             return []
         witness_ids = sorted({c.witness_id for c in prompts})
@@ -209,7 +298,7 @@ class CheckInService:
         devices = await uow.devices.for_owners(OwnerKind.WITNESS, witness_ids)
         settings = await uow.case_settings.get_many(sorted({c.case_id for c in prompts}))
         contacts = await uow.contact.get_many(witness_ids)
-        nudges: list[tuple[CheckIn, Witness]] = []
+        steps: list[_PromptStep] = []
         for checkin in prompts:
             witness = witnesses.get(checkin.witness_id)
             if witness is None:
@@ -219,19 +308,8 @@ class CheckInService:
             contact = contacts.get(witness.id)
             heard = None if contact is None else contact.last_heartbeat_at
             change, nudge, push = self._step(checkin, phones, heard, case_settings, now)
-            changes.append(change)
-            if push is not None:
-                await effects.push_durable(
-                    uow,
-                    [d.id for d in phones],
-                    push,
-                    now,
-                    checkin.deadline_at,
-                    ref=f"checkin:{checkin.id}",
-                )
-            if nudge:
-                nudges.append((checkin, witness))
-        return nudges
+            steps.append(_PromptStep(checkin, witness, change, [d.id for d in phones], push, nudge))
+        return steps
 
     def _step(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from server.clock import from_ms
 from server.domain.models import Agency, AgencyKind, Role, Staff
 from server.errors import Conflict
 from server.storage.database import Connection, Row
@@ -27,26 +28,43 @@ def _agency(row: Row) -> Agency:
     )
 
 
-STAFF_SELECT = ", ".join(f"s.{column.strip()}" for column in _STAFF_COLUMNS.split(","))
+STAFF_COLUMNS = _STAFF_COLUMNS
 
 
 def staff_from_row(row: Row) -> Staff:
     return _staff(row)
 
 
+_ROLES = {role.value: role for role in Role}
+
+
 def _staff(row: Row) -> Staff:
+    # Positional, like the column list: escalation reads whole case teams at once.
+    (
+        staff_id,
+        agency_id,
+        username,
+        display_name,
+        role,
+        password_hash,
+        totp_secret_sealed,
+        totp_last_step,
+        active,
+        created_at,
+        on_duty,
+    ) = row
     return Staff(
-        id=row["id"],
-        agency_id=row["agency_id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        role=Role(row["role"]),
-        password_hash=row["password_hash"],
-        totp_secret_sealed=opt_bytes(row["totp_secret_sealed"]),
-        totp_last_step=int(row["totp_last_step"]),
-        active=bool(row["active"]),
-        created_at=dt(row["created_at"]),
-        on_duty=bool(row["on_duty"]),
+        id=staff_id,
+        agency_id=agency_id,
+        username=username,
+        display_name=display_name,
+        role=_ROLES[role],
+        password_hash=password_hash,
+        totp_secret_sealed=None if totp_secret_sealed is None else bytes(totp_secret_sealed),
+        totp_last_step=int(totp_last_step),
+        active=bool(active),
+        created_at=from_ms(created_at),
+        on_duty=bool(on_duty),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from server.clock import from_ms
 from server.domain.welfare_models import (
     Alert,
     AlertKind,
@@ -98,32 +99,63 @@ def _alert(row: Row) -> Alert:
     )
 
 
+_NOTIFICATION_STATUSES = {status.value: status for status in NotificationStatus}
+
+
 def _notification(row: Row) -> Notification:
+    # Positional, in the order of _NOTIFICATION_COLUMNS: the dispatcher claims
+    # thousands at a time.
+    (
+        notification_id,
+        purpose,
+        alert_id,
+        checkin_id,
+        channel,
+        recipient_kind,
+        recipient_id,
+        level,
+        round_number,
+        severity,
+        language,
+        body,
+        status,
+        attempts,
+        next_attempt_at,
+        lease_until,
+        claimed_at,
+        group_ref,
+        provider_id,
+        error_code,
+        created_at,
+        sent_at,
+        delivered_at,
+        reconcile_since,
+    ) = row
     return Notification(
-        id=row["id"],
-        purpose=row["purpose"],
-        alert_id=row["alert_id"],
-        checkin_id=row["checkin_id"],
-        channel=row["channel"],
-        recipient_kind=row["recipient_kind"],
-        recipient_id=row["recipient_id"],
-        level=row["level"],
-        round=row["round"],
-        severity=row["severity"],
-        language=row["language"],
-        body=row["body"],
-        status=NotificationStatus(row["status"]),
-        attempts=int(row["attempts"]),
-        next_attempt_at=opt_dt(row["next_attempt_at"]),
-        lease_until=opt_dt(row["lease_until"]),
-        claimed_at=opt_dt(row["claimed_at"]),
-        group_ref=row["group_ref"],
-        provider_id=row["provider_id"],
-        error_code=row["error_code"],
-        created_at=dt(row["created_at"]),
-        sent_at=opt_dt(row["sent_at"]),
-        delivered_at=opt_dt(row["delivered_at"]),
-        reconcile_since=opt_dt(row["reconcile_since"]),
+        id=notification_id,
+        purpose=purpose,
+        alert_id=alert_id,
+        checkin_id=checkin_id,
+        channel=channel,
+        recipient_kind=recipient_kind,
+        recipient_id=recipient_id,
+        level=level,
+        round=round_number,
+        severity=severity,
+        language=language,
+        body=body,
+        status=_NOTIFICATION_STATUSES[status],
+        attempts=int(attempts),
+        next_attempt_at=None if next_attempt_at is None else from_ms(next_attempt_at),
+        lease_until=None if lease_until is None else from_ms(lease_until),
+        claimed_at=None if claimed_at is None else from_ms(claimed_at),
+        group_ref=group_ref,
+        provider_id=provider_id,
+        error_code=error_code,
+        created_at=from_ms(created_at),
+        sent_at=None if sent_at is None else from_ms(sent_at),
+        delivered_at=None if delivered_at is None else from_ms(delivered_at),
+        reconcile_since=None if reconcile_since is None else from_ms(reconcile_since),
     )
 
 
@@ -391,18 +423,16 @@ class SqlNotificationRepository:
         )
 
     async def record(self, owner: str, updates: Sequence[DeliveryUpdate]) -> None:
-        rows = [
-            (
-                nid,
+        rows = []
+        for u in updates:
+            values = (
                 u.status,
                 u.provider_id,
                 u.error_code,
                 opt_ms(u.next_attempt_at),
                 ms(u.at) if u.status == "sent" else None,
             )
-            for u in updates
-            for nid in u.ids
-        ]
+            rows += [(nid, *values) for nid in u.ids]
         await bulk_update(
             self._conn,
             "notifications",

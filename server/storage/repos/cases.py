@@ -9,7 +9,7 @@ from server.domain.models import Case, EnrolmentCode, Staff, Witness
 from server.errors import Conflict
 from server.storage.database import Connection, Row
 from server.storage.repos._rows import dt, ms, opt_dt
-from server.storage.repos.accounts import STAFF_SELECT as _STAFF_SELECT
+from server.storage.repos.accounts import STAFF_COLUMNS as _STAFF_COLUMNS
 from server.storage.repos.accounts import staff_from_row
 
 _CASE_COLUMNS = (
@@ -143,14 +143,23 @@ class SqlCaseRepository:
         if not case_ids:
             return found
         dialect = self._conn.dialect
-        rows = await self._conn.fetch(
-            f"SELECT cs.case_id AS assigned_case, {_STAFF_SELECT} FROM case_staff cs"
-            " JOIN staff s ON s.id = cs.staff_id"
-            f" WHERE s.active = TRUE AND cs.case_id {dialect.any_of('$1')} ORDER BY s.id",
-            dialect.list_param(list(case_ids)),
+        cases = dialect.list_param(list(case_ids))
+        # Each member read once, however many of these cases they are on.
+        members = await self._conn.fetch(
+            f"SELECT {_STAFF_COLUMNS} FROM staff WHERE active = TRUE AND id IN"
+            f" (SELECT staff_id FROM case_staff WHERE case_id {dialect.any_of('$1')})",
+            cases,
         )
-        for row in rows:
-            found[row["assigned_case"]].append(staff_from_row(row))
+        staff = {member.id: member for member in map(staff_from_row, members)}
+        pairs = await self._conn.fetch(
+            f"SELECT case_id, staff_id FROM case_staff WHERE case_id {dialect.any_of('$1')}"
+            " ORDER BY staff_id",
+            cases,
+        )
+        for case_id, staff_id in pairs:
+            member = staff.get(staff_id)
+            if member is not None:
+                found[case_id].append(member)
         return found
 
 

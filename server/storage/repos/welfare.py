@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from server.clock import from_ms
 from server.domain.welfare_models import (
     CaseSettings,
     CheckIn,
@@ -54,25 +55,50 @@ def _plan(row: Row) -> CheckInPlanRecord:
     )
 
 
+_STATES = {state.value: state for state in CheckInState}
+_STEPS = {step.value: step for step in CheckInStep}
+_RESPONSES = {response.value: response for response in Response}
+
+
 def _checkin(row: Row) -> CheckIn:
+    # Positional and with enum lookups by dict: a lapse wave reads tens of thousands.
+    (
+        checkin_id,
+        witness_id,
+        case_id,
+        plan_version,
+        due_at,
+        closes_at,
+        deadline_at,
+        remind_at,
+        state,
+        step,
+        next_action_at,
+        nonce,
+        prompted_at,
+        answered_at,
+        response,
+        response_channel,
+        version,
+    ) = row
     return CheckIn(
-        id=row["id"],
-        witness_id=row["witness_id"],
-        case_id=row["case_id"],
-        plan_version=int(row["plan_version"]),
-        due_at=dt(row["due_at"]),
-        closes_at=dt(row["closes_at"]),
-        deadline_at=dt(row["deadline_at"]),
-        remind_at=opt_dt(row["remind_at"]),
-        state=CheckInState(row["state"]),
-        step=None if row["step"] is None else CheckInStep(row["step"]),
-        next_action_at=opt_dt(row["next_action_at"]),
-        nonce=row["nonce"],
-        prompted_at=opt_dt(row["prompted_at"]),
-        answered_at=opt_dt(row["answered_at"]),
-        response=None if row["response"] is None else Response(row["response"]),
-        response_channel=row["response_channel"],
-        version=int(row["version"]),
+        id=checkin_id,
+        witness_id=witness_id,
+        case_id=case_id,
+        plan_version=int(plan_version),
+        due_at=from_ms(due_at),
+        closes_at=from_ms(closes_at),
+        deadline_at=from_ms(deadline_at),
+        remind_at=None if remind_at is None else from_ms(remind_at),
+        state=_STATES[state],
+        step=None if step is None else _STEPS[step],
+        next_action_at=None if next_action_at is None else from_ms(next_action_at),
+        nonce=nonce,
+        prompted_at=None if prompted_at is None else from_ms(prompted_at),
+        answered_at=None if answered_at is None else from_ms(answered_at),
+        response=None if response is None else _RESPONSES[response],
+        response_channel=response_channel,
+        version=int(version),
     )
 
 
@@ -262,12 +288,26 @@ class SqlCheckInRepository:
         )
         return found is not None
 
-    async def due(self, now: datetime, limit: int) -> list[CheckIn]:
+    async def due(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        lock: bool = True,
+        skip: Sequence[str] = (),
+        steps: Sequence[CheckInStep] | None = None,
+    ) -> list[CheckIn]:
+        dialect = self._conn.dialect
+        locking = dialect.skip_locked if lock else ""
+        wanted = [s.value for s in (CheckInStep if steps is None else steps)]
         rows = await self._conn.fetch(
             f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE next_action_at <= $1"
-            f" ORDER BY next_action_at LIMIT $2 {self._conn.dialect.skip_locked}",
+            f" AND NOT (id {dialect.any_of('$3')}) AND step {dialect.any_of('$4')}"
+            f" ORDER BY next_action_at LIMIT $2 {locking}",
             ms(now),
             limit,
+            dialect.list_param(list(skip)),
+            dialect.list_param(wanted),
         )
         return [_checkin(row) for row in rows]
 
