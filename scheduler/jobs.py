@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 #: holds the write lock for roughly a tenth of a second during a wave.
 BATCH = 1000
 MAX_BATCHES = 100
+#: Batches of an approaching wave worked out per tick (see ``server.domain.welfare.waves``):
+#: few enough that arming never holds up a tick's sweep for long.
+ARM_BATCHES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +74,18 @@ class WelfareSweeps:
         self._services = services
 
     async def checkins(self) -> int:
-        """Prompts, reminders and misses that are due, then the next occurrences of
-        those that finished. Notification dispatch holds back only while the first
-        part runs: a wave's alerts are all raised before its SMS go out, and the SMS do
-        not wait for the scheduling."""
-        checkins = self._services.checkins
+        """Armed waves whose deadline has passed, prompts, reminders and misses that
+        are due, then the next occurrences of those that finished; then the next wave
+        is worked out ahead. Notification dispatch holds back only while the first part
+        runs: a wave's alerts are all raised before its SMS go out, and the SMS do not
+        wait for the scheduling."""
+        checkins, waves = self._services.checkins, self._services.waves
         with self._services.dispatcher.sweeping():
-            total = await checkins.sweep(BATCH, MAX_BATCHES, URGENT_STEPS)
-        return total + await checkins.sweep(BATCH, MAX_BATCHES, [CheckInStep.SCHEDULE])
+            total = await waves.fire()
+            total += await checkins.sweep(BATCH, MAX_BATCHES, URGENT_STEPS)
+        total += await checkins.sweep(BATCH, MAX_BATCHES, [CheckInStep.SCHEDULE])
+        await waves.arm(BATCH, ARM_BATCHES)
+        return total
 
     async def silences(self) -> int:
         """Phones silent for longer than their case allows."""

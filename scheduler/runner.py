@@ -77,6 +77,7 @@ class BackgroundJobs:
         self._add("flush-last-seen", self.maintenance.flush_last_seen, 30.0)
         self._add("purge-expired", self.maintenance.purge_expired, 600.0)
         self._dispatch_loop: asyncio.Task[None] | None = None
+        self._waves_loop: asyncio.Task[None] | None = None
 
     def _add(self, name: str, job: Callable[[], Awaitable[Any]], every_s: float) -> None:
         self.watchdog.expect(name, every_s)
@@ -101,7 +102,9 @@ class BackgroundJobs:
 
     def start(self) -> None:
         self._scheduler.start()
-        self._dispatch_loop = asyncio.get_running_loop().create_task(self._dispatch_forever())
+        loop = asyncio.get_running_loop()
+        self._dispatch_loop = loop.create_task(self._dispatch_forever())
+        self._waves_loop = loop.create_task(self._fire_waves_on_time())
 
     async def _dispatch(self) -> int:
         """Deliver what is due once any sweep raising a wave has finished (or after
@@ -122,12 +125,33 @@ class BackgroundJobs:
             except Exception:
                 log.exception("notification dispatch failed")
 
+    async def _fire_waves_on_time(self) -> None:
+        """Write an armed wave the moment its deadline passes, rather than at the
+        check-in sweep's next tick (up to ``sweep_interval_s`` later)."""
+        waves, clock = self._services.waves, self._services.clock
+        while True:
+            await waves.wait_armed()
+            deadline = waves.next_deadline
+            wait_s = 0.0 if deadline is None else (deadline - clock.now()).total_seconds()
+            if wait_s > 0:
+                # At most a second at a time, so a clock moved by hand is followed too.
+                await asyncio.sleep(min(wait_s, 1.0))
+                continue
+            try:
+                with self._services.dispatcher.sweeping():
+                    await waves.fire()
+            except Exception:
+                log.exception("writing an armed wave failed")
+
+    def _loops(self) -> list[asyncio.Task[None]]:
+        return [t for t in (self._dispatch_loop, self._waves_loop) if t is not None]
+
     def shutdown(self) -> None:
         self._scheduler.shutdown(wait=False)
-        if self._dispatch_loop is not None:
-            self._dispatch_loop.cancel()
+        for task in self._loops():
+            task.cancel()
 
     async def stopped(self) -> None:
-        if self._dispatch_loop is not None:
+        for task in self._loops():
             with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatch_loop
+                await task

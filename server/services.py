@@ -27,6 +27,7 @@ from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
 from server.domain.welfare.plans import PlanService
 from server.domain.welfare.settings import WelfareSettings
+from server.domain.welfare.waves import WaveArming
 from server.notify.dispatcher import Dispatcher
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.webhooks import TwilioWebhookVerifier
@@ -61,6 +62,7 @@ class Services:
     phones: PhoneBook
     plans: PlanService
     checkins: CheckInService
+    waves: WaveArming
     alerts: AlertEngine
     alert_desk: AlertDesk
     welfare: WelfareSettings
@@ -189,6 +191,7 @@ def build_services(
         phones=phones,
         plans=PlanService(store, audit, clock),
         checkins=checkins,
+        waves=WaveArming(store, clock, checkins),
         alerts=alerts,
         alert_desk=AlertDesk(store, audit, clock, events, sealer),
         welfare=WelfareSettings(store, audit, clock, phones),

@@ -61,6 +61,10 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
+# The client imports its API modules on first use; importing them here moves that cost
+# (a quarter of a second on a busy machine) from the first SMS of a wave to start-up.
+import twilio.rest.api.v2010.account.message  # noqa: F401  # isort: skip
+
 __all__ = [
     "CLOCK_SKEW",
     "LogSmsGateway",

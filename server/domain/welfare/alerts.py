@@ -133,6 +133,28 @@ class PreparedAlerts:
     #: staff id -> device ids
     devices: dict[str, list[str]] = field(default_factory=dict)
 
+    def at(self, now: datetime) -> PreparedAlerts:
+        """The same alerts raised at ``now`` instead of the time they were worked out
+        for: created, and their escalation clock started, at ``now``. Their first
+        notifications stay due from the earlier time (already due, so sent at once)."""
+        if not self.alerts:
+            return self
+        shift = now - self.alerts[0].created_at
+        if not shift:
+            return self
+        alerts = [
+            replace(
+                a,
+                created_at=now,
+                round_started_at=now,
+                next_escalation_at=None
+                if a.next_escalation_at is None
+                else a.next_escalation_at + shift,
+            )
+            for a in self.alerts
+        ]
+        return replace(self, alerts=alerts)
+
 
 class AlertEngine:
     """Creates alerts and moves them along their escalation policy."""

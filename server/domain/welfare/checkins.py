@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from client_sdk.i18n import texts
@@ -97,7 +97,7 @@ class _PromptStep:
 
 
 @dataclass(frozen=True, slots=True)
-class _DueBatch:
+class DueBatch:
     """A batch of due occurrences read and worked out, not yet written."""
 
     now: datetime
@@ -108,6 +108,15 @@ class _DueBatch:
     prompts: list[_PromptStep]
     phones: dict[str, list[str]]  # witness id -> device ids (to take a prompt down)
     alerts: PreparedAlerts
+
+    def at(self, now: datetime) -> DueBatch:
+        """The batch as written at ``now`` rather than when it was worked out: its
+        alerts are raised (and their escalation clocks start) at ``now``. Only misses
+        are worked out ahead (see :mod:`server.domain.welfare.waves`), so nothing else
+        here carries a time that needs moving."""
+        if now == self.now:
+            return self
+        return replace(self, now=now, alerts=self.alerts.at(now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,10 @@ class Recorded:
 
 #: The steps people wait on; scheduling the next occurrence can come after.
 URGENT_STEPS = (CheckInStep.PROMPT, CheckInStep.REMIND, CheckInStep.MISS)
+#: How long after a miss its next occurrence is scheduled. The next check-in is hours
+#: away; waiting a few seconds lets a wave of misses get its SMS out first rather than
+#: share the process with ten thousand schedulings.
+SCHEDULE_AFTER_MISS = timedelta(seconds=5)
 
 
 class CheckInService:
@@ -197,7 +210,7 @@ class CheckInService:
                 if batch is None:
                     break
                 in_flight = frozenset(c.id for c in batch.due)
-                writing = asyncio.ensure_future(self._write(batch))
+                writing = asyncio.ensure_future(self.write(batch))
                 if len(batch.due) < limit:
                     break
             if writing is not None:
@@ -210,7 +223,9 @@ class CheckInService:
                     await writing
         return total
 
-    async def _write(self, batch: _DueBatch) -> int:
+    async def write(self, batch: DueBatch) -> int:
+        """Carry out a worked-out batch in its own transaction; only occurrences still
+        as they were read move. Returns how many moved."""
         effects = Effects()
         async with self._store.write() as uow:
             done = await self._carry_out(uow, batch, effects)
@@ -226,12 +241,17 @@ class CheckInService:
         steps: Sequence[CheckInStep] | None,
         *,
         lock: bool,
-    ) -> _DueBatch | None:
+    ) -> DueBatch | None:
         """Read a batch of due occurrences and work out every change, push, nudge and
         alert for them, without writing. ``skip``: occurrences still being written."""
         due = await uow.checkins.due(now, limit, lock=lock, skip=sorted(skip), steps=steps)
         if not due:
             return None
+        return await self.work_out(uow, due, now)
+
+    async def work_out(self, uow: UnitOfWork, due: list[CheckIn], now: datetime) -> DueBatch:
+        """Every change, push, nudge and alert for occurrences whose step is due at
+        ``now``, reading only; :meth:`write` carries it out."""
         followups = [c for c in due if c.step is CheckInStep.SCHEDULE]
         missed = [c for c in due if c.step is CheckInStep.MISS]
         prompts = await self._prompt_steps(
@@ -239,7 +259,10 @@ class CheckInService:
         )
         changes = [CheckInChange(c.id, c.version, c.state.value, None, None) for c in followups]
         missed_state, schedule = CheckInState.MISSED.value, CheckInStep.SCHEDULE.value
-        changes += [CheckInChange(c.id, c.version, missed_state, schedule, now) for c in missed]
+        schedule_at = now + SCHEDULE_AFTER_MISS
+        changes += [
+            CheckInChange(c.id, c.version, missed_state, schedule, schedule_at) for c in missed
+        ]
         changes += [p.change for p in prompts]
         phones = await uow.devices.ids_for_owners(
             OwnerKind.WITNESS, sorted({c.witness_id for c in missed})
@@ -252,9 +275,9 @@ class CheckInService:
             ],
             now,
         )
-        return _DueBatch(now, due, changes, followups, missed, prompts, phones, alerts)
+        return DueBatch(now, due, changes, followups, missed, prompts, phones, alerts)
 
-    async def _carry_out(self, uow: UnitOfWork, batch: _DueBatch, effects: Effects) -> int:
+    async def _carry_out(self, uow: UnitOfWork, batch: DueBatch, effects: Effects) -> int:
         """Write a prepared batch: only occurrences still as they were read move."""
         now = batch.now
         applied = await uow.checkins.apply(batch.changes)

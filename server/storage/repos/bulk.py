@@ -30,7 +30,7 @@ def rows_parameters(
 ) -> list[object]:
     if postgres:
         return [[row[i] for row in rows] for i in range(len(columns))]
-    return [json.dumps([list(row) for row in rows])]
+    return [json.dumps(rows, check_circular=False)]  # tuples encode as arrays
 
 
 async def bulk_insert(
