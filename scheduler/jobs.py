@@ -82,7 +82,7 @@ class WelfareSweeps:
         checkins, waves = self._services.checkins, self._services.waves
         with self._services.dispatcher.sweeping():
             total = await waves.fire()
-            total += await checkins.sweep(BATCH, MAX_BATCHES, URGENT_STEPS)
+            total += await checkins.sweep(BATCH, MAX_BATCHES, URGENT_STEPS, waves.armed_ids())
         total += await checkins.sweep(BATCH, MAX_BATCHES, [CheckInStep.SCHEDULE])
         await waves.arm(BATCH, ARM_BATCHES)
         return total

@@ -6,9 +6,11 @@ out is not called missed; two sweeps racing over the same rows move each row onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from scheduler.jobs import WelfareSweeps
+from scheduler.runner import BackgroundJobs
 from server.domain.welfare.checkins import SCHEDULE_AFTER_MISS, URGENT_STEPS
 from server.domain.welfare.waves import DEFAULT_MIN_WAVE, WaveArming
 from server.domain.welfare_models import CheckInState, CheckInStep
@@ -225,6 +227,9 @@ async def test_a_wave_is_worked_out_ahead_and_written_only_once_the_deadline_pas
 
     written_at = DEADLINE + timedelta(milliseconds=700)
     world.clock.set(written_at)
+    # An ordinary sweep running meanwhile leaves the armed occurrences to the wave.
+    sweep = world.services.checkins.sweep
+    assert await sweep(10, 10, URGENT_STEPS, waves.armed_ids()) == 0
     assert await waves.fire() == 3
     assert waves.armed == 0
     missed = await alerts_of(talk.worker, "missed_checkin")
@@ -287,3 +292,24 @@ async def test_the_scheduler_arms_an_approaching_wave_and_fires_it_at_the_deadli
     assert await sweeps.checkins() == DEFAULT_MIN_WAVE
     assert world.services.waves.armed == 0
     assert len(await alerts_of(talk.worker, "missed_checkin")) == DEFAULT_MIN_WAVE
+
+
+async def test_the_on_time_loop_writes_an_armed_wave_once_its_deadline_has_passed(
+    world: World,
+) -> None:
+    talk = await _three_witnesses_reminded(world)
+    services = world.services
+    waves = WaveArming(services.store, services.clock, services.checkins, min_wave=3)
+    services.waves = waves
+    loop = asyncio.ensure_future(BackgroundJobs(services)._fire_waves_on_time())
+    try:
+        world.clock.set(DEADLINE)
+        assert await waves.arm(10, 10) == 3
+        async with asyncio.timeout(10):
+            while waves.armed:  # noqa: ASYNC110 - yields to the loop under test
+                await asyncio.sleep(0)
+        assert len(await alerts_of(talk.worker, "missed_checkin")) == 3
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop

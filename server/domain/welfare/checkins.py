@@ -185,9 +185,11 @@ class CheckInService:
         limit: int = 500,
         max_batches: int = 1000,
         steps: Sequence[CheckInStep] | None = None,
+        skip: frozenset[str] = frozenset(),
     ) -> int:
-        """Every due step (or only ``steps``), batch after batch; returns how many
-        occurrences moved.
+        """Every due step (or only ``steps``), batch after batch, except occurrences
+        in ``skip`` (armed to be written by :mod:`~server.domain.welfare.waves`);
+        returns how many occurrences moved.
 
         Pipelined, so a wave of ten thousand lapses becomes alerts quickly: the next
         batch is read and worked out from a snapshot (reader connection, no write
@@ -203,7 +205,9 @@ class CheckInService:
             for _ in range(max_batches):
                 now = self._clock.now()
                 async with self._store.read() as uow:
-                    batch = await self._prepare(uow, now, limit, in_flight, steps, lock=False)
+                    batch = await self._prepare(
+                        uow, now, limit, in_flight | skip, steps, lock=False
+                    )
                 if writing is not None:
                     total += await writing
                     writing = None

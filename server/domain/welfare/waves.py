@@ -60,8 +60,12 @@ class WaveArming:
 
     @property
     def armed(self) -> int:
-        """How many occurrences are armed."""
+        """How many occurrences are armed (or being written)."""
         return len(self._armed_ids)
+
+    def armed_ids(self) -> frozenset[str]:
+        """The occurrences armed (or being written): the ordinary sweep leaves them."""
+        return frozenset(self._armed_ids)
 
     @property
     def next_deadline(self) -> datetime | None:
@@ -118,10 +122,12 @@ class WaveArming:
         moved = 0
         for deadline in ready:
             batches = self._armed.pop(deadline)
-            for batch in batches:
-                self._armed_ids.difference_update(c.id for c in batch.due)
-            for batch in batches:
-                moved += await self._checkins.write(batch.at(self._clock.now()))
+            try:
+                for batch in batches:
+                    moved += await self._checkins.write(batch.at(self._clock.now()))
+            finally:  # written or failed: either way the ordinary sweep takes over
+                for batch in batches:
+                    self._armed_ids.difference_update(c.id for c in batch.due)
         return moved
 
 
