@@ -70,13 +70,23 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
-    """Access log lines without query strings or client addresses: queries can carry
-    ids that should not sit in logs, and addresses are personal data."""
+    """Access log lines that name the route, not the path: a path can carry a secret
+    (the calendar feed's token) or ids that should not sit in logs, so the line shows
+    the route's template (``/v1/calendar/{token}.ics``). No query strings, no client
+    addresses (personal data)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         self.logger.info(
-            "%s %s %s %.1fms", request.method, request.path, response.status, time * 1000
+            "%s %s %s %.1fms", request.method, route_template(request), response.status, time * 1000
         )
+
+
+def route_template(request: BaseRequest) -> str:
+    """The matched route's template, or ``(no route)``: never the request's own path."""
+    if not isinstance(request, web.Request):
+        return "(no route)"
+    resource = request.match_info.route.resource
+    return "(no route)" if resource is None else resource.canonical
 
 
 def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:

@@ -63,6 +63,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # APScheduler logs every run of every job at INFO (the check-in sweep runs four
+    # times a second); failures are logged by the jobs themselves and the watchdog.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     async def first_run_check(services: Services) -> int:
         return 0 if await services.accounts.has_any_staff() else 1

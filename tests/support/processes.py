@@ -78,15 +78,28 @@ def seed(data_dir: Path, env: dict[str, str] | None = None) -> str:
 
 
 def start_server(
-    data_dir: Path, port: int, env: dict[str, str] | None = None
+    data_dir: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    *,
+    output: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``witnesslink serve`` in a new process, without waiting for it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env or dict(os.environ),
-    )
+    """Start ``witnesslink serve`` in a new process, without waiting for it; its
+    output goes to ``output`` if given, else nowhere."""
+    sink = subprocess.DEVNULL if output is None else output.open("wb")
+    try:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "server", "serve"),
+                *("--data-dir", str(data_dir), "--port", str(port)),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env or dict(os.environ),
+        )
+    finally:
+        if output is not None and not isinstance(sink, int):
+            sink.close()
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -100,10 +113,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def server_process(
-    data_dir: Path, port: int, env: dict[str, str] | None = None
+    data_dir: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    *,
+    output: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``witnesslink serve``, wait until /healthz answers, stop it afterwards."""
-    process = start_server(data_dir, port, env)
+    process = start_server(data_dir, port, env, output=output)
     try:
         asyncio.run(wait_healthy(f"http://127.0.0.1:{port}"))
         yield process
