@@ -114,9 +114,13 @@ class RateLimited(DomainError):
     status = 429
     title = "Too many attempts; wait before trying again"
 
-    def __init__(self, retry_after_s: int, detail: str | None = None) -> None:
+    def __init__(
+        self, retry_after_s: int, detail: str | None = None, *, first_refusal: bool = False
+    ) -> None:
         super().__init__(detail, retry_after=retry_after_s)
         self.retry_after_s = retry_after_s
+        #: Whether this refusal starts a run of them (see ``RateLimiter.take``).
+        self.first_refusal = first_refusal
 
 
 class Unavailable(DomainError):

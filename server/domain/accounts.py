@@ -45,6 +45,7 @@ from server.errors import (
     InvalidInput,
     LoginFailed,
     NotFound,
+    RateLimited,
     TotpRequired,
 )
 from server.ids import new_id
@@ -276,8 +277,16 @@ class AccountService:
             TotpRequired: right password, but the account needs a code and none was sent.
         """
         username = username.lower()  # usernames are case-insensitive
-        self._login_by_address.take(address)
-        self._login_by_user.take(username)
+        for limiter, by, key in (
+            (self._login_by_address, "address", address),
+            (self._login_by_user, "username", username),
+        ):
+            try:
+                limiter.take(key)
+            except RateLimited as refused:
+                if refused.first_refusal:
+                    await self._record_throttling(username, by)
+                raise
         async with self._store.read() as uow:
             staff = await uow.staff.get_by_username(username)
         ok = await self._passwords.verify(None if staff is None else staff.password_hash, password)
@@ -303,6 +312,15 @@ class AccountService:
                 async with self._store.write() as uow:
                     return await uow.staff.use_totp_step(staff.id, step)
         return False
+
+    async def _record_throttling(self, username: str, by: str) -> None:
+        """The start of a run of refused login attempts (too many, by username or by
+        network address), once per run: a guessing attack shows in the audit log
+        without each refusal adding an entry. Neither the address nor an unknown
+        username is recorded."""
+        async with self._store.read() as uow:
+            staff = await uow.staff.get_by_username(username)
+        await self._record_login(staff, "staff.login_throttled", {"by": by})
 
     async def _record_login(
         self, staff: Staff | None, action: str, details: dict[str, str]

@@ -29,12 +29,15 @@ class RateLimiter:
         self._rate = rate
         self._max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._refusing: set[str] = set()  # keys refused since their last admitted attempt
 
     def take(self, key: str, cost: int = 1) -> None:
         """Spend ``cost`` tokens from ``key``'s bucket.
 
         Raises:
-            RateLimited: when the bucket has too few tokens; says how long to wait.
+            RateLimited: when the bucket has too few tokens; says how long to wait,
+                and (``first_refusal``) whether this refusal starts a run of them, so
+                a caller can record the start of a throttling once, not every refusal.
         """
         now = self._clock.now().timestamp()
         tokens, stamp = self._buckets.get(key, (float(self._rate.capacity), now))
@@ -42,15 +45,20 @@ class RateLimiter:
         if tokens < cost:
             wait = (cost - tokens) * self._rate.refill_s
             self._buckets[key] = (tokens, now)
-            raise RateLimited(retry_after_s=max(1, int(wait + 0.999)))
+            first = key not in self._refusing
+            self._refusing.add(key)
+            raise RateLimited(retry_after_s=max(1, int(wait + 0.999)), first_refusal=first)
         if len(self._buckets) >= self._max_keys and key not in self._buckets:
             self._evict(now)
         self._buckets[key] = (tokens - cost, now)
+        self._refusing.discard(key)
 
     def _evict(self, now: float) -> None:
         full_after = self._rate.capacity * self._rate.refill_s
         for key, (_tokens, stamp) in list(self._buckets.items()):
             if now - stamp >= full_after:
                 del self._buckets[key]
+                self._refusing.discard(key)
         if len(self._buckets) >= self._max_keys:
             self._buckets.clear()
+            self._refusing.clear()

@@ -359,6 +359,43 @@ async def test_logins_are_rate_limited_per_address(
         assert response.status == 201, await response.text()
 
 
+async def test_the_start_of_a_throttling_is_audited_once_per_run(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    for _ in range(5):
+        async with await _wrong_password(http, "officer") as response:
+            assert response.status == 401
+    for _ in range(3):  # three refusals in a row: one entry
+        async with await _wrong_password(http, "officer") as response:
+            assert response.status == 429
+    (entry,) = await audit_entries(world, action="staff.login_throttled")
+    assert (entry.actor_kind, entry.actor_id) == ("staff", world.staff["officer"])
+    assert entry.details == '{"by":"username"}'
+
+    # An admitted attempt ends the run; the next refusal starts a new one.
+    world.clock.advance(timedelta(seconds=60))
+    async with await _wrong_password(http, "officer") as response:
+        assert response.status == 401
+    async with await _wrong_password(http, "officer") as response:
+        assert response.status == 429
+    assert len(await audit_entries(world, action="staff.login_throttled")) == 2
+
+
+async def test_an_address_throttling_is_audited_without_the_address_or_username(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    for i in range(20):
+        async with await _wrong_password(http, f"guess{i:02d}") as response:
+            assert response.status == 401
+    for name in ("guess98", "guess99"):
+        async with await _wrong_password(http, name) as response:
+            assert response.status == 429
+    (entry,) = await audit_entries(world, action="staff.login_throttled")
+    assert (entry.actor_kind, entry.actor_id) == ("anonymous", None)
+    assert entry.details == '{"by":"address"}'
+    assert "127.0.0.1" not in entry.details
+
+
 async def test_a_forged_forwarded_for_header_does_not_escape_the_address_limit(
     world: World, http: aiohttp.ClientSession
 ) -> None:
