@@ -397,14 +397,12 @@ class CheckInRepository(Protocol):
         now: datetime,
         limit: int,
         *,
-        lock: bool = True,
         skip: Sequence[str] = (),
         steps: Sequence[CheckInStep] | None = None,
     ) -> list[CheckIn]:
         """Occurrences whose next action (one of ``steps``, or any) is due, oldest
-        first, except those in ``skip``: locked for update (on PostgreSQL, skipping
-        rows another transaction holds) unless ``lock`` is False, for reading from a
-        snapshot."""
+        first, except those in ``skip``. Read without locks: every change made from
+        them is a compare-and-swap on the occurrence's version."""
         ...
 
     async def apply(self, changes: Sequence[CheckInChange]) -> set[str]:

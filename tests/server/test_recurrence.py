@@ -19,7 +19,6 @@ written in UTC, with the local reading alongside. The 2026 transitions used:
 from __future__ import annotations
 
 import functools
-import importlib.util
 import time as wallclock
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,6 +26,8 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from server.domain.recurrence import (
     CalendarPlan,
@@ -580,217 +581,219 @@ def assert_interval_wall_time(plan: IntervalPlan, instant: datetime) -> None:
     )
 
 
-# --- Properties (hypothesis is a test-only extra) -------------------------------------
+# --- Properties (hypothesis, a test dependency) ----------------------------------------
 
-if importlib.util.find_spec("hypothesis") is None:
+ZONES = sorted(available_timezones())
+# No example database: a failure prints its reproduction blob instead of writing
+# into the working tree.
+PROPERTY_SETTINGS = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
-    @pytest.mark.skip(reason="hypothesis is not installed")
-    def test_properties_need_hypothesis() -> None:
-        """Placeholder so a run without hypothesis says what it skipped."""
+minutes_of_day = st.builds(time, st.integers(0, 23), st.integers(0, 59))
+calendar_plans = st.builds(
+    CalendarPlan,
+    weekdays=st.frozensets(st.integers(0, 6), min_size=1),
+    times=st.lists(minutes_of_day, min_size=1, max_size=4, unique=True).map(
+        lambda ts: tuple(sorted(ts))
+    ),
+    timezone=st.sampled_from(ZONES),
+)
+anchors = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)).map(
+    lambda d: d.replace(second=0, microsecond=0)
+)
+interval_plans = st.builds(
+    IntervalPlan,
+    every_hours=st.integers(1, 168),
+    anchor_local=anchors,
+    timezone=st.sampled_from(ZONES),
+)
+moments = st.datetimes(
+    min_value=datetime(1900, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from([UTC, ZoneInfo("Asia/Kathmandu"), ZoneInfo(BUCHAREST)]),
+)
 
-else:
-    from hypothesis import HealthCheck, assume, given, settings
-    from hypothesis import strategies as st
 
-    ZONES = sorted(available_timezones())
-    # No example database: a failure prints its reproduction blob instead of writing
-    # into the working tree.
-    PROPERTY_SETTINGS = settings(
-        max_examples=300,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-
-    minutes_of_day = st.builds(time, st.integers(0, 23), st.integers(0, 59))
-    calendar_plans = st.builds(
-        CalendarPlan,
-        weekdays=st.frozensets(st.integers(0, 6), min_size=1),
-        times=st.lists(minutes_of_day, min_size=1, max_size=4, unique=True).map(
-            lambda ts: tuple(sorted(ts))
-        ),
-        timezone=st.sampled_from(ZONES),
-    )
-    anchors = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)).map(
-        lambda d: d.replace(second=0, microsecond=0)
-    )
-    interval_plans = st.builds(
-        IntervalPlan,
-        every_hours=st.integers(1, 168),
-        anchor_local=anchors,
-        timezone=st.sampled_from(ZONES),
-    )
-    moments = st.datetimes(
-        min_value=datetime(1900, 1, 1),
-        max_value=datetime(2100, 1, 1),
-        timezones=st.sampled_from([UTC, ZoneInfo("Asia/Kathmandu"), ZoneInfo(BUCHAREST)]),
-    )
-
-    def reference(plan: Plan, after: datetime, until: datetime) -> list[datetime]:
-        """Brute force: every configured wall time near (after, until], read with fold=0."""
-        zone = ZoneInfo(plan.timezone)
-        low = after.astimezone(UTC).replace(tzinfo=None) - timedelta(days=2)
-        high = until.astimezone(UTC).replace(tzinfo=None) + timedelta(days=2)
-        walls: list[datetime] = []
-        if isinstance(plan, CalendarPlan):
-            day = low.date()
-            while day <= high.date():
-                if day.weekday() in plan.weekdays:
-                    walls.extend(datetime.combine(day, t) for t in plan.times)
-                day += timedelta(days=1)
-        else:
-            step = timedelta(hours=plan.every_hours)
-            wall = plan.anchor_local
-            if low > wall:
-                wall += ((low - wall) // step) * step
-            while wall <= high:
-                walls.append(wall)
-                wall += step
-        instants = {shifted(w, zone) for w in walls}
-        return sorted(i for i in instants if after < i <= until)
-
-    def check(plan: Plan, after: datetime, count: int) -> None:
-        due = occurrences(plan, after, count)
-        assert len(due) == count
-        assert_strictly_increasing(due)
-        assert all(instant > after for instant in due)
-        # Nothing skipped, nothing invented: exactly the configured times in the window.
-        assert due == reference(plan, after, due[-1])
-        # next_occurrence agrees and chains.
-        assert next_occurrence(plan, after) == due[0]
-        for earlier, later in pairwise(due):
-            assert next_occurrence(plan, earlier) == later
-        for instant in due:
-            if isinstance(plan, CalendarPlan):
-                assert_calendar_wall_time(plan, instant)
-            else:
-                assert_interval_wall_time(plan, instant)
-
-    @PROPERTY_SETTINGS
-    @given(plan=calendar_plans, after=moments, count=st.integers(1, 20))
-    def test_calendar_properties(plan: CalendarPlan, after: datetime, count: int) -> None:
-        check(plan, after, count)
-
-    @PROPERTY_SETTINGS
-    @given(
-        plan=interval_plans,
-        lead=st.timedeltas(min_value=timedelta(days=-10), max_value=timedelta(days=3700)),
-        count=st.integers(1, 20),
-    )
-    def test_interval_properties(plan: IntervalPlan, lead: timedelta, count: int) -> None:
-        anchor = plan.anchor_local.replace(tzinfo=ZoneInfo(plan.timezone)).astimezone(UTC)
-        check(plan, anchor + lead, count)
-
-    @PROPERTY_SETTINGS
-    @given(plan=calendar_plans, after=moments)
-    def test_calendar_never_skips_a_day(plan: CalendarPlan, after: datetime) -> None:
-        # Over three weeks every scheduled local day gets every configured time: either
-        # exactly that wall time (first pass) or, if it does not exist, the shifted one.
-        zone = ZoneInfo(plan.timezone)
-        due = set(occurrences(plan, after, 30 * len(plan.times)))
-        first_day = after.astimezone(zone).date() + timedelta(days=3)
-        for offset in range(21):
-            day = first_day + timedelta(days=offset)
+def reference(plan: Plan, after: datetime, until: datetime) -> list[datetime]:
+    """Brute force: every configured wall time near (after, until], read with fold=0."""
+    zone = ZoneInfo(plan.timezone)
+    low = after.astimezone(UTC).replace(tzinfo=None) - timedelta(days=2)
+    high = until.astimezone(UTC).replace(tzinfo=None) + timedelta(days=2)
+    walls: list[datetime] = []
+    if isinstance(plan, CalendarPlan):
+        day = low.date()
+        while day <= high.date():
             if day.weekday() in plan.weekdays:
-                for t in plan.times:
-                    assert shifted(datetime.combine(day, t), zone) in due, (day, t)
+                walls.extend(datetime.combine(day, t) for t in plan.times)
+            day += timedelta(days=1)
+    else:
+        step = timedelta(hours=plan.every_hours)
+        wall = plan.anchor_local
+        if low > wall:
+            wall += ((low - wall) // step) * step
+        while wall <= high:
+            walls.append(wall)
+            wall += step
+    instants = {shifted(w, zone) for w in walls}
+    return sorted(i for i in instants if after < i <= until)
 
-    # Random dates rarely land near a clock change, so these draw plans around one.
 
-    def _offset(instant: datetime, zone: ZoneInfo) -> timedelta | None:
-        return instant.astimezone(zone).utcoffset()
+def check(plan: Plan, after: datetime, count: int) -> None:
+    due = occurrences(plan, after, count)
+    assert len(due) == count
+    assert_strictly_increasing(due)
+    assert all(instant > after for instant in due)
+    # Nothing skipped, nothing invented: exactly the configured times in the window.
+    assert due == reference(plan, after, due[-1])
+    # next_occurrence agrees and chains.
+    assert next_occurrence(plan, after) == due[0]
+    for earlier, later in pairwise(due):
+        assert next_occurrence(plan, earlier) == later
+    for instant in due:
+        if isinstance(plan, CalendarPlan):
+            assert_calendar_wall_time(plan, instant)
+        else:
+            assert_interval_wall_time(plan, instant)
 
-    @functools.cache
-    def transitions(zone_name: str, year: int) -> tuple[datetime, ...]:
-        """The instants (to the minute) at which ``zone_name`` changed offset in ``year``."""
-        zone = ZoneInfo(zone_name)
-        found: list[datetime] = []
-        day = datetime(year, 1, 1, tzinfo=UTC)
-        while day.year == year:
-            following = day + timedelta(days=1)
-            if _offset(day, zone) != _offset(following, zone):
-                low, high = day, following
-                while high - low > timedelta(minutes=1):
-                    middle = low + (high - low) / 2
-                    if _offset(middle, zone) == _offset(day, zone):
-                        low = middle
-                    else:
-                        high = middle
-                found.append(high)
-            day = following
-        return tuple(found)
 
-    CHANGING_ZONES = [
-        name
-        for name in ZONES
-        if len(
-            {
-                _offset(datetime(y, m, 15, tzinfo=UTC), ZoneInfo(name))
-                for y in (1980, 2000, 2020)
-                for m in (1, 7)
-            }
-        )
-        > 1
+@PROPERTY_SETTINGS
+@given(plan=calendar_plans, after=moments, count=st.integers(1, 20))
+def test_calendar_properties(plan: CalendarPlan, after: datetime, count: int) -> None:
+    check(plan, after, count)
+
+
+@PROPERTY_SETTINGS
+@given(
+    plan=interval_plans,
+    lead=st.timedeltas(min_value=timedelta(days=-10), max_value=timedelta(days=3700)),
+    count=st.integers(1, 20),
+)
+def test_interval_properties(plan: IntervalPlan, lead: timedelta, count: int) -> None:
+    anchor = plan.anchor_local.replace(tzinfo=ZoneInfo(plan.timezone)).astimezone(UTC)
+    check(plan, anchor + lead, count)
+
+
+@PROPERTY_SETTINGS
+@given(plan=calendar_plans, after=moments)
+def test_calendar_never_skips_a_day(plan: CalendarPlan, after: datetime) -> None:
+    # Over three weeks every scheduled local day gets every configured time: either
+    # exactly that wall time (first pass) or, if it does not exist, the shifted one.
+    zone = ZoneInfo(plan.timezone)
+    due = set(occurrences(plan, after, 30 * len(plan.times)))
+    first_day = after.astimezone(zone).date() + timedelta(days=3)
+    for offset in range(21):
+        day = first_day + timedelta(days=offset)
+        if day.weekday() in plan.weekdays:
+            for t in plan.times:
+                assert shifted(datetime.combine(day, t), zone) in due, (day, t)
+
+
+# Random dates rarely land near a clock change, so these draw plans around one.
+
+
+def _offset(instant: datetime, zone: ZoneInfo) -> timedelta | None:
+    return instant.astimezone(zone).utcoffset()
+
+
+@functools.cache
+def transitions(zone_name: str, year: int) -> tuple[datetime, ...]:
+    """The instants (to the minute) at which ``zone_name`` changed offset in ``year``."""
+    zone = ZoneInfo(zone_name)
+    found: list[datetime] = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    while day.year == year:
+        following = day + timedelta(days=1)
+        if _offset(day, zone) != _offset(following, zone):
+            low, high = day, following
+            while high - low > timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                if _offset(middle, zone) == _offset(day, zone):
+                    low = middle
+                else:
+                    high = middle
+            found.append(high)
+        day = following
+    return tuple(found)
+
+
+CHANGING_ZONES = [
+    name
+    for name in ZONES
+    if len(
+        {
+            _offset(datetime(y, m, 15, tzinfo=UTC), ZoneInfo(name))
+            for y in (1980, 2000, 2020)
+            for m in (1, 7)
+        }
+    )
+    > 1
+]
+
+
+@st.composite
+def around_a_transition(draw: st.DrawFn) -> tuple[str, datetime, list[datetime]]:
+    """A zone, one of its clock changes, and wall times just before and after it."""
+    zone_name = draw(st.sampled_from(CHANGING_ZONES))
+    year = draw(st.integers(1970, 2037))
+    changes = transitions(zone_name, year)
+    assume(changes)
+    change = draw(st.sampled_from(changes))
+    zone = ZoneInfo(zone_name)
+    edges = [
+        (change - timedelta(microseconds=1)).astimezone(zone).replace(tzinfo=None),
+        change.astimezone(zone).replace(tzinfo=None),
     ]
+    deltas = st.integers(-90, 90).map(lambda m: timedelta(minutes=m))
+    walls = [
+        (draw(st.sampled_from(edges)) + draw(deltas)).replace(second=0, microsecond=0)
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+    return zone_name, change, walls
 
-    @st.composite
-    def around_a_transition(draw: st.DrawFn) -> tuple[str, datetime, list[datetime]]:
-        """A zone, one of its clock changes, and wall times just before and after it."""
-        zone_name = draw(st.sampled_from(CHANGING_ZONES))
-        year = draw(st.integers(1970, 2037))
-        changes = transitions(zone_name, year)
-        assume(changes)
-        change = draw(st.sampled_from(changes))
-        zone = ZoneInfo(zone_name)
-        edges = [
-            (change - timedelta(microseconds=1)).astimezone(zone).replace(tzinfo=None),
-            change.astimezone(zone).replace(tzinfo=None),
-        ]
-        deltas = st.integers(-90, 90).map(lambda m: timedelta(minutes=m))
-        walls = [
-            (draw(st.sampled_from(edges)) + draw(deltas)).replace(second=0, microsecond=0)
-            for _ in range(draw(st.integers(1, 3)))
-        ]
-        return zone_name, change, walls
 
-    @PROPERTY_SETTINGS
-    @given(
-        case=around_a_transition(),
-        extra_days=st.frozensets(st.integers(0, 6)),
-        lead=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
-        count=st.integers(1, 12),
+@PROPERTY_SETTINGS
+@given(
+    case=around_a_transition(),
+    extra_days=st.frozensets(st.integers(0, 6)),
+    lead=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+    count=st.integers(1, 12),
+)
+def test_calendar_around_clock_changes(
+    case: tuple[str, datetime, list[datetime]],
+    extra_days: frozenset[int],
+    lead: timedelta,
+    count: int,
+) -> None:
+    zone_name, change, walls = case
+    plan = CalendarPlan(
+        weekdays=frozenset({w.weekday() for w in walls}) | extra_days,
+        times=tuple(sorted({w.time() for w in walls})),
+        timezone=zone_name,
     )
-    def test_calendar_around_clock_changes(
-        case: tuple[str, datetime, list[datetime]],
-        extra_days: frozenset[int],
-        lead: timedelta,
-        count: int,
-    ) -> None:
-        zone_name, change, walls = case
-        plan = CalendarPlan(
-            weekdays=frozenset({w.weekday() for w in walls}) | extra_days,
-            times=tuple(sorted({w.time() for w in walls})),
-            timezone=zone_name,
-        )
-        check(plan, change - lead, count)
+    check(plan, change - lead, count)
 
-    @PROPERTY_SETTINGS
-    @given(
-        case=around_a_transition(),
-        every_hours=st.sampled_from([1, 2, 3, 5, 6, 7, 12, 24, 25, 48, 168]),
-        steps_back=st.integers(0, 4),
-        lead=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
-        count=st.integers(1, 12),
-    )
-    def test_interval_around_clock_changes(
-        case: tuple[str, datetime, list[datetime]],
-        every_hours: int,
-        steps_back: int,
-        lead: timedelta,
-        count: int,
-    ) -> None:
-        zone_name, change, walls = case
-        anchor = walls[0] - steps_back * timedelta(hours=every_hours)
-        plan = IntervalPlan(every_hours=every_hours, anchor_local=anchor, timezone=zone_name)
-        check(plan, change - lead, count)
+
+@PROPERTY_SETTINGS
+@given(
+    case=around_a_transition(),
+    every_hours=st.sampled_from([1, 2, 3, 5, 6, 7, 12, 24, 25, 48, 168]),
+    steps_back=st.integers(0, 4),
+    lead=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+    count=st.integers(1, 12),
+)
+def test_interval_around_clock_changes(
+    case: tuple[str, datetime, list[datetime]],
+    every_hours: int,
+    steps_back: int,
+    lead: timedelta,
+    count: int,
+) -> None:
+    zone_name, change, walls = case
+    anchor = walls[0] - steps_back * timedelta(hours=every_hours)
+    plan = IntervalPlan(every_hours=every_hours, anchor_local=anchor, timezone=zone_name)
+    check(plan, change - lead, count)

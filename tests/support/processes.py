@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -86,20 +85,14 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     """Start ``witnesslink serve`` in a new process, without waiting for it; its
     output goes to ``output`` if given, else nowhere."""
-    sink = subprocess.DEVNULL if output is None else output.open("wb")
-    try:
+    command = [sys.executable, "-m", "server", "serve", "--data-dir", str(data_dir)]
+    command += ["--port", str(port)]
+    if output is None:
         return subprocess.Popen(
-            [
-                *(sys.executable, "-m", "server", "serve"),
-                *("--data-dir", str(data_dir), "--port", str(port)),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env or dict(os.environ),
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or None
         )
-    finally:
-        if output is not None and not isinstance(sink, int):
-            sink.close()
+    with output.open("wb") as sink:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env or None)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

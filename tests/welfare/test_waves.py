@@ -130,7 +130,7 @@ async def test_an_answer_that_lands_while_a_batch_is_worked_out_is_not_called_mi
     service = world.services.checkins
 
     async with world.services.store.read() as uow:
-        batch = await service._prepare(uow, DEADLINE, 10, frozenset(), URGENT_STEPS, lock=False)
+        batch = await service._prepare(uow, DEADLINE, 10, frozenset(), URGENT_STEPS)
     assert batch is not None
     assert [c.id for c in batch.missed] == [checkin_id]
 
@@ -149,9 +149,9 @@ async def test_two_sweeps_over_the_same_rows_move_each_row_once(world: World) ->
     service = world.services.checkins
 
     async with world.services.store.read() as uow:
-        first = await service._prepare(uow, DEADLINE, 10, frozenset(), URGENT_STEPS, lock=False)
+        first = await service._prepare(uow, DEADLINE, 10, frozenset(), URGENT_STEPS)
     async with world.services.store.read() as uow:
-        second = await service._prepare(uow, DEADLINE, 10, frozenset(), URGENT_STEPS, lock=False)
+        second = await service._prepare(uow, DEADLINE, 10, frozenset(), URGENT_STEPS)
     assert first is not None
     assert second is not None
     assert len(first.missed) == len(second.missed) == 3

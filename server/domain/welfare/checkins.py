@@ -164,22 +164,6 @@ class CheckInService:
 
     # ------------------------------------------------------------------ sweeps
 
-    async def process_due(
-        self, limit: int = 500, steps: Sequence[CheckInStep] | None = None
-    ) -> int:
-        """Run one batch of due prompts, reminders and misses (or only ``steps``) in
-        one transaction; returns how many occurrences moved."""
-        now = self._clock.now()
-        async with self._store.read() as uow:
-            if not await uow.checkins.any_due(now):
-                return 0
-        effects = Effects()
-        async with self._store.write() as uow:
-            batch = await self._prepare(uow, now, limit, frozenset(), steps, lock=True)
-            done = 0 if batch is None else await self._carry_out(uow, batch, effects)
-        await self._finish(effects)
-        return done
-
     async def sweep(
         self,
         limit: int = 500,
@@ -205,9 +189,7 @@ class CheckInService:
             for _ in range(max_batches):
                 now = self._clock.now()
                 async with self._store.read() as uow:
-                    batch = await self._prepare(
-                        uow, now, limit, in_flight | skip, steps, lock=False
-                    )
+                    batch = await self._prepare(uow, now, limit, in_flight | skip, steps)
                 if writing is not None:
                     total += await writing
                     writing = None
@@ -243,12 +225,10 @@ class CheckInService:
         limit: int,
         skip: frozenset[str],
         steps: Sequence[CheckInStep] | None,
-        *,
-        lock: bool,
     ) -> DueBatch | None:
         """Read a batch of due occurrences and work out every change, push, nudge and
         alert for them, without writing. ``skip``: occurrences still being written."""
-        due = await uow.checkins.due(now, limit, lock=lock, skip=sorted(skip), steps=steps)
+        due = await uow.checkins.due(now, limit, skip=sorted(skip), steps=steps)
         if not due:
             return None
         return await self.work_out(uow, due, now)

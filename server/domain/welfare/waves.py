@@ -92,7 +92,6 @@ class WaveArming:
             due = await uow.checkins.due(
                 until,
                 limit * max_batches,
-                lock=False,
                 skip=sorted(self._armed_ids),
                 steps=[CheckInStep.MISS],
             )

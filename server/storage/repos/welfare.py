@@ -293,17 +293,15 @@ class SqlCheckInRepository:
         now: datetime,
         limit: int,
         *,
-        lock: bool = True,
         skip: Sequence[str] = (),
         steps: Sequence[CheckInStep] | None = None,
     ) -> list[CheckIn]:
         dialect = self._conn.dialect
-        locking = dialect.skip_locked if lock else ""
         wanted = [s.value for s in (CheckInStep if steps is None else steps)]
         rows = await self._conn.fetch(
             f"SELECT {_CHECKIN_COLUMNS} FROM checkins WHERE next_action_at <= $1"
             f" AND NOT (id {dialect.any_of('$3')}) AND step {dialect.any_of('$4')}"
-            f" ORDER BY next_action_at LIMIT $2 {locking}",
+            " ORDER BY next_action_at LIMIT $2",
             ms(now),
             limit,
             dialect.list_param(list(skip)),
