@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from client_sdk.events import AppointmentChanged, AppointmentReminder
-from client_sdk.i18n import texts
+from wire.i18n import texts
 
 
 @dataclass(frozen=True, slots=True)

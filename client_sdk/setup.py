@@ -14,8 +14,8 @@ from typing import Any
 from client_sdk.crypto import OlmDevice
 from client_sdk.errors import NotEnrolled
 from client_sdk.localstore import DeviceIdentity, KnownDevice, LocalStore
-from client_sdk.protocol import device_proof_payload
 from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault
+from wire.protocol import device_proof_payload
 
 INITIAL_ONE_TIME_KEYS = 50
 

@@ -19,10 +19,10 @@ from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError
 from client_sdk.events import AlertNotice, CheckInAnswered
 from client_sdk.localstore import DeviceIdentity, StoredMessage
-from client_sdk.protocol import login_context
 from client_sdk.setup import create_device, finish_device, open_device
 from client_sdk.transport import Transport
 from client_sdk.vault import DEFAULT_KDF, KdfParams
+from wire.protocol import login_context
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,16 +43,16 @@ from client_sdk.localstore import (
     StoredMessage,
     Trust,
 )
-from client_sdk.protocol import (
+from client_sdk.setup import create_device, finish_device, open_device
+from client_sdk.transport import Transport
+from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault, VaultWiped
+from wire.protocol import (
     TeamDevice,
     checkin_response_payload,
     enrolment_context,
     parse_enrolment_code,
     team_fingerprint,
 )
-from client_sdk.setup import create_device, finish_device, open_device
-from client_sdk.transport import Transport
-from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault, VaultWiped
 
 
 class WitnessClient(Conversation):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from client_sdk.protocol import TeamDevice
 from server.clock import iso
 from server.domain.cases import CaseView, IssuedEnrolment
 from server.domain.court.models import Appointment
@@ -16,6 +15,7 @@ from server.domain.models import Agency, Case, Device, Staff, Witness
 from server.domain.welfare.alert_desk import AlertDetail
 from server.domain.welfare.plans import PlanView
 from server.domain.welfare_models import Alert, CheckIn
+from wire.protocol import TeamDevice
 
 
 def device_view(device: Device) -> dict[str, Any]:

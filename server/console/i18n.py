@@ -11,7 +11,7 @@ import gettext
 import logging
 from importlib.resources import files
 
-from client_sdk.i18n.catalogues import compile_po
+from wire.i18n.catalogues import compile_po
 
 log = logging.getLogger(__name__)
 

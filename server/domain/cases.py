@@ -12,15 +12,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from client_sdk.protocol import (
-    EnrolmentCode as EnrolmentCodeText,
-)
-from client_sdk.protocol import (
-    TeamDevice,
-    enrolment_secret_hash,
-    new_enrolment_secret,
-    team_fingerprint,
-)
 from server.clock import Clock
 from server.domain.access import (
     can_assign,
@@ -43,6 +34,15 @@ from server.domain.validation import check_label, check_language, check_timezone
 from server.errors import Forbidden, InvalidInput, NotFound, ReasonRequired
 from server.ids import new_id
 from server.storage.protocols import Store, UnitOfWork
+from wire.protocol import (
+    EnrolmentCode as EnrolmentCodeText,
+)
+from wire.protocol import (
+    TeamDevice,
+    enrolment_secret_hash,
+    new_enrolment_secret,
+    team_fingerprint,
+)
 
 
 @dataclass(frozen=True, slots=True)

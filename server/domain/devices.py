@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from client_sdk.protocol import TeamDevice, enrolment_context, enrolment_secret_hash
 from server.clock import Clock
 from server.domain.access import Principal, can_manage_case, can_view_case
 from server.domain.audit import Actor, AuditLog
@@ -29,6 +28,7 @@ from server.errors import EnrolmentCodeInvalid, Forbidden, NotFound
 from server.ids import new_id
 from server.security.ratelimit import RateLimiter
 from server.storage.protocols import Store, UnitOfWork
+from wire.protocol import TeamDevice, enrolment_context, enrolment_secret_hash
 
 
 @dataclass(frozen=True, slots=True)

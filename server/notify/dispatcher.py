@@ -41,7 +41,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from client_sdk.i18n import texts
 from server.clock import Clock
 from server.domain.events import EventSink
 from server.domain.welfare.alerts import AlertEngine
@@ -55,6 +54,7 @@ from server.notify.sms import (
 )
 from server.security.phones import PhoneBook
 from server.storage.protocols import DeliveryUpdate, Store
+from wire.i18n import texts
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,15 @@ import aiohttp
 import vodozemac
 
 from client_sdk import StaffClient, WitnessClient
-from client_sdk.protocol import (
+from server.domain.models import AuditEntry
+from tests.support.world import PASSWORD, World
+from wire.protocol import (
     device_proof_payload,
     enrolment_context,
     fallback_key_payload,
     login_context,
     one_time_key_payload,
 )
-from server.domain.models import AuditEntry
-from tests.support.world import PASSWORD, World
 
 PROBLEM_TYPE = "application/problem+json"
 LEAK_MARKERS = ("Traceback", 'File "', ".py", "Error(", "Exception", "asyncpg", "sqlite")

@@ -13,11 +13,6 @@ import aiohttp
 import pyotp
 import pytest
 
-from client_sdk.protocol import (
-    device_proof_payload,
-    fallback_key_payload,
-    login_context,
-)
 from server.domain.models import OwnerKind, Role
 from tests.api.helpers import (
     RawDevice,
@@ -31,6 +26,11 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import PASSWORD, World
+from wire.protocol import (
+    device_proof_payload,
+    fallback_key_payload,
+    login_context,
+)
 
 # Every authenticated endpoint, with a body that would be acceptable in shape.
 AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [

@@ -12,7 +12,6 @@ import pytest
 
 from client_sdk import FAST_KDF_FOR_TESTS, EnrolmentRefused, WitnessClient
 from client_sdk.errors import ApiError
-from client_sdk.protocol import TeamDevice, parse_enrolment_code, team_fingerprint
 from client_sdk.staff import Enrolment
 from server.domain.models import Role
 from tests.api.helpers import (
@@ -23,6 +22,7 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import World
+from wire.protocol import TeamDevice, parse_enrolment_code, team_fingerprint
 
 
 async def _new_witness(

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 
 from client_sdk.crypto import verify_signature
-from client_sdk.protocol import fallback_key_payload, one_time_key_payload, parse_enrolment_code
 from tests.api.helpers import (
     RawDevice,
     RawLogin,
@@ -24,6 +23,7 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import World
+from wire.protocol import fallback_key_payload, one_time_key_payload, parse_enrolment_code
 
 
 async def keyed_case(

@@ -14,7 +14,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from client_sdk.protocol import one_time_key_payload
 from tests.api.helpers import (
     PROBLEM_TYPE,
     RawDevice,
@@ -26,6 +25,7 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import World
+from wire.protocol import one_time_key_payload
 
 JSON = {"Content-Type": "application/json"}
 SECURITY_HEADERS = {

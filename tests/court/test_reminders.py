@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from client_sdk import AppointmentReminder, WitnessClient
-from client_sdk.i18n import texts
 from tests.court.helpers import (
     DAY,
     HEARING_DETAILS,
@@ -27,6 +26,7 @@ from tests.court.helpers import (
 )
 from tests.support.welfare import WITNESS_PHONE, catch_up, sms_to, with_phones_and_supervisor
 from tests.support.world import World, open_conversation
+from wire.i18n import texts
 
 RO_VIDEO_BODY = (
     "Găsește un loc liniștit, unde să nu te audă nimeni, și asigură-te că telefonul este încărcat."

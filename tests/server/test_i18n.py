@@ -18,10 +18,11 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import write_po
 
-import client_sdk.i18n
-from client_sdk.i18n import SUPPORTED_LANGUAGES, catalogues, normalise_language, translator
-from client_sdk.i18n.sms_length import is_gsm7, measure_sms
-from client_sdk.i18n.texts import (
+import wire.i18n
+from tests.support.catalogues import key, load, messages, placeholders, strings
+from wire.i18n import SUPPORTED_LANGUAGES, catalogues, normalise_language, translator
+from wire.i18n.sms_length import is_gsm7, measure_sms
+from wire.i18n.texts import (
     REMINDER_KINDS,
     SEVERITIES,
     appointment_nudge,
@@ -31,7 +32,6 @@ from client_sdk.i18n.texts import (
     reminder_title,
     staff_alert_sms,
 )
-from tests.support.catalogues import key, load, messages, placeholders, strings
 
 try:
     from babel.messages.frontend import parse_mapping_cfg
@@ -39,7 +39,7 @@ except ImportError:  # Babel < 2.15
     from babel.messages.frontend import parse_mapping as parse_mapping_cfg
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCALES = Path(client_sdk.i18n.__file__).parent / "locales"
+LOCALES = Path(wire.i18n.__file__).parent / "locales"
 TEMPLATE = LOCALES / "witnesslink.pot"
 TRANSLATED = tuple(lang for lang in SUPPORTED_LANGUAGES if lang != "en")
 
@@ -123,7 +123,7 @@ def template() -> Catalog:
 
 
 def test_template_is_up_to_date_with_the_source(template: Catalog) -> None:
-    # Someone who adds a text must run `pybabel extract` (see client_sdk/i18n/README.md).
+    # Someone who adds a text must run `pybabel extract` (see wire/i18n/README.md).
     with (REPO_ROOT / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)  # type: ignore[no-untyped-call]
     extracted = {
@@ -156,7 +156,7 @@ def test_catalogue_translates_every_template_message(language: str, template: Ca
     catalogue = load(LOCALES / language / "LC_MESSAGES" / "witnesslink.po", language)
     translated = {key(message): message for message in messages(catalogue)}
     expected = {key(message): message for message in messages(template)}
-    assert set(translated) == set(expected), "run `pybabel update` (client_sdk/i18n/README.md)"
+    assert set(translated) == set(expected), "run `pybabel update` (wire/i18n/README.md)"
     for msg_key, source in expected.items():
         message = translated[msg_key]
         assert not message.fuzzy, f"{language}: fuzzy translation of {msg_key[1]!r}"

@@ -14,16 +14,12 @@ import aiohttp
 
 from client_sdk import FAST_KDF_FOR_TESTS, StaffClient, WitnessClient
 from client_sdk.events import Event
-from client_sdk.protocol import checkin_response_payload
 from server.domain.models import AuditEntry
 from server.domain.welfare_models import CheckIn
 from tests.support.welfare import advance, advance_to
 from tests.support.world import Conversation, World
-
-try:  # the texts are moving from the server to a shared package
-    from client_sdk.i18n import texts
-except ImportError:  # pragma: no cover - depends on the tree under test
-    from server.i18n import texts  # type: ignore[no-redef]
+from wire.i18n import texts
+from wire.protocol import checkin_response_payload
 
 __all__ = [
     "EMPTY_TWIML",

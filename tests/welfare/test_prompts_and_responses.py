@@ -12,7 +12,6 @@ import pytest
 from client_sdk import CheckInResult, IncomingMessage
 from client_sdk.errors import ApiError, WitnesslinkError
 from client_sdk.events import AlertNotice, CheckInAnswered, CheckInClosed, CheckInPrompt
-from client_sdk.protocol import checkin_response_payload
 from tests.support.welfare import advance_to, catch_up
 from tests.support.world import Conversation, World, open_conversation
 from tests.welfare.helpers import (
@@ -26,6 +25,7 @@ from tests.welfare.helpers import (
     start_and_connect,
     utc,
 )
+from wire.protocol import checkin_response_payload
 
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 FIRST_DUE = utc("2026-01-06 08:00")  # Tuesday 10:00 in Bucharest

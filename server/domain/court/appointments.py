@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from client_sdk.i18n import texts
 from server.clock import Clock, iso
 from server.domain.access import Principal, can_manage_case, can_view_case
 from server.domain.audit import Actor, AuditLog
@@ -42,6 +41,7 @@ from server.domain.welfare_models import AlertKind
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.ids import new_id
 from server.storage.protocols import Store, UnitOfWork
+from wire.i18n import texts
 
 DAY = 24 * 60
 DEFAULT_REMINDER_OFFSETS: tuple[int, ...] = (14 * DAY, 2 * DAY, DAY, 120)

@@ -23,8 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from client_sdk.i18n import texts
-from client_sdk.protocol import checkin_response_payload
 from server.clock import Clock, iso
 from server.domain.access import Principal
 from server.domain.audit import Actor, AuditLog
@@ -49,6 +47,8 @@ from server.ids import new_id
 from server.security.phones import PhoneBook
 from server.security.signatures import verify_ed25519
 from server.storage.protocols import CheckInChange, Store, UnitOfWork
+from wire.i18n import texts
+from wire.protocol import checkin_response_payload
 
 DEFAULT_OFFLINE_AFTER = timedelta(hours=2)
 DEFAULT_SILENT_AFTER = timedelta(hours=48)

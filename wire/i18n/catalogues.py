@@ -1,7 +1,7 @@
 """Loading the gettext catalogues: ``.po`` files compiled in memory, one per language.
 
 The catalogues ship as the ``.po`` files translators edit
-(``client_sdk/i18n/locales/<lang>/LC_MESSAGES/witnesslink.po``). At first use Babel parses
+(``wire/i18n/locales/<lang>/LC_MESSAGES/witnesslink.po``). At first use Babel parses
 one and compiles it into MO bytes in memory, which :class:`gettext.GNUTranslations`
 reads; no build step, and no ``.mo`` files in the repository or the wheel.
 

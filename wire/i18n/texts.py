@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from client_sdk.i18n.catalogues import translator
+from wire.i18n.catalogues import translator
 
 __all__ = [
     "REMINDER_KINDS",
