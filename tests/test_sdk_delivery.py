@@ -74,7 +74,7 @@ async def test_the_outbox_survives_an_outage_and_a_restart_and_delivers_once(
     world.clients.append(phone)
     (entry,) = await phone._store.outbox()
     assert entry.ciphertexts == [], "written offline: not encrypted yet"
-    await phone._encrypt_entry(entry)
+    await phone.outbox.encrypt(entry)
     assert entry.ciphertexts
     assert await phone.flush_outbox(force=True) == 1
     assert await phone.pending_outbox() == 0
