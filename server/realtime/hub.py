@@ -6,6 +6,13 @@ it has pushed and not yet had acknowledged, so the backlog sent at connect time 
 live pushes never deliver the same copy twice on one connection. When a queue overflows,
 or another instance says there is something new, the connection re-reads its pending
 copies from the database instead: the database, not memory, is the source of truth.
+
+Copies reach a device in the order they were stored (copy id order). Olm keeps only a
+bounded number of skipped message keys, so a copy pushed far ahead of older ones can
+make those undecryptable. Hence: the backlog is read page by page until it is
+exhausted (not just its first page); while a re-read is due, live copies are not
+queued (the re-read will find them, in order); and a re-read runs only once the frames
+already queued have been written, never jumping ahead of them.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ from server.realtime.bus import EventBus
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 2048
+BACKLOG_PAGE = 500
 _encoder = msgspec.json.Encoder()
 
-PendingLoader = Callable[[str], Awaitable[list[MessageCopy]]]
+#: Reads up to :data:`BACKLOG_PAGE` pending copies of a device with ids above the given
+#: one, in id order.
+PendingLoader = Callable[[str, int], Awaitable[list[MessageCopy]]]
 EventLoader = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
@@ -54,12 +64,16 @@ class DeviceConnection:
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
         self._pushed: set[int] = set()
         self._pushed_events: set[int] = set()
-        self._resync = asyncio.Event()
+        # A read of the pending copies from the database is due: the backlog at first,
+        # later after an overflow or a note from another instance. While it is due,
+        # live copies are left to it so that they go out in id order.
+        self._reread = True
         self.closed = False
 
     def offer_copy(self, copy: MessageCopy) -> None:
-        """Queue a live copy unless it was already pushed on this connection."""
-        if copy.id in self._pushed:
+        """Queue a live copy unless it was already pushed on this connection, or a
+        re-read (which will include it, in order) is due."""
+        if copy.id in self._pushed or self._reread:
             return
         self._offer(_encoder.encode(message_frame(copy)), copy.id)
 
@@ -83,10 +97,14 @@ class DeviceConnection:
             self._pushed.add(copy_id)
 
     def request_resync(self) -> None:
-        """Re-read pending copies from the database at the next opportunity."""
-        self._resync.set()
+        """Re-read pending copies from the database once the queued frames are out."""
+        self._reread = True
         if self._queue.empty():
             self._queue.put_nowait(b"")
+
+    def queued(self) -> int:
+        """How many frames wait in the outgoing queue."""
+        return self._queue.qsize()
 
     def acknowledged(self, copy_ids: Sequence[int], event_ids: Sequence[int] = ()) -> None:
         self._pushed.difference_update(copy_ids)
@@ -101,24 +119,34 @@ class DeviceConnection:
         self, load_pending: PendingLoader, load_events: EventLoader | None = None
     ) -> None:
         """Send the backlog (messages, then waiting events), then whatever is queued,
-        until closed."""
-        self._resync.set()
+        until closed; re-read the database whenever that is due and the queue is empty."""
         while not self.closed:
-            if self._resync.is_set():
-                self._resync.clear()
-                for copy in await load_pending(self.device_id):
-                    if copy.id not in self._pushed:
-                        self._pushed.add(copy.id)
-                        await self._send(_encoder.encode(message_frame(copy)))
+            if self._reread and self._queue.empty():
+                self._reread = False
+                await self._send_pending(load_pending)
                 for event in await load_events(self.device_id) if load_events else []:
                     if event["event_id"] not in self._pushed_events:
                         self._pushed_events.add(event["event_id"])
                         await self._send(_encoder.encode(event))
+                continue
             frame = await self._queue.get()
             if frame is None:
                 return
             if frame:
                 await self._send(frame)
+
+    async def _send_pending(self, load_pending: PendingLoader) -> None:
+        """Push every pending copy not yet pushed here, oldest first, page by page."""
+        after = 0
+        while not self.closed:
+            page = await load_pending(self.device_id, after)
+            for copy in page:
+                if copy.id not in self._pushed:
+                    self._pushed.add(copy.id)
+                    await self._send(_encoder.encode(message_frame(copy)))
+            if len(page) < BACKLOG_PAGE:
+                return
+            after = page[-1].id
 
 
 class Hub:

@@ -20,7 +20,7 @@ from server.api.context import principal, services
 from server.api.models import CopyId
 from server.domain.models import MessageCopy
 from server.errors import DomainError
-from server.realtime.hub import DeviceConnection
+from server.realtime.hub import BACKLOG_PAGE, DeviceConnection
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -51,8 +51,8 @@ async def device_socket(request: web.Request) -> web.StreamResponse:
     connection = DeviceConnection(caller.device.id, send_text)
     hub.register(connection)
 
-    async def load_pending(_device_id: str) -> list[MessageCopy]:
-        return await svc.messages.pending(caller, limit=500)
+    async def load_pending(_device_id: str, after_id: int) -> list[MessageCopy]:
+        return await svc.messages.pending(caller, after_id=after_id, limit=BACKLOG_PAGE)
 
     async def load_events(device_id: str) -> list[dict[str, Any]]:
         return await svc.device_events.pending(device_id)

@@ -4,6 +4,10 @@ The send path is batch-oriented: a whole group of sends is stored with a fixed n
 of statements (JSON rows expanded by ``json_each`` on SQLite, arrays by ``unnest`` on
 PostgreSQL), so group commit costs the same few round trips for one message or five
 hundred.
+
+Copy ids follow the order of the batch (the order the sends were submitted), so that a
+device receives a sender's messages in the order they were sent: ``json_each`` yields
+rows in array order, and on PostgreSQL ``WITH ORDINALITY ... ORDER BY`` says so.
 """
 
 from __future__ import annotations
@@ -61,8 +65,9 @@ _INSERT_COPIES = {
     "postgres": (
         "INSERT INTO message_copies (recipient_device_id, case_id, sender_device_id,"
         " message_id, olm_type, body, created_at)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-        " $5::int[], $6::text[], $7::bigint[])"
+        " SELECT r, c, s, m, t, b, a FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::text[], $5::int[], $6::text[], $7::bigint[])"
+        " WITH ORDINALITY AS u(r, c, s, m, t, b, a, n) ORDER BY n"
         " RETURNING id, recipient_device_id, sender_device_id, message_id"
     ),
 }
