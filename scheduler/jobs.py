@@ -56,6 +56,7 @@ class Maintenance:
             await uow.console_sessions.purge(self._services.clock.now())
         await self._services.device_events.purge_expired()
         await self._services.dispatcher.forget_old_reports()
+        await self._services.keys.forget_old_allowances()
         report = PurgeReport(copies, attachments, codes)
         if copies or attachments or codes:
             log.info(

@@ -114,12 +114,9 @@ async def test_one_time_keys_are_refilled_when_they_run_low(world: World) -> Non
     talk = await open_conversation(world)
     reply = await talk.officer.transport.request("GET", "/v1/keys/count")
     assert reply["one_time_keys"] == 50
-    for _ in range(45):
-        await talk.worker.transport.request(
-            "POST",
-            "/v1/keys/claim",
-            json={"case_id": talk.case_id, "device_ids": [talk.officer.device_id]},
-        )
+    async with world.services.store.write() as uow:  # many colleagues opened sessions
+        for _ in range(45):
+            assert await uow.keys.claim_one_time_key(talk.officer.device_id) is not None
     assert await talk.officer.ensure_one_time_keys() == 50
     assert await talk.witness.ensure_one_time_keys() == 50  # nobody has written to it yet
 

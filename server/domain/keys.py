@@ -2,14 +2,23 @@
 
 A sender claims one key per recipient device to start an Olm session; each one-time key
 is handed out at most once, even under concurrent claims. When a device has run out,
-its fallback key is handed out instead (reusable, replaced by the device). Claims are
-rate-limited per device and restricted to devices of a case the claimer belongs to.
+its fallback key is handed out instead (reusable, replaced by the device; only the
+newest is kept). Claims are rate-limited per device and restricted to devices of a case
+the claimer belongs to.
+
+One member must not be able to drain another device's one-time keys (and so force
+everyone else onto its fallback key): each claiming device may take at most
+:attr:`OneTimeKeyAllowance.limit` one-time keys from each target device per window;
+beyond that it gets the target's fallback key (``fallback: true`` in the answer). A
+legitimate client opens a session with a device once and repairs a broken one at most
+once an hour, far below the allowance.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from server.clock import Clock
 from server.domain.access import Principal
@@ -25,6 +34,14 @@ MAX_CLAIM = 100
 
 
 @dataclass(frozen=True, slots=True)
+class OneTimeKeyAllowance:
+    """How many one-time keys one device may claim from one other device per window."""
+
+    limit: int = 5
+    window: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimResult:
     device: Device
     key: SignedKey | None
@@ -35,12 +52,18 @@ class KeyService:
     """Keeps each device's supply of signed one-time keys."""
 
     def __init__(
-        self, store: Store, audit: AuditLog, clock: Clock, claims_by_device: RateLimiter
+        self,
+        store: Store,
+        audit: AuditLog,
+        clock: Clock,
+        claims_by_device: RateLimiter,
+        allowance: OneTimeKeyAllowance | None = None,
     ) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
         self._claims_by_device = claims_by_device
+        self.allowance = allowance or OneTimeKeyAllowance()
 
     async def upload(
         self, principal: Principal, one_time_keys: Sequence[SignedKey], fallback: SignedKey | None
@@ -79,7 +102,9 @@ class KeyService:
     async def claim(
         self, principal: Principal, case_id: str, device_ids: Sequence[str]
     ) -> list[ClaimResult]:
-        """Claim one key for each listed device of a case the caller belongs to.
+        """Claim one key for each listed device of a case the caller belongs to: a
+        one-time key while the caller's allowance for that device lasts and the device
+        has one, else its fallback key.
 
         Raises:
             InvalidInput: too many or repeated devices.
@@ -100,9 +125,17 @@ class KeyService:
             devices = {d.id: d for d in await uow.devices.list_for_case(case_id)} if member else {}
             refused = not member or any(d not in devices for d in device_ids)
             if not refused:
+                now = self._clock.now()
                 for device_id in device_ids:
                     device = devices[device_id]
-                    key = await uow.keys.claim_one_time_key(device_id)
+                    allowed = await uow.keys.take_one_time_key_allowance(
+                        principal.device.id,
+                        device_id,
+                        now,
+                        now - self.allowance.window,
+                        self.allowance.limit,
+                    )
+                    key = await uow.keys.claim_one_time_key(device_id) if allowed else None
                     if key is not None:
                         results.append(ClaimResult(device, key, fallback=False))
                     else:
@@ -120,3 +153,10 @@ class KeyService:
                 "No such case" if not member else "A device is not an active device of this case"
             )
         return results
+
+    async def forget_old_allowances(self) -> int:
+        """Delete allowance windows that have ended (housekeeping); returns how many."""
+        async with self._store.write() as uow:
+            return await uow.keys.forget_one_time_key_allowances(
+                self._clock.now() - self.allowance.window
+            )

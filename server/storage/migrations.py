@@ -435,6 +435,23 @@ _DELIVERY_REPORTS = Migration(
     ],
 )
 
+_ONE_TIME_KEY_ALLOWANCES = Migration(
+    version=9,
+    name="one-time keys one device may claim from another, per window",
+    statements=[
+        # One row per (claimer, target) pair: how many one-time keys the claimer took
+        # from the target since the window started. Beyond the allowance the claimer
+        # gets the target's fallback key, so no one member can drain a device.
+        """CREATE TABLE one_time_key_claims (
+            claimer_device_id TEXT NOT NULL,
+            target_device_id TEXT NOT NULL,
+            window_started_at BIGINT NOT NULL,
+            claimed INTEGER NOT NULL,
+            PRIMARY KEY (claimer_device_id, target_device_id))""",
+        "CREATE INDEX one_time_key_claims_by_window ON one_time_key_claims (window_started_at)",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -442,6 +459,7 @@ MIGRATIONS: list[Migration] = [
     _CONSOLE,
     _DEVICE_EVENTS,
     _DELIVERY_REPORTS,
+    _ONE_TIME_KEY_ALLOWANCES,
 ]
 
 

@@ -242,7 +242,28 @@ class KeyRepository(Protocol):
         concurrent claims."""
         ...
 
-    async def set_fallback_key(self, device_id: str, key: SignedKey, at: datetime) -> None: ...
+    async def take_one_time_key_allowance(
+        self,
+        claimer_device_id: str,
+        target_device_id: str,
+        now: datetime,
+        window_start: datetime,
+        limit: int,
+    ) -> bool:
+        """Count one one-time key against what ``claimer`` may take from ``target`` in
+        the window starting after ``window_start`` (a window older than that starts
+        again at ``now``); False, counting nothing, when ``limit`` is reached. Atomic
+        under concurrent claims."""
+        ...
+
+    async def forget_one_time_key_allowances(self, before: datetime) -> int:
+        """Delete allowance windows that started before ``before``."""
+        ...
+
+    async def set_fallback_key(self, device_id: str, key: SignedKey, at: datetime) -> None:
+        """Store the device's fallback key, replacing the one before: only the newest is
+        kept and handed out."""
+        ...
 
     async def get_fallback_key(self, device_id: str) -> SignedKey | None: ...
 

@@ -1,6 +1,7 @@
 """One-time and fallback keys: signed uploads, counts, claims that hand each one-time
 key out exactly once (also under heavy concurrency), the fallback when they run out,
-claims limited to the devices of the claimer's own cases, and a claim rate limit."""
+claims limited to the devices of the claimer's own cases, a claim rate limit, and an
+allowance of one-time keys per claimer and target so that no member drains a device."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from client_sdk.crypto import verify_signature
+from server.domain.keys import OneTimeKeyAllowance
 from tests.api.helpers import (
     RawDevice,
     RawLogin,
@@ -303,6 +305,8 @@ async def test_claims_are_rate_limited_per_device(
 async def test_concurrent_claims_never_hand_out_a_key_twice(
     world: World, http: aiohttp.ClientSession
 ) -> None:
+    # Many claimers racing for the same keys is what this is about, not the allowance.
+    world.services.keys.allowance = OneTimeKeyAllowance(limit=1000)
     target, worker, case_id = await keyed_case(world, http, officer_keys=50)
     async with await upload(
         http, target, {"one_time_keys": target.device.one_time_keys(100)}
@@ -334,3 +338,68 @@ async def test_concurrent_claims_never_hand_out_a_key_twice(
     assert len(one_time) == 150
     assert len(set(fallback)) == 1
     assert len(fallback) == 50
+
+
+# --------------------------------------------------------------------------- allowance
+
+
+async def test_one_member_claiming_in_a_loop_takes_no_more_than_its_allowance(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    officer, worker, case_id = await keyed_case(world, http, officer_keys=50)
+    limit = world.services.keys.allowance.limit
+    answers = [await claimed(http, worker.headers, case_id, officer.device_id) for _ in range(40)]
+    assert [a["fallback"] for a in answers] == [False] * limit + [True] * (40 - limit)
+    assert len({a["key"]["key_id"] for a in answers[:limit]}) == limit
+    assert {a["key"]["key_id"] for a in answers[limit:]} == {answers[-1]["key"]["key_id"]}
+    assert await one_time_key_count(world, officer.device_id) == 50 - limit
+
+    # Another member of the case still gets one-time keys of its own.
+    other = await raw_login(http, "worker")
+    item = await claimed(http, other.headers, case_id, officer.device_id)
+    assert item["fallback"] is False
+    # The allowance is per target: the worker can still open a session with the new device.
+    assert (await claimed(http, worker.headers, case_id, other.device_id))["fallback"] is False
+    # And it comes back once the window has passed.
+    world.clock.advance(world.services.keys.allowance.window)
+    assert (await claimed(http, worker.headers, case_id, officer.device_id))["fallback"] is False
+
+
+async def test_concurrent_claims_by_one_member_cannot_exceed_the_allowance(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    officer, worker, case_id = await keyed_case(world, http, officer_keys=50)
+    limit = world.services.keys.allowance.limit
+    answers = await asyncio.gather(
+        *(claimed(http, worker.headers, case_id, officer.device_id) for _ in range(60))
+    )
+    one_time = [a["key"]["key_id"] for a in answers if not a["fallback"]]
+    assert len(one_time) == len(set(one_time)) == limit
+    assert await one_time_key_count(world, officer.device_id) == 50 - limit
+
+
+async def test_the_allowance_counts_each_target_of_a_claim_for_several_devices(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    officer, worker, case_id = await keyed_case(world, http, officer_keys=50)
+    second = await raw_login(http, "officer")
+    limit = world.services.keys.allowance.limit
+    for round_ in range(limit + 2):
+        async with await claim(
+            http, worker.headers, case_id, officer.device_id, second.device_id
+        ) as response:
+            items = (await response.json())["keys"]
+        expected = round_ >= limit
+        assert [i["fallback"] for i in items] == [expected, expected]
+    assert await one_time_key_count(world, officer.device_id) == 50 - limit
+    assert await one_time_key_count(world, second.device_id) == 5 - limit
+
+
+async def test_ended_allowance_windows_are_forgotten(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    officer, worker, case_id = await keyed_case(world, http)
+    await claimed(http, worker.headers, case_id, officer.device_id)
+    assert await world.services.keys.forget_old_allowances() == 0
+    world.clock.advance(world.services.keys.allowance.window + timedelta(seconds=1))
+    assert await world.services.keys.forget_old_allowances() == 1

@@ -203,6 +203,45 @@ class SqlKeyRepository:
             return None
         return SignedKey(key_id=row[0], public_key=row[1], signature=row[2])
 
+    async def take_one_time_key_allowance(
+        self,
+        claimer_device_id: str,
+        target_device_id: str,
+        now: datetime,
+        window_start: datetime,
+        limit: int,
+    ) -> bool:
+        await self._conn.execute(
+            "INSERT INTO one_time_key_claims"
+            " (claimer_device_id, target_device_id, window_started_at, claimed)"
+            " VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+            claimer_device_id,
+            target_device_id,
+            ms(now),
+        )
+        # One conditional UPDATE decides and counts: it takes the row lock (PostgreSQL)
+        # or runs under the single writer (SQLite), so concurrent claims cannot both
+        # take the last unit of an allowance.
+        counted = await self._conn.execute(
+            "UPDATE one_time_key_claims SET"
+            " claimed = CASE WHEN window_started_at <= $3 THEN 1 ELSE claimed + 1 END,"
+            " window_started_at = CASE WHEN window_started_at <= $3 THEN $4"
+            " ELSE window_started_at END"
+            " WHERE claimer_device_id = $1 AND target_device_id = $2"
+            " AND (window_started_at <= $3 OR claimed < $5)",
+            claimer_device_id,
+            target_device_id,
+            ms(window_start),
+            ms(now),
+            limit,
+        )
+        return counted > 0
+
+    async def forget_one_time_key_allowances(self, before: datetime) -> int:
+        return await self._conn.execute(
+            "DELETE FROM one_time_key_claims WHERE window_started_at < $1", ms(before)
+        )
+
     async def set_fallback_key(self, device_id: str, key: SignedKey, at: datetime) -> None:
         await self._conn.execute(
             "INSERT INTO fallback_keys (device_id, key_id, public_key, signature, uploaded_at)"
@@ -228,3 +267,7 @@ class SqlKeyRepository:
     async def delete_for_device(self, device_id: str) -> None:
         await self._conn.execute("DELETE FROM one_time_keys WHERE device_id = $1", device_id)
         await self._conn.execute("DELETE FROM fallback_keys WHERE device_id = $1", device_id)
+        await self._conn.execute(
+            "DELETE FROM one_time_key_claims WHERE claimer_device_id = $1 OR target_device_id = $1",
+            device_id,
+        )
