@@ -91,6 +91,12 @@ class MessageIdReused(DomainError):
     title = "This message id was already used for a different message"
 
 
+class ResendLimit(DomainError):
+    code = "resend-limit"
+    status = 409
+    title = "This message was already sent again to that device as often as allowed"
+
+
 class SignatureInvalid(DomainError):
     code = "signature-invalid"
     status = 422

@@ -22,6 +22,7 @@ from server.domain.devices import DeviceService
 from server.domain.events import EventSink
 from server.domain.keys import KeyService
 from server.domain.messages import MessageRelay
+from server.domain.resends import Resends
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
@@ -57,6 +58,7 @@ class Services:
     devices: DeviceService
     keys: KeyService
     messages: MessageRelay
+    resends: Resends
     attachments: AttachmentService
     hub: Hub | None
     phones: PhoneBook
@@ -135,6 +137,7 @@ def build_services(
         store, audit, clock, claims_by_device=RateLimiter(clock, Rate(capacity=200, refill_s=1))
     )
     messages = MessageRelay(store, audit, clock, events, ttl=settings.message_ttl)
+    resends = Resends(store, audit, clock, events)
     attachments = AttachmentService(
         store,
         audit,
@@ -186,6 +189,7 @@ def build_services(
         devices=devices,
         keys=keys,
         messages=messages,
+        resends=resends,
         attachments=attachments,
         hub=hub,
         phones=phones,

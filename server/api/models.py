@@ -94,6 +94,13 @@ class SendIn(Strict):
     ciphertexts: Annotated[list[CiphertextIn], msgspec.Meta(min_length=1, max_length=200)]
 
 
+class ResendIn(Strict):
+    """One ciphertext of an already sent message, for the device named in the path."""
+
+    type: Annotated[int, msgspec.Meta(ge=0, le=1)]
+    body: Base64
+
+
 class EventAckIn(Strict):
     event_ids: Annotated[list[CopyId], msgspec.Meta(max_length=500)]
 

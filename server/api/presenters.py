@@ -12,6 +12,7 @@ from server.domain.escalation import EscalationPolicy
 from server.domain.keys import ClaimResult
 from server.domain.messages import SendReceipt
 from server.domain.models import Agency, Case, Device, Staff, Witness
+from server.domain.resends import ResendReceipt
 from server.domain.welfare.alert_desk import AlertDetail
 from server.domain.welfare.plans import PlanView
 from server.domain.welfare_models import Alert, CheckIn
@@ -122,6 +123,15 @@ def claim_view(result: ClaimResult) -> dict[str, Any]:
             "key": result.key.public_key,
             "signature": result.key.signature,
         },
+    }
+
+
+def resend_view(receipt: ResendReceipt) -> dict[str, Any]:
+    return {
+        "message_id": receipt.message_id,
+        "device_id": receipt.recipient_device_id,
+        "stored_at": iso(receipt.stored_at),
+        "duplicate": receipt.duplicate,
     }
 
 

@@ -435,10 +435,21 @@ _DELIVERY_REPORTS = Migration(
     ],
 )
 
-_ONE_TIME_KEY_ALLOWANCES = Migration(
+_DELIVERY_REPAIR = Migration(
     version=9,
-    name="one-time keys one device may claim from another, per window",
+    name="delivery repair: copies sent again to one device; one-time key allowances",
     statements=[
+        # A copy of an already stored message, sent again by its sender to one device of
+        # the case that could not open it (session repair). One row per distinct
+        # ciphertext: a retried request finds its row and adds nothing.
+        """CREATE TABLE resent_copies (
+            sender_device_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            recipient_device_id TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (sender_device_id, message_id, recipient_device_id, digest))""",
+        "CREATE INDEX resent_copies_by_time ON resent_copies (created_at)",
         # One row per (claimer, target) pair: how many one-time keys the claimer took
         # from the target since the window started. Beyond the allowance the claimer
         # gets the target's fallback key, so no one member can drain a device.
@@ -459,7 +470,7 @@ MIGRATIONS: list[Migration] = [
     _CONSOLE,
     _DEVICE_EVENTS,
     _DELIVERY_REPORTS,
-    _ONE_TIME_KEY_ALLOWANCES,
+    _DELIVERY_REPAIR,
 ]
 
 

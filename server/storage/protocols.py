@@ -289,6 +289,20 @@ class NewSend:
     copies: Sequence[NewCopy]
 
 
+@dataclass(frozen=True, slots=True)
+class NewResend:
+    """A copy of a stored message sent again by its sender to one device."""
+
+    sender_device_id: str
+    message_id: str
+    case_id: str
+    recipient_device_id: str
+    olm_type: int
+    body: str
+    digest: str
+    created_at: datetime
+
+
 class MessageRepository(Protocol):
     async def existing_digests(
         self, keys: Sequence[tuple[str, str]]
@@ -304,6 +318,24 @@ class MessageRepository(Protocol):
         self, device_id: str, *, after_id: int = 0, limit: int = 500
     ) -> list[MessageCopy]: ...
 
+    async def sent_message(
+        self, sender_device_id: str, message_id: str, *, lock: bool = False
+    ) -> tuple[str, datetime] | None:
+        """The case and time of a stored send, if the sender sent that id (``lock``:
+        hold it until the transaction ends, on PostgreSQL)."""
+        ...
+
+    async def resent_digests(
+        self, sender_device_id: str, message_id: str, recipient_device_id: str
+    ) -> list[str]:
+        """Digests of the copies of a message already sent again to one device."""
+        ...
+
+    async def insert_resent_copy(self, resend: NewResend) -> MessageCopy | None:
+        """Store a re-sent copy; None (storing nothing) if the same ciphertext was
+        re-sent before."""
+        ...
+
     async def delete_copies(self, acks: Sequence[tuple[str, int]]) -> int:
         """Delete acknowledged copies, given as (recipient device id, copy id) pairs; a
         pair whose copy belongs to another device deletes nothing."""
@@ -312,7 +344,8 @@ class MessageRepository(Protocol):
     async def delete_for_device(self, device_id: str) -> int: ...
 
     async def purge_older_than(self, cutoff: datetime) -> int:
-        """Delete undelivered copies and send records older than ``cutoff``."""
+        """Delete undelivered copies, send records and re-send records older than
+        ``cutoff``."""
         ...
 
     async def count_pending(self, device_id: str) -> int: ...

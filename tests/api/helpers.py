@@ -198,3 +198,26 @@ async def case_team(world: World, *, reference: str = "DE-2026-0001") -> CaseTea
 def ciphertexts(*device_ids: str, body: str = "b2xtIGNpcGhlcnRleHQ") -> dict[str, Any]:
     """A send body with one (opaque, fake) ciphertext per device."""
     return {"ciphertexts": [{"device_id": d, "type": 1, "body": body} for d in device_ids]}
+
+
+def client_headers(client: Any) -> dict[str, str]:
+    """The bearer header of an SDK client's device."""
+    return bearer(client.transport.token)
+
+
+async def put_message(
+    http: aiohttp.ClientSession, sender: Any, case_id: str, message_id: str, body: dict[str, Any]
+) -> aiohttp.ClientResponse:
+    """PUT a message as an SDK client's device, past the SDK."""
+    return await http.put(
+        f"/v1/cases/{case_id}/messages/{message_id}", json=body, headers=client_headers(sender)
+    )
+
+
+async def pending_frames(
+    http: aiohttp.ClientSession, device: Any, **params: str
+) -> list[dict[str, Any]]:
+    """The copies waiting for an SDK client's device, as the REST API lists them."""
+    async with http.get("/v1/messages", params=params, headers=client_headers(device)) as r:
+        assert r.status == 200, await r.text()
+        return list((await r.json())["messages"])

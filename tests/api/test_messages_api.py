@@ -21,29 +21,10 @@ from tests.api.helpers import (
     expect_problem,
     raw_login,
 )
+from tests.api.helpers import client_headers as token
+from tests.api.helpers import pending_frames as pending
+from tests.api.helpers import put_message as put
 from tests.support.world import World
-
-
-def token(client: Any) -> dict[str, str]:
-    return bearer(client.transport.token)
-
-
-async def put(
-    http: aiohttp.ClientSession,
-    sender: Any,
-    case_id: str,
-    message_id: str,
-    body: dict[str, Any],
-) -> aiohttp.ClientResponse:
-    return await http.put(
-        f"/v1/cases/{case_id}/messages/{message_id}", json=body, headers=token(sender)
-    )
-
-
-async def pending(http: aiohttp.ClientSession, device: Any, **params: str) -> list[dict[str, Any]]:
-    async with http.get("/v1/messages", params=params, headers=token(device)) as response:
-        assert response.status == 200, await response.text()
-        return list((await response.json())["messages"])
 
 
 async def ack(http: aiohttp.ClientSession, device: Any, copy_ids: list[int]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api.context import json_response, path_id, principal, read_json, services
-from server.api.models import AckIn, EventAckIn, SendIn
-from server.api.presenters import receipt_view
+from server.api.models import AckIn, EventAckIn, ResendIn, SendIn
+from server.api.presenters import receipt_view, resend_view
 from server.clock import iso
 from server.domain.messages import OutgoingMessage
+from server.domain.resends import ResentCopy
 from server.errors import InvalidInput, TooLarge
 from server.realtime.hub import message_frame
 from server.storage.protocols import NewCopy
@@ -29,6 +30,23 @@ async def send_message(request: web.Request) -> web.Response:
         )
     )
     return json_response(receipt_view(receipt), status=200 if receipt.duplicate else 201)
+
+
+@routes.put("/v1/cases/{case_id}/messages/{message_id}/copies/{device_id}")
+async def resend_copy(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request, ResendIn)
+    receipt = await services(request).resends.add_copy(
+        ResentCopy(
+            sender=caller,
+            case_id=path_id(request, "case_id"),
+            message_id=request.match_info["message_id"],  # client-chosen: validated as input
+            recipient_device_id=path_id(request, "device_id"),
+            olm_type=body.type,
+            body=body.body,
+        )
+    )
+    return json_response(resend_view(receipt), status=200 if receipt.duplicate else 201)
 
 
 @routes.get("/v1/messages")

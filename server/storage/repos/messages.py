@@ -18,7 +18,7 @@ from datetime import datetime
 
 from server.domain.models import Attachment, MessageCopy
 from server.storage.database import Connection, Row
-from server.storage.protocols import NewSend
+from server.storage.protocols import NewResend, NewSend
 from server.storage.repos._rows import dt, ms
 
 _COPY_COLUMNS = (
@@ -167,6 +167,65 @@ class SqlMessageRepository:
         )
         return [_copy(row) for row in rows]
 
+    async def sent_message(
+        self, sender_device_id: str, message_id: str, *, lock: bool = False
+    ) -> tuple[str, datetime] | None:
+        lock_clause = " FOR UPDATE" if lock and self._conn.dialect.is_postgres else ""
+        row = await self._conn.fetchrow(
+            "SELECT case_id, created_at FROM sent_messages"
+            f" WHERE sender_device_id = $1 AND message_id = $2{lock_clause}",
+            sender_device_id,
+            message_id,
+        )
+        return None if row is None else (row[0], dt(row[1]))
+
+    async def resent_digests(
+        self, sender_device_id: str, message_id: str, recipient_device_id: str
+    ) -> list[str]:
+        rows = await self._conn.fetch(
+            "SELECT digest FROM resent_copies WHERE sender_device_id = $1"
+            " AND message_id = $2 AND recipient_device_id = $3",
+            sender_device_id,
+            message_id,
+            recipient_device_id,
+        )
+        return [row[0] for row in rows]
+
+    async def insert_resent_copy(self, resend: NewResend) -> MessageCopy | None:
+        added = await self._conn.execute(
+            "INSERT INTO resent_copies (sender_device_id, message_id, recipient_device_id,"
+            " digest, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            resend.sender_device_id,
+            resend.message_id,
+            resend.recipient_device_id,
+            resend.digest,
+            ms(resend.created_at),
+        )
+        if not added:
+            return None
+        copy_id = await self._conn.fetchval(
+            "INSERT INTO message_copies (recipient_device_id, case_id, sender_device_id,"
+            " message_id, olm_type, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " RETURNING id",
+            resend.recipient_device_id,
+            resend.case_id,
+            resend.sender_device_id,
+            resend.message_id,
+            resend.olm_type,
+            resend.body,
+            ms(resend.created_at),
+        )
+        return MessageCopy(
+            id=int(copy_id),
+            recipient_device_id=resend.recipient_device_id,
+            case_id=resend.case_id,
+            sender_device_id=resend.sender_device_id,
+            message_id=resend.message_id,
+            olm_type=resend.olm_type,
+            body=resend.body,
+            created_at=resend.created_at,
+        )
+
     async def delete_copies(self, acks: Sequence[tuple[str, int]]) -> int:
         if not acks:
             return 0
@@ -196,6 +255,7 @@ class SqlMessageRepository:
             "DELETE FROM message_copies WHERE created_at < $1", ms(cutoff)
         )
         await self._conn.execute("DELETE FROM sent_messages WHERE created_at < $1", ms(cutoff))
+        await self._conn.execute("DELETE FROM resent_copies WHERE created_at < $1", ms(cutoff))
         return copies
 
     async def count_pending(self, device_id: str) -> int:
