@@ -28,6 +28,8 @@ from client_sdk.events import (
     Event,
     IncomingMessage,
     KeyChangeWarning,
+    MessageStatusChanged,
+    MessageUnavailable,
     NewDevice,
     ReplayRejected,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "IncomingMessage",
     "KdfParams",
     "KeyChangeWarning",
+    "MessageStatusChanged",
+    "MessageUnavailable",
     "NewDevice",
     "NotEnrolled",
     "ReplayRejected",

@@ -8,6 +8,9 @@ It is made of parts that share one :class:`~client_sdk.context.DeviceContext`:
 * :class:`~client_sdk.outbox.Outbox` — the durable outbox, encryption and delivery;
 * :class:`~client_sdk.receiver.Receiver` — decryption, replay refusal, content-free
   events, the WebSocket;
+* :class:`~client_sdk.repair.Repairs` — asking again for messages that did not
+  decrypt, and sending again what others ask for;
+* :class:`~client_sdk.fallback.FallbackKeys` — replacing this device's fallback key;
 * :class:`~client_sdk.attachments.Attachments` — encrypted attachments.
 
 This class wires them together, runs their background loops, and hands events to the
@@ -25,7 +28,9 @@ from typing import Any
 from client_sdk.attachments import Attachments
 from client_sdk.context import Clock, DeviceContext, WallClock
 from client_sdk.crypto import OlmDevice
+from client_sdk.delivery_records import DeliveryRecords, RepairRecord
 from client_sdk.events import AttachmentRef, Event
+from client_sdk.fallback import FallbackKeys
 from client_sdk.localstore import (
     DeviceIdentity,
     KnownDevice,
@@ -35,6 +40,7 @@ from client_sdk.localstore import (
 )
 from client_sdk.outbox import Outbox, SentMessage
 from client_sdk.receiver import Receiver
+from client_sdk.repair import Repairs
 from client_sdk.sessions import Sessions
 from client_sdk.transport import Transport
 from client_sdk.trust import DeviceTrust
@@ -68,9 +74,18 @@ class Conversation:
         )
         self.trust = DeviceTrust(self._ctx, devices, send_to_unverified=send_to_unverified)
         self.sessions = Sessions(self._ctx)
-        self.outbox = Outbox(self._ctx, self.trust, self.sessions)
+        self.records = DeliveryRecords(store.vault)
+        self.outbox = Outbox(self._ctx, self.trust, self.sessions, self.records)
+        self.repairs = Repairs(self._ctx, self.outbox, self.records)
+        self.fallback = FallbackKeys(self._ctx, self.records)
         self.receiver = Receiver(
-            self._ctx, self.trust, self.sessions, self.on_event_frame, self.outbox.wakeup.set
+            self._ctx,
+            self.trust,
+            self.sessions,
+            self.on_event_frame,
+            self.outbox.wakeup.set,
+            self.repairs,
+            self.fallback,
         )
         self.attachments = Attachments(self._ctx, self.outbox, self.sessions)
         self._tasks: list[asyncio.Task[None]] = []
@@ -110,11 +125,12 @@ class Conversation:
     # ----------------------------------------------------------------- life cycle
 
     def start(self) -> None:
-        """Start the background receiver (WebSocket) and outbox delivery."""
+        """Start the background receiver (WebSocket), outbox delivery and repair."""
         if not self._tasks:
             self._tasks = [
                 asyncio.create_task(self.receiver.run(self._closed)),
                 asyncio.create_task(self.outbox.run(self._closed)),
+                asyncio.create_task(self.repairs.run(self._closed)),
             ]
 
     async def close(self) -> None:
@@ -170,6 +186,17 @@ class Conversation:
         """
         return await self.sessions.ensure_one_time_keys()
 
+    async def maintain_keys(self) -> bool:
+        """Top up one-time keys and replace the fallback key if it was used or is a
+        week old (the background receiver does this on connecting and after a new
+        session); returns whether the fallback key was replaced.
+
+        Raises:
+            ApiError, TransportError: the server could not be asked or told.
+        """
+        await self.sessions.ensure_one_time_keys()
+        return await self.fallback.rotate_if_due()
+
     # ----------------------------------------------------------------- sending
 
     async def send_payload(
@@ -220,6 +247,22 @@ class Conversation:
 
     async def pending_outbox(self) -> int:
         return await self.outbox.pending()
+
+    # ----------------------------------------------------------------- repair
+
+    async def request_repairs(self, *, force: bool = False) -> int:
+        """Ask senders again for messages that did not decrypt, when due (all with
+        ``force``), and deliver the requests; the background loop does this by itself.
+        Returns how many requests were queued.
+
+        Raises:
+            ApiError, TransportError: see :meth:`Repairs.run_due`.
+        """
+        return await self.repairs.run_due(force=force)
+
+    async def awaited_messages(self) -> list[RepairRecord]:
+        """Messages that did not decrypt and are being asked for again, oldest first."""
+        return await self.repairs.waiting()
 
     # ----------------------------------------------------------------- receiving
 
@@ -272,5 +315,8 @@ class Conversation:
     # ----------------------------------------------------------------- retention
 
     async def apply_retention(self, keep: timedelta) -> int:
-        """Delete local messages older than ``keep``; returns how many were deleted."""
-        return await self._store.prune(self._clock.now() - keep)
+        """Delete local messages older than ``keep`` (and what was kept of them for
+        re-sending); returns how many messages were deleted."""
+        before = self._clock.now() - keep
+        await self.records.prune(before)
+        return await self._store.prune(before)

@@ -37,12 +37,42 @@ class IncomingMessage:
 
 @dataclass(frozen=True, slots=True)
 class DecryptionFailure:
-    """A message arrived that could not be opened (tampered, or state was lost)."""
+    """A message arrived that could not be opened (tampered, or state was lost).
+
+    With ``repairing`` the SDK has recorded it and asks the sender to send it again
+    (over a fresh session): the app can show "a message is on its way"; it arrives as
+    an :class:`IncomingMessage` under the same ``message_id``, or a
+    :class:`MessageUnavailable` says it will not."""
 
     case_id: str
     message_id: str
     sender_device_id: str
     reason: str
+    repairing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUnavailable:
+    """A message that could not be opened will not arrive: its sender no longer has it
+    (or may not send it to this device again), or the sending device left the case.
+    Show: "A message from <sender> could not be delivered. Ask them to send it again."
+    """
+
+    case_id: str
+    message_id: str
+    sender_device_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStatusChanged:
+    """One of this device's messages changed status in the background: ``sent`` (the
+    server holds it), ``failed`` (refused for good), or ``resending`` (a recipient
+    device could not open it and asked for it again; ``sent`` again once re-sent)."""
+
+    case_id: str
+    message_id: str
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +185,8 @@ class AppointmentReminder:
 Event = (
     IncomingMessage
     | DecryptionFailure
+    | MessageUnavailable
+    | MessageStatusChanged
     | ReplayRejected
     | KeyChangeWarning
     | NewDevice

@@ -99,6 +99,22 @@ class OutboxEntry(msgspec.Struct, kw_only=True):
     # The message body (JSON) while it is not yet encrypted: written offline, before
     # sessions could be opened. Cleared once the ciphertexts exist.
     body: str = ""
+    # The outbox's one order: encrypted in this order, delivered in it once encrypted
+    # (see client_sdk.outbox). 0 for entries written before it existed.
+    seq: int = 0
+    # Only these devices of the case (repair traffic); empty for the whole case.
+    to: list[str] = []
+    # Open a new Olm session with each device in ``to`` before encrypting (repair).
+    fresh_session: bool = False
+    # Delivery machinery (repair requests and answers): no history record.
+    control: bool = False
+    # A message sent again, under its own id, to the one device in ``to`` (repair).
+    resend: bool = False
+
+    @property
+    def key(self) -> str:
+        """Its key in the store: a re-send shares its message's id, not its key."""
+        return f"{self.message_id}>{self.to[0]}" if self.resend else self.message_id
 
 
 class SeenMarker(msgspec.Struct, kw_only=True):
@@ -210,12 +226,12 @@ class LocalStore:
             msgspec.json.decode(value, type=OutboxEntry)
             for _key, value in await self.vault.items("outbox")
         ]
-        entries.sort(key=lambda e: e.created_at)
+        entries.sort(key=lambda e: (e.seq, e.created_at, e.message_id))
         return entries
 
     @staticmethod
     def outbox_put(entry: OutboxEntry) -> Put:
-        return ("outbox", entry.message_id, encode(entry))
+        return ("outbox", entry.key, encode(entry))
 
     async def appointment_details(self) -> dict[str, dict[str, str]]:
         """Private appointment details received from the case team, by appointment id."""

@@ -3,7 +3,10 @@
 Each copy is decrypted, the decrypted envelope is checked against the outside (id,
 sender, recipient, case), replays are refused, and message + session state + replay
 marker are stored atomically; only then is the copy acknowledged, so that the server
-deletes it. Content-free events (check-in prompts, reminders) are handed to the app
+deletes it. A copy that does not decrypt is recorded for session repair in the same
+way before it is acknowledged (:mod:`client_sdk.repair`): the message is asked for
+again, never silently dropped. Repair messages are handed to the repair part instead
+of being shown. Content-free events (check-in prompts, reminders) are handed to the app
 once each, however often they are delivered.
 """
 
@@ -31,8 +34,17 @@ from client_sdk.events import (
     IncomingMessage,
     ReplayRejected,
 )
-from client_sdk.localstore import KnownDevice, LocalStore, StoredAttachment, StoredMessage, Trust
-from client_sdk.outbox import PAYLOAD_VERSION
+from client_sdk.fallback import FallbackKeys
+from client_sdk.localstore import (
+    KnownDevice,
+    LocalStore,
+    Put,
+    StoredAttachment,
+    StoredMessage,
+    Trust,
+)
+from client_sdk.payloads import CONTROL_KINDS, PAYLOAD_VERSION
+from client_sdk.repair import Repairs
 from client_sdk.sessions import Sessions
 from client_sdk.trust import DeviceTrust
 
@@ -51,12 +63,16 @@ class Receiver:
         sessions: Sessions,
         on_event: EventHandler,
         on_connected: Callable[[], None],
+        repairs: Repairs,
+        fallback: FallbackKeys,
     ) -> None:
         self._ctx = ctx
         self._trust = trust
         self._sessions = sessions
         self._on_event = on_event
         self._on_connected = on_connected
+        self._repairs = repairs
+        self._fallback = fallback
         self._seen_events: set[int] = set()
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.connected = asyncio.Event()
@@ -99,7 +115,8 @@ class Receiver:
         """Decrypt and store one pushed copy; returns the copy id to acknowledge.
 
         Failures are reported as events, never raised: a bad copy must not stop the
-        stream, and acknowledging it is right because it can never be opened.
+        stream. Acknowledging one is right because the copy can never be opened; the
+        message itself is not given up (it was recorded for repair first).
         """
         copy_id = int(frame["copy_id"])
         case_id = str(frame["case_id"])
@@ -113,6 +130,8 @@ class Receiver:
             event = await self._open_copy(frame, copy_id, case_id, sender)
         if event is not None:
             self._ctx.emit(event)
+            if isinstance(event, DecryptionFailure) and event.repairing:
+                self._repairs.wakeup.set()
         return copy_id
 
     async def _open_copy(
@@ -128,16 +147,16 @@ class Receiver:
         seen_copy = await ctx.store.seen_copy(sender_id, message_id)
         if seen_copy is not None:
             # The same copy again is a redelivery (we crashed before acknowledging);
-            # the same message under another copy is a replay.
-            if seen_copy == copy_id:
+            # another copy of a message that once failed is a repair answered twice;
+            # the same message under another copy otherwise is a replay.
+            if seen_copy == copy_id or await self._repairs.was_repaired(sender_id, message_id):
                 return None
             return ReplayRejected(case_id, message_id, sender_id)
+        olm_type, body = int(frame["olm_type"]), str(frame["body"])
         try:
-            plaintext = ctx.olm.decrypt(
-                sender.curve25519, int(frame["olm_type"]), str(frame["body"])
-            )
+            plaintext = ctx.olm.decrypt(sender.curve25519, olm_type, body)
         except DecryptionFailed as failure:
-            return DecryptionFailure(case_id, message_id, sender_id, str(failure))
+            return await self._failed(case_id, message_id, sender_id, copy_id, str(failure))
         try:
             payload = json.loads(plaintext)
             bound = (
@@ -150,10 +169,25 @@ class Receiver:
             sent_at = datetime.fromisoformat(payload["sent_at"])
         except (ValueError, KeyError, TypeError, AttributeError):
             bound = False
-        if not bound:
-            await ctx.persist_crypto()
-            return DecryptionFailure(case_id, message_id, sender_id, "the envelope does not match")
-        seen = LocalStore.seen_put(sender_id, message_id, copy_id, ctx.clock.now())
+        if not bound:  # the session advanced: keep that, with the repair record
+            return await self._failed(
+                case_id,
+                message_id,
+                sender_id,
+                copy_id,
+                "the envelope does not match",
+                advanced=True,
+            )
+        opened: list[Put] = [
+            LocalStore.seen_put(sender_id, message_id, copy_id, ctx.clock.now()),
+            *await self._repairs.record_arrival(sender_id, message_id),
+            *await self._fallback.used_puts(olm_type, body),
+        ]
+        if payload.get("kind") in CONTROL_KINDS:
+            handled = await self._repairs.handle(sender, case_id, payload)
+            await ctx.persist_crypto([*opened, *handled.puts])
+            self._repairs.written(handled)
+            return None
         if payload.get("kind") == "appointment_details":
             details = payload.get("details")
             appointment_id = str(payload.get("appointment_id", ""))
@@ -162,7 +196,7 @@ class Receiver:
                 if isinstance(details, dict)
                 else {}
             )
-            await ctx.persist_crypto([LocalStore.appointment_put(appointment_id, clean), seen])
+            await ctx.persist_crypto([LocalStore.appointment_put(appointment_id, clean), *opened])
             return AppointmentDetailsReceived(appointment_id)
         attachment = _attachment(payload.get("attachment"))
         record = StoredMessage(
@@ -178,7 +212,7 @@ class Receiver:
             attachment=attachment,
             kind=str(payload.get("kind", "text")),
         )
-        await ctx.persist_crypto([LocalStore.message_put(record), seen])
+        await ctx.persist_crypto([LocalStore.message_put(record), *opened])
         return IncomingMessage(
             case_id=case_id,
             message_id=message_id,
@@ -200,6 +234,36 @@ class Receiver:
             ),
         )
 
+    async def _failed(
+        self,
+        case_id: str,
+        message_id: str,
+        sender_id: str,
+        copy_id: int,
+        reason: str,
+        *,
+        advanced: bool = False,
+    ) -> Event | None:
+        """A copy that does not open: record the message for repair (durably, before the
+        copy is acknowledged) and report it; a message already being repaired is not
+        reported twice. ``advanced``: the session state changed and is saved with it."""
+        ctx = self._ctx
+        puts = await self._repairs.record_failure(case_id, sender_id, message_id, copy_id)
+        if advanced:
+            await ctx.persist_crypto(puts)
+        elif puts:
+            await ctx.store.write(puts)
+        if not puts:
+            return None
+        return DecryptionFailure(case_id, message_id, sender_id, reason, repairing=True)
+
+    async def _look_after_keys(self) -> None:
+        """Top up one-time keys and replace the fallback key when due (best effort)."""
+        with contextlib.suppress(WitnesslinkError):
+            await self._sessions.ensure_one_time_keys()
+        with contextlib.suppress(WitnesslinkError):
+            await self._fallback.rotate_if_due()
+
     async def run(self, closed: asyncio.Event) -> None:
         """Hold the WebSocket open (reconnecting with backoff) until ``closed`` is set."""
         backoff = 1.0
@@ -209,8 +273,7 @@ class Receiver:
                 backoff = 1.0
                 self.connected.set()
                 self._on_connected()
-                with contextlib.suppress(WitnesslinkError):
-                    await self._sessions.ensure_one_time_keys()
+                await self._look_after_keys()
                 async for frame in self.ws:
                     if frame.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                         break
@@ -239,8 +302,7 @@ class Receiver:
             if ws is not None and not ws.closed:
                 await ws.send_json({"type": "ack", "copy_ids": [copy_id]})
             if int(frame.get("olm_type", 1)) == 0:
-                with contextlib.suppress(WitnesslinkError):
-                    await self._sessions.ensure_one_time_keys()
+                await self._look_after_keys()
         else:
             await self.handle_event(frame)
             event_id = frame.get("event_id")

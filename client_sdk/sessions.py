@@ -9,6 +9,7 @@ for others to open sessions with it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from client_sdk.context import DeviceContext
 from client_sdk.crypto import SignedKeyMaterial, UntrustedKey
@@ -50,8 +51,12 @@ class Sessions:
             await ctx.persist_crypto()
         return int(reply["one_time_keys"])
 
-    async def ensure(self, case_id: str, targets: list[KnownDevice]) -> list[str]:
-        """Open sessions with targets that have none; returns devices left without one.
+    async def ensure(
+        self, case_id: str, targets: list[KnownDevice], *, renew: Sequence[str] = ()
+    ) -> list[str]:
+        """Open sessions with targets that have none, and a new one with each target
+        listed in ``renew`` (session repair); returns devices left without a session
+        (a device to renew whose key could not be claimed keeps its old session).
 
         The caller holds the context's lock and persists the new sessions.
 
@@ -59,7 +64,10 @@ class Sessions:
             ApiError, TransportError: keys could not be claimed.
         """
         ctx = self._ctx
-        missing = [d for d in targets if not ctx.olm.has_session(d.curve25519)]
+        renewing = set(renew)
+        missing = [
+            d for d in targets if d.device_id in renewing or not ctx.olm.has_session(d.curve25519)
+        ]
         if not missing:
             return []
         by_id = {d.device_id: d for d in missing}
@@ -88,4 +96,8 @@ class Sessions:
             except UntrustedKey:
                 log.warning("a claimed key did not verify; device skipped")
                 failed.append(device.device_id)
-        return failed
+        return [d for d in failed if d not in renewing or not self._has_session(by_id, d)]
+
+    def _has_session(self, devices: dict[str, KnownDevice], device_id: str) -> bool:
+        device = devices.get(device_id)
+        return device is not None and self._ctx.olm.has_session(device.curve25519)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from client_sdk.crypto import OlmDevice
+from client_sdk.delivery_records import DeliveryRecords, FallbackKeyState
 from client_sdk.errors import NotEnrolled
 from client_sdk.localstore import DeviceIdentity, KnownDevice, LocalStore
 from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault
@@ -47,7 +48,13 @@ async def create_device(
     one_time_keys = olm.generate_one_time_keys(INITIAL_ONE_TIME_KEYS)
     fallback = olm.generate_fallback_key()
     account, sessions = olm.take_changes()
-    await store.write(LocalStore.olm_puts(account, olm.pickle_key, sessions))
+    await store.write(
+        [
+            *LocalStore.olm_puts(account, olm.pickle_key, sessions),
+            # Which fallback key is current, so that its use is noticed (it is replaced).
+            DeliveryRecords.fallback_key_put(FallbackKeyState(public_key=fallback.key)),
+        ]
+    )
     registration = {
         "name": name,
         "curve25519": olm.curve25519,

@@ -33,6 +33,7 @@ from client_sdk.events import (
     Event,
     IncomingMessage,
     KeyChangeWarning,
+    MessageUnavailable,
     NewDevice,
 )
 from client_sdk.localstore import (
@@ -287,7 +288,9 @@ class WitnessClient(Conversation):
 
     def emit(self, event: Event) -> None:
         # In duress the conversation is not shown: someone is watching the screen.
-        if self.in_duress and isinstance(event, IncomingMessage | NewDevice | KeyChangeWarning):
+        if self.in_duress and isinstance(
+            event, IncomingMessage | NewDevice | KeyChangeWarning | MessageUnavailable
+        ):
             return
         super().emit(event)
 

@@ -1,5 +1,6 @@
 """A server killed with SIGKILL while messages are being sent loses no message whose
-send it had acknowledged: the acknowledgement is only given after a durable commit."""
+send it had acknowledged: the acknowledgement is only given after a durable commit; and
+the SDK's outbox, flushed across such kills, delivers every message once and in order."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from client_sdk import DecryptionFailure, IncomingMessage, MessageStatusChanged, WitnessClient
 from tests.support.processes import enrol_pair, free_port, seed, start_server, stop, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -102,3 +104,77 @@ def test_no_acknowledged_message_is_lost_when_the_server_is_killed(tmp_path: Pat
         assert len(all_acknowledged) >= 150 + 250 + 350
     finally:
         stop(process)
+
+
+class _Server:
+    """The real server in its own process, killed with SIGKILL and started again."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = start_server(data_dir, self.port)
+
+    async def started(self) -> None:
+        await wait_healthy(self.url)
+
+    async def kill_and_restart(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.process = start_server(self.data_dir, self.port)
+        await self.started()
+
+
+async def _until_sent(client: WitnessClient, count: int) -> None:
+    """Wait until a flush has reported ``count`` queued messages sent."""
+    seen = 0
+    async with asyncio.timeout(60):
+        while seen < count:
+            event = await client.receive()
+            if isinstance(event, MessageStatusChanged) and event.status == "sent":
+                seen += 1
+
+
+def test_an_sdk_outbox_flushed_while_the_server_is_killed_delivers_once_in_order(
+    tmp_path: Path,
+) -> None:
+    """The phone's queue is being flushed when the server is SIGKILLed, twice: every
+    message arrives once and in order (retries carry the same ids), none is lost."""
+    data_dir = tmp_path / "server"
+    support_id = seed(data_dir)
+    server = _Server(data_dir)
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        await server.started()
+        officer, phone, _case_id = await enrol_pair(server.url, tmp_path, support_id)
+        try:
+            await phone.send("hello")
+            await officer.sync()
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait(10)
+            texts = [f"queued {n:03d}" for n in range(300)]
+            for text in texts:
+                await phone.send(text)
+            server.process = start_server(data_dir, server.port)
+            await server.started()
+            for _ in range(2):
+                flushing = asyncio.create_task(phone.flush_outbox(force=True))
+                await _until_sent(phone, 80)
+                await server.kill_and_restart()
+                await flushing
+            while await phone.pending_outbox():
+                await phone.flush_outbox(force=True)
+            await officer.sync()
+            events = officer.pending_events()
+            assert not [e for e in events if isinstance(e, DecryptionFailure)]
+            got = [e.text for e in events if isinstance(e, IncomingMessage)]
+            return ["hello", *texts], got
+        finally:
+            await officer.close()
+            await phone.close()
+
+    try:
+        expected, got = asyncio.run(scenario())
+    finally:
+        stop(server.process)
+    assert got == expected

@@ -43,7 +43,9 @@ async def test_messages_are_pushed_over_the_websocket_and_acknowledged(world: Wo
     assert (await _next_message(talk.witness)).text == "and back to you"
 
     # The officer acknowledged its copy, so the server no longer holds it; the worker,
-    # who is offline, still has one waiting.
+    # who is offline, still has one waiting. (Closing waits for the server's answer to
+    # the close frame, which it reads only after the acknowledgement before it.)
+    await talk.officer.close()
     async with world.services.store.read() as uow:
         assert await uow.messages.count_pending(talk.officer.device_id) == 0
         assert await uow.messages.count_pending(talk.worker.device_id) == 2
