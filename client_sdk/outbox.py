@@ -520,13 +520,15 @@ class Outbox:
         while not closed.is_set():
             self.wakeup.clear()
             await self._drain(force=forced, reread=forced)
+            # Whatever is due was tried, or waits behind an entry whose retry time is
+            # still to come: sleep until the first such time (or a wake-up).
             now = self._ctx.clock.now()
-            waits = [
-                max(0.0, (e.next_attempt_at - now).total_seconds())
+            retries = [
+                e.next_attempt_at
                 for e in self._entries.values()
-                if e.next_attempt_at is not None
+                if e.next_attempt_at is not None and e.next_attempt_at > now
             ]
-            timeout = min(waits) if waits else None
+            timeout = (min(retries) - now).total_seconds() if retries else None
             forced = False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout)
