@@ -68,9 +68,13 @@ from client_sdk.trust import DeviceTrust, Recipients
 
 log = logging.getLogger("witnesslink.sdk")
 
-__all__ = ["PAYLOAD_VERSION", "Outbox", "SentMessage", "backoff_delay"]
+__all__ = ["PAYLOAD_VERSION", "SEND_DELIVERS_AT_MOST", "Outbox", "SentMessage", "backoff_delay"]
 
 MAX_BACKOFF_S = 300.0
+#: How many queued messages a send delivers ahead of its own before it leaves the rest
+#: (its own included, in order) to the background loop and answers "queued": after a
+#: long outage the app's send call should not wait for the whole backlog.
+SEND_DELIVERS_AT_MOST = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +250,7 @@ class Outbox:
         try:
             await ctx.store.write([LocalStore.outbox_put(entry), LocalStore.message_put(record)])
             self._entries[entry.key] = entry
-            await self._drain(force=True)
+            await self._drain(force=True, budget=SEND_DELIVERS_AT_MOST + 1)
         finally:
             self._awaited.pop(entry.message_id, None)
         if outcome.error is not None:
@@ -346,7 +350,9 @@ class Outbox:
         """
         return await self._drain(force=force, reread=True)
 
-    async def _drain(self, *, force: bool, reread: bool = False) -> int:
+    async def _drain(self, *, force: bool, reread: bool = False, budget: int | None = None) -> int:
+        """Encrypt and deliver in order; with a ``budget``, stop after that many
+        deliveries and leave the rest to the background loop."""
         async with self._drain_lock:
             await self._ready()
             if reread:
@@ -361,9 +367,12 @@ class Outbox:
                 looked_at.update(e.key for e in fresh)
                 await self._encrypt_in_order(fresh, force=force)
                 queue = _in_order(e for e in self._entries.values() if e.ciphertexts)
+                if budget is not None and len(queue) > budget - delivered:
+                    queue = queue[: budget - delivered]
+                    self.wakeup.set()  # the rest goes in the background, in order
                 went, stopped = await self._deliver_in_order(queue, force=force)
                 delivered += went
-                if stopped:
+                if stopped or (budget is not None and delivered >= budget):
                     return delivered
 
     async def _encrypt_in_order(self, entries: list[OutboxEntry], *, force: bool) -> None:

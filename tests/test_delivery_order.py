@@ -18,6 +18,7 @@ from client_sdk import (
     StaffClient,
     WitnessClient,
 )
+from client_sdk.outbox import SEND_DELIVERS_AT_MOST
 from tests.support.world import World, open_conversation
 
 
@@ -137,3 +138,27 @@ async def test_the_background_loop_delivers_the_queue_in_order_before_new_messag
                 assert event.status == "sent"
     await talk.officer.sync()
     assert received(talk.officer) == ["hello", *queued, *later]
+
+
+async def test_a_send_after_a_long_outage_leaves_most_of_the_backlog_to_the_background(
+    world: World,
+) -> None:
+    """The app's send call does not wait for the whole backlog: it delivers a bounded
+    number of queued messages and answers "queued"; the rest follows, in order."""
+    talk = await open_conversation(world)
+    await talk.witness.send("hello")
+    await world.stop_server()
+    queued = [f"queued {i}" for i in range(SEND_DELIVERS_AT_MOST + 50)]
+    for text in queued:
+        await talk.witness.send(text)
+    await world.start_server_again()
+
+    sent = await talk.witness.send("after the outage")
+    assert sent.status == "queued"
+    assert sent.recipients, "it was encrypted, in its place"
+    assert await talk.witness.pending_outbox() == 50
+    await talk.officer.sync()
+    assert received(talk.officer) == ["hello", *queued[: SEND_DELIVERS_AT_MOST + 1]]
+    assert await talk.witness.flush_outbox() == 50
+    await talk.officer.sync()
+    assert received(talk.officer) == [*queued[SEND_DELIVERS_AT_MOST + 1 :], "after the outage"]
