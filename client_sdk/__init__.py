@@ -26,12 +26,18 @@ from client_sdk.events import (
     CheckInPrompt,
     DecryptionFailure,
     Event,
+    HeldMessage,
+    IdentityChangeWarning,
     IncomingMessage,
     KeyChangeWarning,
     NewDevice,
     ReplayRejected,
+    TrustWarning,
 )
-from client_sdk.staff import Enrolment, StaffClient
+from client_sdk.officer_enrolment import EnrolingPhone, Enrolment
+from client_sdk.phone_enrolment import PendingEnrolment
+from client_sdk.staff import IdentityMismatch, StaffClient
+from client_sdk.team import NotVerified
 from client_sdk.vault import DEFAULT_KDF, FAST_KDF_FOR_TESTS, KdfParams, VaultWiped, WrongSecret
 from client_sdk.witness import CheckInResult, WitnessClient
 
@@ -49,18 +55,25 @@ __all__ = [
     "CheckInPrompt",
     "CheckInResult",
     "DecryptionFailure",
+    "EnrolingPhone",
     "Enrolment",
     "EnrolmentRefused",
     "Event",
+    "HeldMessage",
+    "IdentityChangeWarning",
+    "IdentityMismatch",
     "IncomingMessage",
     "KdfParams",
     "KeyChangeWarning",
     "NewDevice",
     "NotEnrolled",
+    "NotVerified",
+    "PendingEnrolment",
     "ReplayRejected",
     "SentMessage",
     "StaffClient",
     "TransportError",
+    "TrustWarning",
     "UpcomingAppointment",
     "VaultWiped",
     "WitnessClient",

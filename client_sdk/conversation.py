@@ -37,7 +37,7 @@ from client_sdk.outbox import Outbox, SentMessage
 from client_sdk.receiver import Receiver
 from client_sdk.sessions import Sessions
 from client_sdk.transport import Transport
-from client_sdk.trust import DeviceTrust
+from client_sdk.trust import DeviceTrust, TrustState
 
 MAX_TEXT_CHARS = 16_000
 
@@ -52,9 +52,8 @@ class Conversation:
         store: LocalStore,
         identity: DeviceIdentity,
         olm: OlmDevice,
-        devices: dict[str, KnownDevice],
+        trust: TrustState,
         *,
-        send_to_unverified: bool,
         clock: Clock | None = None,
     ) -> None:
         self._events: asyncio.Queue[Event] = asyncio.Queue()
@@ -66,11 +65,11 @@ class Conversation:
             clock=clock or WallClock(),
             emit=self.emit,
         )
-        self.trust = DeviceTrust(self._ctx, devices, send_to_unverified=send_to_unverified)
+        self.trust = DeviceTrust(self._ctx, trust)
         self.sessions = Sessions(self._ctx)
         self.outbox = Outbox(self._ctx, self.trust, self.sessions)
         self.receiver = Receiver(
-            self._ctx, self.trust, self.sessions, self.on_event_frame, self.outbox.wakeup.set
+            self._ctx, self.trust, self.sessions, self._on_event_frame, self.outbox.wakeup.set
         )
         self.attachments = Attachments(self._ctx, self.outbox, self.sessions)
         self._tasks: list[asyncio.Task[None]] = []
@@ -143,22 +142,30 @@ class Conversation:
         """
         return await self.trust.refresh(case_id)
 
-    def safety_number(self, device_id: str) -> str:
-        """The safety number to compare with the person holding ``device_id``.
+    @property
+    def owner(self) -> str:
+        """This device's person as key objects name them (``staff:…``, ``witness:…``)."""
+        return self.trust.me.owner
+
+    def safety_number(self, owner: str) -> str:
+        """The safety number to compare with ``owner`` (``staff:<id>`` or
+        ``witness:<id>``), by call or in person; it covers both identity keys.
 
         Raises:
-            KeyError: unknown device.
+            KeyError: nothing is known of this person (refresh a shared case first).
+            WitnesslinkError: this device does not hold its person's identity key.
         """
-        return self.trust.safety_number(device_id)
+        return self.trust.safety_number(owner)
 
-    async def verify_device(self, device_id: str, compared_number: str) -> None:
-        """Mark a device verified after comparing safety numbers with its holder.
+    async def verify_person(self, owner: str, compared_number: str) -> None:
+        """Trust ``owner``'s identity (and so every device it vouches for) after
+        comparing safety numbers.
 
         Raises:
-            KeyError: unknown device.
-            ValueError: the numbers differ (do not trust the device).
+            KeyError: nothing is known of this person.
+            ValueError: the numbers differ (do not trust them).
         """
-        await self.trust.verify(device_id, compared_number)
+        await self.trust.verify_person(owner, compared_number)
 
     # ----------------------------------------------------------------- keys
 
@@ -259,6 +266,12 @@ class Conversation:
     async def process_frame(self, frame: dict[str, Any]) -> int:
         """Decrypt and store one pushed copy; returns the copy id to acknowledge."""
         return await self.receiver.process_frame(frame)
+
+    async def _on_event_frame(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "keys_changed":
+            self.trust.mark_stale(str(frame.get("case_id")))
+            return
+        await self.on_event_frame(frame)
 
     async def on_event_frame(self, frame: dict[str, Any]) -> None:
         """Hook for content-free pushes (check-in prompts, reminders); subclasses act."""

@@ -13,9 +13,10 @@ from typing import Any
 
 from client_sdk.crypto import OlmDevice
 from client_sdk.errors import NotEnrolled
-from client_sdk.localstore import DeviceIdentity, KnownDevice, LocalStore
+from client_sdk.localstore import DeviceIdentity, LocalStore, SelfPerson
+from client_sdk.trust import TrustState
 from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault
-from wire.protocol import device_proof_payload
+from wire.keys import device_proof_payload
 
 INITIAL_ONE_TIME_KEYS = 50
 
@@ -59,15 +60,13 @@ async def create_device(
     return DeviceDraft(store, olm, registration)
 
 
-async def finish_device(
-    new: DeviceDraft, identity: DeviceIdentity, pinned: list[KnownDevice]
-) -> None:
-    """Record the server's answer: identity, published keys, pinned devices."""
+async def finish_device(new: DeviceDraft, identity: DeviceIdentity, me: SelfPerson) -> None:
+    """Record the server's answer: the device identity, its person, published keys."""
     new.olm.mark_published()
     account, sessions = new.olm.take_changes()
     puts = LocalStore.olm_puts(account, new.olm.pickle_key, sessions)
     puts.append(LocalStore.identity_put(identity))
-    puts.extend(LocalStore.device_put(device) for device in pinned)
+    puts.append(LocalStore.person_put(me))
     await new.store.write(puts)
 
 
@@ -76,7 +75,7 @@ class OpenedDevice:
     store: LocalStore
     identity: DeviceIdentity
     olm: OlmDevice
-    devices: dict[str, KnownDevice]
+    trust: TrustState
 
 
 async def open_device(store_path: Path, secret: str) -> OpenedDevice:
@@ -90,9 +89,10 @@ async def open_device(store_path: Path, secret: str) -> OpenedDevice:
     store = LocalStore(vault)
     identity = await store.identity()
     state = await store.olm_state()
-    if identity is None or state is None:
+    me = await store.person()
+    if identity is None or state is None or me is None:
         await vault.close()
         raise NotEnrolled("this store holds no enrolled device")
     olm_state, sessions = state
     olm = OlmDevice.restore(olm_state.account_pickle, olm_state.pickle_key, sessions)
-    return OpenedDevice(store, identity, olm, await store.devices())
+    return OpenedDevice(store, identity, olm, await TrustState.load(store, me))

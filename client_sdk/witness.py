@@ -1,9 +1,10 @@
 """The witness's phone: enrol once in person, then talk to the case team.
 
 ``WitnessClient.enroll`` is run while the officer is present: it scans (or types) the
-enrolment code, creates the encrypted store under the witness's PIN, generates the
-device's keys on the phone, and pins the case team's device keys — refusing to enrol if
-they do not match the fingerprint the code carries. Afterwards ``WitnessClient.open``
+code the officer's client shows, creates the encrypted store under the witness's PIN,
+makes the phone's keys and identity on the phone, and checks the team roster it is
+handed against the officer's MAC; the witness and the officer then compare numbers on
+both screens (``client_sdk.phone_enrolment``). Afterwards ``WitnessClient.open``
 unlocks the store with the PIN.
 """
 
@@ -26,33 +27,43 @@ from client_sdk.appointments import (
 )
 from client_sdk.beacon import forget_beacon, report_wipe, write_beacon
 from client_sdk.conversation import Clock, Conversation, SentMessage
-from client_sdk.errors import ApiError, EnrolmentRefused, WitnesslinkError
+from client_sdk.errors import ApiError, EnrolmentRefused, NotEnrolled, WitnesslinkError
 from client_sdk.events import (
     CheckInClosed,
     CheckInPrompt,
     Event,
+    HeldMessage,
     IncomingMessage,
     KeyChangeWarning,
     NewDevice,
 )
+from client_sdk.identity import PersonalIdentity
 from client_sdk.localstore import (
     DeviceIdentity,
-    KnownDevice,
     LocalStore,
+    PhoneEnrolment,
+    SelfPerson,
     Settings,
     StoredMessage,
-    Trust,
 )
+from client_sdk.own_keys import publish_device_list, publish_device_object
+from client_sdk.phone_enrolment import PendingEnrolment
 from client_sdk.setup import create_device, finish_device, open_device
 from client_sdk.transport import Transport
+from client_sdk.trust import TrustState
 from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault, VaultWiped
-from wire.protocol import (
-    TeamDevice,
-    checkin_response_payload,
+from wire.checkins import checkin_response_payload
+from wire.encoding import b64, canonical_json
+from wire.enrolment import (
     enrolment_context,
+    enrolment_keys,
+    mac_matches,
+    new_nonce,
     parse_enrolment_code,
-    team_fingerprint,
+    phone_mac,
+    team_mac,
 )
+from wire.keys import InvalidObject, check_roster
 
 
 class WitnessClient(Conversation):
@@ -83,8 +94,11 @@ class WitnessClient(Conversation):
         duress_pin: str | None = None,
         wipe_on_duress: bool = False,
         clock: Clock | None = None,
-    ) -> WitnessClient:
-        """Enrol this phone with a one-time code (text or QR payload).
+    ) -> PendingEnrolment:
+        """Enrol this phone in person with the code the officer's client shows (the
+        typed form or the QR payload). Finish with the returned enrolment: show its
+        :meth:`~PendingEnrolment.sas` beside the officer's screen, then
+        :meth:`~PendingEnrolment.confirm` (or :meth:`~PendingEnrolment.reject`).
 
         ``duress_pin`` is a second PIN: it opens the app as usual, but silently raises a
         duress alert (and, with ``wipe_on_duress``, wipes the phone once the alert is out).
@@ -92,32 +106,49 @@ class WitnessClient(Conversation):
         Raises:
             ValueError: the code is malformed, or no server address is known.
             VaultExists: the phone already has a store at ``store_path``.
-            EnrolmentRefused: the server refused the code, or the team keys it returned
-                do not match the code's fingerprint (the store is wiped again).
+            EnrolmentRefused: the server refused the code, or the team roster it handed
+                over does not carry the officer's MAC (the store is wiped again).
             TransportError: the server could not be reached (the store is wiped again).
         """
         parsed = parse_enrolment_code(code)
         url = server_url or parsed.server_url
         if not url:
             raise ValueError("the server address is needed (it is in the QR code)")
+        keys = enrolment_keys(parsed.secret)
         draft = await create_device(
             store_path,
             pin,
             name=device_name,
-            context=enrolment_context(parsed.secret),
+            context=enrolment_context(keys.server_token),
             kdf=kdf,
             max_failed_unlocks=max_failed_unlocks,
         )
+        person = PersonalIdentity.generate()
         transport = Transport(url)
         try:
             reply = await transport.request(
-                "POST", "/v1/enrol", json={"code": parsed.secret, "device": draft.registration}
+                "POST",
+                "/v1/enrol",
+                json={
+                    "code": b64(keys.server_token),
+                    "device": draft.registration,
+                    "identity_key": person.public_key,
+                    "identity_mac": phone_mac(keys.phone, person.public_key),
+                },
             )
-            team = [
-                TeamDevice(d["device_id"], d["curve25519"], d["ed25519"])
-                for d in reply["team_devices"]
-            ]
-            if not parsed.matches_fingerprint(team_fingerprint(team)):
+            transport.token = reply["token"]
+            offered = reply["enrolment"]
+            try:
+                roster = check_roster(offered["roster"])
+            except InvalidObject:
+                roster = None
+            if (
+                roster is None
+                or roster.case_id != reply["witness"]["case_id"]
+                or not mac_matches(team_mac(keys.team, roster.object_hash), offered["team_mac"])
+            ):
+                with contextlib.suppress(WitnesslinkError):
+                    await transport.request("POST", "/v1/me/enrolment/abort")
                 raise EnrolmentRefused(
                     "the case team's keys do not match the code: ask for a new code in person"
                 )
@@ -141,34 +172,34 @@ class WitnessClient(Conversation):
             language=witness["language"],
             timezone=witness["timezone"],
         )
-        pinned = [
-            KnownDevice(
-                device_id=d.device_id,
-                owner_kind="staff",
-                owner_id="",
-                name="",
-                curve25519=d.curve25519,
-                ed25519=d.ed25519,
-                trust=Trust.PINNED,
-                case_ids=[witness["case_id"]],
-            )
-            for d in team
-        ]
-        await finish_device(draft, identity, pinned)
+        me = SelfPerson(owner=f"witness:{witness['witness_id']}", identity_seed=person.seed)
+        record = PhoneEnrolment(
+            enrolment_id=offered["enrolment_id"],
+            roster=canonical_json(offered["roster"]).decode(),
+            commitment=str(offered["commitment"]),
+            nonce=new_nonce(),
+        )
+        await finish_device(draft, identity, me)
+        await draft.store.write([LocalStore.phone_enrolment_put(record)])
         if duress_pin is not None:
             await draft.store.vault.add_slot("duress", duress_pin)
         await draft.store.put_settings(Settings(wipe_on_duress=wipe_on_duress))
         write_beacon(store_path, url, reply["beacon_token"])
-        client = cls(
-            draft.store,
-            identity,
-            draft.olm,
-            {d.device_id: d for d in pinned},
-            send_to_unverified=False,
-            clock=clock,
-        )
-        await client.refresh_devices(identity.case_id or "")
-        return client
+        client = cls(draft.store, identity, draft.olm, TrustState(me, {}, {}, {}), clock=clock)
+        try:
+            devices = {client.device_id: await publish_device_object(client._ctx)}
+            client.trust.set_me(
+                await publish_device_list(client._ctx, person, me, devices, after_version=0)
+            )
+            await client.transport.request(
+                "PUT", "/v1/me/enrolment/nonce", json={"nonce": b64(record.nonce)}
+            )
+        except BaseException:
+            await client.close()
+            await Vault.wipe_file(store_path)
+            forget_beacon(store_path)
+            raise
+        return PendingEnrolment(client, record)
 
     @classmethod
     async def open(
@@ -195,14 +226,11 @@ class WitnessClient(Conversation):
         except VaultWiped:
             await report_wipe(store_path)
             raise
-        client = cls(
-            opened.store,
-            opened.identity,
-            opened.olm,
-            opened.devices,
-            send_to_unverified=False,
-            clock=clock,
-        )
+        enrolment = await opened.store.phone_enrolment()
+        if enrolment is None or not enrolment.confirmed:
+            await opened.store.vault.close()
+            raise NotEnrolled("this phone's enrolment was not finished: enrol it again")
+        client = cls(opened.store, opened.identity, opened.olm, opened.trust, clock=clock)
         client._battery = battery
         if opened.store.vault.slot_name == "duress":
             await client._enter_duress()
@@ -289,12 +317,33 @@ class WitnessClient(Conversation):
         # In duress the conversation is not shown: someone is watching the screen.
         if self.in_duress and isinstance(event, IncomingMessage | NewDevice | KeyChangeWarning):
             return
+        if isinstance(event, IncomingMessage) and not event.verified:
+            # Never shown as from the team: whoever sent it has not been verified.
+            event = HeldMessage(
+                event.case_id,
+                event.message_id,
+                event.sender_device_id,
+                f"{event.sender_kind}:{event.sender_id}",
+            )
         super().emit(event)
 
     async def history(self, case_id: str) -> list[StoredMessage]:
+        """The conversation: messages from devices that chain to verified people (held
+        messages appear once their sender is verified)."""
         if self.in_duress:
             return []
-        return await super().history(case_id)
+        return [m for m in await super().history(case_id) if self._shown(m)]
+
+    async def held_messages(self) -> list[StoredMessage]:
+        """Messages from devices nobody the witness verified vouches for: kept apart,
+        to be shown only with a warning."""
+        return [m for m in await super().history(self.case_id) if not self._shown(m)]
+
+    def _shown(self, message: StoredMessage) -> bool:
+        if message.direction == "out" or message.verified:
+            return True
+        sender = self.trust.get(message.sender_device_id)
+        return sender is not None and self.trust.device_trusted(sender, message.case_id)
 
     async def on_event_frame(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -398,7 +447,7 @@ class WitnessClient(Conversation):
         return await self.apply_retention(timedelta(days=days))
 
 
-__all__ = ["CheckInResult", "LocalStore", "WitnessClient"]
+__all__ = ["CheckInResult", "LocalStore", "PendingEnrolment", "WitnessClient"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,15 @@
 Starts ``witnesslink serve`` on a free port with a throw-away data folder, creates two
 agencies and two staff members with the admin command, then:
 
-1. the officer logs in (a new staff client registers its own device and keys),
-2. opens a case with a support organisation and assigns a support worker,
-3. adds the witness (alias only) and gets the enrolment code and QR code,
-4. the witness's phone enrols with the code (keys made on the phone, the team's keys
-   pinned against the fingerprint in the code),
+1. the officer and a support worker log in (each new staff client registers its own
+   device and keys, and makes its person's identity key and recovery key), and compare
+   safety numbers, as colleagues would in the office or by call,
+2. the officer opens a case with a support organisation, assigns the support worker
+   and vouches for them in the case's signed roster,
+3. adds the witness (alias only) and makes the enrolment code and QR code,
+4. the witness's phone enrols with the code (keys and identity made on the phone, the
+   team roster checked against the officer's MAC), and the officer and the witness
+   compare the numbers both screens show,
 5. the witness and the team exchange end-to-end encrypted messages,
 6. the officer sets a check-in plan (the phone is prompted at each due time).
 
@@ -36,7 +40,15 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
     worker = await StaffClient.login(
         url, "worker", PASSWORD, data / "worker.store", "another passphrase", kdf=FAST_KDF_FOR_TESTS
     )
-    # 2. A case joins the officer's police agency and the home-country support agency.
+    print("officer's recovery key (shown once, keep it safe):", officer.recovery_key)
+    #    The two compare safety numbers (read aloud in person, or by call).
+    number_at_officer = await officer.colleague_safety_number(worker.staff_id)
+    await worker.verify_colleague(officer.staff_id, number_at_officer)
+    await officer.verify_colleague(
+        worker.staff_id, await worker.colleague_safety_number(officer.staff_id)
+    )
+    # 2. A case joins the officer's police agency and the home-country support agency;
+    #    assigning the (verified) worker puts them in the case's signed roster.
     case = await officer.create_case("DE-2026-0042", support_agency_id)
     await officer.assign(case["case_id"], worker.staff_id)
     # 3. The witness: an alias, a language and a timezone — never a real name.
@@ -45,10 +57,16 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
     )
     print("enrolment code to type in:", enrolment.code)
     enrolment.save_qr_png(data / "enrolment.png")
-    # 4. The phone enrols, in person, with the code (or the QR payload).
-    phone = await WitnessClient.enroll(
-        url, enrolment.qr_payload, data / "phone.store", "2468", kdf=FAST_KDF_FOR_TESTS
+    # 4. The phone enrols, in person, with the code (or the QR payload); then both
+    #    screens show the same numbers, and the officer and the witness confirm.
+    pending = await WitnessClient.enroll(
+        url, enrolment.qr_payload, data / "phone.store", "246813", kdf=FAST_KDF_FOR_TESTS
     )
+    enroling = await officer.phone_for(enrolment)
+    assert enroling is not None
+    print("officer's screen:", enroling.sas, "- phone's screen:", await pending.sas())
+    await officer.confirm_phone(enroling)
+    phone = await pending.confirm()
     # 5. Messages, end to end encrypted to every device of every member.
     sent = await phone.send("I arrived home safely.")
     print("phone sent to", len(sent.recipients), "devices:", sent.status)

@@ -73,6 +73,18 @@ class ReasonRequired(DomainError):
     title = "Your agency requires a reason for consulting this witness's data"
 
 
+class InvalidKeyObject(DomainError):
+    code = "invalid-key-object"
+    status = 422
+    title = "A signed key object is malformed, does not verify, or does not fit"
+
+
+class VersionConflict(DomainError):
+    code = "version-conflict"
+    status = 409
+    title = "A newer version exists; fetch it and sign on top of it"
+
+
 class EnrolmentCodeInvalid(DomainError):
     code = "enrolment-code-invalid"
     status = 403

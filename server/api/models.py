@@ -7,7 +7,7 @@ hot path); a body that does not fit becomes a 422 problem that names the field.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -54,9 +54,47 @@ class LoginIn(Strict):
     totp: Annotated[str, msgspec.Meta(max_length=10)] | None = None
 
 
+B64Bytes32 = Annotated[str, msgspec.Meta(min_length=43, max_length=44)]
+#: A signed key object (``wire.keys``); its fields are checked by the domain.
+KeyObject = dict[str, Any]
+
+
 class EnrolIn(Strict):
-    code: Annotated[str, msgspec.Meta(min_length=20, max_length=128)]
+    """A phone enrolling: the server token derived from the code, its device, and its
+    identity key with the MAC that proves the code to the officer's client."""
+
+    code: B64Bytes32
     device: DeviceIn
+    identity_key: Key
+    identity_mac: B64Bytes32
+
+
+class IssueEnrolmentIn(Strict):
+    code_hash: B64Bytes32
+    roster: KeyObject
+    team_mac: B64Bytes32
+    commitment: B64Bytes32
+
+
+class NonceIn(Strict):
+    nonce: B64Bytes32
+
+
+class DeviceKeysIn(Strict):
+    device: KeyObject
+
+
+class IdentityIn(Strict):
+    device_list: KeyObject
+
+
+class IdentityBackupIn(Strict):
+    identity_key: Key
+    sealed: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class RosterIn(Strict):
+    roster: KeyObject
 
 
 class CreateCaseIn(Strict):

@@ -22,9 +22,12 @@ from server.domain.models import (
     Case,
     ConsoleSession,
     Device,
-    EnrolmentCode,
+    Enrolment,
+    EnrolmentState,
+    Identity,
     MessageCopy,
     OwnerKind,
+    RosterRecord,
     SignedKey,
     Staff,
     Witness,
@@ -162,18 +165,73 @@ class WitnessRepository(Protocol):
 
 
 class EnrolmentRepository(Protocol):
-    async def insert(self, code: EnrolmentCode) -> None: ...
+    async def insert(self, enrolment: Enrolment) -> None: ...
 
-    async def consume(
-        self, code_hash: bytes, now: datetime, device_id: str
-    ) -> EnrolmentCode | None:
-        """Mark an unused, unexpired code used (compare-and-swap); None if it was not."""
+    async def get(self, enrolment_id: str) -> Enrolment | None: ...
+
+    async def for_device(self, device_id: str) -> Enrolment | None:
+        """The enrolment a phone's device came from."""
+        ...
+
+    async def withdraw_issued(self, witness_id: str, now: datetime) -> int:
+        """Withdraw the witness's codes not yet used (only the newest code works)."""
+        ...
+
+    async def claim(
+        self,
+        code_hash: bytes,
+        now: datetime,
+        device_id: str,
+        phone_identity: str,
+        phone_mac: str,
+    ) -> Enrolment | None:
+        """Use an issued, unexpired code (once); None if there is no such code."""
+        ...
+
+    async def set_phone_nonce(self, device_id: str, nonce: str, now: datetime) -> bool:
+        """Record the phone's SAS nonce, once, while the enrolment is claimed."""
+        ...
+
+    async def reveal(self, enrolment_id: str, nonce: str, now: datetime) -> bool:
+        """Record the officer's revealed nonce, once, after the phone's nonce."""
+        ...
+
+    async def move(
+        self,
+        enrolment_id: str,
+        from_states: Sequence[EnrolmentState],
+        to_state: EnrolmentState,
+        now: datetime,
+    ) -> bool:
+        """Change the state if it is one of ``from_states``."""
         ...
 
     async def purge_expired(self, now: datetime) -> int: ...
 
-    async def withdraw_unused(self, witness_id: str, now: datetime) -> int:
-        """Expire the witness's unused codes (a new one replaces them)."""
+
+class IdentityRepository(Protocol):
+    async def get(self, owner: str) -> Identity | None: ...
+
+    async def get_many(self, owners: Sequence[str]) -> dict[str, Identity]: ...
+
+    async def put(self, identity: Identity, expected: Identity | None) -> bool:
+        """Store if the current row is still ``expected`` (None: there is none)."""
+        ...
+
+    async def put_backup(
+        self, owner: str, identity_key: str, sealed: str, at: datetime
+    ) -> None: ...
+
+    async def backup(self, owner: str) -> tuple[str, str] | None:
+        """(identity key, sealed private key) of a staff member's recovery backup."""
+        ...
+
+
+class RosterRepository(Protocol):
+    async def get(self, case_id: str) -> RosterRecord | None: ...
+
+    async def put(self, roster: RosterRecord) -> bool:
+        """Store if the stored version is the one just before (or none, for version 1)."""
         ...
 
 
@@ -185,6 +243,10 @@ class DeviceRepository(Protocol):
     async def get(self, device_id: str) -> Device | None: ...
 
     async def get_by_token_hash(self, token_hash: bytes) -> Device | None: ...
+
+    async def set_key_object(self, device_id: str, key_object: str) -> None:
+        """Keep the device's signed key object, exactly as uploaded."""
+        ...
 
     async def list_for_owner(
         self, owner_kind: OwnerKind, owner_id: str, *, include_revoked: bool = False
@@ -289,6 +351,10 @@ class MessageRepository(Protocol):
         ...
 
     async def delete_for_device(self, device_id: str) -> int: ...
+
+    async def delete_for_owner_in_case(self, case_id: str, owner_kind: str, owner_id: str) -> int:
+        """Drop what waits in a case for a person's devices (they left the case)."""
+        ...
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete undelivered copies and send records older than ``cutoff``."""
@@ -699,6 +765,12 @@ class UnitOfWork(Protocol):
 
     @property
     def enrolments(self) -> EnrolmentRepository: ...
+
+    @property
+    def identities(self) -> IdentityRepository: ...
+
+    @property
+    def rosters(self) -> RosterRepository: ...
 
     @property
     def devices(self) -> DeviceRepository: ...

@@ -14,11 +14,7 @@ from server.storage.repos.alerting import (
     SqlPolicyRepository,
 )
 from server.storage.repos.audit import SqlAuditRepository
-from server.storage.repos.cases import (
-    SqlCaseRepository,
-    SqlEnrolmentRepository,
-    SqlWitnessRepository,
-)
+from server.storage.repos.cases import SqlCaseRepository, SqlWitnessRepository
 from server.storage.repos.console import SqlConsoleSessionRepository
 from server.storage.repos.court import (
     SqlAppointmentRepository,
@@ -27,6 +23,8 @@ from server.storage.repos.court import (
 )
 from server.storage.repos.device_events import SqlDeviceEventRepository
 from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
+from server.storage.repos.enrolments import SqlEnrolmentRepository
+from server.storage.repos.identities import SqlIdentityRepository, SqlRosterRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
@@ -61,6 +59,14 @@ class SqlUnitOfWork:
     @cached_property
     def enrolments(self) -> SqlEnrolmentRepository:
         return SqlEnrolmentRepository(self.conn)
+
+    @cached_property
+    def identities(self) -> SqlIdentityRepository:
+        return SqlIdentityRepository(self.conn)
+
+    @cached_property
+    def rosters(self) -> SqlRosterRepository:
+        return SqlRosterRepository(self.conn)
 
     @cached_property
     def devices(self) -> SqlDeviceRepository:

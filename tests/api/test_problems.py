@@ -25,7 +25,7 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import World
-from wire.protocol import one_time_key_payload
+from wire.keys import one_time_key_payload
 
 JSON = {"Content-Type": "application/json"}
 SECURITY_HEADERS = {

@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from client_sdk import FAST_KDF_FOR_TESTS, StaffClient, WitnessClient
+from tests.support.world import finish_in_person
 
 PASSWORD = "benchmark password 1"
 
@@ -147,7 +148,8 @@ async def enrol_pair(
     enrolment = await officer.add_witness(
         case["case_id"], alias="Bench", language="en", timezone="Europe/Berlin"
     )
-    witness = await WitnessClient.enroll(
+    pending = await WitnessClient.enroll(
         url, enrolment.code, tmp / "witness.store", "1234", kdf=FAST_KDF_FOR_TESTS
     )
+    witness = await finish_in_person(officer, enrolment, pending)
     return officer, witness, case["case_id"]

@@ -17,9 +17,9 @@ from client_sdk.events import Event
 from server.domain.models import AuditEntry
 from server.domain.welfare_models import CheckIn
 from tests.support.welfare import advance, advance_to
-from tests.support.world import Conversation, World
+from tests.support.world import Conversation, World, finish_in_person
+from wire.checkins import checkin_response_payload
 from wire.i18n import texts
-from wire.protocol import checkin_response_payload
 
 __all__ = [
     "EMPTY_TWIML",
@@ -121,7 +121,7 @@ async def enrol_phone(
         case_id, alias=alias, language=language, timezone=timezone
     )
     store = world.tmp / f"{name}.store"
-    client = await WitnessClient.enroll(
+    pending = await WitnessClient.enroll(
         world.url,
         enrolment.code,
         store,
@@ -132,7 +132,8 @@ async def enrol_phone(
         wipe_on_duress=wipe_on_duress,
         max_failed_unlocks=max_failed_unlocks,
     )
-    world.clients.append(client)
+    world.clients.append(pending.client)
+    client = await finish_in_person(officer, enrolment, pending)
     return client, enrolment.witness_id, store
 
 

@@ -47,8 +47,8 @@ from server.ids import new_id
 from server.security.phones import PhoneBook
 from server.security.signatures import verify_ed25519
 from server.storage.protocols import CheckInChange, Store, UnitOfWork
+from wire.checkins import checkin_response_payload
 from wire.i18n import texts
-from wire.protocol import checkin_response_payload
 
 DEFAULT_OFFLINE_AFTER = timedelta(hours=2)
 DEFAULT_SILENT_AFTER = timedelta(hours=48)
