@@ -12,6 +12,7 @@ from client_sdk.errors import (
     ApiError,
     EnrolmentRefused,
     NotEnrolled,
+    ServerTampering,
     TransportError,
     WitnesslinkError,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "PendingEnrolment",
     "ReplayRejected",
     "SentMessage",
+    "ServerTampering",
     "StaffClient",
     "TransportError",
     "TrustWarning",

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from client_sdk.context import DeviceContext
-from client_sdk.errors import EnrolmentRefused
+from client_sdk.errors import EnrolmentRefused, ServerTampering
 from client_sdk.localstore import LocalStore, OfficerEnrolment
 from client_sdk.team import TeamRoster
 from client_sdk.trust import DeviceTrust
@@ -87,10 +87,14 @@ class OfficerEnrolments:
         first if the case has none).
 
         Raises:
+            ServerTampering: the server shows keys for this person that are not theirs:
+                no code is made (the phone would be told to trust the team through it).
             WitnesslinkError: this client has no identity key.
             ApiError, TransportError: the server refused or could not be reached.
         """
         await self._trust.refresh(case_id)
+        if self._trust.own_keys_tampered:
+            raise ServerTampering("the server shows keys for you that are not yours")
         roster = self._trust.roster(case_id)
         if roster is None:
             roster = await self._team.update(case_id)

@@ -155,9 +155,20 @@ class Outbox:
         """
         ctx = self._ctx
         chosen = await self.recipients(entry.case_id)
-        withheld = list(chosen.withheld)
+        try:
+            async with ctx.lock:
+                failed = await self._sessions.ensure(entry.case_id, chosen.usable)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            # Someone left the case since the last look (the server will not hand out
+            # their keys any more): look again, once.
+            self._trust.mark_stale(entry.case_id)
+            chosen = await self.recipients(entry.case_id)
+            async with ctx.lock:
+                failed = await self._sessions.ensure(entry.case_id, chosen.usable)
+        withheld = [*chosen.withheld, *failed]
         async with ctx.lock:
-            withheld += await self._sessions.ensure(entry.case_id, chosen.usable)
             usable = [d for d in chosen.usable if d.device_id not in withheld]
             if not usable:
                 raise WitnesslinkError("no trusted device of the case team can receive this yet")
@@ -220,6 +231,7 @@ class Outbox:
         return receipt
 
     async def _drop_stale(self, entry: OutboxEntry, unknown: list[str]) -> dict[str, Any] | None:
+        self._trust.mark_stale(entry.case_id)  # someone left: look again before the next
         remaining = [c for c in entry.ciphertexts if c.device_id not in set(unknown)]
         if not remaining or len(remaining) == len(entry.ciphertexts):
             await self._finish(entry, "failed")

@@ -10,10 +10,11 @@ the team; if they differ, the phone refuses and wipes itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING
 
-from client_sdk.errors import EnrolmentRefused, WitnesslinkError
+from client_sdk.errors import ApiError, EnrolmentRefused, WitnesslinkError
 from client_sdk.localstore import LocalStore, PhoneEnrolment
 from client_sdk.vault import Vault
 from wire.encoding import unb64
@@ -44,10 +45,18 @@ class PendingEnrolment:
 
         Raises:
             EnrolmentRefused: the revealed nonce does not match what the officer's
-                client committed to (someone is in the middle): refuse, start again.
+                client committed to (someone is in the middle): refuse, start again;
+                or the officer refused this phone.
             ApiError, TransportError: the server refused or could not be reached.
         """
-        view = await self._client.transport.request("GET", "/v1/me/enrolment")
+        try:
+            view = await self._client.transport.request("GET", "/v1/me/enrolment")
+        except ApiError as error:
+            if error.status in (401, 403, 404):
+                raise EnrolmentRefused(
+                    "the officer refused this phone, or the code expired: start again"
+                ) from error
+            raise
         revealed = view.get("officer_nonce")
         if revealed is None:
             return None
@@ -79,7 +88,8 @@ class PendingEnrolment:
         """The numbers differ: tell the server (the device is revoked) and wipe."""
         client = self._client
         try:
-            await client.transport.request("POST", "/v1/me/enrolment/abort")
+            with contextlib.suppress(ApiError):  # already refused by the officer
+                await client.transport.request("POST", "/v1/me/enrolment/abort")
         finally:
             path = client._store.vault.path
             await client.close()

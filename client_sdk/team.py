@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from client_sdk.context import DeviceContext
-from client_sdk.errors import ApiError, WitnesslinkError
+from client_sdk.errors import ApiError, ServerTampering, WitnesslinkError
 from client_sdk.trust import DeviceTrust
 from wire.keys import Roster, RosterMember, check_roster
 
@@ -64,6 +64,7 @@ class TeamRoster:
 
         Raises:
             NotVerified: someone to add is not verified by this client.
+            ServerTampering: the server shows keys for this person that are not theirs.
             WitnesslinkError: this device does not hold its person's identity key.
             ApiError, TransportError: the server refused or could not be reached.
         """
@@ -72,6 +73,8 @@ class TeamRoster:
             raise WitnesslinkError("this client has no identity key yet")
         for attempt in range(MAX_ATTEMPTS):
             await self._trust.refresh(case_id)
+            if self._trust.own_keys_tampered:
+                raise ServerTampering("the server shows keys for you that are not yours")
             current = self._trust.roster(case_id)
             members = {m.owner: m for m in (current.members if current else ())}
             for owner in remove:

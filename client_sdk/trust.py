@@ -44,6 +44,7 @@ from client_sdk.localstore import (
     Put,
     SelfPerson,
 )
+from client_sdk.own_keys import own_device_object
 from wire.encoding import canonical_json
 from wire.keys import (
     MANAGING_ROLES,
@@ -100,6 +101,9 @@ class DeviceTrust:
         self._refreshed: dict[str, datetime] = {}
         self._parsed: dict[str, Roster] = {}
         self._members: dict[str, dict[str, CaseMember]] = {}
+        #: The server was seen presenting other keys for this device or this person:
+        #: someone is tampering with the server. Vouching for anyone is refused.
+        self.own_keys_tampered = False
 
     # ----------------------------------------------------------------- who am I
 
@@ -355,6 +359,8 @@ class _Review:
 
     def warn(self, reason: str, owner: str | None, detail: str) -> None:
         self.warnings.append(TrustWarning(reason, self.case_id, owner, detail))
+        if reason.startswith("own-"):
+            self.trust.own_keys_tampered = True
 
     def roster(self, obj: Any) -> None:
         try:
@@ -454,6 +460,13 @@ class _Review:
             return None
         device_id: str = entry["device_id"]
         obj = entry.get("key_object")
+        ctx = self.trust._ctx
+        if device_id == ctx.device_id:
+            if obj is not None and obj != own_device_object(ctx):
+                self.warn(
+                    "own-keys-substituted", owner, "the server shows other keys for this device"
+                )
+            return None
         if obj is None:
             return None  # no signed keys: nothing can be encrypted to it
         try:
@@ -463,13 +476,6 @@ class _Review:
             return None
         if keys.device_id != device_id or keys.owner != owner:
             self.warn("invalid-object", owner, "a device object for another device")
-            return None
-        ctx = self.trust._ctx
-        if device_id == ctx.device_id:
-            if (keys.curve25519, keys.ed25519) != (ctx.olm.curve25519, ctx.olm.ed25519):
-                self.warn(
-                    "own-keys-substituted", owner, "the server shows other keys for this device"
-                )
             return None
         known = self.state.devices.get(device_id)
         if known is None:
