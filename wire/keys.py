@@ -372,4 +372,7 @@ def device_proof_payload(curve25519: str, ed25519: str, context: str) -> bytes:
 
 
 def login_context(username: str) -> str:
-    return f"login:{username}"
+    """The registration proof context of a staff login. Usernames are case-insensitive
+    (the server keeps them in lower case), so the context carries the lower-case form
+    whatever the person typed."""
+    return f"login:{username.lower()}"
