@@ -103,6 +103,11 @@ class OfficerEnrolment(msgspec.Struct, kw_only=True):
     nonce: bytes
     roster_hash: str
     revealed: bool = False
+    # The phone's identity key and nonce as they were when this client revealed its
+    # nonce: the comparison numbers are computed from these, never from what the server
+    # says afterwards (it knows the revealed nonce by then and could fit a phone nonce).
+    phone_identity: str | None = None
+    phone_nonce: str | None = None
 
 
 class PhoneEnrolment(msgspec.Struct, kw_only=True):

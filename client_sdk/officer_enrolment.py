@@ -139,7 +139,9 @@ class OfficerEnrolments:
 
         Raises:
             KeyError: no unfinished enrolment of that id on this client.
-            EnrolmentRefused: the phone did not prove the code (the enrolment is aborted).
+            EnrolmentRefused: the phone did not prove the code, or its identity key or
+                nonce changed after this client revealed its nonce (the enrolment is
+                aborted).
             ApiError, TransportError: the server refused or could not be reached.
         """
         record = (await self._ctx.store.officer_enrolments())[enrolment_id]
@@ -159,17 +161,25 @@ class OfficerEnrolments:
             raise EnrolmentRefused("the phone did not prove it holds the code: start again")
         if not record.revealed:
             record.revealed = True  # never reveal twice, whatever the server asks
+            record.phone_identity, record.phone_nonce = identity_key, str(phone_nonce)
             await self._ctx.store.write([LocalStore.officer_enrolment_put(record)])
             await self._ctx.transport.request(
                 "POST",
                 f"/v1/enrolments/{enrolment_id}/reveal",
                 json={"nonce": b64(record.nonce)},
             )
+        elif (identity_key, phone_nonce) != (record.phone_identity, record.phone_nonce):
+            # Once our nonce is out, a phone key or nonce other than the one committed
+            # to before could have been chosen to make the numbers match.
+            await self.reject(enrolment_id)
+            raise EnrolmentRefused(
+                "the phone's key or nonce changed during the comparison: start again"
+            )
         return EnrolingPhone(
             enrolment_id,
             str(view["device_id"]),
             identity_key,
-            sas(record.roster_hash, identity_key, record.nonce, unb64(phone_nonce)),
+            sas(record.roster_hash, identity_key, record.nonce, unb64(str(phone_nonce))),
         )
 
     async def confirm(self, phone: EnrolingPhone) -> None:

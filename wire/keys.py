@@ -45,8 +45,10 @@ MAX_ROSTER_MEMBERS = 64
 MAX_VERSION = 2**53 - 1
 MAX_NAME_CHARS = 64
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+# Matched whole with ``fullmatch`` and ASCII classes only: ``$`` would also accept a
+# trailing newline, and ``\d`` any Unicode digit, neither of which the protocol allows.
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 class InvalidObject(ValueError):
@@ -108,7 +110,7 @@ def parse_owner(ref: Any) -> tuple[str, str]:
     if not isinstance(ref, str):
         raise InvalidObject("an owner must be a string")
     kind, _, owner_id = ref.partition(":")
-    if kind not in OWNER_KINDS or not _ID.match(owner_id):
+    if kind not in OWNER_KINDS or not _ID.fullmatch(owner_id):
         raise InvalidObject("an owner is staff:<id> or witness:<id>")
     return kind, owner_id
 
@@ -334,7 +336,7 @@ def _signature(obj: dict[str, Any], key: str) -> None:
 
 
 def _id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InvalidObject(f"{what} must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
     return value
 
@@ -346,7 +348,7 @@ def _version(value: Any) -> int:
 
 
 def _time(value: Any) -> None:
-    if not isinstance(value, str) or not _TIME.match(value):
+    if not isinstance(value, str) or not _TIME.fullmatch(value):
         raise InvalidObject("issued_at must be a UTC time like 2026-01-31T12:00:00Z")
 
 
@@ -370,4 +372,7 @@ def device_proof_payload(curve25519: str, ed25519: str, context: str) -> bytes:
 
 
 def login_context(username: str) -> str:
-    return f"login:{username}"
+    """The registration proof context of a staff login. Usernames are case-insensitive
+    (the server keeps them in lower case), so the context carries the lower-case form
+    whatever the person typed."""
+    return f"login:{username.lower()}"

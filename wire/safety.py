@@ -34,6 +34,7 @@ def safety_number(person_a: tuple[str, str], person_b: tuple[str, str]) -> str:
 
 
 def same_safety_number(expected: str, given: str) -> bool:
-    """Compare ignoring spacing, in constant time."""
-    clean = "".join(ch for ch in given if ch.isdigit())
-    return hmac.compare_digest(expected.replace(" ", ""), clean)
+    """Compare ignoring everything but the digits 0-9, in constant time (other
+    characters, including other scripts' digits, never match)."""
+    clean = "".join(ch for ch in given if ch in "0123456789")
+    return hmac.compare_digest(expected.replace(" ", "").encode(), clean.encode())
