@@ -157,15 +157,19 @@ class Conversation:
         """
         return self.trust.safety_number(owner)
 
-    async def verify_person(self, owner: str, compared_number: str) -> None:
-        """Trust ``owner``'s identity (and so every device it vouches for) after
-        comparing safety numbers.
+    async def verify_person(
+        self, owner: str, compared_number: str, *, case_id: str | None = None
+    ) -> None:
+        """Record ``owner``'s identity as verified after comparing safety numbers. With
+        ``case_id``, every device their identity vouches for is trusted for that case
+        (a witness's phone passes its own case); otherwise the verification lets them
+        start a case's roster and be vouched for in one, and each case's roster decides.
 
         Raises:
             KeyError: nothing is known of this person.
             ValueError: the numbers differ (do not trust them).
         """
-        await self.trust.verify_person(owner, compared_number)
+        await self.trust.verify_person(owner, compared_number, case_id=case_id)
 
     # ----------------------------------------------------------------- keys
 

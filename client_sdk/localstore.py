@@ -62,9 +62,15 @@ class KnownPerson(msgspec.Struct, kw_only=True):
     list_version: int = 0
     list_hash: str = ""
     devices: dict[str, str] = {}  # device id -> device object hash, from that list
-    # The identity key this device verified directly (in person, enrolment, or by
-    # safety number); trusted for every case while it is still the identity key.
+    # The identity key this device verified directly (in person, at enrolment, or by
+    # safety number). It lets this person start a case's roster for this device; it
+    # makes their devices trusted for encryption only in ``verified_cases`` (a
+    # witness's phone, for its case) — elsewhere the case's roster decides.
     verified_key: str | None = None
+    verified_cases: list[str] = []
+    # Identity keys this person has moved away from (replaced by a key someone trusted
+    # vouched for): never trusted again, so a lost or stolen old identity cannot return.
+    retired_keys: list[str] = []
     # Identity keys already reported as changed (each is reported once).
     warned_keys: list[str] = []
     # The newest device list version seen under each identity key this person has

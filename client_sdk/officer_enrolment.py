@@ -191,7 +191,7 @@ class OfficerEnrolments:
         """
         record = (await self._ctx.store.officer_enrolments())[phone.enrolment_id]
         owner = f"witness:{record.witness_id}"
-        await self._trust.vouch_directly(owner, phone.identity_key)
+        await self._trust.vouch_directly(owner, phone.identity_key, record.case_id)
         await self._team.update(record.case_id, add=[owner])
         await self._ctx.transport.request("POST", f"/v1/enrolments/{phone.enrolment_id}/complete")
         await self._ctx.store.write(deletes=[("officer_enrolment", phone.enrolment_id)])

@@ -39,7 +39,7 @@ class TeamRoster:
                 number first).
         """
         person = self._trust.person(owner)
-        if person is None or not self._trust.person_trusted(owner, case_id):
+        if person is None or not self._trust.vouchable(owner, case_id):
             raise NotVerified("compare safety numbers with this person before vouching for them")
         listed = self._trust.members(case_id).get(owner)
         role = listed.role if listed is not None else ""

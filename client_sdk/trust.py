@@ -162,22 +162,35 @@ class DeviceTrust:
     # ----------------------------------------------------------------- decisions
 
     def person_trusted(self, owner: str, case_id: str | None) -> bool:
-        """Whether ``owner``'s current identity key is trusted for ``case_id`` (with no
-        case: trusted directly)."""
+        """Whether ``owner``'s current identity key is trusted for ``case_id``: this
+        device's own person; a member the case's accepted roster lists with that key;
+        or someone this device verified directly for this case. (With no case: whether
+        they were verified directly at all.)
+
+        A colleague verified by safety number is not trusted for every case the server
+        puts them on: for a case, the roster decides."""
         person = self._state.people.get(owner)
-        if person is None:
+        if person is None or person.identity_key in person.retired_keys:
             return False
         key = person.identity_key
         if owner == self.me.owner:
             identity = self.personal_identity
             return identity is not None and identity.public_key == key
-        if person.verified_key == key:
-            return True
         if case_id is None:
-            return False
+            return person.verified_key == key
         roster = self.roster(case_id)
         member = None if roster is None else roster.member(owner)
-        return member is not None and member.identity_key == key
+        if member is not None and member.identity_key == key:
+            return True
+        return person.verified_key == key and case_id in person.verified_cases
+
+    def vouchable(self, owner: str, case_id: str) -> bool:
+        """Whether this device may put ``owner``'s current identity in the case's
+        roster: verified directly, or already trusted for the case."""
+        person = self._state.people.get(owner)
+        if person is None or person.identity_key in person.retired_keys:
+            return False
+        return person.verified_key == person.identity_key or self.person_trusted(owner, case_id)
 
     def device_trusted(self, device: KnownDevice, case_id: str | None) -> bool:
         """Whether ``device`` chains, by checked signatures, to a person trusted for the
@@ -272,9 +285,11 @@ class DeviceTrust:
             body=canonical_json(obj).decode(),
             object_hash=roster.object_hash,
         )
+        review = _Review(self, case_id)
         async with self._ctx.lock:
+            review.retire_replaced(self.roster(case_id), roster)
             self._state.rosters[case_id] = accepted
-            await self._ctx.store.write([LocalStore.roster_put(accepted)])
+            await self._ctx.store.write([*review.puts, LocalStore.roster_put(accepted)])
         self.mark_stale(case_id)
         return roster
 
@@ -311,8 +326,11 @@ class DeviceTrust:
             raise WitnesslinkError("this device has no identity key yet")
         return safety_number((self.me.owner, identity.public_key), (owner, person.identity_key))
 
-    async def verify_person(self, owner: str, compared_number: str) -> None:
-        """Trust ``owner``'s current identity after comparing safety numbers.
+    async def verify_person(
+        self, owner: str, compared_number: str, *, case_id: str | None = None
+    ) -> None:
+        """Record ``owner``'s current identity as verified after comparing safety
+        numbers (for ``case_id``, trusted there for encryption too).
 
         Raises:
             KeyError: nothing is known of this person.
@@ -320,7 +338,7 @@ class DeviceTrust:
         """
         if not same_safety_number(self.safety_number(owner), compared_number):
             raise ValueError("the safety numbers differ: this person cannot be trusted")
-        await self.vouch_directly(owner, self._state.people[owner].identity_key)
+        await self.vouch_directly(owner, self._state.people[owner].identity_key, case_id)
 
     async def learn_person(self, owner: str, device_list: Any) -> KnownPerson | None:
         """Take in a person's device list fetched outside any case (to compare safety
@@ -334,14 +352,24 @@ class DeviceTrust:
             self._ctx.emit(event)
         return self._state.people.get(owner)
 
-    async def vouch_directly(self, owner: str, identity_key: str) -> None:
-        """Record that ``owner``'s identity key ``identity_key`` was verified directly."""
+    async def vouch_directly(
+        self, owner: str, identity_key: str, case_id: str | None = None
+    ) -> None:
+        """Record that ``owner``'s identity key ``identity_key`` was verified directly
+        (and, with ``case_id``, that it is trusted for that case)."""
         async with self._ctx.lock:
             person = self._state.people.get(owner)
             if person is None:
                 person = KnownPerson(owner=owner, identity_key=identity_key)
                 self._state.people[owner] = person
+            if person.verified_key != identity_key:
+                person.verified_cases = []
+                if person.verified_key is not None:
+                    # They were verified before under another key: it is retired.
+                    person.retired_keys.append(person.verified_key)
             person.verified_key = identity_key
+            if case_id is not None and case_id not in person.verified_cases:
+                person.verified_cases.append(case_id)
             await self._ctx.store.write([LocalStore.known_person_put(person)])
 
 
@@ -396,8 +424,26 @@ class _Review:
             body=canonical_json(obj).decode(),
             object_hash=roster.object_hash,
         )
+        self.retire_replaced(current, roster)
         self.state.rosters[self.case_id] = accepted
         self.puts.append(LocalStore.roster_put(accepted))
+
+    def retire_replaced(self, current: Roster | None, roster: Roster) -> None:
+        """Retire the keys ``roster`` replaces with others for the same people."""
+        if current is None:
+            return
+        for member in roster.members:
+            before = current.member(member.owner)
+            if before is not None and before.identity_key != member.identity_key:
+                self.retire(member.owner, before.identity_key)
+
+    def retire(self, owner: str, identity_key: str) -> None:
+        """Someone trusted vouched for another identity of ``owner``: the old one is
+        never trusted again."""
+        person = self.state.people.get(owner)
+        if person is not None and identity_key not in person.retired_keys:
+            person.retired_keys.append(identity_key)
+            self.puts.append(LocalStore.known_person_put(person))
 
     def device_list(self, owner: str, obj: Any) -> None:
         try:
@@ -414,6 +460,9 @@ class _Review:
             self.warn("own-identity-substituted", owner, "the server shows another key for you")
             return
         person = self.state.people.get(owner)
+        if person is not None and listed.identity_key in person.retired_keys:
+            self.warn("retired-identity", owner, "an identity this person moved away from")
+            return
         if person is not None and listed.version < person.newest_versions.get(
             listed.identity_key, 0
         ):
@@ -440,12 +489,15 @@ class _Review:
             person.devices = dict(listed.devices)
         else:
             trusted_before = self.trust.person_trusted(owner, self.case_id)
+            old_key = person.identity_key
             person.identity_key = listed.identity_key
             person.list_version = listed.version
             person.list_hash = listed.object_hash
             person.devices = dict(listed.devices)
             self.state.people[owner] = person
-            if trusted_before and listed.identity_key not in person.warned_keys:
+            if self.trust.person_trusted(owner, self.case_id):
+                self.retire(owner, old_key)  # the move was vouched for: no way back
+            elif trusted_before and listed.identity_key not in person.warned_keys:
                 person.warned_keys.append(listed.identity_key)
                 self.identity_changes.append(owner)
         person.newest_versions[listed.identity_key] = listed.version
@@ -496,6 +548,16 @@ class _Review:
             owner,
             keys.curve25519,
             keys.ed25519,
+        ) and not self._vouched(known):
+            # The keys seen before were never vouched for by the owner's identity: they
+            # were never used. Take the new ones (which still need vouching).
+            known.owner, known.curve25519, known.ed25519 = owner, keys.curve25519, keys.ed25519
+            known.object_hash = keys.object_hash
+            known.case_ids = sorted({*known.case_ids, case_id})
+        elif (known.owner, known.curve25519, known.ed25519) != (
+            owner,
+            keys.curve25519,
+            keys.ed25519,
         ):
             known.conflict = True
             self.puts.append(LocalStore.device_put(known))
@@ -509,6 +571,11 @@ class _Review:
                 known.case_ids.append(case_id)
         self.puts.append(LocalStore.device_put(known))
         return known
+
+    def _vouched(self, device: KnownDevice) -> bool:
+        """Whether the owner's newest list vouched for the keys known for ``device``."""
+        person = self.state.people.get(device.owner)
+        return person is not None and person.devices.get(device.device_id) == device.object_hash
 
     def events(self, trust: DeviceTrust) -> list[Event]:
         out: list[Event] = list(self.warnings)

@@ -419,6 +419,19 @@ class WitnessClient(Conversation):
             json={"step": "test_call" if test_call else "appointment"},
         )
 
+    async def verify_person(
+        self, owner: str, compared_number: str, *, case_id: str | None = None
+    ) -> None:
+        """Trust a team member after comparing safety numbers with them (by call or in
+        person): every device their identity vouches for is then trusted for this
+        phone's case, as if the roster named them.
+
+        Raises:
+            KeyError: nothing is known of this person.
+            ValueError: the numbers differ (do not trust them).
+        """
+        await super().verify_person(owner, compared_number, case_id=case_id or self.case_id)
+
     async def send(self, text: str) -> SentMessage:
         """Send a text message to the case team."""
         return await self.send_text(self.case_id, text)

@@ -258,3 +258,28 @@ async def test_an_honest_roster_with_one_entry_changed_is_refused(world: World) 
         for e in talk.witness.pending_events()
     )
     assert talk.worker.device_id in sent.recipients  # still trusted through the real roster
+
+
+async def test_a_colleague_the_server_puts_on_a_case_is_not_trusted_there(
+    world: World,
+) -> None:
+    talk = await open_conversation(world)
+    # Everyone verified this colleague by safety number once (for other work) ...
+    outsider = await world.login("outsider")
+    # ... and the server, not any manager, puts them on this case.
+    async with world.services.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO case_staff (case_id, staff_id, added_by, added_at) VALUES ($1, $2, $2, 0)",
+            talk.case_id,
+            outsider.staff_id,
+        )
+    for client in (talk.officer, talk.worker, talk.witness):
+        client.trust.mark_stale(talk.case_id)
+
+    for sent in (
+        await talk.officer.send("about the case", case_id=talk.case_id),
+        await talk.worker.send("about the case", case_id=talk.case_id),
+        await talk.witness.send("about me"),
+    ):
+        assert outsider.device_id in sent.withheld
+    assert await copies_for(world, outsider.device_id) == []

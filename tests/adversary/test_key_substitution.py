@@ -202,3 +202,23 @@ async def test_a_proxy_that_rewrites_the_key_bundle_gets_nothing(world: World) -
     assert talk.officer.device_id not in sent.recipients
     assert warnings_of(phone, "invalid-object") != []
     await nothing_readable(world, attacker, talk.officer.device_id, phone._olm.curve25519)
+
+
+async def test_an_impostor_object_seen_first_does_not_lock_out_the_real_device(
+    world: World,
+) -> None:
+    talk = await open_conversation(world)
+    real = await key_object_of(world, talk.officer.device_id)
+    fake = attacker_device(talk.officer.owner, talk.officer.device_id)
+    await set_key_object(world, talk.officer.device_id, fake.key_object())
+    # The worker's client has never looked at this device: it meets the impostor first.
+    first = await talk.worker.send("first", case_id=talk.case_id)
+    assert talk.officer.device_id in first.withheld
+
+    await set_key_object(world, talk.officer.device_id, real)
+    talk.worker.trust.mark_stale(talk.case_id)
+    second = await talk.worker.send("second", case_id=talk.case_id)
+
+    # The impostor's keys were never vouched for, so never used: the real ones replace
+    # them, and the officer's identity vouches for those.
+    assert talk.officer.device_id in second.recipients

@@ -5,8 +5,17 @@ remember the newest versions they checked and refuse to go back."""
 from __future__ import annotations
 
 from client_sdk import TrustWarning
-from tests.adversary.server import device_list_of, roster_of, set_device_list, set_roster
-from tests.support.world import World, open_conversation
+from tests.adversary.server import (
+    attacker_device,
+    copies_for,
+    device_list_of,
+    insert_device,
+    roster_of,
+    set_device_list,
+    set_roster,
+)
+from tests.support.world import World, introduce, open_conversation
+from wire.keys import object_hash
 
 
 def reasons(events: list[object]) -> set[str]:
@@ -95,3 +104,34 @@ async def test_a_removed_member_stops_receiving_at_once(world: World) -> None:
     roster = talk.witness.trust.roster(talk.case_id)
     assert roster is not None
     assert roster.member(talk.worker.owner) is None
+
+
+async def test_an_identity_someone_moved_away_from_cannot_come_back(world: World) -> None:
+    talk = await open_conversation(world)
+    old = talk.worker.trust.personal_identity
+    assert old is not None
+    await talk.worker.replace_identity()  # e.g. the old laptop was stolen
+    await introduce(talk.officer, talk.worker)
+    await talk.officer.vouch(talk.case_id, talk.worker.owner)  # the roster moves to the new key
+    talk.witness.trust.mark_stale(talk.case_id)
+    assert talk.worker.device_id in (await talk.witness.send("welcome back")).recipients
+
+    # Whoever holds the old identity key signs a new, higher device list with it, for a
+    # device of its own, and the server serves it.
+    thief = attacker_device(talk.worker.owner)
+    await insert_device(world, thief)
+    stolen = old.device_list(
+        talk.worker.owner, 99, {thief.device_id: object_hash(thief.key_object())}, world.clock.now()
+    )
+    await set_device_list(world, talk.worker.owner, stolen)
+    for client in (talk.witness, talk.officer):
+        client.trust.mark_stale(talk.case_id)
+        client.pending_events()
+
+    for client, sent in (
+        (talk.witness, await talk.witness.send("who is there?")),
+        (talk.officer, await talk.officer.send("who is there?", case_id=talk.case_id)),
+    ):
+        assert thief.device_id not in sent.recipients
+        assert "retired-identity" in reasons(client.pending_events())
+    assert await copies_for(world, thief.device_id) == []
