@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")]
 Base64 = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=96 * 1024, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    str, msgspec.Meta(min_length=1, max_length=96 * 1024, pattern=r"^[A-Za-z0-9+/]+={0,2}\Z")
 ]
 CopyId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/=-]+$")]
+KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/=-]+\Z")]
 Key = Annotated[str, msgspec.Meta(min_length=40, max_length=64)]
 Signature = Annotated[str, msgspec.Meta(min_length=80, max_length=100)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -47,7 +47,7 @@ class DeviceIn(Strict):
 
 class LoginIn(Strict):
     username: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+\Z")
     ]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     device: DeviceIn
@@ -152,7 +152,7 @@ class HeartbeatIn(Strict):
 
 class PanicIn(Strict):
     request_id: Annotated[
-        str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+        str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")
     ]
 
 
@@ -167,12 +167,12 @@ class BeaconIn(Strict):
 
 class PlanIn(Strict):
     every_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
-    start_local: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")] | None = None
+    start_local: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}:[0-9]{2}\Z")] | None = None
     weekdays: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=10)]], msgspec.Meta(max_length=7)
     ] = []
     times: Annotated[
-        list[Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]], msgspec.Meta(max_length=24)
+        list[Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}:[0-9]{2}\Z")]], msgspec.Meta(max_length=24)
     ] = []
     window_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
     grace_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 30
