@@ -23,6 +23,7 @@ ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
+HOUR_MINUTE = msgspec.Meta(pattern=r"^[0-9]{2}:[0-9]{2}\Z")
 Aware = Annotated[datetime, msgspec.Meta(tz=True)]  # a time with its UTC offset
 
 
@@ -167,13 +168,11 @@ class BeaconIn(Strict):
 
 class PlanIn(Strict):
     every_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
-    start_local: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}:[0-9]{2}\Z")] | None = None
+    start_local: Annotated[str, HOUR_MINUTE] | None = None
     weekdays: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=10)]], msgspec.Meta(max_length=7)
     ] = []
-    times: Annotated[
-        list[Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}:[0-9]{2}\Z")]], msgspec.Meta(max_length=24)
-    ] = []
+    times: Annotated[list[Annotated[str, HOUR_MINUTE]], msgspec.Meta(max_length=24)] = []
     window_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
     grace_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 30
     reminder_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 15
