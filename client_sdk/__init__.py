@@ -31,13 +31,20 @@ from client_sdk.events import (
     NewDevice,
     ReplayRejected,
 )
+from client_sdk.keywrap import KeyWrapper, SoftwareKeyWrapper, WrapperError
+from client_sdk.locked import LockedPhone, Offline
 from client_sdk.staff import Enrolment, StaffClient
-from client_sdk.vault import DEFAULT_KDF, FAST_KDF_FOR_TESTS, KdfParams, VaultWiped, WrongSecret
+from client_sdk.vault import (
+    DEFAULT_KDF,
+    KdfParams,
+    VaultUnavailable,
+    VaultWiped,
+    WrongSecret,
+)
 from client_sdk.witness import CheckInResult, WitnessClient
 
 __all__ = [
     "DEFAULT_KDF",
-    "FAST_KDF_FOR_TESTS",
     "AlertNotice",
     "ApiError",
     "AppointmentChanged",
@@ -55,15 +62,21 @@ __all__ = [
     "IncomingMessage",
     "KdfParams",
     "KeyChangeWarning",
+    "KeyWrapper",
+    "LockedPhone",
     "NewDevice",
     "NotEnrolled",
+    "Offline",
     "ReplayRejected",
     "SentMessage",
+    "SoftwareKeyWrapper",
     "StaffClient",
     "TransportError",
     "UpcomingAppointment",
+    "VaultUnavailable",
     "VaultWiped",
     "WitnessClient",
     "WitnesslinkError",
+    "WrapperError",
     "WrongSecret",
 ]

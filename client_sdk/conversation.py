@@ -754,6 +754,7 @@ class Conversation:
             status="received",
             attachment=attachment,
             kind=str(payload.get("kind", "text")),
+            written_locked=payload.get("written_locked") is True,
         )
         await self._persist_crypto(
             [
@@ -780,6 +781,7 @@ class Conversation:
                 attachment.key,
                 attachment.sha256,
             ),
+            written_locked=record.written_locked,
         )
 
     async def history(self, case_id: str) -> list[StoredMessage]:

@@ -33,6 +33,9 @@ class IncomingMessage:
     text: str
     sent_at: datetime
     attachment: AttachmentRef | None = None
+    #: Written on the witness's phone while it was locked (offline), before any PIN
+    #: was confirmed: possibly by whoever held the phone.
+    written_locked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,18 +23,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from client_sdk import FAST_KDF_FOR_TESTS, IncomingMessage, StaffClient, WitnessClient
+from client_sdk import FAST_KDF, IncomingMessage, StaffClient, WitnessClient
 from tests.support.processes import PASSWORD, admin, free_port, seed, server_process
 
 
 async def tour(url: str, data: Path, support_agency_id: str) -> None:
     # 1. The officer logs in from a new client (its store is encrypted with a passphrase;
-    #    FAST_KDF_FOR_TESTS keeps this tour quick — real clients use the default).
+    #    FAST_KDF keeps this tour quick — real clients use the default).
     officer = await StaffClient.login(
-        url, "officer", PASSWORD, data / "officer.store", "a passphrase", kdf=FAST_KDF_FOR_TESTS
+        url, "officer", PASSWORD, data / "officer.store", "a passphrase", kdf=FAST_KDF
     )
     worker = await StaffClient.login(
-        url, "worker", PASSWORD, data / "worker.store", "another passphrase", kdf=FAST_KDF_FOR_TESTS
+        url, "worker", PASSWORD, data / "worker.store", "another passphrase", kdf=FAST_KDF
     )
     # 2. A case joins the officer's police agency and the home-country support agency.
     case = await officer.create_case("DE-2026-0042", support_agency_id)
@@ -47,7 +47,7 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
     enrolment.save_qr_png(data / "enrolment.png")
     # 4. The phone enrols, in person, with the code (or the QR payload).
     phone = await WitnessClient.enroll(
-        url, enrolment.qr_payload, data / "phone.store", "2468", kdf=FAST_KDF_FOR_TESTS
+        url, enrolment.qr_payload, data / "phone.store", "2468", kdf=FAST_KDF
     )
     # 5. Messages, end to end encrypted to every device of every member.
     sent = await phone.send("I arrived home safely.")

@@ -22,6 +22,7 @@ from server.domain.devices import DeviceService
 from server.domain.events import EventSink
 from server.domain.keys import KeyService
 from server.domain.messages import MessageRelay
+from server.domain.unlock.service import UnlockService
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
@@ -71,6 +72,7 @@ class Services:
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
     device_events: DeviceEvents
+    unlock: UnlockService
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -122,6 +124,8 @@ def build_services(
         clock,
         enrolment_ttl=settings.enrolment_ttl,
         public_url=settings.public_url,
+        authenticator=authenticator,
+        events=events,
     )
     devices = DeviceService(
         store,
@@ -208,4 +212,17 @@ def build_services(
         ),
         calendar_feeds=CalendarFeeds(store, audit, clock),
         device_events=DeviceEvents(store, clock),
+        unlock=UnlockService(
+            store,
+            audit,
+            clock,
+            sealer,
+            alerts,
+            events,
+            authenticator,
+            # A witness mistyping a few times goes through; a script cannot hammer.
+            evaluations_by_device=RateLimiter(clock, Rate(capacity=5, refill_s=30)),
+            max_unconfirmed=settings.vault_max_unconfirmed,
+            wake_dispatcher=dispatcher.wake,
+        ),
     )

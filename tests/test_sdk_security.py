@@ -17,7 +17,7 @@ from client_sdk import (
     ReplayRejected,
     WitnessClient,
 )
-from client_sdk.vault import FAST_KDF_FOR_TESTS
+from tests.support.kdf import FAST_KDF, WITNESS_PIN
 from tests.support.world import World, open_conversation
 
 
@@ -167,7 +167,7 @@ async def test_enrolment_is_refused_when_the_team_keys_do_not_match_the_code(wor
     forged = enrolment.qr_payload.replace(f"f={enrolment.team_fingerprint}", "f=" + "0" * 64)
     store = world.tmp / "forged.store"
     with pytest.raises(EnrolmentRefused, match="do not match"):
-        await WitnessClient.enroll(world.url, forged, store, "1357", kdf=FAST_KDF_FOR_TESTS)
+        await WitnessClient.enroll(world.url, forged, store, WITNESS_PIN, kdf=FAST_KDF)
     assert not store.exists()
 
 
@@ -181,7 +181,7 @@ async def test_the_typed_code_carries_enough_fingerprint_to_catch_a_swap(world: 
     groups[-1] = "AAAA" if groups[-1] != "AAAA" else "BBBB"
     with pytest.raises(EnrolmentRefused):
         await WitnessClient.enroll(
-            world.url, "-".join(groups), world.tmp / "typed.store", "1357", kdf=FAST_KDF_FOR_TESTS
+            world.url, "-".join(groups), world.tmp / "typed.store", WITNESS_PIN, kdf=FAST_KDF
         )
     payload = json.dumps(enrolment.code)
     assert enrolment.code.count("-") == 10, payload

@@ -11,7 +11,6 @@ is queued for the device and its unused keys, and is audited.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,7 +22,8 @@ from server.domain.denials import audit_denied
 from server.domain.events import EventSink
 from server.domain.models import Case, Device, OwnerKind, Staff, Witness
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
-from server.domain.welfare.checkins import beacon_hash, default_settings
+from server.domain.revocation import revoke_device_in
+from server.domain.welfare.checkins import default_settings
 from server.errors import EnrolmentCodeInvalid, Forbidden, NotFound
 from server.ids import new_id
 from server.security.ratelimit import RateLimiter
@@ -37,7 +37,6 @@ class EnrolmentResult:
     token: str
     witness: Witness
     pinned_team: list[TeamDevice]
-    beacon_token: str
 
 
 class DeviceService:
@@ -83,10 +82,6 @@ class DeviceService:
                 device, token = await insert_device(
                     uow, registration, OwnerKind.WITNESS, witness.id, now, device_id
                 )
-                # A one-purpose token kept outside the phone's encrypted store, so a
-                # phone that wipes itself after wrong PINs can still say so.
-                beacon = secrets.token_urlsafe(32)
-                await uow.devices.set_beacon(device.id, beacon_hash(beacon))
                 settings = await uow.case_settings.get(witness.case_id)
                 silent_after = timedelta(
                     seconds=(settings or default_settings(witness.case_id)).silent_after_s
@@ -114,7 +109,7 @@ class DeviceService:
                 )
             raise EnrolmentCodeInvalid()
         pinned = [TeamDevice(d[0], d[1], d[2]) for d in json.loads(code.team_devices)]
-        return EnrolmentResult(device, token, witness, pinned, beacon)
+        return EnrolmentResult(device, token, witness, pinned)
 
     async def case_devices(self, principal: Principal, case_id: str) -> list[Device]:
         """Active devices of a case's members, for fan-out; only for members.
@@ -198,27 +193,12 @@ class DeviceService:
         now: datetime,
     ) -> None:
         """Revoke and forget what was held for the device (pending copies, keys,
-        attachments waiting for it); a second revocation changes nothing.
+        attachments waiting for it, its store's OPRF key); a second revocation changes
+        nothing.
 
         ``owner_id`` is who revokes (the owner of the caller's device, or the staff
         member at the console)."""
-        if not await uow.devices.revoke(device.id, owner_id, now):
-            return
-        await uow.messages.delete_for_device(device.id)
-        await uow.keys.delete_for_device(device.id)
-        for orphan in await uow.attachments.delete_recipient(device.id):
-            await uow.attachments.delete(orphan)
-        await self._audit.append(
-            uow.audit,
-            actor,
-            "device.revoked",
-            subject=("device", device.id),
-            case_id=None if case is None else case.id,
-            details={
-                "owner_kind": device.owner_kind.value,
-                "remote": device.owner_id != owner_id,
-            },
-        )
+        await revoke_device_in(uow, self._audit, actor, owner_id, device, case, now)
 
     async def _authorise_revoke(
         self, uow: UnitOfWork, owner_id: str, staff: Staff | None, device: Device

@@ -28,6 +28,7 @@ from server.storage.repos.court import (
 from server.storage.repos.device_events import SqlDeviceEventRepository
 from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
+from server.storage.repos.unlock import SqlUnlockRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
     SqlCheckInRepository,
@@ -129,6 +130,10 @@ class SqlUnitOfWork:
     @cached_property
     def device_events(self) -> SqlDeviceEventRepository:
         return SqlDeviceEventRepository(self.conn)
+
+    @cached_property
+    def unlock(self) -> SqlUnlockRepository:
+        return SqlUnlockRepository(self.conn)
 
 
 class SqlStore:

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from client_sdk import FAST_KDF_FOR_TESTS, EnrolmentRefused, WitnessClient
+from client_sdk import EnrolmentRefused, WitnessClient
 from client_sdk.errors import ApiError
 from client_sdk.staff import Enrolment
 from server.domain.models import Role
@@ -21,6 +21,7 @@ from tests.api.helpers import (
     expect_problem,
     raw_login,
 )
+from tests.support.kdf import FAST_KDF, WITNESS_PIN
 from tests.support.world import World
 from wire.protocol import TeamDevice, parse_enrolment_code, team_fingerprint
 
@@ -185,8 +186,8 @@ async def _sdk_enrol(world: World, code: str, name: str) -> WitnessClient:
         world.url,
         code,
         world.tmp / f"{name}.store",
-        "2468",
-        kdf=FAST_KDF_FOR_TESTS,
+        WITNESS_PIN,
+        kdf=FAST_KDF,
         clock=world.clock,
     )
     world.clients.append(client)

@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from client_sdk import FAST_KDF_FOR_TESTS, StaffClient, WitnessClient
+from client_sdk import StaffClient, WitnessClient
 from client_sdk.staff import Enrolment
 from server.api.context import SERVICES
 from server.app import build_app
@@ -27,6 +27,7 @@ from server.domain.audit import Actor
 from server.domain.models import AgencyKind, Role
 from server.services import Services
 from tests.fakes.twilio_server import FakeTwilio
+from tests.support.kdf import FAST_KDF, WITNESS_PIN
 
 PASSWORD = "correct horse battery staple"
 TWILIO_SENDER = "+15005550006"  # Twilio's magic "valid" test number
@@ -88,21 +89,21 @@ class World:
             self.tmp / f"{username}-{len(self.clients)}.store",
             "staff passphrase",
             totp=totp,
-            kdf=FAST_KDF_FOR_TESTS,
+            kdf=FAST_KDF,
             clock=self.clock,
         )
         self.clients.append(client)
         return client
 
     async def enrol(
-        self, enrolment: Enrolment, *, name: str = "witness", pin: str = "2468"
+        self, enrolment: Enrolment, *, name: str = "witness", pin: str = WITNESS_PIN
     ) -> WitnessClient:
         client = await WitnessClient.enroll(
             self.url,
             enrolment.code,
             self.tmp / f"{name}.store",
             pin,
-            kdf=FAST_KDF_FOR_TESTS,
+            kdf=FAST_KDF,
             clock=self.clock,
         )
         self.clients.append(client)

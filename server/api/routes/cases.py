@@ -96,6 +96,20 @@ async def add_witness(request: web.Request) -> web.Response:
     return json_response(enrolment_view(issued, qr_svg(issued)), status=201)
 
 
+@routes.post("/v1/cases/{case_id}/close")
+async def close_case(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    closed = await services(request).cases.close_case(caller.staff, path_id(request, "case_id"))
+    return json_response(
+        {
+            **case_view(closed.case),
+            "newly_closed": closed.newly_closed,
+            "revoked_devices": closed.revoked_devices,
+        }
+    )
+
+
 @routes.post("/v1/witnesses/{witness_id}/enrolments")
 async def new_enrolment(request: web.Request) -> web.Response:
     caller = await staff_principal(request)

@@ -32,7 +32,6 @@ async def enrol(request: web.Request) -> web.Response:
             "token": result.token,
             "witness": witness_view(result.witness),
             "team_devices": [team_device_view(d) for d in result.pinned_team],
-            "beacon_token": result.beacon_token,
         },
         status=201,
     )
