@@ -7,9 +7,14 @@ agencies and two staff members with the admin command, then:
 2. opens a case with a support organisation and assigns a support worker,
 3. adds the witness (alias only) and gets the enrolment code and QR code,
 4. the witness's phone enrols with the code (keys made on the phone, the team's keys
-   pinned against the fingerprint in the code),
+   pinned against the fingerprint in the code) and sets its PIN and duress PIN with the
+   server's help,
 5. the witness and the team exchange end-to-end encrypted messages,
-6. the officer sets a check-in plan (the phone is prompted at each due time).
+6. the officer sets a check-in plan (the phone is prompted at each due time),
+7. the phone is locked and opened again with its PIN (and the server's help).
+
+Every store uses the real key-derivation cost (Argon2id, 256 MiB): each unlock takes a
+moment, as it does on a phone.
 
 Run it from the repository root:  .venv/bin/python examples/tour.py
 """
@@ -23,18 +28,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from client_sdk import FAST_KDF, IncomingMessage, StaffClient, WitnessClient
+from client_sdk import IncomingMessage, StaffClient, WitnessClient
 from tests.support.processes import PASSWORD, admin, free_port, seed, server_process
 
 
 async def tour(url: str, data: Path, support_agency_id: str) -> None:
-    # 1. The officer logs in from a new client (its store is encrypted with a passphrase;
-    #    FAST_KDF keeps this tour quick — real clients use the default).
+    # 1. The officer logs in from a new client (its store opens with a passphrase of at
+    #    least twelve characters).
     officer = await StaffClient.login(
-        url, "officer", PASSWORD, data / "officer.store", "a passphrase", kdf=FAST_KDF
+        url, "officer", PASSWORD, data / "officer.store", "officer's long passphrase"
     )
     worker = await StaffClient.login(
-        url, "worker", PASSWORD, data / "worker.store", "another passphrase", kdf=FAST_KDF
+        url, "worker", PASSWORD, data / "worker.store", "worker's long passphrase"
     )
     # 2. A case joins the officer's police agency and the home-country support agency.
     case = await officer.create_case("DE-2026-0042", support_agency_id)
@@ -45,9 +50,11 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
     )
     print("enrolment code to type in:", enrolment.code)
     enrolment.save_qr_png(data / "enrolment.png")
-    # 4. The phone enrols, in person, with the code (or the QR payload).
+    # 4. The phone enrols, in person, with the code (or the QR payload). The PIN has six
+    #    digits or more and no pattern; the duress PIN opens the very same app while the
+    #    team is alerted. Neither can be tried without the server.
     phone = await WitnessClient.enroll(
-        url, enrolment.qr_payload, data / "phone.store", "2468", kdf=FAST_KDF
+        url, enrolment.qr_payload, data / "phone.store", "284619", duress_pin="719305"
     )
     # 5. Messages, end to end encrypted to every device of every member.
     sent = await phone.send("I arrived home safely.")
@@ -66,6 +73,11 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
         enrolment.witness_id, weekdays=["mon", "thu"], times=["10:00"]
     )
     print("check-in plan:", plan["description"], "- first due", plan["current"]["due_at"])
+    # 7. Locked, the store is unreadable; the PIN opens it again (Argon2id, then one
+    #    evaluation by the server, then a confirmation).
+    await phone.close()
+    phone = await WitnessClient.open(data / "phone.store", "284619")
+    print("reopened with the PIN:", len(await phone.messages()), "messages")
     for client in (officer, worker, phone):
         await client.close()
 
