@@ -22,6 +22,7 @@ from server.domain.devices import DeviceService
 from server.domain.events import EventSink
 from server.domain.keys import KeyService
 from server.domain.messages import MessageRelay
+from server.domain.unlock.pins import PinService
 from server.domain.unlock.service import UnlockService
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
@@ -73,6 +74,7 @@ class Services:
     calendar_feeds: CalendarFeeds
     device_events: DeviceEvents
     unlock: UnlockService
+    pins: PinService
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -225,4 +227,5 @@ def build_services(
             max_unconfirmed=settings.vault_max_unconfirmed,
             wake_dispatcher=dispatcher.wake,
         ),
+        pins=PinService(store, audit, clock, sealer),
     )

@@ -54,7 +54,7 @@ def _unlock_credential(request: web.Request) -> tuple[str, str]:
 async def setup(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, SetupIn)
-    result = await services(request).unlock.setup(caller, [_element(b) for b in body.blinded])
+    result = await services(request).pins.setup(caller, [_element(b) for b in body.blinded])
     return json_response(
         {
             "device_id": result.device_id,
@@ -70,7 +70,7 @@ async def setup(request: web.Request) -> web.Response:
 async def register_keys(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, RegisterKeysIn)
-    await services(request).unlock.register_keys(
+    await services(request).pins.register_keys(
         caller,
         [(k.public_key, KeyRole(k.role)) for k in body.keys],
         wipe_on_duress=body.wipe_on_duress,
@@ -120,7 +120,7 @@ async def failed(request: web.Request) -> web.Response:
 async def endorse(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, EndorseIn)
-    await services(request).unlock.endorse(
+    await services(request).pins.endorse(
         caller, body.attempt_id, body.public_key, body.signature, body.endorsement
     )
     return json_response({"ok": True})
@@ -130,7 +130,7 @@ async def endorse(request: web.Request) -> web.Response:
 async def retire(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, RetireIn)
-    retired = await services(request).unlock.retire(caller, body.public_key, body.signature)
+    retired = await services(request).pins.retire(caller, body.public_key, body.signature)
     return json_response({"retired": retired})
 
 

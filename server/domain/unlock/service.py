@@ -20,15 +20,14 @@ evaluation here, and this service counts them:
   count, cleared only by the primary PIN, keeps the duress PIN from being used to reset
   the guesses against the real one.
 
-Setting up (after enrolment), registering the confirmation keys, changing a PIN and the
-owner's own wipe use the device token. Nothing here logs or audits a secret.
+Setting up, registering the confirmation keys and changing a PIN are in
+:mod:`server.domain.unlock.pins`. The owner's own wipe uses the device token. Nothing
+here logs or audits a secret.
 """
 
 from __future__ import annotations
 
-import base64
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from hmac import compare_digest
@@ -40,53 +39,37 @@ from server.domain.audit import Actor, AuditLog
 from server.domain.authentication import DeviceAuthenticator
 from server.domain.effects import Effects
 from server.domain.events import EventSink
-from server.domain.models import Device, OwnerKind
 from server.domain.revocation import revoke_device_in
 from server.domain.unlock import oprf
-from server.domain.unlock.models import Attempt, AttemptKind, ConfirmKey, UnlockState
+from server.domain.unlock.models import Attempt, AttemptKind, UnlockState
+from server.domain.unlock.rules import (
+    audit_phone,
+    confirmed,
+    new_attempt,
+    open_attempt,
+    signing_key,
+    unseal_seed,
+    witness_device,
+)
 from server.domain.welfare.alerts import AlertEngine, AlertSpec
 from server.domain.welfare_models import AlertKind
 from server.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
     SignatureInvalid,
     StoreErased,
     Unauthenticated,
-    UnlockAttemptExpired,
 )
-from server.ids import new_id, new_token, token_hash
+from server.ids import token_hash
 from server.security.ratelimit import RateLimiter
 from server.security.sealing import Sealer
-from server.security.signatures import verify_ed25519
 from server.storage.protocols import Store, UnitOfWork
 from wire.vault import (
-    CHALLENGE_BYTES,
-    CONFIRM_KEY_BYTES,
     KeyRole,
     confirm_payload,
-    decode,
-    encode,
-    endorse_payload,
-    retire_payload,
 )
 
 DEFAULT_MAX_UNCONFIRMED = 10
 DEFAULT_ATTEMPT_TTL = timedelta(minutes=5)
-SETUP_MAX_INPUTS = 2  # the PIN and the duress PIN
-
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class SetupResult:
-    """What the phone needs to unlock later: its unlock credential and the OPRF public
-    key to pin, and the evaluations of the PINs it set up."""
-
-    device_id: str
-    unlock_token: str
-    oprf_public_key: str
-    evaluations: list[oprf.Evaluation]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +82,8 @@ class Evaluated:
 
 
 class UnlockService:
-    """The server's side of every witness phone's PIN."""
+    """The server's side of unlocking every witness phone: evaluations, confirmations,
+    guess counting, duress, erasure."""
 
     def __init__(
         self,
@@ -131,89 +115,6 @@ class UnlockService:
         self._wake = wake_dispatcher
 
     # ------------------------------------------------------------------ setting up
-
-    async def setup(self, principal: Principal, blinded: Sequence[bytes]) -> SetupResult:
-        """Give the phone its OPRF key and unlock credential, evaluating its PINs.
-
-        Repeatable until confirmation keys are registered (an enrolment that crashed
-        half-way starts again with a new key and credential).
-
-        Raises:
-            Forbidden: not a witness's phone.
-            InvalidInput: no, too many or malformed blinded elements (nothing stored).
-            Conflict: the PINs are already set up.
-            StoreErased: this device's store was erased.
-        """
-        device = _witness_device(principal)
-        if not 1 <= len(blinded) <= SETUP_MAX_INPUTS:
-            raise InvalidInput(f"send 1 to {SETUP_MAX_INPUTS} blinded elements")
-        seed, token, now = oprf.new_seed(), new_token(), self._clock.now()
-        evaluations = [oprf.evaluate(seed, device.id, b) for b in blinded]
-        public_key = encode(oprf.public_key(seed, device.id))
-        async with self._store.write() as uow:
-            current = await uow.unlock.get(device.id, lock=True)
-            if current is not None and current.erased:
-                raise StoreErased()
-            if current is not None and current.keys_registered:
-                raise Conflict("This phone's PINs are already set up")
-            await uow.unlock.put(
-                UnlockState(
-                    device_id=device.id,
-                    token_hash=token_hash(token),
-                    seed_sealed=self._seal(seed),
-                    oprf_public_key=public_key,
-                    unconfirmed=0,
-                    duress_unconfirmed=0,
-                    wipe_on_duress=False,
-                    duress_since=None,
-                    attempt=None,
-                    keys_registered=False,
-                    erased_at=None,
-                    erased_reason=None,
-                    created_at=now,
-                )
-            )
-        return SetupResult(device.id, token, public_key, evaluations)
-
-    async def register_keys(
-        self,
-        principal: Principal,
-        keys: Sequence[tuple[str, KeyRole]],
-        *,
-        wipe_on_duress: bool,
-    ) -> None:
-        """Register the confirmation keys of the PIN and (optionally) the duress PIN.
-
-        Raises:
-            Forbidden: not a witness's phone.
-            InvalidInput: not exactly one primary key, more than one duress key, a
-                repeated or malformed key, or ``wipe_on_duress`` without a duress key.
-            Conflict: not set up yet, or keys already registered.
-            StoreErased: this device's store was erased.
-        """
-        device = _witness_device(principal)
-        roles = [role for _key, role in keys]
-        if roles.count(KeyRole.PRIMARY) != 1 or roles.count(KeyRole.DURESS) > 1:
-            raise InvalidInput("register one primary key and at most one duress key")
-        if len({key for key, _role in keys}) != len(keys):
-            raise InvalidInput("the keys must differ")
-        for key, _role in keys:
-            _check_public_key(key)
-        if wipe_on_duress and KeyRole.DURESS not in roles:
-            raise InvalidInput("wipe_on_duress needs a duress key")
-        now = self._clock.now()
-        async with self._store.write() as uow:
-            state = await uow.unlock.get(device.id, lock=True)
-            if state is None:
-                raise Conflict("Set up the PINs first")
-            if state.erased:
-                raise StoreErased()
-            if state.keys_registered:
-                raise Conflict("This phone's PINs are already set up")
-            for key, role in keys:
-                await uow.unlock.add_key(ConfirmKey(device.id, key, role, now))
-            await uow.unlock.save(replace(state, wipe_on_duress=wipe_on_duress))
-            await self._audit_phone(uow, principal, "device.pins_set_up")
 
     # ------------------------------------------------------------------ unlocking
 
@@ -248,7 +149,7 @@ class UnlockService:
                     attempt=attempt,
                 )
                 await uow.unlock.save(state)
-                evaluation = oprf.evaluate(self._unseal(state), device_id, blinded)
+                evaluation = oprf.evaluate(unseal_seed(self._sealer, state), device_id, blinded)
                 result = Evaluated(evaluation, attempt, self._attempts_left(state))
             else:
                 revoked = await self._erase_for_wrong_pins(uow, state, now, effects)
@@ -284,12 +185,12 @@ class UnlockService:
         effects = Effects()
         async with self._store.write() as uow:
             state = await self._unlockable(uow, device_id, token)
-            attempt = _open_attempt(state, attempt_id, now)
+            attempt = open_attempt(state, attempt_id, now)
             payload = confirm_payload(device_id, attempt.id, attempt.challenge)
-            key = await _signing_key(uow, device_id, payload, signature)
+            key = await signing_key(uow, device_id, payload, signature)
             if key is None:
                 raise SignatureInvalid("The confirmation does not verify")
-            state = _confirmed(state, key.role, now, undo_duress_guess=True)
+            state = confirmed(state, key.role, now, undo_duress_guess=True)
             if key.role is KeyRole.DURESS:
                 state = await self._duress_unlock(uow, state, attempt, now, effects)
             await uow.unlock.save(state)
@@ -320,70 +221,6 @@ class UnlockService:
 
     # ------------------------------------------------------------------ changing a PIN
 
-    async def endorse(
-        self, principal: Principal, attempt_id: str, new_key: str, signature: str, endorsement: str
-    ) -> None:
-        """Register a new PIN's confirmation key with the role of the key that endorses
-        it (the current PIN's), proving both over the open attempt's challenge.
-
-        Raises:
-            Forbidden: not a witness's phone.
-            InvalidInput: a malformed key.
-            StoreErased: the OPRF key is erased.
-            UnlockAttemptExpired: not the open attempt, or it expired.
-            SignatureInvalid: the endorsement is by no registered key, or the new key
-                did not sign the challenge.
-            Conflict: the new key is already registered with another role.
-        """
-        device = _witness_device(principal)
-        _check_public_key(new_key)
-        now = self._clock.now()
-        async with self._store.write() as uow:
-            state = await self._live_state(uow, device.id)
-            attempt = _open_attempt(state, attempt_id, now)
-            endorsed = endorse_payload(device.id, attempt.id, attempt.challenge, new_key)
-            endorser = await _signing_key(uow, device.id, endorsed, endorsement)
-            if endorser is None:
-                raise SignatureInvalid("The endorsement does not verify")
-            proof = confirm_payload(device.id, attempt.id, attempt.challenge)
-            if not verify_ed25519(new_key, proof, signature):
-                raise SignatureInvalid("The new key did not sign the challenge")
-            known = {k.public_key: k.role for k in await uow.unlock.keys(device.id)}
-            if known.get(new_key, endorser.role) is not endorser.role:
-                raise Conflict("This key is already registered for the other PIN")
-            await uow.unlock.add_key(ConfirmKey(device.id, new_key, endorser.role, now))
-            # Proof of the current PIN, as good as a confirmation — except that it does
-            # not undo a guess made in duress (else changing the duress PIN to each
-            # candidate would test the real PIN for free).
-            await uow.unlock.save(_confirmed(state, endorser.role, now, undo_duress_guess=False))
-            await self._audit_phone(uow, principal, "device.pin_changed")
-
-    async def retire(self, principal: Principal, old_key: str, signature: str) -> bool:
-        """Drop the confirmation key a PIN change replaced, on the word of a registered
-        key of the same role; False if it was already gone.
-
-        Raises:
-            Forbidden: not a witness's phone.
-            StoreErased: the OPRF key is erased.
-            SignatureInvalid: no other registered key of the same role signed this.
-        """
-        device = _witness_device(principal)
-        async with self._store.write() as uow:
-            await self._live_state(uow, device.id)
-            keys = await uow.unlock.keys(device.id)
-            old = next((k for k in keys if k.public_key == old_key), None)
-            if old is None:
-                return False
-            payload = retire_payload(device.id, old_key)
-            if not any(
-                k.role is old.role
-                and k.public_key != old_key
-                and verify_ed25519(k.public_key, payload, signature)
-                for k in keys
-            ):
-                raise SignatureInvalid("The retirement does not verify")
-            return await uow.unlock.remove_key(device.id, old_key)
-
     # ------------------------------------------------------------------ erasing
 
     async def erase_by_owner(self, principal: Principal) -> None:
@@ -393,7 +230,7 @@ class UnlockService:
         Raises:
             Forbidden: not a witness's phone.
         """
-        device = _witness_device(principal)
+        device = witness_device(principal)
         now = self._clock.now()
         async with self._store.write() as uow:
             await uow.unlock.erase(device.id, "wiped", now)
@@ -403,21 +240,11 @@ class UnlockService:
             await revoke_device_in(
                 uow, self._audit, principal.actor, device.owner_id, device, case, now, why="wiped"
             )
-            await self._audit_phone(uow, principal, "device.wiped_by_owner")
+            await audit_phone(self._audit, uow, principal, "device.wiped_by_owner")
         self._authenticator.forget_devices({device.id})
         await self._events.devices_revoked([device.id])
 
     # ------------------------------------------------------------------ inside
-
-    async def _audit_phone(self, uow: UnitOfWork, principal: Principal, action: str) -> None:
-        """An audit entry about the caller's own phone (ids only, never a key)."""
-        await self._audit.append(
-            uow.audit,
-            principal.actor,
-            action,
-            subject=("device", principal.device.id),
-            case_id=_case_of(principal),
-        )
 
     async def _authenticate(self, device_id: str, token: str) -> None:
         """Check the credential before spending the device's rate-limit budget, so that
@@ -435,14 +262,6 @@ class UnlockService:
             raise StoreErased()
         return state
 
-    async def _live_state(self, uow: UnitOfWork, device_id: str) -> UnlockState:
-        state = await uow.unlock.get(device_id, lock=True)
-        if state is None:
-            raise Conflict("Set up the PINs first")
-        if state.erased:
-            raise StoreErased()
-        return state
-
     def _exhausted(self, state: UnlockState) -> bool:
         return max(state.unconfirmed, state.duress_unconfirmed) >= self.max_unconfirmed
 
@@ -450,15 +269,7 @@ class UnlockService:
         return max(0, self.max_unconfirmed - state.unconfirmed)
 
     def _new_attempt(self, kind: AttemptKind, now: datetime) -> Attempt:
-        challenge = encode(secrets.token_bytes(CHALLENGE_BYTES))
-        return Attempt(new_id("att"), challenge, kind, now + self._attempt_ttl)
-
-    def _seal(self, seed: bytes) -> bytes:
-        return self._sealer.seal(base64.b64encode(seed).decode("ascii"))
-
-    def _unseal(self, state: UnlockState) -> bytes:
-        assert state.seed_sealed is not None
-        return base64.b64decode(self._sealer.open(state.seed_sealed))
+        return new_attempt(kind, now, self._attempt_ttl)
 
     async def _duress_unlock(
         self,
@@ -534,59 +345,3 @@ class UnlockService:
         if result is None:
             raise StoreErased()
         return result
-
-
-def _witness_device(principal: Principal) -> Device:
-    if principal.witness is None or principal.device.owner_kind is not OwnerKind.WITNESS:
-        raise Forbidden("This is for a witness's phone")
-    return principal.device
-
-
-def _case_of(principal: Principal) -> str | None:
-    return None if principal.witness is None else principal.witness.case_id
-
-
-def _check_public_key(key: str) -> None:
-    try:
-        decode(key, CONFIRM_KEY_BYTES)
-    except ValueError as exc:
-        raise InvalidInput("a confirmation key is a 32-byte Ed25519 public key") from exc
-
-
-def _open_attempt(state: UnlockState, attempt_id: str, now: datetime) -> Attempt:
-    attempt = state.attempt
-    if attempt is None or not compare_digest(attempt.id, attempt_id) or attempt.expires_at <= now:
-        raise UnlockAttemptExpired()
-    return attempt
-
-
-async def _signing_key(
-    uow: UnitOfWork, device_id: str, payload: bytes, signature: str
-) -> ConfirmKey | None:
-    """The registered key that made ``signature``; every key is tried, so the time taken
-    does not say which one."""
-    found = None
-    for key in await uow.unlock.keys(device_id):
-        if verify_ed25519(key.public_key, payload, signature) and found is None:
-            found = key
-    return found
-
-
-def _confirmed(
-    state: UnlockState, role: KeyRole, now: datetime, *, undo_duress_guess: bool
-) -> UnlockState:
-    """The record after a proven unlock by ``role``: the guess count starts again; the
-    primary PIN ends duress; the duress PIN starts (or continues) it."""
-    if role is KeyRole.PRIMARY:
-        return replace(state, unconfirmed=0, duress_unconfirmed=0, duress_since=None, attempt=None)
-    counted = state.attempt is not None and state.attempt.kind is AttemptKind.EVALUATE_IN_DURESS
-    duress_unconfirmed = state.duress_unconfirmed
-    if undo_duress_guess and counted:
-        duress_unconfirmed = max(0, duress_unconfirmed - 1)
-    return replace(
-        state,
-        unconfirmed=0,
-        duress_unconfirmed=duress_unconfirmed,
-        duress_since=state.duress_since or now,
-        attempt=None,
-    )
