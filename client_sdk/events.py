@@ -33,6 +33,9 @@ class IncomingMessage:
     text: str
     sent_at: datetime
     attachment: AttachmentRef | None = None
+    #: Written on the witness's phone while it was locked (offline), before any PIN
+    #: was confirmed: possibly by whoever held the phone.
+    written_locked: bool = False
     #: The sending device chains, by signatures this device checked, to a person
     #: verified in person or by safety number. A phone never shows unverified messages
     #: as from the team: it holds them apart (see :class:`HeldMessage`).

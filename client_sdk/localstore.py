@@ -149,6 +149,8 @@ class StoredMessage(msgspec.Struct, kw_only=True):
     verified: bool = True
     attachment: StoredAttachment | None = None
     kind: str = "text"  # "text", "attachment", "checkin_note", "appointment_details"
+    # Written while the store was locked (offline), before any PIN was confirmed.
+    written_locked: bool = False
     # Breaks ties between messages with the same timestamp: the order they were stored.
     local_order: int = msgspec.field(default_factory=time.time_ns)
 
@@ -190,7 +192,6 @@ _SETTINGS = ("meta", "settings")
 
 class Settings(msgspec.Struct, kw_only=True):
     retention_days: int | None = None
-    wipe_on_duress: bool = False
 
 
 Put = tuple[str, str, bytes]
@@ -354,7 +355,9 @@ class LocalStore:
         await self.vault.put(*_SETTINGS, encode(settings))
 
     async def prune(self, before: datetime) -> int:
-        """Delete messages and replay markers older than ``before`` (local retention)."""
+        """Delete messages and replay markers older than ``before`` (local retention),
+        at once: the deleted pages are zeroed (``secure_delete``) and the WAL folded in
+        and truncated, so no copy of them stays in the store's files."""
         deletes: list[tuple[str, str]] = []
         for key, value in await self.vault.items("message"):
             message = msgspec.json.decode(value, type=StoredMessage)
@@ -368,6 +371,7 @@ class LocalStore:
                 deletes.append(("event_seen", key))
         if deletes:
             await self.vault.write(deletes=deletes)
+            await self.vault.checkpoint()
         return sum(1 for kind, _ in deletes if kind == "message")
 
     async def write(

@@ -93,4 +93,4 @@ class PendingEnrolment:
         finally:
             path = client._store.vault.path
             await client.close()
-            await Vault.wipe_file(path)
+            await Vault.destroy(path, wrapper=client._wrapper)

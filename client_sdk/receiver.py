@@ -189,6 +189,7 @@ class Receiver:
             attachment=attachment,
             kind=str(payload.get("kind", "text")),
             verified=verified,
+            written_locked=payload.get("written_locked") is True,
         )
         await ctx.persist_crypto([LocalStore.message_put(record), seen])
         return IncomingMessage(
@@ -211,6 +212,7 @@ class Receiver:
                 attachment.sha256,
             ),
             verified=verified,
+            written_locked=record.written_locked,
         )
 
     async def run(self, closed: asyncio.Event) -> None:

@@ -19,6 +19,7 @@ from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError, WitnesslinkError
 from client_sdk.events import AlertNotice, CheckInAnswered
 from client_sdk.identity import PersonalIdentity
+from client_sdk.keywrap import KeyWrapper
 from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
 from client_sdk.officer_enrolment import EnrolingPhone, Enrolment, OfficerEnrolments
 from client_sdk.own_keys import current_device_list, publish_device_list, publish_device_object
@@ -58,6 +59,7 @@ class StaffClient(Conversation):
         recovery_key: str | None = None,
         device_name: str = "staff client",
         kdf: KdfParams = DEFAULT_KDF,
+        wrapper: KeyWrapper | None = None,
         clock: Clock | None = None,
     ) -> StaffClient:
         """Log in from this (new) client and register it as a device.
@@ -68,7 +70,13 @@ class StaffClient(Conversation):
         it, the client can read and send nothing until :meth:`restore_identity` (or
         :meth:`replace_identity`, which everyone will be warned about).
 
+        The client's store is opened by ``passphrase`` alone (at least twelve
+        characters): unlike a witness phone it needs no server to open, so whoever
+        copies it can guess offline at one Argon2id derivation per guess — a long
+        passphrase is its only protection. ``wrapper`` adds a platform key store.
+
         Raises:
+            ValueError: a passphrase under twelve characters (nothing is created).
             VaultExists: this client already has a store (use :meth:`open`).
             ApiError: the server refused (``login-failed``, ``totp-required``,
                 ``rate-limited``); the new store is removed again.
@@ -76,7 +84,12 @@ class StaffClient(Conversation):
             TransportError: the server could not be reached.
         """
         draft = await create_device(
-            store_path, passphrase, name=device_name, context=login_context(username), kdf=kdf
+            store_path,
+            passphrase,
+            name=device_name,
+            context=login_context(username),
+            kdf=kdf,
+            wrapper=wrapper,
         )
         transport = Transport(server_url)
         try:
@@ -119,14 +132,19 @@ class StaffClient(Conversation):
 
     @classmethod
     async def open(
-        cls, store_path: Path, passphrase: str, *, clock: Clock | None = None
+        cls,
+        store_path: Path,
+        passphrase: str,
+        *,
+        wrapper: KeyWrapper | None = None,
+        clock: Clock | None = None,
     ) -> StaffClient:
         """Unlock an existing staff client store.
 
         Raises:
-            WrongSecret, VaultWiped, VaultNotFound, NotEnrolled: see the vault.
+            WrongSecret, VaultUnavailable, VaultNotFound, NotEnrolled: see the vault.
         """
-        opened = await open_device(store_path, passphrase)
+        opened = await open_device(store_path, passphrase, wrapper=wrapper)
         return cls(opened.store, opened.identity, opened.olm, opened.trust, clock=clock)
 
     @property
@@ -329,6 +347,12 @@ class StaffClient(Conversation):
         """Revoke a device: this client's own, or a witness phone on a case you manage
         (for instance when the phone has been taken)."""
         await self._call("POST", f"/v1/devices/{device_id}/revoke")
+
+    async def close_case(self, case_id: str) -> dict[str, Any]:
+        """Close a case you manage: the witness's phones are revoked and their stores
+        erased (they can never be opened again). Returns the case."""
+        result: dict[str, Any] = await self._call("POST", f"/v1/cases/{case_id}/close")
+        return result
 
     async def logout(self) -> None:
         """Take this client out of its person's device list, revoke it on the server,

@@ -31,6 +31,7 @@ from server.api.routes import (
     messages,
     realtime,
     twilio,
+    vault,
     welfare,
 )
 from server.clock import Clock, SystemClock
@@ -112,6 +113,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         alerts.routes,
         twilio.routes,
         court.routes,
+        vault.routes,
         console_auth.routes,
         console_caseload.routes,
         console_alerts.routes,

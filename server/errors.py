@@ -139,3 +139,18 @@ class Unavailable(DomainError):
     code = "unavailable"
     status = 503
     title = "The service is temporarily unavailable"
+
+
+class StoreErased(DomainError):
+    """The device's OPRF key was erased (too many unconfirmed PIN attempts, a wipe, a
+    revocation or a closed case): its phone store can never be opened again."""
+
+    code = "store-erased"
+    status = 410
+    title = "This phone's store has been erased and can no longer be opened"
+
+
+class UnlockAttemptExpired(DomainError):
+    code = "unlock-attempt-expired"
+    status = 409
+    title = "This unlock attempt is no longer open; ask for a new challenge"

@@ -25,6 +25,8 @@ from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
 from server.domain.messages import MessageRelay
 from server.domain.rosters import RosterService
+from server.domain.unlock.pins import PinService
+from server.domain.unlock.service import UnlockService
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
@@ -77,6 +79,8 @@ class Services:
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
     device_events: DeviceEvents
+    unlock: UnlockService
+    pins: PinService
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -122,7 +126,7 @@ def build_services(
         login_by_user=RateLimiter(clock, Rate(capacity=5, refill_s=60)),
         login_by_address=RateLimiter(clock, Rate(capacity=20, refill_s=6)),
     )
-    cases = CaseService(store, audit, clock, events)
+    cases = CaseService(store, audit, clock, events, authenticator)
     devices = DeviceService(store, audit, clock, authenticator, events)
     enrolments = EnrolmentService(
         store,
@@ -213,4 +217,18 @@ def build_services(
         ),
         calendar_feeds=CalendarFeeds(store, audit, clock),
         device_events=DeviceEvents(store, clock),
+        unlock=UnlockService(
+            store,
+            audit,
+            clock,
+            sealer,
+            alerts,
+            events,
+            authenticator,
+            # A witness mistyping a few times goes through; a script cannot hammer.
+            evaluations_by_device=RateLimiter(clock, Rate(capacity=5, refill_s=30)),
+            max_unconfirmed=settings.vault_max_unconfirmed,
+            wake_dispatcher=dispatcher.wake,
+        ),
+        pins=PinService(store, audit, clock, sealer),
     )

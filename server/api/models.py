@@ -148,7 +148,6 @@ class CheckInResponseIn(Strict):
 
 class HeartbeatIn(Strict):
     battery: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
-    duress_session: Annotated[str, msgspec.Meta(min_length=8, max_length=64)] | None = None
 
 
 class PanicIn(Strict):
@@ -160,10 +159,6 @@ class PanicIn(Strict):
 class SmsWordsIn(Strict):
     checkin_word: Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
     duress_word: Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
-
-
-class BeaconIn(Strict):
-    token: Annotated[str, msgspec.Meta(min_length=20, max_length=100)]
 
 
 class PlanIn(Strict):

@@ -17,6 +17,7 @@ from server.domain.denials import audit_denied
 from server.domain.events import EventSink
 from server.domain.identities import notify_keys_changed
 from server.domain.models import Case, Device, OwnerKind, Staff
+from server.domain.revocation import revoke_device_in
 from server.errors import Forbidden, NotFound
 from server.storage.protocols import Store, UnitOfWork
 
@@ -125,27 +126,12 @@ class DeviceService:
         now: datetime,
     ) -> None:
         """Revoke and forget what was held for the device (pending copies, keys,
-        attachments waiting for it); a second revocation changes nothing.
+        attachments waiting for it, its store's OPRF key); a second revocation changes
+        nothing.
 
         ``owner_id`` is who revokes (the owner of the caller's device, or the staff
         member at the console)."""
-        if not await uow.devices.revoke(device.id, owner_id, now):
-            return
-        await uow.messages.delete_for_device(device.id)
-        await uow.keys.delete_for_device(device.id)
-        for orphan in await uow.attachments.delete_recipient(device.id):
-            await uow.attachments.delete(orphan)
-        await self._audit.append(
-            uow.audit,
-            actor,
-            "device.revoked",
-            subject=("device", device.id),
-            case_id=None if case is None else case.id,
-            details={
-                "owner_kind": device.owner_kind.value,
-                "remote": device.owner_id != owner_id,
-            },
-        )
+        await revoke_device_in(uow, self._audit, actor, owner_id, device, case, now)
 
     async def _authorise_revoke(
         self, uow: UnitOfWork, owner_id: str, staff: Staff | None, device: Device

@@ -16,7 +16,6 @@ The protocol is in ``wire.enrolment``; here the server only relays and enforces 
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,7 +28,8 @@ from server.domain.events import EventSink
 from server.domain.identities import stored_json
 from server.domain.models import Device, Enrolment, EnrolmentState, OwnerKind, Witness
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
-from server.domain.welfare.checkins import beacon_hash, default_settings
+from server.domain.revocation import revoke_device_in
+from server.domain.welfare.checkins import default_settings
 from server.errors import (
     Conflict,
     EnrolmentCodeInvalid,
@@ -56,7 +56,6 @@ class ClaimedEnrolment:
     token: str
     witness: Witness
     enrolment: Enrolment
-    beacon_token: str
 
 
 class EnrolmentService:
@@ -225,12 +224,21 @@ class EnrolmentService:
             if not moved:
                 raise Conflict("This enrolment is already finished")
             witness = await uow.witnesses.get(enrolment.witness_id)
-            revoked = enrolment.device_id is not None and await uow.devices.revoke(
-                enrolment.device_id, principal.device.owner_id, now
+            phone = (
+                None if enrolment.device_id is None else await uow.devices.get(enrolment.device_id)
             )
-            if revoked and enrolment.device_id is not None:
-                await uow.messages.delete_for_device(enrolment.device_id)
-                await uow.keys.delete_for_device(enrolment.device_id)
+            if phone is not None:
+                case = None if witness is None else await uow.cases.get(witness.case_id)
+                await revoke_device_in(
+                    uow,
+                    self._audit,
+                    principal.actor,
+                    principal.device.owner_id,
+                    phone,
+                    case,
+                    now,
+                    why="enrolment-aborted",
+                )
             await self._audit.append(
                 uow.audit,
                 principal.actor,
@@ -287,10 +295,6 @@ class EnrolmentService:
                 device, device_token = await insert_device(
                     uow, registration, OwnerKind.WITNESS, witness.id, now, device_id
                 )
-                # A one-purpose token kept outside the phone's encrypted store, so a
-                # phone that wipes itself after wrong PINs can still say so.
-                beacon = secrets.token_urlsafe(32)
-                await uow.devices.set_beacon(device.id, beacon_hash(beacon))
                 settings = await uow.case_settings.get(witness.case_id)
                 silent_after = timedelta(
                     seconds=(settings or default_settings(witness.case_id)).silent_after_s
@@ -317,7 +321,7 @@ class EnrolmentService:
                     uow.audit, Actor.anonymous(), "enrolment.refused", details={"why": "code"}
                 )
             raise EnrolmentCodeInvalid()
-        return ClaimedEnrolment(device, device_token, witness, enrolment, beacon)
+        return ClaimedEnrolment(device, device_token, witness, enrolment)
 
     async def submit_nonce(self, principal: Principal, nonce: str) -> None:
         """The phone's SAS nonce, sent after it has seen the officer's commitment.

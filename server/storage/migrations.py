@@ -488,6 +488,39 @@ _TRUST = Migration(
     ],
 )
 
+_VAULT_UNLOCK = Migration(
+    version=8,
+    name="vault unlock: per-device OPRF seed, guess counts, duress state, confirmation keys",
+    statements=[
+        # One row per witness device that set up its PIN. seed_sealed is NULL once the
+        # OPRF key is erased (for ever: the phone's store can no longer be opened).
+        """CREATE TABLE device_unlock (
+            device_id TEXT PRIMARY KEY REFERENCES devices(id),
+            token_hash {BLOB} NOT NULL UNIQUE,
+            seed_sealed {BLOB},
+            oprf_public_key TEXT NOT NULL,
+            unconfirmed INTEGER NOT NULL DEFAULT 0,
+            duress_unconfirmed INTEGER NOT NULL DEFAULT 0,
+            wipe_on_duress BOOLEAN NOT NULL DEFAULT FALSE,
+            duress_since BIGINT,
+            attempt_id TEXT,
+            attempt_challenge TEXT,
+            attempt_kind TEXT,
+            attempt_expires_at BIGINT,
+            erased_at BIGINT,
+            erased_reason TEXT,
+            created_at BIGINT NOT NULL)""",
+        """CREATE TABLE unlock_keys (
+            device_id TEXT NOT NULL REFERENCES devices(id),
+            public_key TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('primary', 'duress')),
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (device_id, public_key))""",
+        # The wipe beacon is gone: the server counts PIN guesses itself.
+        "ALTER TABLE devices DROP COLUMN beacon_hash",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -496,6 +529,7 @@ MIGRATIONS: list[Migration] = [
     _DEVICE_EVENTS,
     _DELIVERY_REPORTS,
     _TRUST,
+    _VAULT_UNLOCK,
 ]
 
 

@@ -32,6 +32,7 @@ from server.domain.models import (
     Staff,
     Witness,
 )
+from server.domain.unlock.models import ConfirmKey, UnlockState
 from server.domain.welfare_models import (
     Alert,
     CaseSettings,
@@ -130,6 +131,10 @@ class CaseRepository(Protocol):
     async def list_for_agency(self, agency_id: str) -> list[Case]: ...
 
     async def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]: ...
+
+    async def close(self, case_id: str, at: datetime) -> bool:
+        """Mark an open case closed; False if it was already closed."""
+        ...
 
     async def assigned_staff_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[Staff]]:
         """Active staff assigned to each case."""
@@ -268,10 +273,6 @@ class DeviceRepository(Protocol):
         """Record when devices were last seen (batched, monotonic)."""
         ...
 
-    async def set_beacon(self, device_id: str, beacon_hash: bytes) -> None: ...
-
-    async def clear_beacon(self, device_id: str) -> None: ...
-
     async def staff_devices_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
         """Active device ids of each case's assigned staff."""
         ...
@@ -287,8 +288,6 @@ class DeviceRepository(Protocol):
     ) -> dict[str, list[str]]:
         """Active device ids of each owner, without loading whole device records."""
         ...
-
-    async def find_by_beacon(self, beacon_hash: bytes) -> Device | None: ...
 
 
 class KeyRepository(Protocol):
@@ -748,6 +747,41 @@ class DeviceEventRepository(Protocol):
     async def purge(self, now: datetime) -> int: ...
 
 
+class UnlockRepository(Protocol):
+    """Per-device unlock records (OPRF seed, guess counts, duress state) and the
+    confirmation keys that prove an unlock."""
+
+    async def get(self, device_id: str, *, lock: bool = False) -> UnlockState | None:
+        """The device's record; with ``lock`` (PostgreSQL) the row is locked until
+        commit, so concurrent evaluations are counted one after the other."""
+        ...
+
+    async def put(self, state: UnlockState) -> None:
+        """Create the record, or replace it while no confirmation key is registered."""
+        ...
+
+    async def save(self, state: UnlockState) -> None:
+        """Write the record's changing parts (counts, attempt, duress, erasure)."""
+        ...
+
+    async def keys(self, device_id: str) -> list[ConfirmKey]: ...
+
+    async def add_key(self, key: ConfirmKey) -> bool:
+        """Register a confirmation key; False if this device already has it."""
+        ...
+
+    async def remove_key(self, device_id: str, public_key: str) -> bool: ...
+
+    async def erase(self, device_id: str, reason: str, at: datetime) -> bool:
+        """Drop the OPRF seed and the confirmation keys, for ever; False if there was
+        no live seed."""
+        ...
+
+    async def in_duress(self, device_ids: Sequence[str]) -> set[str]:
+        """Which of these devices were last unlocked with a duress PIN."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -822,6 +856,9 @@ class UnitOfWork(Protocol):
 
     @property
     def device_events(self) -> DeviceEventRepository: ...
+
+    @property
+    def unlock(self) -> UnlockRepository: ...
 
 
 class Store(Protocol):

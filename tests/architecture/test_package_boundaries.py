@@ -39,7 +39,9 @@ def test_importing_the_server_and_scheduler_loads_no_module_of_the_client_sdk() 
     assert "wire.keys" in loaded  # the protocol is what they share
 
 
-@pytest.mark.parametrize("module", ["wire", "wire.keys", "wire.enrolment", "wire.i18n.texts"])
+@pytest.mark.parametrize(
+    "module", ["wire", "wire.keys", "wire.enrolment", "wire.vault", "wire.i18n.texts"]
+)
 def test_the_protocol_package_imports_neither_side(module: str) -> None:
     loaded = _modules_loaded_by(module)
     assert _under(loaded, "client_sdk", "server", "scheduler") == []

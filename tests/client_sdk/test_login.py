@@ -3,7 +3,8 @@ device's proof of key possession that the login carries."""
 
 from __future__ import annotations
 
-from client_sdk import FAST_KDF_FOR_TESTS, StaffClient
+from client_sdk import StaffClient
+from tests.support.kdf import FAST_KDF
 from tests.support.world import PASSWORD, World
 
 
@@ -14,7 +15,7 @@ async def test_a_username_typed_with_capitals_logs_in(world: World) -> None:
         PASSWORD,
         world.tmp / "capitals.store",
         "staff passphrase",
-        kdf=FAST_KDF_FOR_TESTS,
+        kdf=FAST_KDF,
         clock=world.clock,
     )
     try:

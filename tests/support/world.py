@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from client_sdk import FAST_KDF_FOR_TESTS, PendingEnrolment, StaffClient, WitnessClient
+from client_sdk import PendingEnrolment, StaffClient, WitnessClient
 from client_sdk.officer_enrolment import Enrolment
 from server.api.context import SERVICES
 from server.app import build_app
@@ -27,6 +27,7 @@ from server.domain.audit import Actor
 from server.domain.models import AgencyKind, Role
 from server.services import Services
 from tests.fakes.twilio_server import FakeTwilio
+from tests.support.kdf import FAST_KDF, WITNESS_PIN
 
 PASSWORD = "correct horse battery staple"
 TWILIO_SENDER = "+15005550006"  # Twilio's magic "valid" test number
@@ -95,7 +96,7 @@ class World:
             "staff passphrase",
             totp=totp,
             recovery_key=self.recovery_keys.get(username),
-            kdf=FAST_KDF_FOR_TESTS,
+            kdf=FAST_KDF,
             clock=self.clock,
         )
         if client.recovery_key is not None:
@@ -115,7 +116,7 @@ class World:
         raise LookupError("no client of this world issued that enrolment")
 
     async def enrol(
-        self, enrolment: Enrolment, *, name: str = "witness", pin: str = "2468"
+        self, enrolment: Enrolment, *, name: str = "witness", pin: str = WITNESS_PIN
     ) -> WitnessClient:
         """Enrol a phone in person: the phone scans the code, both screens show the
         same numbers, the officer and the witness confirm."""
@@ -123,7 +124,7 @@ class World:
         return await finish_in_person(self.issuer_of(enrolment), enrolment, pending)
 
     async def start_enrolment(
-        self, enrolment: Enrolment, *, name: str = "witness", pin: str = "2468"
+        self, enrolment: Enrolment, *, name: str = "witness", pin: str = WITNESS_PIN
     ) -> PendingEnrolment:
         """The phone's half of :meth:`enrol`, up to the comparison of numbers."""
         pending = await WitnessClient.enroll(
@@ -131,7 +132,7 @@ class World:
             enrolment.code,
             self.tmp / f"{name}.store",
             pin,
-            kdf=FAST_KDF_FOR_TESTS,
+            kdf=FAST_KDF,
             clock=self.clock,
         )
         self.clients.append(pending.client)

@@ -81,3 +81,17 @@ async def add_witness(request: web.Request) -> web.Response:
         timezone=body.timezone,
     )
     return json_response(witness_view(witness), status=201)
+
+
+@routes.post("/v1/cases/{case_id}/close")
+async def close_case(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    closed = await services(request).cases.close_case(caller.staff, path_id(request, "case_id"))
+    return json_response(
+        {
+            **case_view(closed.case),
+            "newly_closed": closed.newly_closed,
+            "revoked_devices": closed.revoked_devices,
+        }
+    )

@@ -91,7 +91,6 @@ async def claim(request: web.Request) -> web.Response:
             "token": claimed.token,
             "witness": witness_view(claimed.witness),
             "enrolment": enrolment_phone_view(claimed.enrolment),
-            "beacon_token": claimed.beacon_token,
         },
         status=201,
     )

@@ -121,6 +121,12 @@ class SqlCaseRepository:
         )
         return {row["id"]: _case(row) for row in rows}
 
+    async def close(self, case_id: str, at: datetime) -> bool:
+        changed = await self._conn.execute(
+            "UPDATE cases SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL", case_id, ms(at)
+        )
+        return changed > 0
+
     async def assigned_staff_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[Staff]]:
         found: dict[str, list[Staff]] = {case_id: [] for case_id in case_ids}
         if not case_ids:

@@ -111,20 +111,6 @@ class SqlDeviceRepository:
             [(device_id, ms(at)) for device_id, at in seen],
         )
 
-    async def set_beacon(self, device_id: str, beacon_hash: bytes) -> None:
-        await self._conn.execute(
-            "UPDATE devices SET beacon_hash = $2 WHERE id = $1", device_id, beacon_hash
-        )
-
-    async def clear_beacon(self, device_id: str) -> None:
-        await self._conn.execute("UPDATE devices SET beacon_hash = NULL WHERE id = $1", device_id)
-
-    async def find_by_beacon(self, beacon_hash: bytes) -> Device | None:
-        row = await self._conn.fetchrow(
-            f"SELECT {_SELECT_COLUMNS} FROM devices WHERE beacon_hash = $1", beacon_hash
-        )
-        return None if row is None else _device(row)
-
     async def staff_devices_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {case_id: [] for case_id in case_ids}
         if not case_ids:
