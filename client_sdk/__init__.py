@@ -12,6 +12,7 @@ from client_sdk.errors import (
     ApiError,
     EnrolmentRefused,
     NotEnrolled,
+    ServerTampering,
     TransportError,
     WitnesslinkError,
 )
@@ -26,20 +27,33 @@ from client_sdk.events import (
     CheckInPrompt,
     DecryptionFailure,
     Event,
+    HeldMessage,
+    IdentityChangeWarning,
     IncomingMessage,
     KeyChangeWarning,
     MessageStatusChanged,
     MessageUnavailable,
     NewDevice,
     ReplayRejected,
+    TrustWarning,
 )
-from client_sdk.staff import Enrolment, StaffClient
-from client_sdk.vault import DEFAULT_KDF, FAST_KDF_FOR_TESTS, KdfParams, VaultWiped, WrongSecret
+from client_sdk.keywrap import KeyWrapper, SoftwareKeyWrapper, WrapperError
+from client_sdk.locked import LockedPhone, Offline
+from client_sdk.officer_enrolment import EnrolingPhone, Enrolment
+from client_sdk.phone_enrolment import PendingEnrolment
+from client_sdk.staff import IdentityMismatch, StaffClient
+from client_sdk.team import NotVerified
+from client_sdk.vault import (
+    DEFAULT_KDF,
+    KdfParams,
+    VaultUnavailable,
+    VaultWiped,
+    WrongSecret,
+)
 from client_sdk.witness import CheckInResult, WitnessClient
 
 __all__ = [
     "DEFAULT_KDF",
-    "FAST_KDF_FOR_TESTS",
     "AlertNotice",
     "ApiError",
     "AppointmentChanged",
@@ -51,23 +65,37 @@ __all__ = [
     "CheckInPrompt",
     "CheckInResult",
     "DecryptionFailure",
+    "EnrolingPhone",
     "Enrolment",
     "EnrolmentRefused",
     "Event",
+    "HeldMessage",
+    "IdentityChangeWarning",
+    "IdentityMismatch",
     "IncomingMessage",
     "KdfParams",
     "KeyChangeWarning",
+    "KeyWrapper",
+    "LockedPhone",
     "MessageStatusChanged",
     "MessageUnavailable",
     "NewDevice",
     "NotEnrolled",
+    "NotVerified",
+    "Offline",
+    "PendingEnrolment",
     "ReplayRejected",
     "SentMessage",
+    "ServerTampering",
+    "SoftwareKeyWrapper",
     "StaffClient",
     "TransportError",
+    "TrustWarning",
     "UpcomingAppointment",
+    "VaultUnavailable",
     "VaultWiped",
     "WitnessClient",
     "WitnesslinkError",
+    "WrapperError",
     "WrongSecret",
 ]

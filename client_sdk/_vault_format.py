@@ -1,32 +1,33 @@
-"""On-disk format of the vault (format version 1): schema, key slots, records, destruction.
+"""On-disk format of the vault (format version 2): keys, slots, records, the SQLite file.
 
 Private helpers for :mod:`client_sdk.vault`. Everything here is synchronous and
 blocking; the vault calls it from its worker thread. Nothing here logs or keeps keys
 beyond the objects it returns.
 
-Layout of one vault file (SQLite, WAL)::
+The store file (SQLite, WAL) holds only ciphertext::
 
-    header  (one row)  version, salt, opslimit, memlimit, failed_unlocks,
-                       max_failed_unlocks, slots, directory
-    records (n rows)   tag, kind_tag, box
+    records        (n rows)  tag, kind_tag, box      sealed under the data key
+    sealed_outbox  (n rows)  id, box                 sealed to the outbox public key
 
-``slots`` is always ``SLOT_CAPACITY`` blobs of ``SLOT_BLOB_BYTES`` each, concatenated.
-A used blob is ``SecretBox(slot_key).encrypt(data_key || len(name) || name || zeros)``;
-an unused one is random bytes of the same length. XSalsa20-Poly1305 output with a
-random nonce is indistinguishable from random bytes, so the file shows neither which
-blobs are used nor how many (a duress slot cannot be spotted). ``directory`` maps slot
-names to blob positions, encrypted under the data key and padded to a fixed size, so
-that slots can be replaced or removed by name without knowing their secrets.
+The key slots and everything else needed to find the data key live in the header file
+(:mod:`client_sdk._vault_header`), never in SQLite, so no copy of them can land in a
+``-wal`` or journal page.
+
+A key slot is ``SecretBox(slot_key).encrypt(data_key)`` — nothing else: no name, no
+role. Unused slot positions hold random bytes of the same length (XSalsa20-Poly1305
+output is indistinguishable from random), so the header says neither how many PINs
+open the store nor which is which, even to someone who knows one of them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import sqlite3
 import unicodedata
-from dataclasses import dataclass
 from hmac import compare_digest
 from pathlib import Path
 
@@ -35,53 +36,45 @@ import nacl.bindings
 import nacl.encoding
 import nacl.exceptions
 import nacl.hash
+import nacl.public
 import nacl.pwhash.argon2id
 import nacl.secret
 import nacl.utils
 
-FORMAT_VERSION = 1
+from client_sdk.keywrap import overwrite_and_unlink
+
+FORMAT_VERSION = 2
 
 KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE
 SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES
 
 #: Number of slot positions in every vault; unused positions hold random bytes.
 SLOT_CAPACITY = 8
-#: Longest slot name, in UTF-8 bytes (the length must fit in one byte of the blob).
-NAME_MAX_BYTES = 63
-_SLOT_PLAIN_BYTES = KEY_BYTES + 1 + NAME_MAX_BYTES
-SLOT_BLOB_BYTES = (
-    nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES + _SLOT_PLAIN_BYTES
-)
+SLOT_BLOB_BYTES = nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES + KEY_BYTES
 
 #: Record plaintexts are padded to a multiple of this (ISO/IEC 7816-4 padding).
 RECORD_BLOCK = 64
-#: The slot directory is padded to exactly this size (it fits SLOT_CAPACITY long names).
-_DIRECTORY_BLOCK = 1024
+#: Sealed-outbox entries are padded to a multiple of this before sealing.
+SEALED_BLOCK = 256
 
 _PERSON_INDEX = b"wl.vault.index"
 _PERSON_TAG = b"wl.vault.tag"
 _PERSON_KIND = b"wl.vault.kind"
+_PERSON_OUTBOX = b"wl.vault.outbox"
 
 SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
 
 SCHEMA = """
-CREATE TABLE header (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL,
-    salt BLOB NOT NULL,
-    opslimit INTEGER NOT NULL,
-    memlimit INTEGER NOT NULL,
-    failed_unlocks INTEGER NOT NULL,
-    max_failed_unlocks INTEGER NOT NULL,
-    slots BLOB NOT NULL,
-    directory BLOB NOT NULL
-);
 CREATE TABLE records (
     tag BLOB PRIMARY KEY,
     kind_tag BLOB NOT NULL,
     box BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX records_by_kind ON records (kind_tag);
+CREATE TABLE sealed_outbox (
+    id INTEGER PRIMARY KEY,
+    box BLOB NOT NULL
+);
 """
 
 
@@ -89,7 +82,7 @@ class FormatError(Exception):
     """The file's contents do not follow the format (the caller maps it to VaultError)."""
 
 
-# --- secrets and key slots ---------------------------------------------------------
+# --- secrets, derivations, key slots ---------------------------------------------------
 
 
 def encode_secret(secret: str) -> bytes:
@@ -98,16 +91,6 @@ def encode_secret(secret: str) -> bytes:
     if not isinstance(secret, str) or not secret:
         raise ValueError("a secret must be a non-empty string")
     return unicodedata.normalize("NFC", secret).encode()
-
-
-def check_slot_name(name: str) -> bytes:
-    """Return the slot name's UTF-8 bytes, or raise ValueError if it cannot be stored."""
-    if not isinstance(name, str) or not name:
-        raise ValueError("a slot name must be a non-empty string")
-    raw = name.encode()
-    if len(raw) > NAME_MAX_BYTES:
-        raise ValueError(f"a slot name may have at most {NAME_MAX_BYTES} UTF-8 bytes")
-    return raw
 
 
 def check_kdf(opslimit: int, memlimit: int) -> None:
@@ -119,29 +102,46 @@ def check_kdf(opslimit: int, memlimit: int) -> None:
         raise ValueError(f"memlimit must be in [{a.MEMLIMIT_MIN}, {a.MEMLIMIT_MAX}]")
 
 
-def derive_slot_key(secret: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
-    """Argon2id(secret, salt) -> 32-byte key that wraps the data key. Slow by design."""
+def stretch(secret: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    """Argon2id(secret, salt) -> 32 bytes. Slow and memory-hard by design."""
     return nacl.pwhash.argon2id.kdf(KEY_BYTES, secret, salt, opslimit=opslimit, memlimit=memlimit)
 
 
-def wrap_slot(slot_key: bytes, data_key: bytes, name: bytes) -> bytes:
-    """Seal the data key and the slot's name under ``slot_key`` (fixed-length output)."""
-    plain = data_key + bytes([len(name)]) + name.ljust(NAME_MAX_BYTES, b"\0")
-    blob = bytes(nacl.secret.SecretBox(slot_key).encrypt(plain))
+def hkdf_sha256(ikm: bytes, info: bytes, length: int = KEY_BYTES, salt: bytes = b"") -> bytes:
+    """HKDF-SHA256 (RFC 5869): extract with ``salt``, expand with ``info``."""
+    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def wrap_slot(slot_key: bytes, data_key: bytes) -> bytes:
+    """Seal the data key under ``slot_key`` (fixed-length output)."""
+    blob = bytes(nacl.secret.SecretBox(slot_key).encrypt(data_key))
     assert len(blob) == SLOT_BLOB_BYTES
     return blob
 
 
-def unwrap_slot(slot_key: bytes, blob: bytes) -> tuple[bytes, str] | None:
-    """Return ``(data_key, name)`` if ``slot_key`` opens ``blob``, else None."""
-    try:
-        plain = nacl.secret.SecretBox(slot_key).decrypt(blob)
-    except nacl.exceptions.CryptoError:
-        return None
-    if len(plain) != _SLOT_PLAIN_BYTES or plain[KEY_BYTES] > NAME_MAX_BYTES:
-        raise FormatError("malformed key slot")
-    data_key, size = plain[:KEY_BYTES], plain[KEY_BYTES]
-    return data_key, plain[KEY_BYTES + 1 : KEY_BYTES + 1 + size].decode()
+def open_slots(slot_key: bytes, slots: list[bytes]) -> tuple[int, bytes] | None:
+    """``(position, data key)`` of the slot that ``slot_key`` opens, or None.
+
+    Every slot is tried, whichever opens: the work does not depend on the position.
+    """
+    box = nacl.secret.SecretBox(slot_key)
+    found: tuple[int, bytes] | None = None
+    for index, blob in enumerate(slots):
+        try:
+            data_key = bytes(box.decrypt(blob))
+        except nacl.exceptions.CryptoError:
+            continue
+        if len(data_key) != KEY_BYTES:
+            raise FormatError("malformed key slot")
+        if found is None:
+            found = (index, data_key)
+    return found
 
 
 def decoy_slot() -> bytes:
@@ -149,29 +149,25 @@ def decoy_slot() -> bytes:
     return nacl.utils.random(SLOT_BLOB_BYTES)
 
 
-def split_slots(blob: bytes) -> list[bytes]:
-    """Cut the header's ``slots`` column into its fixed-size blobs."""
-    if len(blob) != SLOT_CAPACITY * SLOT_BLOB_BYTES:
-        raise FormatError("malformed key slot table")
-    n = SLOT_BLOB_BYTES
-    return [blob[i * n : (i + 1) * n] for i in range(SLOT_CAPACITY)]
+def outbox_key(data_key: bytes) -> nacl.public.PrivateKey:
+    """The sealed outbox's private key: derived from the data key, so it is stored
+    nowhere and dies with the slots."""
+    return nacl.public.PrivateKey(_blake2b(b"", key=data_key, person=_PERSON_OUTBOX))
 
 
-def seal_directory(data_key: bytes, directory: dict[str, int]) -> bytes:
-    """Encrypt the slot-name -> position map, padded so its size says nothing."""
-    plain = nacl.bindings.sodium_pad(msgspec.msgpack.encode(directory), _DIRECTORY_BLOCK)
-    return bytes(nacl.secret.SecretBox(data_key).encrypt(plain))
+def seal_entry(public_key: bytes, entry: bytes) -> bytes:
+    """Seal an offline entry so that only the data key's holder can read it."""
+    padded = nacl.bindings.sodium_pad(entry, SEALED_BLOCK)
+    return bytes(nacl.public.SealedBox(nacl.public.PublicKey(public_key)).encrypt(padded))
 
 
-def open_directory(data_key: bytes, blob: bytes) -> dict[str, int]:
-    """Decrypt the slot directory. Raises FormatError if it was altered."""
+def open_entry(private_key: nacl.public.PrivateKey, box: bytes) -> bytes:
+    """Raises: FormatError if the entry was altered or sealed to another key."""
     try:
-        plain = nacl.secret.SecretBox(data_key).decrypt(blob)
-        return msgspec.msgpack.decode(
-            nacl.bindings.sodium_unpad(plain, _DIRECTORY_BLOCK), type=dict[str, int]
-        )
-    except (nacl.exceptions.CryptoError, msgspec.DecodeError, ValueError) as exc:
-        raise FormatError("the key slot directory is damaged") from exc
+        padded = nacl.public.SealedBox(private_key).decrypt(box)
+        return nacl.bindings.sodium_unpad(padded, SEALED_BLOCK)
+    except (nacl.exceptions.CryptoError, ValueError) as exc:
+        raise FormatError("a sealed outbox entry is damaged") from exc
 
 
 # --- records -------------------------------------------------------------------------
@@ -255,19 +251,6 @@ def _blake2b(data: bytes, *, key: bytes, person: bytes) -> bytes:
 # --- the SQLite file -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Header:
-    """The header row, as stored (the slot blobs already split)."""
-
-    salt: bytes
-    opslimit: int
-    memlimit: int
-    failed_unlocks: int
-    max_failed_unlocks: int
-    slots: list[bytes]
-    directory: bytes
-
-
 def connect(path: Path) -> sqlite3.Connection:
     """Open an existing (possibly empty) file as SQLite with the vault's pragmas.
 
@@ -293,45 +276,22 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def read_version(conn: sqlite3.Connection) -> int:
-    """Return the header's format version without assuming the rest of the layout.
-
-    Raises:
-        FormatError: the file has no vault header.
-    """
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        row = conn.execute("SELECT version FROM header WHERE id = 1").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise FormatError("the file is not a vault") from exc
-    if row is None or not isinstance(row[0], int):
-        raise FormatError("the file is not a vault")
-    return int(row[0])
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback_quietly(conn)
+        raise
 
 
-def read_header(conn: sqlite3.Connection) -> Header:
-    """Read the version-1 header row (the caller has checked the version).
-
-    Raises:
-        FormatError: the header is malformed.
-    """
-    row = conn.execute(
-        "SELECT salt, opslimit, memlimit, failed_unlocks, max_failed_unlocks, slots,"
-        " directory FROM header WHERE id = 1"
-    ).fetchone()
-    if row is None:
-        raise FormatError("the file is not a vault")
-    salt, opslimit, memlimit, failed, max_failed, slots, directory = row
-    if not (isinstance(salt, bytes) and len(salt) == SALT_BYTES):
-        raise FormatError("malformed vault header")
-    if not all(isinstance(v, int) for v in (opslimit, memlimit, failed, max_failed)):
-        raise FormatError("malformed vault header")
-    if not (isinstance(slots, bytes) and isinstance(directory, bytes)):
-        raise FormatError("malformed vault header")
-    try:
-        check_kdf(opslimit, memlimit)
-    except ValueError as exc:
-        raise FormatError(f"malformed vault header: {exc}") from exc
-    return Header(salt, opslimit, memlimit, failed, max_failed, split_slots(slots), directory)
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the main file (where ``secure_delete`` has zeroed what was
+    deleted) and truncate the WAL to nothing, so no old page lingers in it."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def rollback_quietly(conn: sqlite3.Connection) -> None:
@@ -347,34 +307,25 @@ def vault_files(path: Path) -> list[Path]:
 
 
 def destroy_files(path: Path) -> None:
-    """Overwrite the vault's files with random bytes, fsync, unlink, fsync the directory.
+    """Overwrite the store's SQLite files with random bytes, fsync, unlink.
 
-    Overwriting the header destroys every wrapped copy of the data key, so even a copy
-    of the records that survives elsewhere (flash wear-levelling, an old backup) can no
-    longer be opened with the PIN. Missing files are skipped: destruction is idempotent.
+    Idempotent: missing files are skipped.
     """
     for file in vault_files(path):
-        try:
-            fd = os.open(file, os.O_WRONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            remaining = os.fstat(fd).st_size
-            while remaining > 0:
-                chunk = secrets.token_bytes(min(remaining, 1 << 16))
-                remaining -= os.write(fd, chunk)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        file.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
+        overwrite_and_unlink(file)
 
 
-def _fsync_directory(directory: Path) -> None:
-    # Makes the unlinks durable; not every platform can open a directory, hence suppress.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def new_data_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def create_file(path: Path) -> None:
+    """Create the empty store file (mode 0600); leftovers of an interrupted wipe
+    beside it must not be replayed into the new database.
+
+    Raises:
+        FileExistsError: a file is already there.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for side in vault_files(path)[1:]:
+        side.unlink(missing_ok=True)

@@ -43,7 +43,7 @@ from client_sdk.receiver import Receiver
 from client_sdk.repair import Repairs
 from client_sdk.sessions import Sessions
 from client_sdk.transport import Transport
-from client_sdk.trust import DeviceTrust
+from client_sdk.trust import DeviceTrust, TrustState
 
 MAX_TEXT_CHARS = 16_000
 
@@ -58,9 +58,8 @@ class Conversation:
         store: LocalStore,
         identity: DeviceIdentity,
         olm: OlmDevice,
-        devices: dict[str, KnownDevice],
+        trust: TrustState,
         *,
-        send_to_unverified: bool,
         clock: Clock | None = None,
     ) -> None:
         self._events: asyncio.Queue[Event] = asyncio.Queue()
@@ -72,7 +71,7 @@ class Conversation:
             clock=clock or WallClock(),
             emit=self.emit,
         )
-        self.trust = DeviceTrust(self._ctx, devices, send_to_unverified=send_to_unverified)
+        self.trust = DeviceTrust(self._ctx, trust)
         self.sessions = Sessions(self._ctx)
         self.records = DeliveryRecords(store.vault)
         self.outbox = Outbox(self._ctx, self.trust, self.sessions, self.records)
@@ -82,7 +81,7 @@ class Conversation:
             self._ctx,
             self.trust,
             self.sessions,
-            self.on_event_frame,
+            self._on_event_frame,
             self.outbox.wakeup.set,
             self.repairs,
             self.fallback,
@@ -159,22 +158,34 @@ class Conversation:
         """
         return await self.trust.refresh(case_id)
 
-    def safety_number(self, device_id: str) -> str:
-        """The safety number to compare with the person holding ``device_id``.
+    @property
+    def owner(self) -> str:
+        """This device's person as key objects name them (``staff:…``, ``witness:…``)."""
+        return self.trust.me.owner
+
+    def safety_number(self, owner: str) -> str:
+        """The safety number to compare with ``owner`` (``staff:<id>`` or
+        ``witness:<id>``), by call or in person; it covers both identity keys.
 
         Raises:
-            KeyError: unknown device.
+            KeyError: nothing is known of this person (refresh a shared case first).
+            WitnesslinkError: this device does not hold its person's identity key.
         """
-        return self.trust.safety_number(device_id)
+        return self.trust.safety_number(owner)
 
-    async def verify_device(self, device_id: str, compared_number: str) -> None:
-        """Mark a device verified after comparing safety numbers with its holder.
+    async def verify_person(
+        self, owner: str, compared_number: str, *, case_id: str | None = None
+    ) -> None:
+        """Record ``owner``'s identity as verified after comparing safety numbers. With
+        ``case_id``, every device their identity vouches for is trusted for that case
+        (a witness's phone passes its own case); otherwise the verification lets them
+        start a case's roster and be vouched for in one, and each case's roster decides.
 
         Raises:
-            KeyError: unknown device.
-            ValueError: the numbers differ (do not trust the device).
+            KeyError: nothing is known of this person.
+            ValueError: the numbers differ (do not trust them).
         """
-        await self.trust.verify(device_id, compared_number)
+        await self.trust.verify_person(owner, compared_number, case_id=case_id)
 
     # ----------------------------------------------------------------- keys
 
@@ -302,6 +313,12 @@ class Conversation:
     async def process_frame(self, frame: dict[str, Any]) -> int:
         """Decrypt and store one pushed copy; returns the copy id to acknowledge."""
         return await self.receiver.process_frame(frame)
+
+    async def _on_event_frame(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "keys_changed":
+            self.trust.mark_stale(str(frame.get("case_id")))
+            return
+        await self.on_event_frame(frame)
 
     async def on_event_frame(self, frame: dict[str, Any]) -> None:
         """Hook for content-free pushes (check-in prompts, reminders); subclasses act."""

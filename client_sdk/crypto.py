@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import vodozemac
 
-from wire.protocol import fallback_key_payload, one_time_key_payload
+from wire.keys import fallback_key_payload, one_time_key_payload
 
 PICKLE_FORMAT = 1
 MAX_SESSIONS_PER_PEER = 5

@@ -39,3 +39,9 @@ class EnrolmentRefused(WitnesslinkError):
 
 class NotEnrolled(WitnesslinkError):
     """The local store holds no device identity (enrolment did not finish)."""
+
+
+class ServerTampering(WitnesslinkError):
+    """The server presented other keys for this device or its person than the ones
+    they have: someone is tampering with it. Nothing is vouched for until this is
+    investigated."""

@@ -33,6 +33,25 @@ class IncomingMessage:
     text: str
     sent_at: datetime
     attachment: AttachmentRef | None = None
+    #: Written on the witness's phone while it was locked (offline), before any PIN
+    #: was confirmed: possibly by whoever held the phone.
+    written_locked: bool = False
+    #: The sending device chains, by signatures this device checked, to a person
+    #: verified in person or by safety number. A phone never shows unverified messages
+    #: as from the team: it holds them apart (see :class:`HeldMessage`).
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """The phone received a message from a device that does not chain to anyone the
+    witness verified. It is kept apart, not shown as from the team: someone may be
+    impersonating them. It is released if the sender is later verified."""
+
+    case_id: str
+    message_id: str
+    sender_device_id: str
+    sender_owner: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +105,8 @@ class ReplayRejected:
 
 @dataclass(frozen=True, slots=True)
 class KeyChangeWarning:
-    """A known device now presents different identity keys. It is no longer used until
-    someone verifies it in person or by call; never accepted silently."""
+    """A known device id was presented with different keys. That device is never used
+    again: a device keeps its keys for life, so this is a substitution."""
 
     device_id: str
     owner_kind: str
@@ -96,8 +115,31 @@ class KeyChangeWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentityChangeWarning:
+    """A person now presents another identity key that nobody this device trusts has
+    vouched for. Their devices are not used until the new identity is verified (by
+    safety number) or introduced by a roster from someone trusted."""
+
+    owner: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrustWarning:
+    """Key material from the server was refused: a forged or unsigned object, a roster
+    not signed by someone trusted, or an older or conflicting version replayed. Nothing
+    it said was used. ``reason`` is a short stable code."""
+
+    reason: str
+    case_id: str | None
+    owner: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewDevice:
-    """A device joined the conversation; unverified until safety numbers are compared."""
+    """A device joined the conversation; ``verified`` says whether it chains to a
+    verified person (only then is anything encrypted to it)."""
 
     device_id: str
     owner_kind: str
@@ -184,6 +226,9 @@ class AppointmentReminder:
 
 Event = (
     IncomingMessage
+    | HeldMessage
+    | IdentityChangeWarning
+    | TrustWarning
     | DecryptionFailure
     | MessageUnavailable
     | MessageStatusChanged

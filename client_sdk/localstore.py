@@ -8,7 +8,6 @@ replay marker — are written in one atomic vault transaction.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,13 +15,6 @@ from datetime import datetime
 import msgspec
 
 from client_sdk.vault import Vault
-
-
-class Trust(enum.StrEnum):
-    PINNED = "pinned"  # pinned face to face at enrolment (fingerprint in the QR code)
-    VERIFIED = "verified"  # safety number compared
-    UNVERIFIED = "unverified"  # seen through the server only
-    KEY_CHANGED = "key-changed"  # presented different keys: never used again
 
 
 class DeviceIdentity(msgspec.Struct, kw_only=True):
@@ -38,23 +30,100 @@ class DeviceIdentity(msgspec.Struct, kw_only=True):
 
 
 class KnownDevice(msgspec.Struct, kw_only=True):
+    """Another device, from a device object whose self-signature this device checked.
+
+    Whether it may be encrypted to is decided each time from its owner's device list
+    and the case's roster (``client_sdk.trust``); nothing here says "trusted"."""
+
     device_id: str
-    owner_kind: str
-    owner_id: str
-    name: str
+    owner: str  # "staff:<id>" or "witness:<id>"
+    name: str  # the server's label for it (unsigned: shown as such)
     curve25519: str
     ed25519: str
-    trust: Trust
-    active: bool = True
-    case_ids: list[str] = []
+    object_hash: str
+    case_ids: list[str] = []  # cases whose member list (from the server) includes it now
+    # Another device object was once presented for this id: never use it again.
+    conflict: bool = False
 
     @property
-    def usable(self) -> bool:
-        return self.active and self.trust is not Trust.KEY_CHANGED
+    def owner_kind(self) -> str:
+        return self.owner.partition(":")[0]
 
     @property
-    def trusted(self) -> bool:
-        return self.trust in (Trust.PINNED, Trust.VERIFIED)
+    def owner_id(self) -> str:
+        return self.owner.partition(":")[2]
+
+
+class KnownPerson(msgspec.Struct, kw_only=True):
+    """Someone whose identity key and device list this device has seen and checked."""
+
+    owner: str
+    identity_key: str  # the newest identity key seen with a valid device list
+    list_version: int = 0
+    list_hash: str = ""
+    devices: dict[str, str] = {}  # device id -> device object hash, from that list
+    # The identity key this device verified directly (in person, at enrolment, or by
+    # safety number). It lets this person start a case's roster for this device; it
+    # makes their devices trusted for encryption only in ``verified_cases`` (a
+    # witness's phone, for its case) — elsewhere the case's roster decides.
+    verified_key: str | None = None
+    verified_cases: list[str] = []
+    # Identity keys this person has moved away from (replaced by a key someone trusted
+    # vouched for): never trusted again, so a lost or stolen old identity cannot return.
+    retired_keys: list[str] = []
+    # Identity keys already reported as changed (each is reported once).
+    warned_keys: list[str] = []
+    # The newest device list version seen under each identity key this person has
+    # shown, so that switching keys back and forth cannot replay an older list.
+    newest_versions: dict[str, int] = {}
+
+
+class AcceptedRoster(msgspec.Struct, kw_only=True):
+    """The newest roster of a case this device accepted (signed JSON as received)."""
+
+    case_id: str
+    version: int
+    body: str
+    object_hash: str
+
+
+class SelfPerson(msgspec.Struct, kw_only=True):
+    """This device's person: their identity key (if this device holds it) and the
+    device list it last signed."""
+
+    owner: str
+    identity_seed: bytes | None = None
+    list_version: int = 0
+    recovery_key_shown: bool = False
+
+
+class OfficerEnrolment(msgspec.Struct, kw_only=True):
+    """An enrolment this staff client issued and has not finished: the secret and nonce
+    never leave this device."""
+
+    enrolment_id: str
+    witness_id: str
+    case_id: str
+    alias: str
+    secret: bytes
+    nonce: bytes
+    roster_hash: str
+    revealed: bool = False
+    # The phone's identity key and nonce as they were when this client revealed its
+    # nonce: the comparison numbers are computed from these, never from what the server
+    # says afterwards (it knows the revealed nonce by then and could fit a phone nonce).
+    phone_identity: str | None = None
+    phone_nonce: str | None = None
+
+
+class PhoneEnrolment(msgspec.Struct, kw_only=True):
+    """The phone's side of its enrolment until the SAS is confirmed."""
+
+    enrolment_id: str
+    roster: str  # the roster the officer's client MACed (JSON)
+    commitment: str
+    nonce: bytes
+    confirmed: bool = False
 
 
 class StoredAttachment(msgspec.Struct, kw_only=True):
@@ -76,8 +145,12 @@ class StoredMessage(msgspec.Struct, kw_only=True):
     text: str
     sent_at: datetime
     status: str  # "queued", "sent", "received"
+    # Received from a device that chained to a verified person when it arrived.
+    verified: bool = True
     attachment: StoredAttachment | None = None
     kind: str = "text"  # "text", "attachment", "checkin_note", "appointment_details"
+    # Written while the store was locked (offline), before any PIN was confirmed.
+    written_locked: bool = False
     # Breaks ties between messages with the same timestamp: the order they were stored.
     local_order: int = msgspec.field(default_factory=time.time_ns)
 
@@ -128,13 +201,13 @@ class OlmState(msgspec.Struct, kw_only=True):
 
 
 _IDENTITY = ("meta", "identity")
+_PERSON = ("meta", "person")
 _OLM = ("meta", "olm")
 _SETTINGS = ("meta", "settings")
 
 
 class Settings(msgspec.Struct, kw_only=True):
     retention_days: int | None = None
-    wipe_on_duress: bool = False
 
 
 Put = tuple[str, str, bytes]
@@ -186,6 +259,52 @@ class LocalStore:
         for peer, pickles in sessions.items():
             puts.append(("session", peer, msgspec.json.encode(pickles)))
         return puts
+
+    async def person(self) -> SelfPerson | None:
+        raw = await self.vault.get(*_PERSON)
+        return None if raw is None else msgspec.json.decode(raw, type=SelfPerson)
+
+    @staticmethod
+    def person_put(person: SelfPerson) -> Put:
+        return (*_PERSON, encode(person))
+
+    async def people(self) -> dict[str, KnownPerson]:
+        return {
+            key: msgspec.json.decode(value, type=KnownPerson)
+            for key, value in await self.vault.items("person")
+        }
+
+    @staticmethod
+    def known_person_put(person: KnownPerson) -> Put:
+        return ("person", person.owner, encode(person))
+
+    async def rosters(self) -> dict[str, AcceptedRoster]:
+        return {
+            key: msgspec.json.decode(value, type=AcceptedRoster)
+            for key, value in await self.vault.items("roster")
+        }
+
+    @staticmethod
+    def roster_put(roster: AcceptedRoster) -> Put:
+        return ("roster", roster.case_id, encode(roster))
+
+    async def officer_enrolments(self) -> dict[str, OfficerEnrolment]:
+        return {
+            key: msgspec.json.decode(value, type=OfficerEnrolment)
+            for key, value in await self.vault.items("officer_enrolment")
+        }
+
+    @staticmethod
+    def officer_enrolment_put(enrolment: OfficerEnrolment) -> Put:
+        return ("officer_enrolment", enrolment.enrolment_id, encode(enrolment))
+
+    async def phone_enrolment(self) -> PhoneEnrolment | None:
+        raw = await self.vault.get("meta", "enrolment")
+        return None if raw is None else msgspec.json.decode(raw, type=PhoneEnrolment)
+
+    @staticmethod
+    def phone_enrolment_put(enrolment: PhoneEnrolment) -> Put:
+        return ("meta", "enrolment", encode(enrolment))
 
     async def devices(self) -> dict[str, KnownDevice]:
         return {
@@ -252,7 +371,9 @@ class LocalStore:
         await self.vault.put(*_SETTINGS, encode(settings))
 
     async def prune(self, before: datetime) -> int:
-        """Delete messages and replay markers older than ``before`` (local retention)."""
+        """Delete messages and replay markers older than ``before`` (local retention),
+        at once: the deleted pages are zeroed (``secure_delete``) and the WAL folded in
+        and truncated, so no copy of them stays in the store's files."""
         deletes: list[tuple[str, str]] = []
         for key, value in await self.vault.items("message"):
             message = msgspec.json.decode(value, type=StoredMessage)
@@ -266,6 +387,7 @@ class LocalStore:
                 deletes.append(("event_seen", key))
         if deletes:
             await self.vault.write(deletes=deletes)
+            await self.vault.checkpoint()
         return sum(1 for kind, _ in deletes if kind == "message")
 
     async def write(

@@ -54,6 +54,7 @@ from client_sdk.delivery_records import DeliveryRecords, SentRecord
 from client_sdk.errors import ApiError, TransportError, WitnesslinkError
 from client_sdk.events import MessageStatusChanged
 from client_sdk.localstore import (
+    KnownDevice,
     LocalStore,
     OutboxCiphertext,
     OutboxEntry,
@@ -157,6 +158,13 @@ class Outbox:
         assert self._seq is not None, "call _ready() first"
         self._seq += 1
         return self._seq
+
+    async def reload(self) -> None:
+        """Read the queue again, for entries others wrote to the store directly (the
+        messages a locked phone took down, moved in at unlock), and wake the loop."""
+        async with self._loading:
+            await self._read()
+        self.wakeup.set()
 
     def adopt(self, entries: Sequence[OutboxEntry]) -> None:
         """Entries made with :meth:`new_entry` and written by their caller: queue them."""
@@ -293,16 +301,17 @@ class Outbox:
         """
         ctx = self._ctx
         chosen, offline = await self._recipients(entry.case_id)
-        usable = chosen.usable
-        withheld = list(chosen.withheld)
-        if entry.to:
-            wanted = set(entry.to)
-            usable = [d for d in usable if d.device_id in wanted]
-            withheld = [d for d in withheld if d in wanted]
+        try:
+            usable, withheld = await self._open_sessions(entry, chosen)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            # Someone left the case since the last look (the server will not hand out
+            # their keys any more): look again, once.
+            self._trust.mark_stale(entry.case_id)
+            chosen, offline = await self._recipients(entry.case_id)
+            usable, withheld = await self._open_sessions(entry, chosen)
         async with ctx.lock:
-            renew = [d.device_id for d in usable] if entry.fresh_session else []
-            withheld += await self._sessions.ensure(entry.case_id, usable, renew=renew)
-            usable = [d for d in usable if d.device_id not in withheld]
             if not usable and offline:  # the devices are not known yet: wait for them
                 raise TransportError("the server is unreachable and no recipient is known yet")
             if not usable:
@@ -341,6 +350,26 @@ class Outbox:
             entry.body = ""  # the plaintext has no business in the outbox any more
             await ctx.persist_crypto([LocalStore.outbox_put(entry), *puts])
         return withheld
+
+    async def _open_sessions(
+        self, entry: OutboxEntry, chosen: Recipients
+    ) -> tuple[list[KnownDevice], list[str]]:
+        """The devices ``entry`` goes to (only those in ``to`` when set), each with a
+        session — a fresh one first with ``fresh_session`` — and the devices withheld.
+
+        Raises:
+            ApiError, TransportError: keys could not be claimed.
+        """
+        usable = chosen.usable
+        withheld = list(chosen.withheld)
+        if entry.to:
+            wanted = set(entry.to)
+            usable = [d for d in usable if d.device_id in wanted]
+            withheld = [d for d in withheld if d in wanted]
+        async with self._ctx.lock:
+            renew = [d.device_id for d in usable] if entry.fresh_session else []
+            failed = await self._sessions.ensure(entry.case_id, usable, renew=renew)
+        return [d for d in usable if d.device_id not in failed], [*withheld, *failed]
 
     # ------------------------------------------------------------------ the drain
 
@@ -467,6 +496,7 @@ class Outbox:
     async def _drop_stale(
         self, entry: OutboxEntry, unknown: list[str]
     ) -> tuple[dict[str, Any] | None, bool]:
+        self._trust.mark_stale(entry.case_id)  # someone left: look again before the next
         remaining = [c for c in entry.ciphertexts if c.device_id not in set(unknown)]
         if not remaining or len(remaining) == len(entry.ciphertexts):
             await self._finish(entry, "failed")

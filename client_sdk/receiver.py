@@ -31,18 +31,12 @@ from client_sdk.events import (
     AttachmentRef,
     DecryptionFailure,
     Event,
+    HeldMessage,
     IncomingMessage,
     ReplayRejected,
 )
 from client_sdk.fallback import FallbackKeys
-from client_sdk.localstore import (
-    KnownDevice,
-    LocalStore,
-    Put,
-    StoredAttachment,
-    StoredMessage,
-    Trust,
-)
+from client_sdk.localstore import KnownDevice, LocalStore, Put, StoredAttachment, StoredMessage
 from client_sdk.payloads import CONTROL_KINDS, PAYLOAD_VERSION
 from client_sdk.repair import Repairs
 from client_sdk.sessions import Sessions
@@ -122,9 +116,13 @@ class Receiver:
         case_id = str(frame["case_id"])
         sender_id = str(frame["sender_device_id"])
         sender = self._trust.get(sender_id)
-        if sender is None or not sender.active:
+        if sender is None or not self._trust.device_trusted(sender, case_id):
+            # A new colleague or device may have been introduced since the last look.
             with contextlib.suppress(WitnesslinkError):
-                await self._trust.refresh(case_id)
+                if sender is None:
+                    await self._trust.refresh(case_id)
+                else:
+                    await self._trust.fresh(case_id)
             sender = self._trust.get(sender_id)
         async with self._ctx.lock:
             event = await self._open_copy(frame, copy_id, case_id, sender)
@@ -142,7 +140,7 @@ class Receiver:
         sender_id = str(frame["sender_device_id"])
         if sender is None:
             return DecryptionFailure(case_id, message_id, sender_id, "unknown sender device")
-        if sender.trust is Trust.KEY_CHANGED:
+        if sender.conflict:
             return DecryptionFailure(case_id, message_id, sender_id, "the sender's keys changed")
         seen_copy = await ctx.store.seen_copy(sender_id, message_id)
         if seen_copy is not None:
@@ -188,7 +186,13 @@ class Receiver:
             await ctx.persist_crypto([*opened, *handled.puts])
             self._repairs.written(handled)
             return None
+        verified = self._trust.device_trusted(sender, case_id)
         if payload.get("kind") == "appointment_details":
+            if not verified:
+                # Details of a hearing from someone unverified could send the witness
+                # anywhere: never kept as the team's.
+                await ctx.persist_crypto(opened)
+                return HeldMessage(case_id, message_id, sender_id, sender.owner)
             details = payload.get("details")
             appointment_id = str(payload.get("appointment_id", ""))
             clean = (
@@ -211,6 +215,8 @@ class Receiver:
             status="received",
             attachment=attachment,
             kind=str(payload.get("kind", "text")),
+            verified=verified,
+            written_locked=payload.get("written_locked") is True,
         )
         await ctx.persist_crypto([LocalStore.message_put(record), *opened])
         return IncomingMessage(
@@ -219,7 +225,7 @@ class Receiver:
             sender_device_id=sender_id,
             sender_kind=sender.owner_kind,
             sender_id=sender.owner_id,
-            sender_name=sender.name,
+            sender_name=self._trust.name_of(sender.owner, case_id) or sender.name,
             text=record.text,
             sent_at=sent_at,
             attachment=None
@@ -232,6 +238,8 @@ class Receiver:
                 attachment.key,
                 attachment.sha256,
             ),
+            verified=verified,
+            written_locked=record.written_locked,
         )
 
     async def _failed(

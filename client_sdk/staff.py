@@ -1,63 +1,50 @@
 """The staff client: a case officer's or support worker's secure messaging client.
 
 Logging in from a new client registers it as a device with its own keys (the server
-checks password and, when enabled, TOTP). The client can open cases, assign colleagues,
-add a witness and get the enrolment code and QR code to show the witness's phone, and
-it talks to every case it is on.
+checks password and, when enabled, TOTP) and joins it to the staff member's identity.
+The client can open cases, verify colleagues and vouch for them in a case's signed
+roster, enrol a witness's phone in person, and it talks to every case it is on —
+encrypting only to devices that chain to people it trusts.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
-from client_sdk.errors import ApiError
+from client_sdk.errors import ApiError, WitnesslinkError
 from client_sdk.events import AlertNotice, CheckInAnswered
-from client_sdk.localstore import DeviceIdentity, StoredMessage
+from client_sdk.identity import PersonalIdentity
+from client_sdk.keywrap import KeyWrapper
+from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
+from client_sdk.officer_enrolment import EnrolingPhone, Enrolment, OfficerEnrolments
+from client_sdk.own_keys import current_device_list, publish_device_list, publish_device_object
 from client_sdk.setup import create_device, finish_device, open_device
+from client_sdk.team import NotVerified, TeamRoster
 from client_sdk.transport import Transport
+from client_sdk.trust import TrustState
 from client_sdk.vault import DEFAULT_KDF, KdfParams
-from wire.protocol import login_context
+from wire.keys import login_context
+from wire.recovery import new_recovery_key, open_identity_seed, seal_identity_seed
 
 
-@dataclass(frozen=True, slots=True)
-class Enrolment:
-    """An enrolment code to hand to a witness's phone in person."""
-
-    witness_id: str
-    case_id: str
-    code: str
-    qr_payload: str
-    qr_svg: str
-    team_fingerprint: str
-    expires_at: datetime
-
-    def save_qr_png(self, path: Path, *, scale: int = 8) -> None:
-        """Write the QR code as a PNG (for printing or showing on another screen)."""
-        import segno
-
-        segno.make(self.qr_payload, error="m").save(str(path), scale=scale)
-
-
-def _enrolment(body: dict[str, Any]) -> Enrolment:
-    return Enrolment(
-        witness_id=body["witness"]["witness_id"],
-        case_id=body["witness"]["case_id"],
-        code=body["code"],
-        qr_payload=body["qr_payload"],
-        qr_svg=body["qr_svg"],
-        team_fingerprint=body["team_fingerprint"],
-        expires_at=datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")),
-    )
+class IdentityMismatch(WitnesslinkError):
+    """The identity in the recovery backup is not the one the server lists for you."""
 
 
 class StaffClient(Conversation):
     """A staff member's client; one device, any number of cases."""
+
+    recovery_key: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.team = TeamRoster(self._ctx, self.trust)
+        self.enrolments = OfficerEnrolments(self._ctx, self.trust, self.team)
 
     @classmethod
     async def login(
@@ -69,20 +56,40 @@ class StaffClient(Conversation):
         passphrase: str,
         *,
         totp: str | None = None,
+        recovery_key: str | None = None,
         device_name: str = "staff client",
         kdf: KdfParams = DEFAULT_KDF,
+        wrapper: KeyWrapper | None = None,
         clock: Clock | None = None,
     ) -> StaffClient:
         """Log in from this (new) client and register it as a device.
 
+        The first client of a staff member makes their identity key and shows a
+        recovery key once (:attr:`recovery_key`): keep it safe, apart from the
+        computer. A later client takes on the identity with ``recovery_key``; without
+        it, the client can read and send nothing until :meth:`restore_identity` (or
+        :meth:`replace_identity`, which everyone will be warned about).
+
+        The client's store is opened by ``passphrase`` alone (at least twelve
+        characters): unlike a witness phone it needs no server to open, so whoever
+        copies it can guess offline at one Argon2id derivation per guess — a long
+        passphrase is its only protection. ``wrapper`` adds a platform key store.
+
         Raises:
+            ValueError: a passphrase under twelve characters (nothing is created).
             VaultExists: this client already has a store (use :meth:`open`).
             ApiError: the server refused (``login-failed``, ``totp-required``,
                 ``rate-limited``); the new store is removed again.
+            WrongRecoveryKey: ``recovery_key`` does not open the identity.
             TransportError: the server could not be reached.
         """
         draft = await create_device(
-            store_path, passphrase, name=device_name, context=login_context(username), kdf=kdf
+            store_path,
+            passphrase,
+            name=device_name,
+            context=login_context(username),
+            kdf=kdf,
+            wrapper=wrapper,
         )
         transport = Transport(server_url)
         try:
@@ -108,31 +115,121 @@ class StaffClient(Conversation):
             owner_id=staff["staff_id"],
             display_name=staff["display_name"],
         )
-        await finish_device(draft, identity, [])
-        return cls(draft.store, identity, draft.olm, {}, send_to_unverified=True, clock=clock)
+        me = SelfPerson(owner=f"staff:{staff['staff_id']}")
+        await finish_device(draft, identity, me)
+        client = cls(draft.store, identity, draft.olm, TrustState(me, {}, {}, {}), clock=clock)
+        await publish_device_object(client._ctx)
+        try:
+            await client.transport.request("GET", "/v1/me/identity")
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            await client.replace_identity()
+        else:
+            if recovery_key is not None:
+                await client.restore_identity(recovery_key)
+        return client
 
     @classmethod
     async def open(
-        cls, store_path: Path, passphrase: str, *, clock: Clock | None = None
+        cls,
+        store_path: Path,
+        passphrase: str,
+        *,
+        wrapper: KeyWrapper | None = None,
+        clock: Clock | None = None,
     ) -> StaffClient:
         """Unlock an existing staff client store.
 
         Raises:
-            WrongSecret, VaultWiped, VaultNotFound, NotEnrolled: see the vault.
+            WrongSecret, VaultUnavailable, VaultNotFound, NotEnrolled: see the vault.
         """
-        opened = await open_device(store_path, passphrase)
-        return cls(
-            opened.store,
-            opened.identity,
-            opened.olm,
-            opened.devices,
-            send_to_unverified=True,
-            clock=clock,
-        )
+        opened = await open_device(store_path, passphrase, wrapper=wrapper)
+        return cls(opened.store, opened.identity, opened.olm, opened.trust, clock=clock)
 
     @property
     def staff_id(self) -> str:
         return self.identity.owner_id
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def has_identity(self) -> bool:
+        """Whether this client holds its person's identity key (else it can neither
+        vouch for anyone nor be trusted by anyone)."""
+        return self.trust.personal_identity is not None
+
+    async def restore_identity(self, recovery_key: str) -> None:
+        """Take on this staff member's identity from its backup, with the recovery key,
+        and add this client to their device list.
+
+        Raises:
+            WrongRecoveryKey: the key does not open the backup.
+            IdentityMismatch: the backup's identity is not the one the server lists
+                (someone replaced one of them): do not use this identity.
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        ctx = self._ctx
+        backup = await ctx.transport.request("GET", "/v1/me/identity-backup")
+        identity = PersonalIdentity.from_seed(open_identity_seed(backup["sealed"], recovery_key))
+        version, devices = await current_device_list(ctx, identity)
+        if version == 0:
+            raise IdentityMismatch("the server lists another identity than the backup holds")
+        devices[self.device_id] = await publish_device_object(ctx)
+        me = SelfPerson(owner=self.trust.me.owner, identity_seed=identity.seed)
+        self.trust.set_me(
+            await publish_device_list(ctx, identity, me, devices, after_version=version)
+        )
+
+    async def replace_identity(self) -> str:
+        """Make a new identity key for this staff member, with a new recovery key
+        (returned, and kept in :attr:`recovery_key` until the client closes).
+
+        Everyone who trusted the old identity is warned and must verify the new one
+        (or be introduced to it by a new roster).
+
+        Raises:
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        ctx = self._ctx
+        identity = PersonalIdentity.generate()
+        recovery_key = new_recovery_key()
+        await ctx.transport.request(
+            "PUT",
+            "/v1/me/identity-backup",
+            json={
+                "identity_key": identity.public_key,
+                "sealed": seal_identity_seed(identity.seed, recovery_key),
+            },
+        )
+        devices = {self.device_id: await publish_device_object(ctx)}
+        me = SelfPerson(owner=self.trust.me.owner, identity_seed=identity.seed)
+        self.trust.set_me(await publish_device_list(ctx, identity, me, devices, after_version=0))
+        self.recovery_key = recovery_key
+        return recovery_key
+
+    async def colleague_safety_number(self, staff_id: str) -> str:
+        """The safety number to compare with a colleague (in person or by call) before
+        vouching for them on a case.
+
+        Raises:
+            ApiError: no such colleague, or they have no identity yet.
+            WitnesslinkError: this client has no identity key.
+        """
+        owner = f"staff:{staff_id}"
+        reply = await self.transport.request("GET", f"/v1/staff/{staff_id}/identity")
+        await self.trust.learn_person(owner, reply["device_list"])
+        return self.trust.safety_number(owner)
+
+    async def verify_colleague(self, staff_id: str, compared_number: str) -> None:
+        """Trust a colleague's identity after comparing safety numbers.
+
+        Raises:
+            ValueError: the numbers differ.
+            ApiError, WitnesslinkError: see :meth:`colleague_safety_number`.
+        """
+        await self.colleague_safety_number(staff_id)
+        await self.verify_person(f"staff:{staff_id}", compared_number)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return await self.transport.request(method, path, **kwargs)
@@ -144,6 +241,8 @@ class StaffClient(Conversation):
             "/v1/cases",
             json={"reference": reference, "support_agency_id": support_agency_id},
         )
+        if self.has_identity:
+            await self.team.update(result["case_id"])
         return result
 
     async def cases(self) -> list[dict[str, Any]]:
@@ -159,33 +258,113 @@ class StaffClient(Conversation):
         return result
 
     async def assign(self, case_id: str, staff_id: str) -> bool:
-        """Add a colleague (of one of the case's agencies) to the case team."""
+        """Add a colleague (of one of the case's agencies) to the case team, and vouch
+        for them in the case's roster when this client has verified them (see
+        :meth:`verify_colleague`) and may sign it; until someone who may does, nobody
+        encrypts to them.
+
+        Returns whether they were added to the case (False: already on it).
+
+        Raises:
+            ApiError, TransportError: the server refused or could not be reached.
+        """
         reply = await self._call("POST", f"/v1/cases/{case_id}/staff", json={"staff_id": staff_id})
+        with contextlib.suppress(NotVerified):
+            await self.vouch(case_id, f"staff:{staff_id}")
         return bool(reply["added"])
+
+    async def vouch(self, case_id: str, owner: str) -> None:
+        """Put a verified person in the case's roster (signed by this client).
+
+        Raises:
+            NotVerified: this client has not verified them.
+            ApiError: not allowed to sign this case's roster (``forbidden``).
+            TransportError: the server could not be reached.
+        """
+        await self.team.update(case_id, add=[owner])
+
+    async def unassign(self, case_id: str, staff_id: str) -> bool:
+        """Take a colleague off the case: the server stops relaying to their devices at
+        once, and the next roster (signed here) no longer lists them.
+
+        Raises:
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        reply = await self._call("DELETE", f"/v1/cases/{case_id}/staff/{staff_id}")
+        if self.has_identity:
+            with contextlib.suppress(ApiError):
+                await self.team.update(case_id, remove=[f"staff:{staff_id}"])
+        return bool(reply["removed"])
 
     async def add_witness(
         self, case_id: str, *, alias: str, language: str, timezone: str
     ) -> Enrolment:
-        """Add the witness (alias only, never a real name) and get an enrolment code."""
-        reply = await self._call(
+        """Add the witness (alias only, never a real name) and make an enrolment code
+        for their phone, to hand over in person.
+
+        Raises:
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        witness = await self._call(
             "POST",
             f"/v1/cases/{case_id}/witness",
             json={"alias": alias, "language": language, "timezone": timezone},
         )
-        return _enrolment(reply)
+        return await self.enrolments.start(case_id, witness["witness_id"], alias)
 
-    async def new_enrolment(self, witness_id: str) -> Enrolment:
-        """A fresh enrolment code for a witness's replacement phone."""
-        return _enrolment(await self._call("POST", f"/v1/witnesses/{witness_id}/enrolments"))
+    async def new_enrolment(self, case_id: str, witness_id: str, alias: str) -> Enrolment:
+        """A fresh enrolment code for a witness's replacement phone (older unused codes
+        stop working).
+
+        Raises:
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        return await self.enrolments.start(case_id, witness_id, alias)
+
+    async def phone_for(self, enrolment: Enrolment) -> EnrolingPhone | None:
+        """The phone that used the code (and proved it), with the numbers to compare
+        with its screen; None while no phone has.
+
+        Raises:
+            EnrolmentRefused: a phone used the code but could not prove it.
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        return await self.enrolments.phone_for(enrolment.enrolment_id)
+
+    async def confirm_phone(self, phone: EnrolingPhone) -> None:
+        """Both screens show the same numbers: trust the phone and vouch for it.
+
+        Raises:
+            ApiError, TransportError: the server refused or could not be reached.
+        """
+        await self.enrolments.confirm(phone)
+
+    async def reject_phone(self, enrolment: Enrolment) -> None:
+        """The numbers differ (or the phone is not the one in front of you): abort."""
+        await self.enrolments.reject(enrolment.enrolment_id)
 
     async def revoke_device(self, device_id: str) -> None:
         """Revoke a device: this client's own, or a witness phone on a case you manage
         (for instance when the phone has been taken)."""
         await self._call("POST", f"/v1/devices/{device_id}/revoke")
 
+    async def close_case(self, case_id: str) -> dict[str, Any]:
+        """Close a case you manage: the witness's phones are revoked and their stores
+        erased (they can never be opened again). Returns the case."""
+        result: dict[str, Any] = await self._call("POST", f"/v1/cases/{case_id}/close")
+        return result
+
     async def logout(self) -> None:
-        """Revoke this client's device on the server and close it."""
+        """Take this client out of its person's device list, revoke it on the server,
+        and close it."""
+        identity = self.trust.personal_identity
         with contextlib.suppress(ApiError):
+            if identity is not None:
+                version, devices = await current_device_list(self._ctx, identity)
+                devices.pop(self.device_id, None)
+                await publish_device_list(
+                    self._ctx, identity, self.trust.me, devices, after_version=version
+                )
             await self.revoke_device(self.device_id)
         await self.close()
 

@@ -1,58 +1,47 @@
-"""The encrypted local store: everything the SDK keeps on the phone goes through here.
+"""The encrypted local store: everything the SDK keeps on a device goes through here.
 
 Olm pickles, pinned keys, messages and the outbox are records ``(kind, key) -> bytes``
 in one SQLite file (WAL, ``synchronous=FULL``: a write is on disk when the call
-returns). The phone may be taken by the people the witness escaped, so the file must
-say nothing without the PIN.
+returns). The phone may be taken by the people the witness escaped, so the files must
+say nothing — and must not even let anyone *test* a PIN — without the server.
+
+Files (beside each other)::
+
+    <store>          SQLite: records sealed under the data key; the sealed outbox
+    <store>.header   the header, wrapped by the KeyWrapper (fixed size, in place)
+    <store>.key      the SoftwareKeyWrapper's key, unless the app supplies a wrapper
 
 Key hierarchy::
 
-    PIN / staff passphrase --Argon2id(shared salt)--> slot key
-    slot key --SecretBox--> wrapped (data key, slot name)        one per key slot
+    witness PIN --Argon2id(salt)--> stretched --VOPRF(server's per-device key)--> oprf
+        HKDF(stretched || oprf) --> slot key (and the confirmation key, see unlock.py)
+    staff passphrase --Argon2id(salt)--> stretched --HKDF--> slot key
+    slot key --SecretBox--> data key                                  one per key slot
     data key --SecretBox--> every record {kind, key, value}, padded to 64 bytes
-    data key --BLAKE2b----> index key --keyed BLAKE2b--> row tags (kind+key, kind)
+    data key --BLAKE2b----> index key --keyed BLAKE2b--> row tags; outbox key pair
 
-All slots share one salt, so opening runs Argon2id once and then tries every slot
-blob, which is cheap. A slot's name ("primary", "duress", ...) is inside its blob and
-is learnt only when it opens; the header always holds a fixed number of slot
-positions and fills unused ones with random bytes, so nobody can tell from the file
-whether a duress PIN exists. Changing a PIN re-wraps the same data key: no record is
-rewritten.
+A witness store's slots can only be opened with the server's OPRF evaluation
+(:mod:`client_sdk.unlock`), which the server limits and can erase; the file holds no
+verifier of any kind. Slots are symmetric — each is just the data key sealed under
+one slot key, the unused ones random — so nothing tells the PIN's slot from the
+duress PIN's. A staff store is passphrase-only: whoever copies it can guess offline at
+one Argon2id derivation per guess, which is why its passphrase must be long.
 
-Wrong secrets: the failed-unlock counter is incremented durably *before* the
-derivation starts (killing the app mid-attempt does not save a guess) and reset on
-success; when it reaches the limit the files are overwritten and deleted.
+What someone holding the files but no wrapping key learns: that they are SQLite, how
+many records there are, their sizes rounded up to 64 bytes, which records share a kind,
+and how many entries are in the sealed outbox. With the wrapping key (or a software
+wrapper's key file) they also learn the header: the salt and cost, the server's address,
+the device id and unlock credential (which can ask for evaluations — each one counted).
 
-What someone holding the file (but not a secret) learns: that it is a witnesslink
-vault, its format version, the Argon2id salt and cost, the failed-unlock counter and
-limit, how many records there are, their sizes rounded up to 64 bytes, and which
-records share a kind (equal ``kind_tag``) -- plus, by comparing two copies taken at
-different times, which rows changed. They do not learn any kind name, record key,
-value, slot name or how many slots are in use.
-
-Limits, stated plainly: the counter only stops guessing *through this code*. Whoever
-copies the file can guess offline at the cost of one Argon2id derivation per guess.
-With :data:`DEFAULT_KDF` that is about 0.08 s on one desktop core, so every 4-digit
-PIN can be tried in about a quarter of an hour and every 6-digit PIN in about a day
-per core (hours on a many-core machine); only longer PINs or passphrases help against
-that. Someone who can write the file can also roll it back to an older copy or reset
-the counter. Python cannot reliably erase keys from memory; the vault drops its
-references on close and wipe. Overwriting files on flash storage may leave old blocks
-in the controller; destroying every wrapped copy of the data key (the header) is
-what makes them useless.
-
-All blocking work (SQLite, Argon2id, file destruction) runs on one single-thread
-executor per open vault, so the event loop never blocks and each SQLite connection is
-only ever used from the thread that created it. The static helpers that work without
-an open vault (:meth:`Vault.failed_unlocks`, :meth:`Vault.wipe_file`) run in
-``asyncio.to_thread`` and open and close their own connection within that one call.
+All blocking work (SQLite, Argon2id, header and file destruction) runs on one
+single-thread executor per open vault, so the event loop never blocks and each SQLite
+connection is only used from the thread that created it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -62,25 +51,30 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-import nacl.pwhash.argon2id
-import nacl.utils
+import msgspec
 
 from client_sdk import _vault_format as fmt
+from client_sdk import _vault_header as hdr
+from client_sdk.keywrap import KeyWrapper, SoftwareKeyWrapper, WrapperError
+from client_sdk.pin_policy import check_passphrase
 
 __all__ = [
     "DEFAULT_KDF",
-    "FAST_KDF_FOR_TESTS",
     "KdfParams",
     "Vault",
     "VaultError",
     "VaultExists",
     "VaultFormatError",
     "VaultNotFound",
+    "VaultUnavailable",
     "VaultWiped",
     "WrongSecret",
+    "default_wrapper",
 ]
 
 _T = TypeVar("_T")
+
+PASSPHRASE_SLOT_INFO = b"witnesslink/vault/v2/passphrase-slot"
 
 
 @dataclass(frozen=True)
@@ -91,15 +85,9 @@ class KdfParams:
     memlimit: int
 
 
-#: Cost for real vaults: 64 MiB and about 0.08 s on a desktop core (several times
-#: that on a cheap phone), paid once per unlock.
-DEFAULT_KDF = KdfParams(opslimit=3, memlimit=64 * 1024 * 1024)
-
-#: libsodium's minimum Argon2id cost. For tests only: a vault made with it can be
-#: brute-forced quickly by anyone who copies the file.
-FAST_KDF_FOR_TESTS = KdfParams(
-    opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN, memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN
-)
+#: Cost for real stores: 256 MiB, 3 passes — about 0.5 s on one desktop core and a few
+#: seconds on a low-end phone, paid once per unlock; see the README for measurements.
+DEFAULT_KDF = KdfParams(opslimit=3, memlimit=256 * 1024 * 1024)
 
 
 class VaultError(Exception):
@@ -107,30 +95,37 @@ class VaultError(Exception):
 
 
 class WrongSecret(VaultError):
-    """No key slot opens with this secret; the failed-unlock counter went up."""
+    """The PIN or passphrase opens no key slot."""
 
-    def __init__(self, attempts_left: int) -> None:
+    def __init__(self, attempts_left: int | None = None) -> None:
         super().__init__(attempts_left)
         self.attempts_left = attempts_left
 
     def __str__(self) -> str:
-        return f"wrong secret; {self.attempts_left} attempt(s) left before the vault is wiped"
+        if self.attempts_left is None:
+            return "wrong secret"
+        return f"wrong secret; {self.attempts_left} attempt(s) left before the store is erased"
 
 
 class VaultWiped(VaultError):
-    """The vault has been destroyed (wrong-secret limit reached, or wipe() was called)."""
+    """The store has been destroyed (its server key erased, or wipe() was called)."""
 
 
 class VaultExists(VaultError):
-    """create() was asked to overwrite an existing vault."""
+    """A create call was asked to overwrite an existing store."""
 
 
 class VaultNotFound(VaultError):
-    """There is no vault file at this path."""
+    """There is no store at this path."""
+
+
+class VaultUnavailable(VaultError):
+    """The header cannot be unwrapped: the wrapping key is gone (or the header was
+    destroyed or replaced). The store can no longer be opened on this device."""
 
 
 class VaultFormatError(VaultError):
-    """The file is not a vault this SDK can read: not a vault, an unknown format
+    """The files are not a store this SDK can read: not a store, an unknown format
     version, or damaged or tampered contents."""
 
 
@@ -140,28 +135,38 @@ class _State(enum.Enum):
     WIPED = "wiped"
 
 
+def default_wrapper(path: Path) -> SoftwareKeyWrapper:
+    """The software wrapper with its key beside the store (``<store>.key``)."""
+    return SoftwareKeyWrapper(path.with_name(path.name + ".key"))
+
+
 @dataclass(repr=False)  # no repr: it holds the data key
-class _Unlocked:
+class _Opened:
     conn: sqlite3.Connection
     data_key: bytes
-    slot_name: str
+    header: hdr.Header
+    seq: int
 
 
 class Vault:
-    """An open vault. Obtain one with :meth:`create` or :meth:`open`, never directly.
+    """An open store. Obtain one from a ``create_*`` or ``open_*`` method.
 
     Methods may be called concurrently; they run one at a time on the vault's thread.
     """
 
-    def __init__(self, path: Path, executor: ThreadPoolExecutor, unlocked: _Unlocked) -> None:
+    def __init__(
+        self, path: Path, wrapper: KeyWrapper, executor: ThreadPoolExecutor, opened: _Opened
+    ) -> None:
         self._path = path
+        self._wrapper = wrapper
         self._executor = executor
         self._state = _State.OPEN
         # Only touched from the executor's thread from here on.
-        self._conn: sqlite3.Connection | None = unlocked.conn
-        self._data_key: bytes | None = unlocked.data_key
-        self._codec: fmt.RecordCodec | None = fmt.RecordCodec(unlocked.data_key)
-        self._slot_name = unlocked.slot_name
+        self._conn: sqlite3.Connection | None = opened.conn
+        self._data_key: bytes | None = opened.data_key
+        self._codec: fmt.RecordCodec | None = fmt.RecordCodec(opened.data_key)
+        self._header = opened.header
+        self._seq = opened.seq
 
     def __repr__(self) -> str:
         return f"Vault(path={str(self._path)!r})"
@@ -177,135 +182,185 @@ class Vault:
     ) -> None:
         await self.close()
 
-    # --- opening --------------------------------------------------------------------
+    # --- creating and opening ---------------------------------------------------------
 
     @classmethod
-    async def create(
+    async def create_for_server(
+        cls, path: Path, *, kdf: KdfParams = DEFAULT_KDF, wrapper: KeyWrapper | None = None
+    ) -> Vault:
+        """Create a witness phone's store with no usable key slot yet, and open it.
+
+        The device's keys can be written into it at once; the PINs are installed once
+        the server knows the device (:func:`client_sdk.unlock.install_pins`). Until
+        then nothing can open it again: an enrolment that stops half-way starts afresh.
+
+        Raises:
+            VaultExists: a store (or its header or wrapping key) already exists.
+            ValueError: KDF limits libsodium rejects.
+            OSError: the files cannot be created (e.g. missing directory).
+            VaultError: SQLite failed.
+        """
+        fmt.check_kdf(kdf.opslimit, kdf.memlimit)
+        wrap = wrapper or default_wrapper(path)
+        return await cls._start(
+            path, wrap, lambda: _create_sync(path, wrap, kdf, hdr.MODE_SERVER, None)
+        )
+
+    @classmethod
+    async def create_with_passphrase(
         cls,
         path: Path,
-        secret: str,
+        passphrase: str,
         *,
         kdf: KdfParams = DEFAULT_KDF,
-        max_failed_unlocks: int = 10,
-        slot_name: str = "primary",
+        wrapper: KeyWrapper | None = None,
     ) -> Vault:
-        """Create a new vault at ``path`` (mode 0600) with one key slot, and open it.
+        """Create a staff client's store, opened by a passphrase alone, and open it.
 
         Raises:
-            VaultExists: a file already exists at ``path``.
-            ValueError: empty secret, bad slot name, KDF limits libsodium rejects, or
-                ``max_failed_unlocks`` below 1.
-            OSError: the file cannot be created (e.g. missing directory).
-            VaultError: SQLite failed.
+            ValueError: a passphrase under twelve characters, or bad KDF limits.
+            VaultExists, OSError, VaultError: as for :meth:`create_for_server`.
         """
-        secret_bytes = fmt.encode_secret(secret)
-        name_bytes = fmt.check_slot_name(slot_name)
+        check_passphrase(passphrase)
         fmt.check_kdf(kdf.opslimit, kdf.memlimit)
-        if max_failed_unlocks < 1:
-            raise ValueError("max_failed_unlocks must be at least 1")
-
-        def run() -> _Unlocked:
-            return _create_sync(path, secret_bytes, kdf, max_failed_unlocks, name_bytes)
-
-        return await cls._start(path, run)
+        secret = fmt.encode_secret(passphrase)
+        wrap = wrapper or default_wrapper(path)
+        return await cls._start(
+            path, wrap, lambda: _create_sync(path, wrap, kdf, hdr.MODE_PASSPHRASE, secret)
+        )
 
     @classmethod
-    async def open(cls, path: Path, secret: str) -> Vault:
-        """Open the vault with any slot's secret (see :attr:`slot_name` for which).
+    async def open_with_passphrase(
+        cls, path: Path, passphrase: str, *, wrapper: KeyWrapper | None = None
+    ) -> Vault:
+        """Open a staff store with its passphrase.
 
         Raises:
-            VaultNotFound: no file at ``path``.
-            WrongSecret: no slot opens; the counter has been incremented on disk.
-            VaultWiped: the wrong-secret limit was reached and the files were destroyed.
-            VaultFormatError: not a vault, or an unsupported format version.
-            ValueError: empty secret.
-            VaultError: SQLite failed.
+            VaultNotFound: no store at ``path``.
+            VaultUnavailable: the header cannot be unwrapped.
+            WrongSecret: the passphrase opens no slot (no counter: see the module doc).
+            VaultFormatError: not a passphrase store, or damaged.
+            ValueError: empty passphrase.
         """
-        secret_bytes = fmt.encode_secret(secret)
-        return await cls._start(path, lambda: _open_sync(path, secret_bytes))
+        secret = fmt.encode_secret(passphrase)
+        wrap = wrapper or default_wrapper(path)
+        return await cls._start(path, wrap, lambda: _open_passphrase_sync(path, wrap, secret))
 
     @classmethod
-    async def _start(cls, path: Path, unlock: Callable[[], _Unlocked]) -> Vault:
+    async def open_with_data_key(
+        cls, path: Path, data_key: bytes, *, wrapper: KeyWrapper | None = None
+    ) -> Vault:
+        """Open a store whose data key was recovered from a slot (see unlock.py).
+
+        Raises:
+            VaultNotFound, VaultUnavailable, VaultFormatError, VaultError.
+        """
+        wrap = wrapper or default_wrapper(path)
+        return await cls._start(path, wrap, lambda: _open_data_key_sync(path, wrap, data_key))
+
+    @classmethod
+    async def _start(cls, path: Path, wrapper: KeyWrapper, open_: Callable[[], _Opened]) -> Vault:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="witnesslink-vault")
-        job = executor.submit(_translating(unlock))
+        job = executor.submit(_translating(open_))
         try:
-            unlocked = await asyncio.wrap_future(job)
+            opened = await asyncio.wrap_future(job)
         except BaseException:
             # If we were cancelled while the job ran, close what it opened, on its thread.
             executor.submit(_close_abandoned, job)
             executor.shutdown(wait=False)
             raise
-        return cls(path, executor, unlocked)
+        return cls(path, wrapper, executor, opened)
 
     @staticmethod
     def exists(path: Path) -> bool:
-        """Whether a vault file exists at ``path`` (no secret needed, does not block)."""
-        return path.is_file()
+        """Whether a store exists at ``path`` (no secret needed, does not block)."""
+        return path.is_file() and hdr.header_path(path).is_file()
 
     @staticmethod
-    async def failed_unlocks(path: Path) -> int:
-        """Wrong-secret attempts since the last successful open (for the UI).
+    async def read_header(path: Path, wrapper: KeyWrapper | None = None) -> hdr.Header:
+        """Unwrap the header (no secret needed; the wrapper must be available).
 
         Raises:
-            VaultNotFound: no file at ``path``.
-            VaultFormatError: not a vault, or an unsupported format version.
+            VaultNotFound, VaultUnavailable, VaultFormatError.
         """
-        return await asyncio.to_thread(_translating(lambda: _read_failed_sync(path)))
+        wrap = wrapper or default_wrapper(path)
+        return await asyncio.to_thread(_translating(lambda: _read_header_sync(path, wrap)[0]))
 
     @staticmethod
-    async def wipe_file(path: Path) -> None:
-        """Destroy the vault at ``path`` without its secret, like :meth:`wipe`.
+    async def write_sealed(path: Path, entry: bytes, *, wrapper: KeyWrapper | None = None) -> None:
+        """Add an entry to the sealed outbox without any key: it is sealed to the
+        outbox public key in the header, and only an unlocked vault reads it.
 
-        Idempotent: missing files are skipped.
+        Raises:
+            VaultNotFound, VaultUnavailable, VaultFormatError, VaultError.
+        """
+        wrap = wrapper or default_wrapper(path)
+        await asyncio.to_thread(_translating(lambda: _write_sealed_sync(path, wrap, entry)))
+
+    @staticmethod
+    async def destroy(path: Path, *, wrapper: KeyWrapper | None = None) -> None:
+        """Destroy a store without opening it: header, wrapping key, SQLite files.
+
+        Idempotent: what is missing is skipped.
 
         Raises:
             OSError: a file could not be overwritten or deleted.
         """
-        await asyncio.to_thread(fmt.destroy_files, path)
+        wrap = wrapper or default_wrapper(path)
+        await asyncio.to_thread(_destroy_all, path, wrap)
 
     @property
     def path(self) -> Path:
-        """The vault's database file."""
+        """The store's database file."""
         return self._path
 
     @property
-    def slot_name(self) -> str:
-        """Name of the key slot whose secret opened (or created) this vault."""
-        return self._slot_name
+    def header(self) -> hdr.Header:
+        """The header as last read or written (the locator, the slots)."""
+        return self._header
 
     # --- key slots ------------------------------------------------------------------
 
-    async def add_slot(self, name: str, secret: str) -> None:
-        """Let ``secret`` open the vault as slot ``name``; replaces a slot of that name.
+    async def seal_data_key(self, slot_key: bytes) -> bytes:
+        """A slot blob: this store's data key sealed under ``slot_key``.
 
         Raises:
-            ValueError: bad name or empty secret; ``secret`` already opens another
-                slot (it would be ambiguous which one opened); no free slot position.
-            VaultWiped, VaultError: the vault is wiped or closed, or SQLite failed.
+            VaultWiped, VaultError: the vault is wiped or closed.
         """
-        name_bytes, secret_bytes = fmt.check_slot_name(name), fmt.encode_secret(secret)
-        await self._run(lambda: self._set_slot_sync(name, name_bytes, secret_bytes, False))
+        return await self._run(lambda: fmt.wrap_slot(slot_key, self._live()[2]))
 
-    async def change_secret(self, name: str, new_secret: str) -> None:
-        """Replace the secret of the existing slot ``name``.
+    async def slot_of(self, slot_key: bytes) -> int | None:
+        """The position of the slot ``slot_key`` opens (to this store's data key)."""
+
+        def find() -> int | None:
+            found = fmt.open_slots(slot_key, self._header.slots)
+            return None if found is None or found[1] != self._live()[2] else found[0]
+
+        return await self._run(find)
+
+    async def set_slots(
+        self, slots: Sequence[bytes], *, locator: hdr.Locator | None = None
+    ) -> None:
+        """Replace the header's slot table (and locator, if given); durable, in place.
 
         Raises:
-            KeyError: there is no slot of that name.
-            ValueError: empty secret, or ``new_secret`` already opens another slot.
-            VaultWiped, VaultError: the vault is wiped or closed, or SQLite failed.
+            ValueError: not ``SLOT_CAPACITY`` blobs of the right size.
+            VaultWiped, VaultError, OSError: the vault is wiped or closed, or writing
+                the header failed.
         """
-        name_bytes, secret_bytes = fmt.check_slot_name(name), fmt.encode_secret(new_secret)
-        await self._run(lambda: self._set_slot_sync(name, name_bytes, secret_bytes, True))
+        table = list(slots)
+        if len(table) != fmt.SLOT_CAPACITY or any(len(s) != fmt.SLOT_BLOB_BYTES for s in table):
+            raise ValueError(f"a slot table is {fmt.SLOT_CAPACITY} blobs")
 
-    async def remove_slot(self, name: str) -> None:
-        """Remove slot ``name``; its position is refilled with random bytes.
+        def store() -> None:
+            self._live()
+            header = msgspec.structs.replace(
+                self._header, slots=table, locator=locator or self._header.locator
+            )
+            self._seq = hdr.write(self._path, self._wrapper, header, self._seq)
+            self._header = header
 
-        Raises:
-            KeyError: there is no slot of that name.
-            ValueError: it is the last slot (the vault could never be opened again).
-            VaultWiped, VaultError: the vault is wiped or closed, or SQLite failed.
-        """
-        await self._run(lambda: self._remove_slot_sync(name))
+        await self._run(store)
 
     # --- records ----------------------------------------------------------------------
 
@@ -351,8 +406,11 @@ class Vault:
         self,
         puts: Sequence[tuple[str, str, bytes]] = (),
         deletes: Sequence[tuple[str, str]] = (),
+        *,
+        sealed_done: Sequence[int] = (),
     ) -> None:
-        """Apply ``puts`` then ``deletes`` in one transaction: all of them or none; durable.
+        """Apply ``puts``, ``deletes`` and remove the sealed-outbox rows ``sealed_done``
+        in one transaction: all of them or none; durable.
 
         A key both put and deleted ends up deleted.
 
@@ -360,21 +418,41 @@ class Vault:
             TypeError, ValueError: a malformed element (nothing is written).
             VaultWiped, VaultError: the vault is wiped or closed, or SQLite failed.
         """
-        puts, deletes = tuple(puts), tuple(deletes)
-        await self._run(lambda: self._write_sync(puts, deletes))
+        puts, deletes, done = tuple(puts), tuple(deletes), tuple(sealed_done)
+        await self._run(lambda: self._write_sync(puts, deletes, done))
+
+    async def sealed_entries(self) -> list[tuple[int, bytes]]:
+        """The sealed outbox, opened: ``(row id, entry)``, oldest first.
+
+        Raises:
+            VaultFormatError: an entry was damaged or not sealed to this store.
+            VaultWiped, VaultError: the vault is wiped or closed, or SQLite failed.
+        """
+        return await self._run(self._sealed_sync)
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it (after deletions: together
+        with ``secure_delete`` this leaves no copy of the deleted pages in the files).
+
+        Raises:
+            VaultWiped, VaultError: the vault is wiped or closed, or SQLite failed.
+        """
+        await self._run(lambda: fmt.checkpoint(self._live()[0]))
 
     # --- ending -----------------------------------------------------------------------
 
     async def wipe(self) -> None:
-        """Destroy the vault: overwrite its files with random bytes, fsync, delete them.
+        """Destroy the store: the header, the wrapping key, then the SQLite files
+        (checkpointed and truncated first), each overwritten with random bytes, fsynced
+        and deleted.
 
         Afterwards every method except :meth:`close` raises :class:`VaultWiped`.
 
         Raises:
             VaultWiped: already wiped.
-            VaultError: the vault is closed (use :meth:`wipe_file`).
+            VaultError: the vault is closed (use :meth:`destroy`).
             OSError: a file could not be overwritten or deleted (the object is wiped
-                regardless; retry with :meth:`wipe_file`).
+                regardless; retry with :meth:`destroy`).
         """
         try:
             await self._run(self._wipe_sync)
@@ -404,15 +482,15 @@ class Vault:
 
     def _check_state(self) -> None:
         if self._state is _State.WIPED:
-            raise VaultWiped("the vault has been wiped")
+            raise VaultWiped("the store has been wiped")
         if self._state is _State.CLOSED:
-            raise VaultError("the vault is closed")
+            raise VaultError("the store is closed")
 
     def _live(self) -> tuple[sqlite3.Connection, fmt.RecordCodec, bytes]:
         self._check_state()
         conn, codec, data_key = self._conn, self._codec, self._data_key
         if conn is None or codec is None or data_key is None:
-            raise VaultError("the vault is closed")
+            raise VaultError("the store is closed")
         return conn, codec, data_key
 
     def _get_sync(self, kind: str, key: str) -> bytes | None:
@@ -436,7 +514,10 @@ class Vault:
         return found
 
     def _write_sync(
-        self, puts: tuple[tuple[str, str, bytes], ...], deletes: tuple[tuple[str, str], ...]
+        self,
+        puts: tuple[tuple[str, str, bytes], ...],
+        deletes: tuple[tuple[str, str], ...],
+        sealed_done: tuple[int, ...],
     ) -> None:
         conn, codec, _ = self._live()
         conn.execute("BEGIN IMMEDIATE")
@@ -449,63 +530,18 @@ class Vault:
                 )
             for kind, key in deletes:
                 conn.execute("DELETE FROM records WHERE tag = ?", (codec.tag(kind, key),))
+            for row_id in sealed_done:
+                conn.execute("DELETE FROM sealed_outbox WHERE id = ?", (int(row_id),))
             conn.execute("COMMIT")
         except BaseException:
             fmt.rollback_quietly(conn)
             raise
 
-    def _set_slot_sync(self, name: str, name_bytes: bytes, secret: bytes, must_exist: bool) -> None:
+    def _sealed_sync(self) -> list[tuple[int, bytes]]:
         conn, _, data_key = self._live()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            header = fmt.read_header(conn)
-            directory = fmt.open_directory(data_key, header.directory)
-            index = directory.get(name)
-            if index is None:
-                if must_exist:
-                    raise KeyError(f"no key slot named {name!r}")
-                free = sorted(set(range(fmt.SLOT_CAPACITY)) - set(directory.values()))
-                if not free:
-                    raise ValueError(f"all {fmt.SLOT_CAPACITY} key slots are in use")
-                index = free[secrets.randbelow(len(free))]
-            slot_key = fmt.derive_slot_key(secret, header.salt, header.opslimit, header.memlimit)
-            for i, blob in enumerate(header.slots):
-                if i != index and fmt.unwrap_slot(slot_key, blob) is not None:
-                    raise ValueError("this secret already opens another slot; choose another")
-            slots = list(header.slots)
-            slots[index] = fmt.wrap_slot(slot_key, data_key, name_bytes)
-            directory[name] = index
-            self._store_slots(conn, data_key, slots, directory)
-        except BaseException:
-            fmt.rollback_quietly(conn)
-            raise
-
-    def _remove_slot_sync(self, name: str) -> None:
-        conn, _, data_key = self._live()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            header = fmt.read_header(conn)
-            directory = fmt.open_directory(data_key, header.directory)
-            if name not in directory:
-                raise KeyError(f"no key slot named {name!r}")
-            if len(directory) == 1:
-                raise ValueError("cannot remove the last key slot")
-            slots = list(header.slots)
-            slots[directory.pop(name)] = fmt.decoy_slot()
-            self._store_slots(conn, data_key, slots, directory)
-        except BaseException:
-            fmt.rollback_quietly(conn)
-            raise
-
-    @staticmethod
-    def _store_slots(
-        conn: sqlite3.Connection, data_key: bytes, slots: list[bytes], directory: dict[str, int]
-    ) -> None:
-        conn.execute(
-            "UPDATE header SET slots = ?, directory = ? WHERE id = 1",
-            (b"".join(slots), fmt.seal_directory(data_key, directory)),
-        )
-        conn.execute("COMMIT")
+        private = fmt.outbox_key(data_key)
+        rows = conn.execute("SELECT id, box FROM sealed_outbox ORDER BY id").fetchall()
+        return [(int(row_id), fmt.open_entry(private, box)) for row_id, box in rows]
 
     def _forget(self) -> sqlite3.Connection | None:
         conn, self._conn, self._codec, self._data_key = self._conn, None, None, None
@@ -517,147 +553,148 @@ class Vault:
         self._state = _State.CLOSED
         conn = self._forget()
         if conn is not None:
-            conn.close()
+            try:
+                # SQLite would checkpoint on close and then unlink the WAL without
+                # overwriting it; truncating it first leaves no pages behind.
+                fmt.checkpoint(conn)
+            finally:
+                conn.close()
 
     def _wipe_sync(self) -> None:
         self._check_state()
         self._state = _State.WIPED
         conn = self._forget()
         try:
-            # Close first: closing checkpoints the WAL into the main file, and must not
-            # write pages back after they have been overwritten.
+            # The keys first: once the header and the wrapping key are gone, whatever
+            # survives of the other files (on flash, in a backup) can never be opened.
+            hdr.destroy(self._path)
+            self._wrapper.destroy()
             if conn is not None:
+                # Empty the WAL before closing, so closing does not write pages back
+                # after the main file has been overwritten.
+                fmt.checkpoint(conn)
                 conn.close()
         finally:
             fmt.destroy_files(self._path)
 
 
-# --- unlocking, outside any Vault object --------------------------------------------------
+# --- outside any Vault object ----------------------------------------------------------
 
 
 def _translating(fn: Callable[[], _T]) -> Callable[[], _T]:
-    """Wrap ``fn`` so format and SQLite errors surface as vault errors."""
+    """Wrap ``fn`` so format, wrapper and SQLite errors surface as vault errors."""
 
     def run() -> _T:
         try:
             return fn()
         except fmt.FormatError as exc:
             raise VaultFormatError(str(exc)) from exc
+        except WrapperError as exc:
+            raise VaultUnavailable(str(exc)) from exc
         except sqlite3.Error as exc:
             raise VaultError(f"storage error: {exc}") from exc
 
     return run
 
 
-def _close_abandoned(job: Future[_Unlocked]) -> None:
+def _close_abandoned(job: Future[_Opened]) -> None:
     if not job.cancelled() and job.exception() is None:
         job.result().conn.close()
 
 
-def _connect_existing(path: Path) -> sqlite3.Connection:
+def _destroy_all(path: Path, wrapper: KeyWrapper) -> None:
+    hdr.destroy(path)
+    wrapper.destroy()
+    fmt.destroy_files(path)
+
+
+def _read_header_sync(path: Path, wrapper: KeyWrapper) -> tuple[hdr.Header, int]:
     if not path.is_file():
-        raise VaultNotFound(f"no vault at {path}")
+        raise VaultNotFound(f"no store at {path}")
+    try:
+        return hdr.read(path, wrapper)
+    except FileNotFoundError as exc:
+        raise VaultUnavailable("the store's header is gone") from exc
+
+
+def _connect_store(path: Path) -> sqlite3.Connection:
     conn = fmt.connect(path)
     try:
-        version = fmt.read_version(conn)
-        if version != fmt.FORMAT_VERSION:
-            # A future format migrates older versions here, before anything else reads.
-            hint = "; update the app" if version > fmt.FORMAT_VERSION else ""
-            raise VaultFormatError(
-                f"vault format version {version} is not supported "
-                f"(this SDK reads version {fmt.FORMAT_VERSION}){hint}"
-            )
-    except BaseException:
+        conn.execute("SELECT 1 FROM records LIMIT 1").fetchall()
+        conn.execute("SELECT 1 FROM sealed_outbox LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
         conn.close()
-        raise
+        raise fmt.FormatError("the file is not a store") from exc
     return conn
 
 
-def _read_failed_sync(path: Path) -> int:
-    conn = _connect_existing(path)
+def _open_data_key_sync(path: Path, wrapper: KeyWrapper, data_key: bytes) -> _Opened:
+    header, seq = _read_header_sync(path, wrapper)
+    return _Opened(_connect_store(path), data_key, header, seq)
+
+
+def _open_passphrase_sync(path: Path, wrapper: KeyWrapper, secret: bytes) -> _Opened:
+    header, seq = _read_header_sync(path, wrapper)
+    if header.mode != hdr.MODE_PASSPHRASE:
+        raise fmt.FormatError("this store is opened with a PIN and the server's help")
+    stretched = fmt.stretch(secret, header.salt, header.opslimit, header.memlimit)
+    found = fmt.open_slots(fmt.hkdf_sha256(stretched, PASSPHRASE_SLOT_INFO), header.slots)
+    if found is None:
+        raise WrongSecret()
+    return _Opened(_connect_store(path), found[1], header, seq)
+
+
+def _write_sealed_sync(path: Path, wrapper: KeyWrapper, entry: bytes) -> None:
+    header, _seq = _read_header_sync(path, wrapper)
+    box = fmt.seal_entry(header.outbox_public_key, entry)
+    conn = _connect_store(path)
     try:
-        return fmt.read_header(conn).failed_unlocks
+        conn.execute("INSERT INTO sealed_outbox (box) VALUES (?)", (box,))
     finally:
         conn.close()
 
 
-def _open_sync(path: Path, secret: bytes) -> _Unlocked:
-    conn = _connect_existing(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        header = fmt.read_header(conn)
-        failed = header.failed_unlocks
-        if failed < header.max_failed_unlocks:
-            # Counted before deriving: killing the app mid-attempt does not save a guess.
-            failed += 1
-            conn.execute("UPDATE header SET failed_unlocks = ? WHERE id = 1", (failed,))
-            conn.execute("COMMIT")
-            slot_key = fmt.derive_slot_key(secret, header.salt, header.opslimit, header.memlimit)
-            for blob in header.slots:
-                opened = fmt.unwrap_slot(slot_key, blob)
-                if opened is not None:
-                    conn.execute("UPDATE header SET failed_unlocks = 0 WHERE id = 1")
-                    return _Unlocked(conn, *opened)
-    except BaseException:
-        fmt.rollback_quietly(conn)
-        conn.close()
-        raise
-    fmt.rollback_quietly(conn)
-    conn.close()
-    if failed >= header.max_failed_unlocks:
-        # Also reached when the last allowed attempt was interrupted: that one counts.
-        fmt.destroy_files(path)
-        raise VaultWiped("too many wrong secrets: the vault has been wiped")
-    raise WrongSecret(header.max_failed_unlocks - failed)
-
-
 def _create_sync(
-    path: Path, secret: bytes, kdf: KdfParams, max_failed_unlocks: int, name: bytes
-) -> _Unlocked:
-    if path.exists():
-        raise VaultExists(f"a file already exists at {path}")
-    salt = nacl.utils.random(fmt.SALT_BYTES)
-    data_key = nacl.utils.random(fmt.KEY_BYTES)
-    slot_key = fmt.derive_slot_key(secret, salt, kdf.opslimit, kdf.memlimit)
-    index = secrets.randbelow(fmt.SLOT_CAPACITY)
+    path: Path, wrapper: KeyWrapper, kdf: KdfParams, mode: str, secret: bytes | None
+) -> _Opened:
+    if path.exists() or hdr.header_path(path).exists():
+        raise VaultExists(f"a store already exists at {path}")
+    salt, data_key = hdr.fresh_salt(), fmt.new_data_key()
     slots = [fmt.decoy_slot() for _ in range(fmt.SLOT_CAPACITY)]
-    slots[index] = fmt.wrap_slot(slot_key, data_key, name)
-    slot_name = name.decode()
-    directory = fmt.seal_directory(data_key, {slot_name: index})
+    if secret is not None:
+        stretched = fmt.stretch(secret, salt, kdf.opslimit, kdf.memlimit)
+        slot_key = fmt.hkdf_sha256(stretched, PASSPHRASE_SLOT_INFO)
+        slots[secrets.randbelow(fmt.SLOT_CAPACITY)] = fmt.wrap_slot(slot_key, data_key)
+    header = hdr.Header(
+        version=fmt.FORMAT_VERSION,
+        mode=mode,
+        opslimit=kdf.opslimit,
+        memlimit=kdf.memlimit,
+        salt=salt,
+        slots=slots,
+        outbox_public_key=bytes(fmt.outbox_key(data_key).public_key),
+    )
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        fmt.create_file(path)
     except FileExistsError as exc:
-        raise VaultExists(f"a file already exists at {path}") from exc
+        raise VaultExists(f"a store already exists at {path}") from exc
     try:
-        # Side files without a main file are leftovers (e.g. an interrupted wipe);
-        # SQLite must not replay them into the new database.
-        for side in fmt.vault_files(path)[1:]:
-            side.unlink(missing_ok=True)
+        try:
+            wrapper.create()
+        except WrapperError as exc:
+            raise VaultExists("a wrapping key already exists for this store") from exc
+        seq = hdr.create(path, wrapper, header)
         conn = fmt.connect(path)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in fmt.SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO header (id, version, salt, opslimit, memlimit, failed_unlocks,"
-                " max_failed_unlocks, slots, directory) VALUES (1, ?, ?, ?, ?, 0, ?, ?, ?)",
-                (
-                    fmt.FORMAT_VERSION,
-                    salt,
-                    kdf.opslimit,
-                    kdf.memlimit,
-                    max_failed_unlocks,
-                    b"".join(slots),
-                    directory,
-                ),
-            )
-            conn.execute("COMMIT")
+            fmt.create_schema(conn)
         except BaseException:
-            fmt.rollback_quietly(conn)
             conn.close()
             raise
-    except BaseException:
+    except VaultExists:
         fmt.destroy_files(path)
+        hdr.destroy(path)
         raise
-    return _Unlocked(conn, data_key, slot_name)
+    except BaseException:
+        _destroy_all(path, wrapper)
+        raise
+    return _Opened(conn, data_key, header, seq)

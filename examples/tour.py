@@ -3,13 +3,22 @@
 Starts ``witnesslink serve`` on a free port with a throw-away data folder, creates two
 agencies and two staff members with the admin command, then:
 
-1. the officer logs in (a new staff client registers its own device and keys),
-2. opens a case with a support organisation and assigns a support worker,
-3. adds the witness (alias only) and gets the enrolment code and QR code,
-4. the witness's phone enrols with the code (keys made on the phone, the team's keys
-   pinned against the fingerprint in the code),
+1. the officer and a support worker log in (each new staff client registers its own
+   device and keys, and makes its person's identity key and recovery key), and compare
+   safety numbers, as colleagues would in the office or by call,
+2. the officer opens a case with a support organisation, assigns the support worker
+   and vouches for them in the case's signed roster,
+3. adds the witness (alias only) and makes the enrolment code and QR code,
+4. the witness's phone enrols with the code (keys and identity made on the phone, the
+   team roster checked against the officer's MAC, its PIN and duress PIN set with the
+   server's help), and the officer and the witness compare the numbers both screens
+   show,
 5. the witness and the team exchange end-to-end encrypted messages,
-6. the officer sets a check-in plan (the phone is prompted at each due time).
+6. the officer sets a check-in plan (the phone is prompted at each due time),
+7. the phone is locked and opened again with its PIN (and the server's help).
+
+Every store uses the real key-derivation cost (Argon2id, 256 MiB): each unlock takes a
+moment, as it does on a phone.
 
 Run it from the repository root:  .venv/bin/python examples/tour.py
 """
@@ -23,20 +32,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from client_sdk import FAST_KDF_FOR_TESTS, IncomingMessage, StaffClient, WitnessClient
+from client_sdk import IncomingMessage, StaffClient, WitnessClient
 from tests.support.processes import PASSWORD, admin, free_port, seed, server_process
 
 
 async def tour(url: str, data: Path, support_agency_id: str) -> None:
-    # 1. The officer logs in from a new client (its store is encrypted with a passphrase;
-    #    FAST_KDF_FOR_TESTS keeps this tour quick — real clients use the default).
+    # 1. The officer logs in from a new client (its store opens with a passphrase of at
+    #    least twelve characters).
     officer = await StaffClient.login(
-        url, "officer", PASSWORD, data / "officer.store", "a passphrase", kdf=FAST_KDF_FOR_TESTS
+        url, "officer", PASSWORD, data / "officer.store", "officer's long passphrase"
     )
     worker = await StaffClient.login(
-        url, "worker", PASSWORD, data / "worker.store", "another passphrase", kdf=FAST_KDF_FOR_TESTS
+        url, "worker", PASSWORD, data / "worker.store", "worker's long passphrase"
     )
-    # 2. A case joins the officer's police agency and the home-country support agency.
+    print("officer's recovery key (shown once, keep it safe):", officer.recovery_key)
+    #    The two compare safety numbers (read aloud in person, or by call).
+    number_at_officer = await officer.colleague_safety_number(worker.staff_id)
+    await worker.verify_colleague(officer.staff_id, number_at_officer)
+    await officer.verify_colleague(
+        worker.staff_id, await worker.colleague_safety_number(officer.staff_id)
+    )
+    # 2. A case joins the officer's police agency and the home-country support agency;
+    #    assigning the (verified) worker puts them in the case's signed roster.
     case = await officer.create_case("DE-2026-0042", support_agency_id)
     await officer.assign(case["case_id"], worker.staff_id)
     # 3. The witness: an alias, a language and a timezone — never a real name.
@@ -45,10 +62,18 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
     )
     print("enrolment code to type in:", enrolment.code)
     enrolment.save_qr_png(data / "enrolment.png")
-    # 4. The phone enrols, in person, with the code (or the QR payload).
-    phone = await WitnessClient.enroll(
-        url, enrolment.qr_payload, data / "phone.store", "2468", kdf=FAST_KDF_FOR_TESTS
+    # 4. The phone enrols, in person, with the code (or the QR payload). The PIN has six
+    #    digits or more and no pattern; the duress PIN opens the very same app while the
+    #    team is alerted. Neither can be tried without the server. Then both screens show
+    #    the same numbers, and the officer and the witness confirm.
+    pending = await WitnessClient.enroll(
+        url, enrolment.qr_payload, data / "phone.store", "284619", duress_pin="719305"
     )
+    enroling = await officer.phone_for(enrolment)
+    assert enroling is not None
+    print("officer's screen:", enroling.sas, "- phone's screen:", await pending.sas())
+    await officer.confirm_phone(enroling)
+    phone = await pending.confirm()
     # 5. Messages, end to end encrypted to every device of every member.
     sent = await phone.send("I arrived home safely.")
     print("phone sent to", len(sent.recipients), "devices:", sent.status)
@@ -66,6 +91,11 @@ async def tour(url: str, data: Path, support_agency_id: str) -> None:
         enrolment.witness_id, weekdays=["mon", "thu"], times=["10:00"]
     )
     print("check-in plan:", plan["description"], "- first due", plan["current"]["due_at"])
+    # 7. Locked, the store is unreadable; the PIN opens it again (Argon2id, then one
+    #    evaluation by the server, then a confirmation).
+    await phone.close()
+    phone = await WitnessClient.open(data / "phone.store", "284619")
+    print("reopened with the PIN:", len(await phone.messages()), "messages")
     for client in (officer, worker, phone):
         await client.close()
 

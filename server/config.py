@@ -50,6 +50,9 @@ class Settings:
     sweep_interval_s: float = 0.25
     console_live_interval_s: float = 2.0
     console_idle_minutes: int = 15
+    #: PIN evaluations a witness phone may have unconfirmed before its store's OPRF
+    #: key is erased for ever (see server.domain.unlock).
+    vault_max_unconfirmed: int = 10
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -90,6 +93,8 @@ class Settings:
             values["message_ttl"] = timedelta(days=float(env["WITNESSLINK_MESSAGE_TTL_DAYS"]))
         if env.get("WITNESSLINK_ATTACHMENT_MAX_BYTES"):
             values["attachment_max_bytes"] = int(env["WITNESSLINK_ATTACHMENT_MAX_BYTES"])
+        if env.get("WITNESSLINK_VAULT_MAX_UNCONFIRMED"):
+            values["vault_max_unconfirmed"] = int(env["WITNESSLINK_VAULT_MAX_UNCONFIRMED"])
         for variable, name in (
             ("WITNESSLINK_TWILIO_ACCOUNT_SID", "twilio_account_sid"),
             ("WITNESSLINK_TWILIO_AUTH_TOKEN", "twilio_auth_token"),

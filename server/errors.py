@@ -73,6 +73,18 @@ class ReasonRequired(DomainError):
     title = "Your agency requires a reason for consulting this witness's data"
 
 
+class InvalidKeyObject(DomainError):
+    code = "invalid-key-object"
+    status = 422
+    title = "A signed key object is malformed, does not verify, or does not fit"
+
+
+class VersionConflict(DomainError):
+    code = "version-conflict"
+    status = 409
+    title = "A newer version exists; fetch it and sign on top of it"
+
+
 class EnrolmentCodeInvalid(DomainError):
     code = "enrolment-code-invalid"
     status = 403
@@ -133,3 +145,18 @@ class Unavailable(DomainError):
     code = "unavailable"
     status = 503
     title = "The service is temporarily unavailable"
+
+
+class StoreErased(DomainError):
+    """The device's OPRF key was erased (too many unconfirmed PIN attempts, a wipe, a
+    revocation or a closed case): its phone store can never be opened again."""
+
+    code = "store-erased"
+    status = 410
+    title = "This phone's store has been erased and can no longer be opened"
+
+
+class UnlockAttemptExpired(DomainError):
+    code = "unlock-attempt-expired"
+    status = 409
+    title = "This unlock attempt is no longer open; ask for a new challenge"

@@ -32,7 +32,7 @@ def token_hash(token: str) -> bytes:
 
 def is_client_id(value: str) -> bool:
     """Whether ``value`` is acceptable as a client-chosen id (message ids, request ids)."""
-    return bool(_ID_ALPHABET_RE.match(value))
+    return bool(_ID_ALPHABET_RE.fullmatch(value))
 
 
 def b64(data: bytes) -> str:

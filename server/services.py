@@ -19,10 +19,15 @@ from server.domain.court.appointments import AppointmentService
 from server.domain.court.calendar_feed import CalendarFeeds
 from server.domain.device_events import DeviceEvents
 from server.domain.devices import DeviceService
+from server.domain.enrolment import EnrolmentService
 from server.domain.events import EventSink
+from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
 from server.domain.messages import MessageRelay
 from server.domain.resends import Resends
+from server.domain.rosters import RosterService
+from server.domain.unlock.pins import PinService
+from server.domain.unlock.service import UnlockService
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
@@ -56,6 +61,9 @@ class Services:
     accounts: AccountService
     cases: CaseService
     devices: DeviceService
+    enrolments: EnrolmentService
+    identities: IdentityService
+    rosters: RosterService
     keys: KeyService
     messages: MessageRelay
     resends: Resends
@@ -73,6 +81,8 @@ class Services:
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
     device_events: DeviceEvents
+    unlock: UnlockService
+    pins: PinService
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -118,20 +128,16 @@ def build_services(
         login_by_user=RateLimiter(clock, Rate(capacity=5, refill_s=60)),
         login_by_address=RateLimiter(clock, Rate(capacity=20, refill_s=6)),
     )
-    cases = CaseService(
-        store,
-        audit,
-        clock,
-        enrolment_ttl=settings.enrolment_ttl,
-        public_url=settings.public_url,
-    )
-    devices = DeviceService(
+    cases = CaseService(store, audit, clock, events, authenticator)
+    devices = DeviceService(store, audit, clock, authenticator, events)
+    enrolments = EnrolmentService(
         store,
         audit,
         clock,
         authenticator,
         events,
-        enrol_by_address=RateLimiter(clock, Rate(capacity=10, refill_s=60)),
+        claims_by_address=RateLimiter(clock, Rate(capacity=10, refill_s=60)),
+        ttl=settings.enrolment_ttl,
     )
     keys = KeyService(
         store, audit, clock, claims_by_device=RateLimiter(clock, Rate(capacity=200, refill_s=1))
@@ -187,6 +193,9 @@ def build_services(
         accounts=accounts,
         cases=cases,
         devices=devices,
+        enrolments=enrolments,
+        identities=IdentityService(store, audit, clock, events),
+        rosters=RosterService(store, audit, clock, events),
         keys=keys,
         messages=messages,
         resends=resends,
@@ -212,4 +221,18 @@ def build_services(
         ),
         calendar_feeds=CalendarFeeds(store, audit, clock),
         device_events=DeviceEvents(store, clock),
+        unlock=UnlockService(
+            store,
+            audit,
+            clock,
+            sealer,
+            alerts,
+            events,
+            authenticator,
+            # A witness mistyping a few times goes through; a script cannot hammer.
+            evaluations_by_device=RateLimiter(clock, Rate(capacity=5, refill_s=30)),
+            max_unconfirmed=settings.vault_max_unconfirmed,
+            wake_dispatcher=dispatcher.wake,
+        ),
+        pins=PinService(store, audit, clock, sealer),
     )

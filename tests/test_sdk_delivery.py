@@ -11,6 +11,7 @@ import pytest
 
 from client_sdk import IncomingMessage, NewDevice, WitnessClient
 from client_sdk.errors import ApiError
+from tests.support.kdf import WITNESS_PIN
 from tests.support.world import World, open_conversation
 
 
@@ -72,7 +73,7 @@ async def test_the_outbox_survives_an_outage_and_a_restart_and_delivers_once(
     await talk.witness.close()
 
     await world.start_server_again()
-    phone = await WitnessClient.open(store, "2468", clock=world.clock)
+    phone = await WitnessClient.open(store, WITNESS_PIN, clock=world.clock)
     world.clients.append(phone)
     (entry,) = await phone._store.outbox()
     assert entry.ciphertexts == [], "written offline: not encrypted yet"

@@ -24,6 +24,7 @@ from client_sdk.delivery_records import RepairState
 from client_sdk.events import Event
 from client_sdk.repair import FIRST_RETRY
 from tests.support.delivery import broken_for_the_phone, copies_for, corrupt, one_time_keys
+from tests.support.kdf import WITNESS_PIN
 from tests.support.world import World, open_conversation
 
 
@@ -159,7 +160,7 @@ async def test_asking_is_durable_repeated_with_backoff_and_answered_once(
     # The phone restarts (its acknowledgement went; only its own record remembers).
     store = talk.witness._store.vault.path
     await talk.witness.close()
-    phone = await WitnessClient.open(store, "2468", clock=world.clock)
+    phone = await WitnessClient.open(store, WITNESS_PIN, clock=world.clock)
     world.clients.append(phone)
     (waiting,) = await phone.awaited_messages()
     assert waiting.attempts == 1

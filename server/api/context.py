@@ -95,7 +95,7 @@ def path_id(request: web.Request, name: str) -> str:
         NotFound: the value is not shaped like an id.
     """
     value = request.match_info[name]
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise NotFound("No such resource")
     return value
 

@@ -7,22 +7,23 @@ hot path); a body that does not fit becomes a 422 problem that names the field.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")]
 Base64 = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=96 * 1024, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    str, msgspec.Meta(min_length=1, max_length=96 * 1024, pattern=r"^[A-Za-z0-9+/]+={0,2}\Z")
 ]
 CopyId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/=-]+$")]
+KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+/=-]+\Z")]
 Key = Annotated[str, msgspec.Meta(min_length=40, max_length=64)]
 Signature = Annotated[str, msgspec.Meta(min_length=80, max_length=100)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
+HOUR_MINUTE = msgspec.Meta(pattern=r"^[0-9]{2}:[0-9]{2}\Z")
 Aware = Annotated[datetime, msgspec.Meta(tz=True)]  # a time with its UTC offset
 
 
@@ -47,16 +48,54 @@ class DeviceIn(Strict):
 
 class LoginIn(Strict):
     username: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+\Z")
     ]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     device: DeviceIn
     totp: Annotated[str, msgspec.Meta(max_length=10)] | None = None
 
 
+B64Bytes32 = Annotated[str, msgspec.Meta(min_length=43, max_length=44)]
+#: A signed key object (``wire.keys``); its fields are checked by the domain.
+KeyObject = dict[str, Any]
+
+
 class EnrolIn(Strict):
-    code: Annotated[str, msgspec.Meta(min_length=20, max_length=128)]
+    """A phone enrolling: the server token derived from the code, its device, and its
+    identity key with the MAC that proves the code to the officer's client."""
+
+    code: B64Bytes32
     device: DeviceIn
+    identity_key: Key
+    identity_mac: B64Bytes32
+
+
+class IssueEnrolmentIn(Strict):
+    code_hash: B64Bytes32
+    roster: KeyObject
+    team_mac: B64Bytes32
+    commitment: B64Bytes32
+
+
+class NonceIn(Strict):
+    nonce: B64Bytes32
+
+
+class DeviceKeysIn(Strict):
+    device: KeyObject
+
+
+class IdentityIn(Strict):
+    device_list: KeyObject
+
+
+class IdentityBackupIn(Strict):
+    identity_key: Key
+    sealed: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class RosterIn(Strict):
+    roster: KeyObject
 
 
 class CreateCaseIn(Strict):
@@ -116,12 +155,11 @@ class CheckInResponseIn(Strict):
 
 class HeartbeatIn(Strict):
     battery: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
-    duress_session: Annotated[str, msgspec.Meta(min_length=8, max_length=64)] | None = None
 
 
 class PanicIn(Strict):
     request_id: Annotated[
-        str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+        str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")
     ]
 
 
@@ -130,19 +168,13 @@ class SmsWordsIn(Strict):
     duress_word: Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
 
 
-class BeaconIn(Strict):
-    token: Annotated[str, msgspec.Meta(min_length=20, max_length=100)]
-
-
 class PlanIn(Strict):
     every_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] | None = None
-    start_local: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")] | None = None
+    start_local: Annotated[str, HOUR_MINUTE] | None = None
     weekdays: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=10)]], msgspec.Meta(max_length=7)
     ] = []
-    times: Annotated[
-        list[Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]], msgspec.Meta(max_length=24)
-    ] = []
+    times: Annotated[list[Annotated[str, HOUR_MINUTE]], msgspec.Meta(max_length=24)] = []
     window_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
     grace_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 30
     reminder_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 15

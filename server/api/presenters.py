@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from server.clock import iso
-from server.domain.cases import CaseView, IssuedEnrolment
+from server.domain.cases import CaseView
 from server.domain.court.models import Appointment
 from server.domain.escalation import EscalationPolicy
+from server.domain.identities import CaseKeys, parsed
 from server.domain.keys import ClaimResult
 from server.domain.messages import SendReceipt
-from server.domain.models import Agency, Case, Device, Staff, Witness
+from server.domain.models import Agency, Case, Device, Enrolment, Staff, Witness
 from server.domain.resends import ResendReceipt
 from server.domain.welfare.alert_desk import AlertDetail
 from server.domain.welfare.plans import PlanView
 from server.domain.welfare_models import Alert, CheckIn
-from wire.protocol import TeamDevice
 
 
 def device_view(device: Device) -> dict[str, Any]:
@@ -30,14 +31,59 @@ def device_view(device: Device) -> dict[str, Any]:
         "created_at": iso(device.created_at),
         "last_seen_at": iso(device.last_seen_at),
         "revoked": device.revoked_at is not None,
+        "key_object": None if device.key_object is None else json.loads(device.key_object),
     }
 
 
-def team_device_view(device: TeamDevice) -> dict[str, Any]:
+def case_keys_view(bundle: CaseKeys) -> dict[str, Any]:
+    """A case's key bundle: every signed object exactly as its signer uploaded it."""
     return {
-        "device_id": device.device_id,
-        "curve25519": device.curve25519,
-        "ed25519": device.ed25519,
+        "case_id": bundle.case_id,
+        "roster": None if bundle.roster is None else parsed(bundle.roster),
+        "members": [
+            {
+                "owner": m.owner,
+                "name": m.name,
+                "role": m.role,
+                "device_list": None if m.identity is None else parsed(m.identity.device_list),
+                "devices": [
+                    {
+                        "device_id": d.id,
+                        "name": d.name,
+                        "key_object": None if d.key_object is None else parsed(d.key_object),
+                    }
+                    for d in m.devices
+                ],
+            }
+            for m in bundle.members
+        ],
+    }
+
+
+def enrolment_officer_view(enrolment: Enrolment) -> dict[str, Any]:
+    """What the issuing officer's client follows: the phone's identity, MAC and nonce."""
+    return {
+        "enrolment_id": enrolment.id,
+        "witness_id": enrolment.witness_id,
+        "state": enrolment.state.value,
+        "expires_at": iso(enrolment.expires_at),
+        "device_id": enrolment.device_id,
+        "phone_identity": enrolment.phone_identity,
+        "phone_mac": enrolment.phone_mac,
+        "phone_nonce": enrolment.phone_nonce,
+    }
+
+
+def enrolment_phone_view(enrolment: Enrolment) -> dict[str, Any]:
+    """What the phone learns: the roster and MAC the officer's client made, the
+    commitment, and (once revealed) the officer's nonce."""
+    return {
+        "enrolment_id": enrolment.id,
+        "state": enrolment.state.value,
+        "roster": parsed(enrolment.roster),
+        "team_mac": enrolment.team_mac,
+        "commitment": enrolment.commitment,
+        "officer_nonce": enrolment.reveal,
     }
 
 
@@ -97,17 +143,6 @@ def case_detail_view(view: CaseView) -> dict[str, Any]:
     ]
     body["devices"] = [device_view(d) for d in view.devices]
     return body
-
-
-def enrolment_view(issued: IssuedEnrolment, qr_svg: str) -> dict[str, Any]:
-    return {
-        "witness": witness_view(issued.witness),
-        "code": issued.code.text(),
-        "qr_payload": issued.code.qr_payload(),
-        "qr_svg": qr_svg,
-        "team_fingerprint": issued.code.team_fingerprint,
-        "expires_at": iso(issued.expires_at),
-    }
 
 
 def claim_view(result: ClaimResult) -> dict[str, Any]:

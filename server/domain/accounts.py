@@ -52,7 +52,7 @@ from server.security.passwords import MIN_PASSWORD_LENGTH, PasswordHashing
 from server.security.ratelimit import RateLimiter
 from server.security.sealing import Sealer
 from server.storage.protocols import Store, UnitOfWork
-from wire.protocol import login_context
+from wire.keys import login_context
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")

@@ -1,16 +1,15 @@
-"""Cases, their team, their witness, and enrolment codes for the witness's phone.
+"""Cases, their team and their witness.
 
 A case joins a destination-country police agency and a home-country support agency.
 Its conversation members are the witness and the staff assigned to it. Every look at a
 witness's data by staff is an audited consultation, with a reason where the viewer's
-agency requires one; every refused attempt is audited too.
+agency requires one; every refused attempt is audited too. Closing a case revokes the
+witness's phones, which erases the key their stores need: the phones become unreadable.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from server.clock import Clock
 from server.domain.access import (
@@ -20,29 +19,23 @@ from server.domain.access import (
     can_view_case,
 )
 from server.domain.audit import Actor, AuditLog
+from server.domain.authentication import DeviceAuthenticator
 from server.domain.denials import audit_denied
+from server.domain.events import EventSink
+from server.domain.identities import notify_keys_changed
 from server.domain.models import (
     AgencyKind,
     Case,
     Device,
-    EnrolmentCode,
     OwnerKind,
     Staff,
     Witness,
 )
+from server.domain.revocation import revoke_device_in
 from server.domain.validation import check_label, check_language, check_timezone
 from server.errors import Forbidden, InvalidInput, NotFound, ReasonRequired
 from server.ids import new_id
 from server.storage.protocols import Store, UnitOfWork
-from wire.protocol import (
-    EnrolmentCode as EnrolmentCodeText,
-)
-from wire.protocol import (
-    TeamDevice,
-    enrolment_secret_hash,
-    new_enrolment_secret,
-    team_fingerprint,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,29 +57,28 @@ class CaseView:
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedEnrolment:
-    witness: Witness
-    code: EnrolmentCodeText
-    expires_at: datetime
+class ClosedCase:
+    case: Case
+    newly_closed: bool
+    revoked_devices: list[str]
 
 
 class CaseService:
-    """Opens cases, manages their team and witness, and issues enrolment codes."""
+    """Opens cases and manages their team and witness."""
 
     def __init__(
         self,
         store: Store,
         audit: AuditLog,
         clock: Clock,
-        *,
-        enrolment_ttl: timedelta = timedelta(hours=24),
-        public_url: str | None = None,
+        events: EventSink,
+        authenticator: DeviceAuthenticator,
     ) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
-        self._enrolment_ttl = enrolment_ttl
-        self._public_url = public_url
+        self._authenticator = authenticator
+        self._events = events
 
     async def create_case(self, staff: Staff, *, reference: str, support_agency_id: str) -> Case:
         """Open a case in the officer's police agency with a home-country support agency.
@@ -237,6 +229,8 @@ class CaseService:
                     subject=("staff", target.id),
                     case_id=case_id,
                 )
+        if added:
+            await notify_keys_changed(self._store, self._events, [case_id])
         return added
 
     async def remove_staff(self, staff: Staff, case_id: str, target_staff_id: str) -> bool:
@@ -255,6 +249,8 @@ class CaseService:
                 raise Forbidden("You may not change this case's team")
             removed = await uow.cases.remove_staff(case_id, target_staff_id)
             if removed:
+                # What waits for them in this case is no longer theirs to receive.
+                await uow.messages.delete_for_owner_in_case(case_id, "staff", target_staff_id)
                 await self._audit.append(
                     uow.audit,
                     Actor.staff(staff.id),
@@ -262,12 +258,15 @@ class CaseService:
                     subject=("staff", target_staff_id),
                     case_id=case_id,
                 )
+        if removed:
+            await notify_keys_changed(self._store, self._events, [case_id])
         return removed
 
     async def add_witness(
         self, staff: Staff, case_id: str, *, alias: str, language: str, timezone: str
-    ) -> IssuedEnrolment:
-        """Add the case's witness (pseudonymous) and issue their first enrolment code.
+    ) -> Witness:
+        """Add the case's witness (pseudonymous); their phone is enrolled in person from
+        the officer's client (``server.domain.enrolment``).
 
         Raises:
             NotFound: the case is not visible.
@@ -299,22 +298,50 @@ class CaseService:
                 case_id=case.id,
                 details={"language": language, "timezone": timezone},
             )
-            return await self._issue_code(uow, staff, witness, now)
+        return witness
 
-    async def new_enrolment(self, staff: Staff, witness_id: str) -> IssuedEnrolment:
-        """Issue a new enrolment code for an existing witness (a replacement phone).
+    async def close_case(self, staff: Staff, case_id: str) -> ClosedCase:
+        """Close the case (the trial is over, or protection ended): the witness's phones
+        are revoked, which erases the key their stores need, so whatever is on them can
+        no longer be read. Closing a closed case changes nothing.
 
         Raises:
-            NotFound: no such witness visible to this staff member.
+            NotFound: the case is not visible.
             Forbidden: not allowed to manage the case.
         """
         now = self._clock.now()
+        revoked: list[str] = []
         async with self._store.write() as uow:
-            witness = await uow.witnesses.get(witness_id)
-            if witness is None:
-                raise NotFound("No such witness")
-            await self._manageable(uow, staff, witness.case_id)
-            return await self._issue_code(uow, staff, witness, now)
+            case = await self._manageable(uow, staff, case_id)
+            newly_closed = await uow.cases.close(case.id, now)
+            witness = await uow.witnesses.get_by_case(case.id)
+            phones = (
+                []
+                if witness is None
+                else await uow.devices.list_for_owner(OwnerKind.WITNESS, witness.id)
+            )
+            actor = Actor.staff(staff.id)
+            for phone in phones:
+                if await revoke_device_in(
+                    uow, self._audit, actor, staff.id, phone, case, now, why="case-closed"
+                ):
+                    revoked.append(phone.id)
+            if newly_closed:
+                await self._audit.append(
+                    uow.audit,
+                    actor,
+                    "case.closed",
+                    subject=("case", case.id),
+                    case_id=case.id,
+                    details={"revoked_devices": len(revoked)},
+                )
+            closed = await uow.cases.get(case.id)
+        if revoked and self._authenticator is not None:
+            self._authenticator.forget_devices(set(revoked))
+        if revoked and self._events is not None:
+            await self._events.devices_revoked(revoked)
+        assert closed is not None
+        return ClosedCase(closed, newly_closed, revoked)
 
     async def _manageable(self, uow: UnitOfWork, staff: Staff, case_id: str) -> Case:
         case = await uow.cases.get(case_id)
@@ -324,43 +351,3 @@ class CaseService:
         if not can_manage_case(staff, case, assigned=assigned):
             raise Forbidden("Only the case's officers and supervisors can do this")
         return case
-
-    async def _issue_code(
-        self, uow: UnitOfWork, staff: Staff, witness: Witness, now: datetime
-    ) -> IssuedEnrolment:
-        team = [
-            TeamDevice(d.id, d.curve25519, d.ed25519)
-            for d in await uow.devices.list_for_case(witness.case_id)
-            if d.owner_kind is OwnerKind.STAFF
-        ]
-        fingerprint = team_fingerprint(team)
-        # Only the newest code works: a code handed out earlier and lost is dead.
-        await uow.enrolments.withdraw_unused(witness.id, now)
-        secret = new_enrolment_secret()
-        expires_at = now + self._enrolment_ttl
-        await uow.enrolments.insert(
-            EnrolmentCode(
-                code_hash=enrolment_secret_hash(secret),
-                witness_id=witness.id,
-                created_by=staff.id,
-                created_at=now,
-                expires_at=expires_at,
-                team_fingerprint=fingerprint,
-                team_devices=json.dumps(
-                    [[d.device_id, d.curve25519, d.ed25519] for d in team], separators=(",", ":")
-                ),
-                used_at=None,
-            )
-        )
-        await self._audit.append(
-            uow.audit,
-            Actor.staff(staff.id),
-            "enrolment.issued",
-            subject=("witness", witness.id),
-            case_id=witness.case_id,
-            details={"team_devices": len(team)},
-        )
-        code = EnrolmentCodeText(
-            secret=secret, team_fingerprint=fingerprint, server_url=self._public_url
-        )
-        return IssuedEnrolment(witness, code, expires_at)

@@ -1,19 +1,13 @@
-"""Witness phone enrolment, device listing and revocation.
+"""Device listing and revocation.
 
-A witness's phone enrols with the one-time code an officer handed over in person. The
-server answers with the team identities that the code's fingerprint covers, so that the
-phone can check them against the fingerprint it scanned and pin them: trust in the case
-team is established face to face, not by the server. Revocation (by the owner, or
-remotely by a case manager when a phone is taken) stops the token at once, drops what
-is queued for the device and its unused keys, and is audited.
+Revocation (by the owner, or remotely by a case manager when a phone is taken) stops
+the token at once, drops what is queued for the device and its unused keys, and is
+audited. (Phones enrol through ``server.domain.enrolment``.)
 """
 
 from __future__ import annotations
 
-import json
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from server.clock import Clock
 from server.domain.access import Principal, can_manage_case, can_view_case
@@ -21,27 +15,15 @@ from server.domain.audit import Actor, AuditLog
 from server.domain.authentication import DeviceAuthenticator
 from server.domain.denials import audit_denied
 from server.domain.events import EventSink
-from server.domain.models import Case, Device, OwnerKind, Staff, Witness
-from server.domain.registration import DeviceRegistration, check_registration, insert_device
-from server.domain.welfare.checkins import beacon_hash, default_settings
-from server.errors import EnrolmentCodeInvalid, Forbidden, NotFound
-from server.ids import new_id
-from server.security.ratelimit import RateLimiter
+from server.domain.identities import notify_keys_changed
+from server.domain.models import Case, Device, OwnerKind, Staff
+from server.domain.revocation import revoke_device_in
+from server.errors import Forbidden, NotFound
 from server.storage.protocols import Store, UnitOfWork
-from wire.protocol import TeamDevice, enrolment_context, enrolment_secret_hash
-
-
-@dataclass(frozen=True, slots=True)
-class EnrolmentResult:
-    device: Device
-    token: str
-    witness: Witness
-    pinned_team: list[TeamDevice]
-    beacon_token: str
 
 
 class DeviceService:
-    """Enrols witness phones, lists case devices, revokes devices."""
+    """Lists case devices and revokes devices."""
 
     def __init__(
         self,
@@ -50,71 +32,12 @@ class DeviceService:
         clock: Clock,
         authenticator: DeviceAuthenticator,
         events: EventSink,
-        enrol_by_address: RateLimiter,
     ) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
         self._authenticator = authenticator
         self._events = events
-        self._enrol_by_address = enrol_by_address
-
-    async def enroll_witness(
-        self, secret: str, registration: DeviceRegistration, address: str
-    ) -> EnrolmentResult:
-        """Consume an enrolment code and register the phone as the witness's device.
-
-        Raises:
-            RateLimited: too many enrolment attempts from this address.
-            SignatureInvalid, InvalidInput: bad device registration material.
-            EnrolmentCodeInvalid: the code is wrong, used or expired (audited).
-        """
-        self._enrol_by_address.take(address)
-        check_registration(registration, enrolment_context(secret))
-        now = self._clock.now()
-        device_id = new_id("dev")
-        async with self._store.write() as uow:
-            code = await uow.enrolments.consume(enrolment_secret_hash(secret), now, device_id)
-            witness = None if code is None else await uow.witnesses.get(code.witness_id)
-            if code is None or witness is None:
-                refused = True
-            else:
-                refused = False
-                device, token = await insert_device(
-                    uow, registration, OwnerKind.WITNESS, witness.id, now, device_id
-                )
-                # A one-purpose token kept outside the phone's encrypted store, so a
-                # phone that wipes itself after wrong PINs can still say so.
-                beacon = secrets.token_urlsafe(32)
-                await uow.devices.set_beacon(device.id, beacon_hash(beacon))
-                settings = await uow.case_settings.get(witness.case_id)
-                silent_after = timedelta(
-                    seconds=(settings or default_settings(witness.case_id)).silent_after_s
-                )
-                await uow.contact.record(
-                    witness.id,
-                    witness.case_id,
-                    now,
-                    now + silent_after,
-                    heartbeat=False,
-                    battery=None,
-                )
-                await self._audit.append(
-                    uow.audit,
-                    Actor.witness(witness.id),
-                    "device.enrolled",
-                    subject=("device", device.id),
-                    case_id=witness.case_id,
-                    details={"one_time_keys": len(registration.one_time_keys)},
-                )
-        if refused or code is None or witness is None:
-            async with self._store.write() as uow:
-                await self._audit.append(
-                    uow.audit, Actor.anonymous(), "enrolment.refused", details={"why": "code"}
-                )
-            raise EnrolmentCodeInvalid()
-        pinned = [TeamDevice(d[0], d[1], d[2]) for d in json.loads(code.team_devices)]
-        return EnrolmentResult(device, token, witness, pinned, beacon)
 
     async def case_devices(self, principal: Principal, case_id: str) -> list[Device]:
         """Active devices of a case's members, for fan-out; only for members.
@@ -180,12 +103,17 @@ class DeviceService:
                 case = await self._authorise_revoke(uow, owner_id, staff, device)
                 await self._revoke_in(uow, actor, owner_id, device, case, now)
                 revoked = await uow.devices.get(device.id)
+                if device.owner_kind is OwnerKind.STAFF:
+                    cases = [c.id for c in await uow.cases.list_assigned(device.owner_id)]
+                else:
+                    cases = [] if case is None else [case.id]
         except (NotFound, Forbidden):
             await audit_denied(self._store, self._audit, actor, None, "revoke device")
             raise
         assert revoked is not None
         self._authenticator.forget_devices({device.id})
         await self._events.devices_revoked([device.id])
+        await notify_keys_changed(self._store, self._events, cases)
         return revoked
 
     async def _revoke_in(
@@ -198,27 +126,12 @@ class DeviceService:
         now: datetime,
     ) -> None:
         """Revoke and forget what was held for the device (pending copies, keys,
-        attachments waiting for it); a second revocation changes nothing.
+        attachments waiting for it, its store's OPRF key); a second revocation changes
+        nothing.
 
         ``owner_id`` is who revokes (the owner of the caller's device, or the staff
         member at the console)."""
-        if not await uow.devices.revoke(device.id, owner_id, now):
-            return
-        await uow.messages.delete_for_device(device.id)
-        await uow.keys.delete_for_device(device.id)
-        for orphan in await uow.attachments.delete_recipient(device.id):
-            await uow.attachments.delete(orphan)
-        await self._audit.append(
-            uow.audit,
-            actor,
-            "device.revoked",
-            subject=("device", device.id),
-            case_id=None if case is None else case.id,
-            details={
-                "owner_kind": device.owner_kind.value,
-                "remote": device.owner_id != owner_id,
-            },
-        )
+        await revoke_device_in(uow, self._audit, actor, owner_id, device, case, now)
 
     async def _authorise_revoke(
         self, uow: UnitOfWork, owner_id: str, staff: Staff | None, device: Device

@@ -7,6 +7,10 @@ in one transaction (group-committed with concurrent sends), and only then acknow
 A retried id with the same content is acknowledged again without storing anything; the
 same id with different content is refused. A device's acknowledgement deletes its copy;
 undelivered copies are purged after the TTL. The server never sees plaintext.
+
+Copies for a phone last unlocked with its duress PIN are *held*: stored, but neither
+pushed nor handed out, until the witness's own PIN opens it again — whoever forced the
+phone open does not read what the team sends after the alarm.
 """
 
 from __future__ import annotations
@@ -167,6 +171,7 @@ class MessageRelay:
                     SendReceipt(message.message_id, now, False, len(recipients), missing)
                 )
             copies = await uow.messages.insert_sends(accepted)
+            held = await uow.unlock.in_duress(sorted({c.recipient_device_id for c in copies}))
             existing_cases = (
                 set(await uow.cases.get_many(sorted({m.case_id for m in denied})))
                 if denied
@@ -180,8 +185,9 @@ class MessageRelay:
                     case_id=message.case_id if message.case_id in existing_cases else None,
                     details={"attempted": "send message"},
                 )
-        if copies:
-            await self._events.messages_stored(copies)
+        pushed = [c for c in copies if c.recipient_device_id not in held]
+        if pushed:
+            await self._events.messages_stored(pushed)
         return results
 
     @staticmethod
@@ -217,9 +223,12 @@ class MessageRelay:
     async def pending(
         self, principal: Principal, *, after_id: int = 0, limit: int = 200
     ) -> list[MessageCopy]:
-        """Copies waiting for the caller's device, oldest first."""
+        """Copies waiting for the caller's device, oldest first (none while it is held
+        in duress)."""
         limit = max(1, min(limit, 500))
         async with self._store.read() as uow:
+            if await uow.unlock.in_duress([principal.device.id]):
+                return []
             return await uow.messages.pending_for_device(
                 principal.device.id, after_id=after_id, limit=limit
             )

@@ -83,16 +83,61 @@ class Witness:
     created_at: datetime
 
 
+class EnrolmentState(enum.StrEnum):
+    ISSUED = "issued"  # the officer's client registered a code
+    CLAIMED = "claimed"  # a phone enrolled with it
+    REVEALED = "revealed"  # the officer's client revealed its nonce: both show the SAS
+    COMPLETED = "completed"  # the officer confirmed the SAS
+    ABORTED = "aborted"  # either side refused; the phone's device is revoked
+    WITHDRAWN = "withdrawn"  # superseded by a newer code before use
+
+
 @dataclass(frozen=True, slots=True)
-class EnrolmentCode:
+class Enrolment:
+    """One in-person enrolment of a witness's phone (see ``wire.enrolment``).
+
+    The server holds only what it relays: a hash of the server token, the roster and
+    MAC the officer's client made, the commitment and nonces of the SAS exchange, and
+    the phone's identity key and MAC. It can check none of them."""
+
+    id: str
     code_hash: bytes
     witness_id: str
     created_by: str
+    created_by_device: str
     created_at: datetime
     expires_at: datetime
-    team_fingerprint: str
-    team_devices: str  # JSON snapshot of the team identities the fingerprint covers
-    used_at: datetime | None
+    roster: str
+    team_mac: str
+    commitment: str
+    state: EnrolmentState
+    device_id: str | None = None
+    phone_identity: str | None = None
+    phone_mac: str | None = None
+    phone_nonce: str | None = None
+    reveal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A person's identity key and the device list it last signed (JSON as uploaded)."""
+
+    owner: str
+    identity_key: str
+    version: int
+    device_list: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRecord:
+    """A case's latest roster (JSON as uploaded) and who signed it."""
+
+    case_id: str
+    version: int
+    signer_key: str
+    body: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +151,16 @@ class Device:
     created_at: datetime
     last_seen_at: datetime
     revoked_at: datetime | None
+    key_object: str | None = None  # the signed device object (JSON), as uploaded
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def owner(self) -> str:
+        """The owner as key objects name it: ``staff:<id>`` or ``witness:<id>``."""
+        return f"{self.owner_kind.value}:{self.owner_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from server.errors import InvalidInput, SignatureInvalid
 from server.ids import new_id, new_token, token_hash
 from server.security.signatures import is_curve25519_key, verify_ed25519
 from server.storage.protocols import UnitOfWork
-from wire.protocol import device_proof_payload, fallback_key_payload, one_time_key_payload
+from wire.keys import device_proof_payload, fallback_key_payload, one_time_key_payload
 
 MAX_KEYS_PER_UPLOAD = 100
 MAX_STORED_ONE_TIME_KEYS = 200

@@ -435,6 +435,92 @@ _DELIVERY_REPORTS = Migration(
     ],
 )
 
+_TRUST = Migration(
+    version=7,
+    name="trust: signed device objects, identities and device lists, rosters, enrolment v2",
+    statements=[
+        # The signed device object, exactly as the device uploaded it.
+        "ALTER TABLE devices ADD COLUMN key_object TEXT",
+        # A person's identity key and the latest device list it signed, as uploaded.
+        """CREATE TABLE identities (
+            owner TEXT PRIMARY KEY,
+            identity_key TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            device_list TEXT NOT NULL,
+            updated_at BIGINT NOT NULL)""",
+        # A staff member's identity key sealed under their recovery key (on the client).
+        """CREATE TABLE identity_backups (
+            owner TEXT PRIMARY KEY,
+            identity_key TEXT NOT NULL,
+            sealed TEXT NOT NULL,
+            updated_at BIGINT NOT NULL)""",
+        # The latest roster of each case, as signed by a team member.
+        """CREATE TABLE rosters (
+            case_id TEXT PRIMARY KEY REFERENCES cases(id),
+            version BIGINT NOT NULL,
+            signer_key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            updated_at BIGINT NOT NULL)""",
+        # Codes made by the server are worthless now: the officer's client makes them.
+        "DROP TABLE enrolment_codes",
+        """CREATE TABLE enrolments (
+            id TEXT PRIMARY KEY,
+            code_hash {BLOB} NOT NULL UNIQUE,
+            witness_id TEXT NOT NULL REFERENCES witnesses(id),
+            created_by TEXT NOT NULL,
+            created_by_device TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            roster TEXT NOT NULL,
+            team_mac TEXT NOT NULL,
+            commitment TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('issued', 'claimed', 'revealed', 'completed', 'aborted', 'withdrawn')),
+            device_id TEXT,
+            phone_identity TEXT,
+            phone_mac TEXT,
+            phone_nonce TEXT,
+            reveal TEXT,
+            updated_at BIGINT NOT NULL)""",
+        "CREATE INDEX enrolments_by_witness ON enrolments (witness_id)",
+        "CREATE INDEX enrolments_by_expiry ON enrolments (expires_at)",
+        "CREATE INDEX enrolments_by_device ON enrolments (device_id)",
+    ],
+)
+
+_VAULT_UNLOCK = Migration(
+    version=8,
+    name="vault unlock: per-device OPRF seed, guess counts, duress state, confirmation keys",
+    statements=[
+        # One row per witness device that set up its PIN. seed_sealed is NULL once the
+        # OPRF key is erased (for ever: the phone's store can no longer be opened).
+        """CREATE TABLE device_unlock (
+            device_id TEXT PRIMARY KEY REFERENCES devices(id),
+            token_hash {BLOB} NOT NULL UNIQUE,
+            seed_sealed {BLOB},
+            oprf_public_key TEXT NOT NULL,
+            unconfirmed INTEGER NOT NULL DEFAULT 0,
+            duress_unconfirmed INTEGER NOT NULL DEFAULT 0,
+            wipe_on_duress BOOLEAN NOT NULL DEFAULT FALSE,
+            duress_since BIGINT,
+            attempt_id TEXT,
+            attempt_challenge TEXT,
+            attempt_kind TEXT,
+            attempt_expires_at BIGINT,
+            erased_at BIGINT,
+            erased_reason TEXT,
+            created_at BIGINT NOT NULL)""",
+        """CREATE TABLE unlock_keys (
+            device_id TEXT NOT NULL REFERENCES devices(id),
+            public_key TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('primary', 'duress')),
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (device_id, public_key))""",
+        # The wipe beacon is gone: the server counts PIN guesses itself.
+        "ALTER TABLE devices DROP COLUMN beacon_hash",
+    ],
+)
+
 _DELIVERY_REPAIR = Migration(
     version=9,
     name="delivery repair: copies sent again to one device; one-time key allowances",
@@ -470,6 +556,8 @@ MIGRATIONS: list[Migration] = [
     _CONSOLE,
     _DEVICE_EVENTS,
     _DELIVERY_REPORTS,
+    _TRUST,
+    _VAULT_UNLOCK,
     _DELIVERY_REPAIR,
 ]
 

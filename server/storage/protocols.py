@@ -22,13 +22,17 @@ from server.domain.models import (
     Case,
     ConsoleSession,
     Device,
-    EnrolmentCode,
+    Enrolment,
+    EnrolmentState,
+    Identity,
     MessageCopy,
     OwnerKind,
+    RosterRecord,
     SignedKey,
     Staff,
     Witness,
 )
+from server.domain.unlock.models import ConfirmKey, UnlockState
 from server.domain.welfare_models import (
     Alert,
     CaseSettings,
@@ -128,6 +132,10 @@ class CaseRepository(Protocol):
 
     async def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]: ...
 
+    async def close(self, case_id: str, at: datetime) -> bool:
+        """Mark an open case closed; False if it was already closed."""
+        ...
+
     async def assigned_staff_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[Staff]]:
         """Active staff assigned to each case."""
         ...
@@ -162,18 +170,73 @@ class WitnessRepository(Protocol):
 
 
 class EnrolmentRepository(Protocol):
-    async def insert(self, code: EnrolmentCode) -> None: ...
+    async def insert(self, enrolment: Enrolment) -> None: ...
 
-    async def consume(
-        self, code_hash: bytes, now: datetime, device_id: str
-    ) -> EnrolmentCode | None:
-        """Mark an unused, unexpired code used (compare-and-swap); None if it was not."""
+    async def get(self, enrolment_id: str) -> Enrolment | None: ...
+
+    async def for_device(self, device_id: str) -> Enrolment | None:
+        """The enrolment a phone's device came from."""
+        ...
+
+    async def withdraw_issued(self, witness_id: str, now: datetime) -> int:
+        """Withdraw the witness's codes not yet used (only the newest code works)."""
+        ...
+
+    async def claim(
+        self,
+        code_hash: bytes,
+        now: datetime,
+        device_id: str,
+        phone_identity: str,
+        phone_mac: str,
+    ) -> Enrolment | None:
+        """Use an issued, unexpired code (once); None if there is no such code."""
+        ...
+
+    async def set_phone_nonce(self, device_id: str, nonce: str, now: datetime) -> bool:
+        """Record the phone's SAS nonce, once, while the enrolment is claimed."""
+        ...
+
+    async def reveal(self, enrolment_id: str, nonce: str, now: datetime) -> bool:
+        """Record the officer's revealed nonce, once, after the phone's nonce."""
+        ...
+
+    async def move(
+        self,
+        enrolment_id: str,
+        from_states: Sequence[EnrolmentState],
+        to_state: EnrolmentState,
+        now: datetime,
+    ) -> bool:
+        """Change the state if it is one of ``from_states``."""
         ...
 
     async def purge_expired(self, now: datetime) -> int: ...
 
-    async def withdraw_unused(self, witness_id: str, now: datetime) -> int:
-        """Expire the witness's unused codes (a new one replaces them)."""
+
+class IdentityRepository(Protocol):
+    async def get(self, owner: str) -> Identity | None: ...
+
+    async def get_many(self, owners: Sequence[str]) -> dict[str, Identity]: ...
+
+    async def put(self, identity: Identity, expected: Identity | None) -> bool:
+        """Store if the current row is still ``expected`` (None: there is none)."""
+        ...
+
+    async def put_backup(
+        self, owner: str, identity_key: str, sealed: str, at: datetime
+    ) -> None: ...
+
+    async def backup(self, owner: str) -> tuple[str, str] | None:
+        """(identity key, sealed private key) of a staff member's recovery backup."""
+        ...
+
+
+class RosterRepository(Protocol):
+    async def get(self, case_id: str) -> RosterRecord | None: ...
+
+    async def put(self, roster: RosterRecord) -> bool:
+        """Store if the stored version is the one just before (or none, for version 1)."""
         ...
 
 
@@ -185,6 +248,10 @@ class DeviceRepository(Protocol):
     async def get(self, device_id: str) -> Device | None: ...
 
     async def get_by_token_hash(self, token_hash: bytes) -> Device | None: ...
+
+    async def set_key_object(self, device_id: str, key_object: str) -> None:
+        """Keep the device's signed key object, exactly as uploaded."""
+        ...
 
     async def list_for_owner(
         self, owner_kind: OwnerKind, owner_id: str, *, include_revoked: bool = False
@@ -206,10 +273,6 @@ class DeviceRepository(Protocol):
         """Record when devices were last seen (batched, monotonic)."""
         ...
 
-    async def set_beacon(self, device_id: str, beacon_hash: bytes) -> None: ...
-
-    async def clear_beacon(self, device_id: str) -> None: ...
-
     async def staff_devices_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
         """Active device ids of each case's assigned staff."""
         ...
@@ -225,8 +288,6 @@ class DeviceRepository(Protocol):
     ) -> dict[str, list[str]]:
         """Active device ids of each owner, without loading whole device records."""
         ...
-
-    async def find_by_beacon(self, beacon_hash: bytes) -> Device | None: ...
 
 
 class KeyRepository(Protocol):
@@ -342,6 +403,10 @@ class MessageRepository(Protocol):
         ...
 
     async def delete_for_device(self, device_id: str) -> int: ...
+
+    async def delete_for_owner_in_case(self, case_id: str, owner_kind: str, owner_id: str) -> int:
+        """Drop what waits in a case for a person's devices (they left the case)."""
+        ...
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete undelivered copies, send records and re-send records older than
@@ -736,6 +801,41 @@ class DeviceEventRepository(Protocol):
     async def purge(self, now: datetime) -> int: ...
 
 
+class UnlockRepository(Protocol):
+    """Per-device unlock records (OPRF seed, guess counts, duress state) and the
+    confirmation keys that prove an unlock."""
+
+    async def get(self, device_id: str, *, lock: bool = False) -> UnlockState | None:
+        """The device's record; with ``lock`` (PostgreSQL) the row is locked until
+        commit, so concurrent evaluations are counted one after the other."""
+        ...
+
+    async def put(self, state: UnlockState) -> None:
+        """Create the record, or replace it while no confirmation key is registered."""
+        ...
+
+    async def save(self, state: UnlockState) -> None:
+        """Write the record's changing parts (counts, attempt, duress, erasure)."""
+        ...
+
+    async def keys(self, device_id: str) -> list[ConfirmKey]: ...
+
+    async def add_key(self, key: ConfirmKey) -> bool:
+        """Register a confirmation key; False if this device already has it."""
+        ...
+
+    async def remove_key(self, device_id: str, public_key: str) -> bool: ...
+
+    async def erase(self, device_id: str, reason: str, at: datetime) -> bool:
+        """Drop the OPRF seed and the confirmation keys, for ever; False if there was
+        no live seed."""
+        ...
+
+    async def in_duress(self, device_ids: Sequence[str]) -> set[str]:
+        """Which of these devices were last unlocked with a duress PIN."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -753,6 +853,12 @@ class UnitOfWork(Protocol):
 
     @property
     def enrolments(self) -> EnrolmentRepository: ...
+
+    @property
+    def identities(self) -> IdentityRepository: ...
+
+    @property
+    def rosters(self) -> RosterRepository: ...
 
     @property
     def devices(self) -> DeviceRepository: ...
@@ -804,6 +910,9 @@ class UnitOfWork(Protocol):
 
     @property
     def device_events(self) -> DeviceEventRepository: ...
+
+    @property
+    def unlock(self) -> UnlockRepository: ...
 
 
 class Store(Protocol):

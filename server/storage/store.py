@@ -14,11 +14,7 @@ from server.storage.repos.alerting import (
     SqlPolicyRepository,
 )
 from server.storage.repos.audit import SqlAuditRepository
-from server.storage.repos.cases import (
-    SqlCaseRepository,
-    SqlEnrolmentRepository,
-    SqlWitnessRepository,
-)
+from server.storage.repos.cases import SqlCaseRepository, SqlWitnessRepository
 from server.storage.repos.console import SqlConsoleSessionRepository
 from server.storage.repos.court import (
     SqlAppointmentRepository,
@@ -27,7 +23,10 @@ from server.storage.repos.court import (
 )
 from server.storage.repos.device_events import SqlDeviceEventRepository
 from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
+from server.storage.repos.enrolments import SqlEnrolmentRepository
+from server.storage.repos.identities import SqlIdentityRepository, SqlRosterRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
+from server.storage.repos.unlock import SqlUnlockRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
     SqlCheckInRepository,
@@ -61,6 +60,14 @@ class SqlUnitOfWork:
     @cached_property
     def enrolments(self) -> SqlEnrolmentRepository:
         return SqlEnrolmentRepository(self.conn)
+
+    @cached_property
+    def identities(self) -> SqlIdentityRepository:
+        return SqlIdentityRepository(self.conn)
+
+    @cached_property
+    def rosters(self) -> SqlRosterRepository:
+        return SqlRosterRepository(self.conn)
 
     @cached_property
     def devices(self) -> SqlDeviceRepository:
@@ -129,6 +136,10 @@ class SqlUnitOfWork:
     @cached_property
     def device_events(self) -> SqlDeviceEventRepository:
         return SqlDeviceEventRepository(self.conn)
+
+    @cached_property
+    def unlock(self) -> SqlUnlockRepository:
+        return SqlUnlockRepository(self.conn)
 
 
 class SqlStore:

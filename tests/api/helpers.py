@@ -10,20 +10,35 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import vodozemac
 
 from client_sdk import StaffClient, WitnessClient
+from client_sdk.identity import PersonalIdentity
 from server.domain.models import AuditEntry
 from tests.support.world import PASSWORD, World
-from wire.protocol import (
-    device_proof_payload,
+from wire.enrolment import (
+    commitment,
     enrolment_context,
+    enrolment_keys,
+    new_enrolment_code,
+    new_nonce,
+    parse_enrolment_code,
+    phone_mac,
+    team_mac,
+)
+from wire.keys import (
+    RosterMember,
+    device_object,
+    device_proof_payload,
     fallback_key_payload,
     login_context,
+    object_hash,
     one_time_key_payload,
+    signed,
 )
 
 PROBLEM_TYPE = "application/problem+json"
@@ -98,10 +113,16 @@ class RawDevice:
             "device": self.registration(login_context(username), **registration),
         }
 
-    def enrol_body(self, secret: str, **registration: Any) -> dict[str, Any]:
+    def enrol_body(self, code: str, **registration: Any) -> dict[str, Any]:
+        """An enrolment body for ``code`` (the typed or QR form), with a fresh identity
+        key and the MAC the code's secret gives it."""
+        keys = enrolment_keys(parse_enrolment_code(code).secret)
+        identity = RawDevice().ed25519  # any 32-byte key will do as the identity here
         return {
-            "code": secret,
-            "device": self.registration(enrolment_context(secret), **registration),
+            "code": b64(keys.server_token),
+            "device": self.registration(enrolment_context(keys.server_token), **registration),
+            "identity_key": identity,
+            "identity_mac": phone_mac(keys.phone, identity),
         }
 
 
@@ -111,10 +132,104 @@ class RawLogin:
     device_id: str
     token: str
     staff_id: str
+    identity: PersonalIdentity | None = None
 
     @property
     def headers(self) -> dict[str, str]:
         return bearer(self.token)
+
+    @property
+    def owner(self) -> str:
+        return f"staff:{self.staff_id}"
+
+
+async def publish_raw_identity(http: aiohttp.ClientSession, login: RawLogin) -> PersonalIdentity:
+    """Give a raw login what the SDK publishes at login: its signed device object and
+    an identity whose device list vouches for it."""
+    device_obj = signed(
+        device_object(login.device_id, login.owner, login.device.curve25519, login.device.ed25519),
+        login.device.sign,
+    )
+    async with http.put(
+        "/v1/me/device-keys", json={"device": device_obj}, headers=login.headers
+    ) as response:
+        assert response.status == 200, await response.text()
+    identity = PersonalIdentity.generate()
+    device_list = identity.device_list(
+        login.owner, 1, {login.device_id: object_hash(device_obj)}, datetime.now(UTC)
+    )
+    async with http.put(
+        "/v1/me/identity", json={"device_list": device_list}, headers=login.headers
+    ) as response:
+        assert response.status == 200, await response.text()
+    login.identity = identity
+    return identity
+
+
+async def publish_raw_roster(
+    http: aiohttp.ClientSession, login: RawLogin, case_id: str, *, version: int = 1
+) -> dict[str, Any]:
+    """A roster of one (the raw officer), signed by them."""
+    identity = login.identity or await publish_raw_identity(http, login)
+    roster = identity.roster(
+        case_id,
+        version,
+        [RosterMember(login.owner, identity.public_key, "officer", "Raw Officer")],
+        datetime.now(UTC),
+    )
+    async with http.put(
+        f"/v1/cases/{case_id}/roster", json={"roster": roster}, headers=login.headers
+    ) as response:
+        assert response.status == 200, await response.text()
+    return roster
+
+
+#: An enrolment request of the right shape (for tests of who may make one).
+ENROLMENT: dict[str, Any] = {
+    "code_hash": b64(b"h" * 32),
+    "roster": {"type": "wl.roster.v1"},
+    "team_mac": b64(b"m" * 32),
+    "commitment": b64(b"c" * 32),
+}
+
+
+async def enrolment_request(
+    http: aiohttp.ClientSession, headers: dict[str, str], case_id: str
+) -> dict[str, Any]:
+    """A well-formed enrolment request over the case's current roster (whoever asks)."""
+    async with http.get(f"/v1/cases/{case_id}/roster", headers=headers) as response:
+        roster = (await response.json())["roster"]
+    keys = enrolment_keys(new_enrolment_code(None).secret)
+    return {
+        "code_hash": b64(keys.code_hash),
+        "roster": roster,
+        "team_mac": team_mac(keys.team, object_hash(roster)),
+        "commitment": commitment(new_nonce()),
+    }
+
+
+async def raw_enrolment_code(
+    http: aiohttp.ClientSession, login: RawLogin, case_id: str, witness_id: str
+) -> str:
+    """Issue an enrolment as an officer's client would; returns the typed code."""
+    async with http.get(f"/v1/cases/{case_id}/roster", headers=login.headers) as response:
+        roster = (await response.json())["roster"]
+    if roster is None:
+        roster = await publish_raw_roster(http, login, case_id)
+    code = new_enrolment_code(None)
+    keys = enrolment_keys(code.secret)
+    async with http.post(
+        f"/v1/witnesses/{witness_id}/enrolments",
+        json={
+            "code_hash": b64(keys.code_hash),
+            "roster": roster,
+            "team_mac": team_mac(keys.team, object_hash(roster)),
+            "commitment": commitment(new_nonce()),
+        },
+        headers=login.headers,
+    ) as response:
+        assert response.status == 201, await response.text()
+    return code.text()
 
 
 async def raw_login(http: aiohttp.ClientSession, username: str, **registration: Any) -> RawLogin:
@@ -181,6 +296,10 @@ class CaseTeam:
     officer: StaffClient
     worker: StaffClient
     witness: WitnessClient
+
+    @property
+    def officer_headers(self) -> dict[str, str]:
+        return bearer(self.officer.transport.token or "")
 
 
 async def case_team(world: World, *, reference: str = "DE-2026-0001") -> CaseTeam:

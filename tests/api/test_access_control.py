@@ -11,12 +11,14 @@ import aiohttp
 
 from server.domain.models import AgencyKind, Role
 from tests.api.helpers import (
+    ENROLMENT,
     CaseTeam,
     RawLogin,
     audit_entries,
     bearer,
     case_team,
     ciphertexts,
+    enrolment_request,
     expect_problem,
     raw_login,
 )
@@ -211,7 +213,7 @@ async def test_an_outsider_cannot_manage_a_case(world: World, http: aiohttp.Clie
     ) as response:
         await expect_problem(response, 404, "not-found")
     async with http.post(
-        f"/v1/witnesses/{team.witness_id}/enrolments", headers=outsider.headers
+        f"/v1/witnesses/{team.witness_id}/enrolments", json=ENROLMENT, headers=outsider.headers
     ) as response:
         await expect_problem(response, 404, "not-found")
     async with http.delete(
@@ -310,8 +312,9 @@ async def test_a_supervisor_can_manage_a_case_of_their_agency(
 ) -> None:
     team = await case_team(world)
     chief = await _supervisor(world, http, "police")
+    request = await enrolment_request(http, team.officer_headers, team.case_id)
     async with http.post(
-        f"/v1/witnesses/{team.witness_id}/enrolments", headers=chief.headers
+        f"/v1/witnesses/{team.witness_id}/enrolments", json=request, headers=chief.headers
     ) as response:
         assert response.status == 201, await response.text()
     async with http.post(
@@ -341,7 +344,9 @@ async def test_a_support_worker_cannot_open_cases_or_add_witnesses(
         headers=worker,
     ) as response:
         await expect_problem(response, 403, "forbidden")
-    async with http.post(f"/v1/witnesses/{team.witness_id}/enrolments", headers=worker) as response:
+    async with http.post(
+        f"/v1/witnesses/{team.witness_id}/enrolments", json=ENROLMENT, headers=worker
+    ) as response:
         await expect_problem(response, 403, "forbidden")
 
 
@@ -372,7 +377,7 @@ async def test_a_witness_phone_cannot_use_staff_endpoints(
             json={"alias": "Other", "language": "ro", "timezone": "Europe/Bucharest"},
             headers=phone,
         ),
-        http.post(f"/v1/witnesses/{team.witness_id}/enrolments", headers=phone),
+        http.post(f"/v1/witnesses/{team.witness_id}/enrolments", json=ENROLMENT, headers=phone),
     ]
     for request in requests:
         async with request as response:

@@ -26,7 +26,7 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import PASSWORD, World
-from wire.protocol import (
+from wire.keys import (
     device_proof_payload,
     fallback_key_payload,
     login_context,
@@ -501,7 +501,13 @@ async def test_a_device_revoked_by_its_owner_is_refused_everywhere(
     team = await case_team(world)
     officer = await raw_login(http, "officer")
     # Something is waiting for the device, and it holds one-time keys.
-    await team.worker.send("for every officer device", case_id=team.case_id)
+    worker = bearer(team.worker.transport.token or "")
+    async with http.put(
+        f"/v1/cases/{team.case_id}/messages/for-the-raw-device",
+        json=ciphertexts(officer.device_id),
+        headers=worker,
+    ) as response:
+        assert response.status == 201, await response.text()
     assert await pending_copies(world, officer.device_id) == 1
     assert await one_time_key_count(world, officer.device_id) > 0
 

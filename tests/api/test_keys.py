@@ -22,10 +22,11 @@ from tests.api.helpers import (
     bearer,
     expect_problem,
     one_time_key_count,
+    raw_enrolment_code,
     raw_login,
 )
 from tests.support.world import World
-from wire.protocol import fallback_key_payload, one_time_key_payload, parse_enrolment_code
+from wire.keys import fallback_key_payload, one_time_key_payload
 
 
 async def keyed_case(
@@ -318,11 +319,9 @@ async def test_concurrent_claims_never_hand_out_a_key_twice(
         json={"alias": "Sparrow", "language": "ro", "timezone": "Europe/Bucharest"},
         headers=target.headers,
     ) as response:
-        issued = await response.json()
-    async with http.post(
-        "/v1/enrol",
-        json=RawDevice().enrol_body(parse_enrolment_code(issued["code"]).secret),
-    ) as response:
+        witness = await response.json()
+    code = await raw_enrolment_code(http, target, case_id, witness["witness_id"])
+    async with http.post("/v1/enrol", json=RawDevice().enrol_body(code)) as response:
         witness_token = (await response.json())["token"]
     claimers = [worker.headers, second_officer_device.headers, bearer(witness_token)]
 

@@ -25,7 +25,7 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import World
-from wire.protocol import one_time_key_payload
+from wire.keys import one_time_key_payload
 
 JSON = {"Content-Type": "application/json"}
 SECURITY_HEADERS = {
@@ -65,6 +65,21 @@ async def test_a_405_problem_says_which_methods_are_allowed(http: aiohttp.Client
 
 
 # --------------------------------------------------------------------------- bodies
+
+
+async def test_ids_with_a_trailing_newline_are_refused(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    login = await raw_login(http, "officer")
+    # "$" in a pattern also matches before a final newline; ids are checked to the end.
+    body = {"case_id": "case_abcdefgh\n", "device_ids": ["dev_abcdefgh"]}
+    async with http.post("/v1/keys/claim", json=body, headers=login.headers) as response:
+        problem = await expect_problem(response, 422, "invalid-body")
+        assert "case_id" in problem["detail"]
+    async with http.post(
+        "/v1/cases/case_abcdefgh\n/staff", json={"staff_id": "x"}, headers=login.headers
+    ) as response:
+        await expect_problem(response, 404, "not-found")
 
 
 async def test_unknown_fields_are_refused_naming_the_field(

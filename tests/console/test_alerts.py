@@ -26,6 +26,7 @@ from tests.console.conftest import (
     submit,
 )
 from tests.fakes.twilio_server import FakeTwilio
+from tests.support.kdf import DURESS_PIN
 from tests.support.welfare import (
     OFFICER_PHONE,
     SUPERVISOR_PHONE,
@@ -41,7 +42,6 @@ from tests.welfare.helpers import open_case
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DURESS_PIN = "1357"
 # Records every AudioContext the page makes, so the test can tell a sounding alarm from
 # one the browser's autoplay policy silenced.
 AUDIO_PROBE = """

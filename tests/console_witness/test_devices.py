@@ -1,4 +1,4 @@
-"""Enrolling a replacement phone from the page (QR on screen, shown once) and
+"""Phones on the witness page: enrolment happens in the officer's client, not here;
 revoking a device (its token is refused at once)."""
 
 from __future__ import annotations
@@ -7,54 +7,31 @@ import re
 
 import aiohttp
 
-from client_sdk.staff import Enrolment
 from tests.console_witness.conftest import SignIn, audit_entries
 from tests.console_witness.helpers import back_on_page, officer_on_page
 from tests.support.world import World
 
-TYPED_CODE = re.compile(r'<p class="enrolment-code" data-code>([A-Za-z0-9-]+)</p>')
 
-
-async def test_enrolling_a_new_phone_shows_the_code_once(world: World, console: SignIn) -> None:
+async def test_the_console_makes_no_enrolment_code_and_points_to_the_staff_client(
+    world: World, console: SignIn
+) -> None:
     talk, officer, path = await officer_on_page(world, console)
-
-    answer = await officer.post(path + "/enrolments")
-
-    assert answer.status == 200, answer.text
-    assert answer.url.endswith(path + "/enrolments")
-    assert "<svg" in answer.text
-    assert 'viewBox="0 0 ' in answer.text
-    match = TYPED_CODE.search(answer.text)
-    assert match is not None
-    code = match.group(1)
-    assert "2026-01-06 09:00 UTC" in answer.text  # valid for 24 hours
-    latest, _first = await audit_entries(world, action="enrolment.issued", case_id=talk.case_id)
-    assert latest.actor_id == world.staff["officer"]
-
-    # The witness page never shows it again, not even on a reload of that address.
     page = (await officer.get(path)).text
-    assert code not in page
-    assert code.replace("-", "") not in page
+    assert 'data-enrol="staff-client"' in page
+    assert "/enrolments" not in page
     assert "<svg" not in page
-    reloaded = await officer.get(path + "/enrolments")
-    assert reloaded.status == 200
-    assert reloaded.url.endswith(path)
-    assert code not in reloaded.text
-    assert len(await audit_entries(world, action="enrolment.issued")) == 2
 
-    # The typed code enrols a replacement phone, which joins the case.
-    new_phone = await world.enrol(
-        Enrolment(
-            witness_id=talk.witness_id,
-            case_id=talk.case_id,
-            code=code,
-            qr_payload="",
-            qr_svg="",
-            team_fingerprint="",
-            expires_at=world.clock.now(),
-        ),
-        name="replacement",
-    )
+    # The old address no longer makes a code: a page the server sends cannot hold the
+    # officer's keys, so the server would be trusted to make the code honestly.
+    answer = await officer.post(path + "/enrolments")
+    assert answer.status in (404, 405)
+    assert "enrolment-code" not in answer.text
+    assert await audit_entries(world, action="enrolment.issued", case_id=talk.case_id) != []
+    assert len(await audit_entries(world, action="enrolment.issued")) == 1  # the SDK's
+
+    # A replacement phone is enrolled from the officer's client, and the page shows it.
+    enrolment = await talk.officer.new_enrolment(talk.case_id, talk.witness_id, "Sparrow")
+    new_phone = await world.enrol(enrolment, name="replacement")
     page = (await officer.get(path)).text
     assert f'data-device="{new_phone.device_id}"' in page
     assert page.count('data-what="device.enrolled"') == 2

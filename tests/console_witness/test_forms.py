@@ -343,7 +343,6 @@ async def test_a_post_without_the_csrf_token_changes_nothing(world: World, conso
             ("starts_at", "2026-02-10T09:00"),
             ("ends_at", "2026-02-10T10:00"),
         ],
-        "/enrolments": [],
         f"/devices/{talk.witness.device_id}/revoke": [],
     }
     for suffix, fields in attempts.items():

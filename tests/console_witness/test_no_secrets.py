@@ -86,7 +86,6 @@ async def test_the_page_never_shows_phone_numbers_messages_or_court_details(
     pages = [
         (await officer.get(path)).text,
         back_on_page(await officer.post(path + "/phone", {"number": PHONE}), talk.case_id, "saved"),
-        (await officer.post(path + "/enrolments")).text,
         (await (await console("worker")).get(path)).text,
     ]
     assert "2026-02-03 08:00 UTC" in pages[0]

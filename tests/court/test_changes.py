@@ -26,6 +26,7 @@ from tests.court.helpers import (
     settle,
     utc,
 )
+from tests.support.kdf import WITNESS_PIN
 from tests.support.welfare import WITNESS_PHONE, catch_up, sms_to, with_phones_and_supervisor
 from tests.support.world import Conversation, World, open_conversation
 
@@ -213,7 +214,7 @@ async def test_each_due_reminder_arrives_exactly_once_across_a_restart(world: Wo
     await world.stop_server()
     world.clock.set(utc("2026-04-19 08:00"))
     await world.start_server_again()
-    phone = await WitnessClient.open(store, "2468", clock=world.clock)
+    phone = await WitnessClient.open(store, WITNESS_PIN, clock=world.clock)
     world.clients.append(phone)
     await connect(world, phone)
 

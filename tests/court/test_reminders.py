@@ -24,6 +24,7 @@ from tests.court.helpers import (
     settle,
     utc,
 )
+from tests.support.kdf import WITNESS_PIN
 from tests.support.welfare import WITNESS_PHONE, catch_up, sms_to, with_phones_and_supervisor
 from tests.support.world import World, open_conversation
 from wire.i18n import texts
@@ -537,7 +538,7 @@ async def test_a_reminder_due_while_the_phone_is_briefly_disconnected_still_reac
     world.clock.set(utc("2026-04-20 05:00"))
     await catch_up(world)
     world.clock.set(utc("2026-04-20 05:01"))
-    phone = await WitnessClient.open(store, "2468", clock=world.clock)
+    phone = await WitnessClient.open(store, WITNESS_PIN, clock=world.clock)
     world.clients.append(phone)
     await connect(world, phone)
     await catch_up(world)

@@ -26,10 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from client_sdk import FAST_KDF_FOR_TESTS, StaffClient
+from client_sdk import StaffClient
 from server.clock import FileClock, ManualClock
 from server.domain.models import Role
 from tests.fakes.twilio_server import FakeMessage, FakeTwilio
+from tests.support.kdf import FAST_KDF
 from tests.support.processes import PASSWORD, admin, enrol_pair, free_port, seed, wait_healthy
 from tests.support.world import World, running_world, standard_cast
 
@@ -434,7 +435,7 @@ async def login(url: str, username: str, tmp: Path) -> StaffClient:
         PASSWORD,
         tmp / f"{username}.store",
         "staff passphrase",
-        kdf=FAST_KDF_FOR_TESTS,
+        kdf=FAST_KDF,
     )
 
 

@@ -18,7 +18,8 @@ from server.domain.models import (
     Attachment,
     Case,
     Device,
-    EnrolmentCode,
+    Enrolment,
+    EnrolmentState,
     OwnerKind,
     Role,
     SignedKey,
@@ -194,16 +195,19 @@ def signed_key(n: int, *, prefix: str = "otk") -> SignedKey:
 
 def enrolment_code(
     witness_id: str, created_by: str, at: datetime, *, valid_for: timedelta
-) -> EnrolmentCode:
-    return EnrolmentCode(
+) -> Enrolment:
+    return Enrolment(
+        id=new_id("enr"),
         code_hash=secrets.token_bytes(32),
         witness_id=witness_id,
         created_by=created_by,
+        created_by_device="dev_officer",
         created_at=at,
         expires_at=at + valid_for,
-        team_fingerprint="fp-" + secrets.token_hex(8),
-        team_devices='[["dev_a","curve","ed"]]',
-        used_at=None,
+        roster='{"type":"wl.roster.v1"}',
+        team_mac="mac-" + secrets.token_hex(8),
+        commitment="commit-" + secrets.token_hex(8),
+        state=EnrolmentState.ISSUED,
     )
 
 

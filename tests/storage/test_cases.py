@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from server.clock import ManualClock
-from server.domain.models import AgencyKind, Role
+from server.domain.models import AgencyKind, Enrolment, EnrolmentState, Role
 from server.errors import Conflict
+from server.storage.protocols import UnitOfWork
 from server.storage.store import SqlStore
 from tests.storage.factories import (
     case_row,
@@ -174,7 +175,12 @@ async def test_a_case_without_a_witness_has_none(store: SqlStore, clock: ManualC
         assert await uow.witnesses.get_by_case(case.id) is None
 
 
-async def test_an_enrolment_code_is_consumed_once(store: SqlStore, clock: ManualClock) -> None:
+async def claim(uow: UnitOfWork, code: Enrolment, now: datetime, device_id: str) -> bool:
+    claimed = await uow.enrolments.claim(code.code_hash, now, device_id, "identity", "mac")
+    return claimed is not None
+
+
+async def test_an_enrolment_code_is_claimed_once(store: SqlStore, clock: ManualClock) -> None:
     team = await make_case_team(store, clock.now())
     code = enrolment_code(
         team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(hours=1)
@@ -184,22 +190,61 @@ async def test_an_enrolment_code_is_consumed_once(store: SqlStore, clock: Manual
 
     clock.advance(timedelta(minutes=10))
     async with store.write() as uow:
-        used = await uow.enrolments.consume(code.code_hash, clock.now(), "dev_new_phone")
+        used = await uow.enrolments.claim(
+            code.code_hash, clock.now(), "dev_new_phone", "phone-identity", "phone-mac"
+        )
     assert used is not None
-    assert used.code_hash == code.code_hash
-    assert used.witness_id == team.witness.id
-    assert used.team_fingerprint == code.team_fingerprint
-    assert used.team_devices == code.team_devices
+    assert (used.id, used.code_hash, used.witness_id) == (code.id, code.code_hash, team.witness.id)
+    assert (used.roster, used.team_mac, used.commitment) == (
+        code.roster,
+        code.team_mac,
+        code.commitment,
+    )
+    assert (used.state, used.device_id) == (EnrolmentState.CLAIMED, "dev_new_phone")
+    assert (used.phone_identity, used.phone_mac) == ("phone-identity", "phone-mac")
     assert used.expires_at == code.expires_at
-    assert used.used_at == clock.now()
 
     async with store.write() as uow:
-        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_other") is None
+        assert not await claim(uow, code, clock.now(), "dev_other")
+
+
+async def test_an_enrolment_moves_through_its_steps_once_each(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    team = await make_case_team(store, clock.now())
+    code = enrolment_code(team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(1))
+    async with store.write() as uow:
+        await uow.enrolments.insert(code)
+        assert not await uow.enrolments.set_phone_nonce("dev_phone", "n", clock.now())
+        assert not await uow.enrolments.reveal(code.id, "o", clock.now())  # no phone yet
+        assert await claim(uow, code, clock.now(), "dev_phone")
+        assert not await uow.enrolments.reveal(code.id, "o", clock.now())  # no phone nonce
+        assert await uow.enrolments.set_phone_nonce("dev_phone", "n", clock.now())
+        assert not await uow.enrolments.set_phone_nonce("dev_phone", "m", clock.now())
+        assert await uow.enrolments.reveal(code.id, "o", clock.now())
+        assert not await uow.enrolments.reveal(code.id, "p", clock.now())
+        done = await uow.enrolments.move(
+            code.id, [EnrolmentState.REVEALED], EnrolmentState.COMPLETED, clock.now()
+        )
+        assert done
+        found = await uow.enrolments.for_device("dev_phone")
+    assert found is not None
+    assert (found.state, found.phone_nonce, found.reveal) == (EnrolmentState.COMPLETED, "n", "o")
+
+
+async def test_a_newer_code_withdraws_the_unused_ones(store: SqlStore, clock: ManualClock) -> None:
+    team = await make_case_team(store, clock.now())
+    first = enrolment_code(team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(1))
+    async with store.write() as uow:
+        await uow.enrolments.insert(first)
+        assert await uow.enrolments.withdraw_issued(team.witness.id, clock.now()) == 1
+        assert not await claim(uow, first, clock.now(), "dev_phone")
 
 
 async def test_an_unknown_code_is_refused(store: SqlStore, clock: ManualClock) -> None:
     async with store.write() as uow:
-        assert await uow.enrolments.consume(secrets.token_bytes(32), clock.now(), "dev_x") is None
+        found = await uow.enrolments.claim(secrets.token_bytes(32), clock.now(), "dev", "i", "m")
+        assert found is None
 
 
 async def test_an_expired_enrolment_code_is_refused(store: SqlStore, clock: ManualClock) -> None:
@@ -212,11 +257,11 @@ async def test_an_expired_enrolment_code_is_refused(store: SqlStore, clock: Manu
 
     clock.advance(timedelta(hours=1))  # exactly at expiry: no longer valid
     async with store.write() as uow:
-        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_late") is None
+        assert not await claim(uow, code, clock.now(), "dev_late")
 
     clock.advance(timedelta(days=1))
     async with store.write() as uow:
-        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_late") is None
+        assert not await claim(uow, code, clock.now(), "dev_late")
 
 
 async def test_a_code_is_usable_until_just_before_it_expires(
@@ -230,7 +275,7 @@ async def test_a_code_is_usable_until_just_before_it_expires(
         await uow.enrolments.insert(code)
     clock.advance(timedelta(hours=1) - timedelta(milliseconds=1))
     async with store.write() as uow:
-        assert await uow.enrolments.consume(code.code_hash, clock.now(), "dev_x") is not None
+        assert await claim(uow, code, clock.now(), "dev_x")
 
 
 async def test_concurrent_consumers_of_one_code_get_it_once(
@@ -245,7 +290,7 @@ async def test_concurrent_consumers_of_one_code_get_it_once(
 
     async def consume(n: int) -> bool:
         async with store.write() as uow:
-            return await uow.enrolments.consume(code.code_hash, clock.now(), f"dev_{n}") is not None
+            return await claim(uow, code, clock.now(), f"dev_{n}")
 
     results = await asyncio.gather(*(consume(n) for n in range(10)))
     assert results.count(True) == 1
@@ -268,7 +313,7 @@ async def test_purge_expired_removes_expired_codes_used_or_not(
     async with store.write() as uow:
         for code in (short_unused, short_used, long_lived):
             await uow.enrolments.insert(code)
-        assert await uow.enrolments.consume(short_used.code_hash, start, "dev_a") is not None
+        assert await claim(uow, short_used, start, "dev_a")
 
     async with store.write() as uow:
         assert await uow.enrolments.purge_expired(clock.now()) == 0
@@ -280,4 +325,4 @@ async def test_purge_expired_removes_expired_codes_used_or_not(
 
     # The long-lived code survived and still works.
     async with store.write() as uow:
-        assert await uow.enrolments.consume(long_lived.code_hash, clock.now(), "dev_b") is not None
+        assert await claim(uow, long_lived, clock.now(), "dev_b")

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import aiohttp
 
-from client_sdk import FAST_KDF_FOR_TESTS, StaffClient, WitnessClient
+from client_sdk import StaffClient, WitnessClient
+from tests.support.kdf import FAST_KDF, WITNESS_PIN
+from tests.support.world import finish_in_person
 
 PASSWORD = "benchmark password 1"
 
@@ -141,13 +143,14 @@ async def enrol_pair(
 ) -> tuple[StaffClient, WitnessClient, str]:
     """Log the officer in, open a case, enrol a witness phone (real SDK, real keys)."""
     officer = await StaffClient.login(
-        url, "officer", PASSWORD, tmp / "officer.store", "pass", kdf=FAST_KDF_FOR_TESTS
+        url, "officer", PASSWORD, tmp / "officer.store", "officer passphrase", kdf=FAST_KDF
     )
     case = await officer.create_case("BENCH-1", support_id)
     enrolment = await officer.add_witness(
         case["case_id"], alias="Bench", language="en", timezone="Europe/Berlin"
     )
-    witness = await WitnessClient.enroll(
-        url, enrolment.code, tmp / "witness.store", "1234", kdf=FAST_KDF_FOR_TESTS
+    pending = await WitnessClient.enroll(
+        url, enrolment.code, tmp / "witness.store", WITNESS_PIN, kdf=FAST_KDF
     )
+    witness = await finish_in_person(officer, enrolment, pending)
     return officer, witness, case["case_id"]

@@ -17,8 +17,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from client_sdk import FAST_KDF_FOR_TESTS, StaffClient, WitnessClient
-from client_sdk.staff import Enrolment
+from client_sdk import PendingEnrolment, StaffClient, WitnessClient
+from client_sdk.officer_enrolment import Enrolment
 from server.api.context import SERVICES
 from server.app import build_app
 from server.clock import ManualClock
@@ -27,6 +27,7 @@ from server.domain.audit import Actor
 from server.domain.models import AgencyKind, Role
 from server.services import Services
 from tests.fakes.twilio_server import FakeTwilio
+from tests.support.kdf import FAST_KDF, WITNESS_PIN
 
 PASSWORD = "correct horse battery staple"
 TWILIO_SENDER = "+15005550006"  # Twilio's magic "valid" test number
@@ -47,6 +48,10 @@ class World:
     agencies: dict[str, str] = field(default_factory=dict)
     staff: dict[str, str] = field(default_factory=dict)
     clients: list[StaffClient | WitnessClient] = field(default_factory=list)
+    recovery_keys: dict[str, str] = field(default_factory=dict)
+    #: Whether staff who log in compare safety numbers with everyone already logged in
+    #: (as colleagues who met would); tests of unverified colleagues turn it off.
+    staff_verify_each_other: bool = True
 
     @property
     def url(self) -> str:
@@ -81,6 +86,8 @@ class World:
         return created.totp_secret
 
     async def login(self, username: str, *, totp: str | None = None) -> StaffClient:
+        """Log a staff member in from a new client (a second client of the same person
+        takes on their identity with the recovery key their first client showed)."""
         client = await StaffClient.login(
             self.url,
             username,
@@ -88,25 +95,48 @@ class World:
             self.tmp / f"{username}-{len(self.clients)}.store",
             "staff passphrase",
             totp=totp,
-            kdf=FAST_KDF_FOR_TESTS,
+            recovery_key=self.recovery_keys.get(username),
+            kdf=FAST_KDF,
             clock=self.clock,
         )
+        if client.recovery_key is not None:
+            self.recovery_keys[username] = client.recovery_key
+        if self.staff_verify_each_other:
+            for other in self.clients:
+                if isinstance(other, StaffClient):
+                    await introduce(client, other)
         self.clients.append(client)
         return client
 
+    def issuer_of(self, enrolment: Enrolment) -> StaffClient:
+        """The staff client that made an enrolment code."""
+        for client in self.clients:
+            if isinstance(client, StaffClient) and client.enrolments.issued(enrolment):
+                return client
+        raise LookupError("no client of this world issued that enrolment")
+
     async def enrol(
-        self, enrolment: Enrolment, *, name: str = "witness", pin: str = "2468"
+        self, enrolment: Enrolment, *, name: str = "witness", pin: str = WITNESS_PIN
     ) -> WitnessClient:
-        client = await WitnessClient.enroll(
+        """Enrol a phone in person: the phone scans the code, both screens show the
+        same numbers, the officer and the witness confirm."""
+        pending = await self.start_enrolment(enrolment, name=name, pin=pin)
+        return await finish_in_person(self.issuer_of(enrolment), enrolment, pending)
+
+    async def start_enrolment(
+        self, enrolment: Enrolment, *, name: str = "witness", pin: str = WITNESS_PIN
+    ) -> PendingEnrolment:
+        """The phone's half of :meth:`enrol`, up to the comparison of numbers."""
+        pending = await WitnessClient.enroll(
             self.url,
             enrolment.code,
             self.tmp / f"{name}.store",
             pin,
-            kdf=FAST_KDF_FOR_TESTS,
+            kdf=FAST_KDF,
             clock=self.clock,
         )
-        self.clients.append(client)
-        return client
+        self.clients.append(pending.client)
+        return pending
 
     async def stop_server(self) -> None:
         """Stop the server (clients see connection errors until it is back)."""
@@ -129,6 +159,28 @@ class World:
             # Some clients were closed or wiped by the test itself.
             with contextlib.suppress(Exception):
                 await client.close()
+
+
+async def finish_in_person(
+    officer: StaffClient, enrolment: Enrolment, pending: PendingEnrolment
+) -> WitnessClient:
+    """The end of an enrolment in person: the officer's client checks the phone, both
+    screens show the numbers, they match, and both sides confirm."""
+    phone = await officer.phone_for(enrolment)
+    assert phone is not None, "the phone has not used the code"
+    assert await pending.sas() == phone.sas, "the two screens differ"
+    await officer.confirm_phone(phone)
+    return await pending.confirm()
+
+
+async def introduce(a: StaffClient, b: StaffClient) -> None:
+    """Two staff members compare safety numbers (as colleagues would, in the office or
+    by call) and each marks the other verified. Clients of the same person need not."""
+    if a.owner == b.owner or not (a.has_identity and b.has_identity):
+        return
+    number_at_a = await a.colleague_safety_number(b.owner.partition(":")[2])
+    await b.verify_colleague(a.owner.partition(":")[2], number_at_a)
+    await a.verify_person(b.owner, await b.colleague_safety_number(a.owner.partition(":")[2]))
 
 
 def settings_for_tests(

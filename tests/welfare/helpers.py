@@ -12,14 +12,16 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from client_sdk import FAST_KDF_FOR_TESTS, StaffClient, WitnessClient
+from client_sdk import StaffClient, WitnessClient
 from client_sdk.events import Event
+from client_sdk.vault import KdfParams
 from server.domain.models import AuditEntry
 from server.domain.welfare_models import CheckIn
+from tests.support.kdf import FAST_KDF, WITNESS_PIN
 from tests.support.welfare import advance, advance_to
-from tests.support.world import Conversation, World
+from tests.support.world import Conversation, World, finish_in_person
+from wire.checkins import checkin_response_payload
 from wire.i18n import texts
-from wire.protocol import checkin_response_payload
 
 __all__ = [
     "EMPTY_TWIML",
@@ -111,28 +113,30 @@ async def enrol_phone(
     language: str = "ro",
     timezone: str = "Europe/Bucharest",
     name: str = "phone",
-    pin: str = "2468",
+    pin: str = WITNESS_PIN,
     duress_pin: str | None = None,
     wipe_on_duress: bool = False,
-    max_failed_unlocks: int = 10,
+    server_url: str | None = None,
+    kdf: KdfParams = FAST_KDF,
 ) -> tuple[WitnessClient, str, Path]:
-    """Add the case's witness and enrol a phone; returns (client, witness id, store)."""
+    """Add the case's witness and enrol a phone (through ``server_url`` if given, e.g.
+    a recording proxy); returns (client, witness id, store)."""
     enrolment = await officer.add_witness(
         case_id, alias=alias, language=language, timezone=timezone
     )
     store = world.tmp / f"{name}.store"
-    client = await WitnessClient.enroll(
-        world.url,
+    pending = await WitnessClient.enroll(
+        server_url or world.url,
         enrolment.code,
         store,
         pin,
-        kdf=FAST_KDF_FOR_TESTS,
+        kdf=kdf,
         clock=world.clock,
         duress_pin=duress_pin,
         wipe_on_duress=wipe_on_duress,
-        max_failed_unlocks=max_failed_unlocks,
     )
-    world.clients.append(client)
+    world.clients.append(pending.client)
+    client = await finish_in_person(officer, enrolment, pending)
     return client, enrolment.witness_id, store
 
 

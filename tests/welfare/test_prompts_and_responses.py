@@ -25,7 +25,7 @@ from tests.welfare.helpers import (
     start_and_connect,
     utc,
 )
-from wire.protocol import checkin_response_payload
+from wire.checkins import checkin_response_payload
 
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 FIRST_DUE = utc("2026-01-06 08:00")  # Tuesday 10:00 in Bucharest

@@ -1,10 +1,7 @@
-"""Cases, their team and witness, and enrolment codes (staff only)."""
+"""Cases, their team and witness (staff only)."""
 
 from __future__ import annotations
 
-import io
-
-import segno
 from aiohttp import web
 
 from server.api.context import (
@@ -16,19 +13,9 @@ from server.api.context import (
     staff_principal,
 )
 from server.api.models import AddWitnessIn, AssignStaffIn, CreateCaseIn
-from server.api.presenters import case_detail_view, case_view, enrolment_view
-from server.domain.cases import IssuedEnrolment
+from server.api.presenters import case_detail_view, case_view, witness_view
 
 routes = web.RouteTableDef()
-
-
-def qr_svg(issued: IssuedEnrolment) -> str:
-    """The enrolment QR code as inline SVG, for the console and staff clients."""
-    buffer = io.BytesIO()
-    segno.make(issued.code.qr_payload(), error="m").save(
-        buffer, kind="svg", scale=4, xmldecl=False, svgns=True, nl=False
-    )
-    return buffer.getvalue().decode("utf-8")
 
 
 @routes.get("/v1/cases")
@@ -86,21 +73,25 @@ async def add_witness(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     body = await read_json(request, AddWitnessIn)
-    issued = await services(request).cases.add_witness(
+    witness = await services(request).cases.add_witness(
         caller.staff,
         path_id(request, "case_id"),
         alias=body.alias,
         language=body.language,
         timezone=body.timezone,
     )
-    return json_response(enrolment_view(issued, qr_svg(issued)), status=201)
+    return json_response(witness_view(witness), status=201)
 
 
-@routes.post("/v1/witnesses/{witness_id}/enrolments")
-async def new_enrolment(request: web.Request) -> web.Response:
+@routes.post("/v1/cases/{case_id}/close")
+async def close_case(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
-    issued = await services(request).cases.new_enrolment(
-        caller.staff, path_id(request, "witness_id")
+    closed = await services(request).cases.close_case(caller.staff, path_id(request, "case_id"))
+    return json_response(
+        {
+            **case_view(closed.case),
+            "newly_closed": closed.newly_closed,
+            "revoked_devices": closed.revoked_devices,
+        }
     )
-    return json_response(enrolment_view(issued, qr_svg(issued)), status=201)

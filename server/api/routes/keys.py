@@ -1,41 +1,21 @@
-"""Witness enrolment, case device lists, and one-time keys."""
+"""Case device lists and one-time keys."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from server.api.context import (
-    client_address,
     json_response,
     path_id,
     principal,
     read_json,
     services,
 )
-from server.api.models import ClaimIn, EnrolIn, KeysIn
-from server.api.presenters import claim_view, device_view, team_device_view, witness_view
-from server.api.routes.accounts import registration_from
+from server.api.models import ClaimIn, KeysIn
+from server.api.presenters import claim_view, device_view
 from server.domain.models import SignedKey
 
 routes = web.RouteTableDef()
-
-
-@routes.post("/v1/enrol")
-async def enrol(request: web.Request) -> web.Response:
-    body = await read_json(request, EnrolIn)
-    result = await services(request).devices.enroll_witness(
-        body.code, registration_from(body.device), client_address(request)
-    )
-    return json_response(
-        {
-            "device_id": result.device.id,
-            "token": result.token,
-            "witness": witness_view(result.witness),
-            "team_devices": [team_device_view(d) for d in result.pinned_team],
-            "beacon_token": result.beacon_token,
-        },
-        status=201,
-    )
 
 
 @routes.get("/v1/cases/{case_id}/devices")

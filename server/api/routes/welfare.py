@@ -16,7 +16,6 @@ from server.api.context import (
     staff_principal,
 )
 from server.api.models import (
-    BeaconIn,
     CaseSettingsIn,
     CheckInResponseIn,
     DutyIn,
@@ -66,9 +65,7 @@ async def respond(request: web.Request) -> web.Response:
 async def heartbeat(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, HeartbeatIn)
-    await services(request).checkins.heartbeat(
-        caller, battery=body.battery, duress_session=body.duress_session
-    )
+    await services(request).checkins.heartbeat(caller, battery=body.battery)
     return json_response({"ok": True})
 
 
@@ -86,13 +83,6 @@ async def sms_words(request: web.Request) -> web.Response:
     body = await read_json(request, SmsWordsIn)
     await services(request).checkins.set_sms_words(caller, body.checkin_word, body.duress_word)
     return json_response({"ok": True})
-
-
-@routes.post("/v1/beacon/wiped")
-async def beacon_wiped(request: web.Request) -> web.Response:
-    body = await read_json(request, BeaconIn)
-    await services(request).checkins.report_wiped(body.token)
-    return json_response({"ok": True}, status=202)
 
 
 # ---------------------------------------------------------------- staff

@@ -31,11 +31,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from markupsafe import Markup
 from multidict import MultiDictProxy
 
 from server.api.context import path_id
-from server.api.routes.cases import qr_svg
 from server.console.web import PREFIX, Page, back_to, page, services, submitted_form
 from server.domain.access import can_manage_case
 from server.domain.cases import CaseView
@@ -182,10 +180,9 @@ async def consult(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(CASE_PATH + "/consult")
-@routes.get(CASE_PATH + "/enrolments")
 async def back_to_page(request: web.Request) -> web.StreamResponse:
     """Pages rendered in answer to a POST come back here on a reload by GET (the
-    language switch does that): go to the witness page, which never shows a code."""
+    language switch does that): go to the witness page."""
     await page(request)
     raise web.HTTPSeeOther(case_path(path_id(request, "case_id")))
 
@@ -679,35 +676,6 @@ async def attendance(request: web.Request) -> web.StreamResponse:
         current.staff, appointment.id, attended=attended == "yes"
     )
     raise back_to(case_path(case_id), "saved")
-
-
-@routes.post(CASE_PATH + "/enrolments")
-async def enrol(request: web.Request) -> web.StreamResponse:
-    """A new enrolment code for a replacement phone, shown once, in this response only."""
-    current = await page(request)
-    await submitted_form(request, current)
-    case_id = path_id(request, "case_id")
-    witness_id = await _witness_id(request, case_id)
-    issued = await services(request).cases.new_enrolment(current.staff, witness_id)
-    return current.render(
-        "witness_enrolment.html",
-        case_id=case_id,
-        witness=issued.witness,
-        qr=Markup(scalable(qr_svg(issued))),  # noqa: S704 - segno's own SVG, no user input
-        code=issued.code.text(),
-        expires_at=issued.expires_at,
-    )
-
-
-def scalable(svg: str) -> str:
-    """Give segno's SVG a viewBox so that CSS can size it without blurring."""
-    match = re.match(r'<svg [^>]*width="(\d+)" height="(\d+)"', svg)
-    if match is None or "viewBox" in svg[: svg.find(">")]:
-        return svg
-    width, height = match.groups()
-    return svg.replace(
-        "<svg ", f'<svg viewBox="0 0 {width} {height}" aria-hidden="true" focusable="false" ', 1
-    )
 
 
 @routes.post(CASE_PATH + "/devices/{device_id}/revoke")

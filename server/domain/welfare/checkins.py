@@ -7,18 +7,17 @@
   one-time nonce, checked here, and accepted once. "Please contact me", "I need help"
   and duress raise alerts; duress answers exactly like "ok" so a watching trafficker
   sees nothing.
+* A phone last unlocked with its **duress PIN** (see :mod:`server.domain.unlock`) has
+  every answer recorded as duress, whatever it sent: the phone does not know.
 * **Heartbeats** keep a silence deadline moving; a phone that goes silent raises an
   alert. **Panic** raises one at once. **SMS code words** check in without data (a
-  second word means duress). A phone whose store was **wiped** after wrong PINs
-  reports it with a one-purpose beacon token, and the device is revoked.
+  second word means duress).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -47,8 +46,8 @@ from server.ids import new_id
 from server.security.phones import PhoneBook
 from server.security.signatures import verify_ed25519
 from server.storage.protocols import CheckInChange, Store, UnitOfWork
+from wire.checkins import checkin_response_payload
 from wire.i18n import texts
-from wire.protocol import checkin_response_payload
 
 DEFAULT_OFFLINE_AFTER = timedelta(hours=2)
 DEFAULT_SILENT_AFTER = timedelta(hours=48)
@@ -66,10 +65,6 @@ def default_settings(case_id: str) -> CaseSettings:
         offline_after_s=int(DEFAULT_OFFLINE_AFTER.total_seconds()),
         silent_after_s=int(DEFAULT_SILENT_AFTER.total_seconds()),
     )
-
-
-def beacon_hash(token: str) -> bytes:
-    return hashlib.sha256(b"witnesslink/beacon/v1\n" + token.encode()).digest()
 
 
 def prompt_event(checkin: CheckIn, kind: str) -> dict[str, object]:
@@ -136,7 +131,7 @@ SCHEDULE_AFTER_MISS = timedelta(seconds=5)
 
 
 class CheckInService:
-    """Prompts, responses, heartbeats, panic, SMS check-ins, silence and wipe reports."""
+    """Prompts, responses, heartbeats, panic, SMS check-ins and silence."""
 
     def __init__(
         self,
@@ -494,6 +489,10 @@ class CheckInService:
             )
             if not verify_ed25519(principal.device.ed25519, payload, signature):
                 raise SignatureInvalid("The check-in signature does not verify")
+            if await uow.unlock.in_duress([principal.device.id]):
+                # Opened with the duress PIN: the phone shows an ordinary answer and
+                # sends what the witness pressed; the team sees the truth.
+                status = Response.DURESS
             answered = await uow.checkins.answer(checkin.id, witness.id, status, "app", now)
             if answered is None:
                 raise Conflict("This check-in was already answered or has closed")
@@ -536,10 +535,8 @@ class CheckInService:
             },
         )
 
-    async def heartbeat(
-        self, principal: Principal, *, battery: int | None, duress_session: str | None
-    ) -> None:
-        """Record that the phone is alive; a duress session raises a duress alert once.
+    async def heartbeat(self, principal: Principal, *, battery: int | None) -> None:
+        """Record that the phone is alive.
 
         Raises:
             Forbidden: not a witness's phone.
@@ -549,24 +546,8 @@ class CheckInService:
         if battery is not None and not 0 <= battery <= 100:
             raise InvalidInput("battery must be 0 to 100")
         now = self._clock.now()
-        effects = Effects()
         async with self._store.write() as uow:
             await self._record_contact(uow, witness, now, heartbeat=True, battery=battery)
-            if duress_session:
-                await self._alerts.raise_alerts(
-                    uow,
-                    [
-                        AlertSpec(
-                            witness.case_id,
-                            witness.id,
-                            AlertKind.DURESS,
-                            f"duress:{principal.device.id}:{duress_session}",
-                        )
-                    ],
-                    now,
-                    effects,
-                )
-        await self._finish(effects)
 
     async def panic(self, principal: Principal, request_id: str) -> None:
         """Raise an immediate, critical help alert (idempotent per request id).
@@ -662,52 +643,6 @@ class CheckInService:
                 )
                 await self._alerts.raise_alerts(uow, [spec], now, effects)
         await self._finish(effects)
-
-    async def issue_beacon(self, device_id: str) -> str:
-        """A token that can do exactly one thing: report that the store was wiped."""
-        token = secrets.token_urlsafe(32)
-        async with self._store.write() as uow:
-            await uow.devices.set_beacon(device_id, beacon_hash(token))
-        return token
-
-    async def report_wiped(self, token: str) -> None:
-        """The phone wiped its store after too many wrong PINs: alert and revoke it.
-
-        Raises:
-            NotFound: an unknown (or already used) beacon token.
-        """
-        now = self._clock.now()
-        effects = Effects()
-        async with self._store.write() as uow:
-            device = await uow.devices.find_by_beacon(beacon_hash(token))
-            if device is None or device.owner_kind is not OwnerKind.WITNESS:
-                raise NotFound("Unknown token")
-            witness = await uow.witnesses.get(device.owner_id)
-            if witness is None:
-                raise NotFound("Unknown token")
-            await self._alerts.raise_alerts(
-                uow,
-                [
-                    AlertSpec(
-                        witness.case_id, witness.id, AlertKind.STORE_WIPED, f"wiped:{device.id}"
-                    )
-                ],
-                now,
-                effects,
-            )
-            await uow.devices.clear_beacon(device.id)  # one report per token
-            if await uow.devices.revoke(device.id, "system", now):
-                await uow.messages.delete_for_device(device.id)
-                await uow.keys.delete_for_device(device.id)
-            await self._audit.append(
-                uow.audit,
-                Actor.system("beacon"),
-                "device.wiped_after_wrong_pins",
-                subject=("device", device.id),
-                case_id=witness.case_id,
-            )
-        await self._finish(effects)
-        await self._events.devices_revoked([device.id])
 
 
 def witness_sms(

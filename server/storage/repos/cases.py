@@ -1,11 +1,11 @@
-"""Cases, their staff assignments, witnesses and enrolment codes."""
+"""Cases, their staff assignments and witnesses."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from server.domain.models import Case, EnrolmentCode, Staff, Witness
+from server.domain.models import Case, Staff, Witness
 from server.errors import Conflict
 from server.storage.database import Connection, Row
 from server.storage.repos._rows import dt, ms, opt_dt
@@ -16,10 +16,6 @@ _CASE_COLUMNS = (
     "id, reference, police_agency_id, support_agency_id, created_by, created_at, closed_at"
 )
 _WITNESS_COLUMNS = "id, case_id, alias, language, timezone, created_by, created_at"
-_CODE_COLUMNS = (
-    "code_hash, witness_id, created_by, created_at, expires_at, team_fingerprint,"
-    " team_devices, used_at"
-)
 
 
 def _case(row: Row) -> Case:
@@ -43,19 +39,6 @@ def _witness(row: Row) -> Witness:
         timezone=row["timezone"],
         created_by=row["created_by"],
         created_at=dt(row["created_at"]),
-    )
-
-
-def _code(row: Row) -> EnrolmentCode:
-    return EnrolmentCode(
-        code_hash=bytes(row["code_hash"]),
-        witness_id=row["witness_id"],
-        created_by=row["created_by"],
-        created_at=dt(row["created_at"]),
-        expires_at=dt(row["expires_at"]),
-        team_fingerprint=row["team_fingerprint"],
-        team_devices=row["team_devices"],
-        used_at=opt_dt(row["used_at"]),
     )
 
 
@@ -137,6 +120,12 @@ class SqlCaseRepository:
             dialect.list_param(list(case_ids)),
         )
         return {row["id"]: _case(row) for row in rows}
+
+    async def close(self, case_id: str, at: datetime) -> bool:
+        changed = await self._conn.execute(
+            "UPDATE cases SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL", case_id, ms(at)
+        )
+        return changed > 0
 
     async def assigned_staff_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[Staff]]:
         found: dict[str, list[Staff]] = {case_id: [] for case_id in case_ids}
@@ -269,48 +258,3 @@ class SqlWitnessRepository:
             dialect.list_param(list(witness_ids)),
         )
         return [_witness(row) for row in rows]
-
-
-class SqlEnrolmentRepository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    async def insert(self, code: EnrolmentCode) -> None:
-        await self._conn.execute(
-            f"INSERT INTO enrolment_codes ({_CODE_COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            code.code_hash,
-            code.witness_id,
-            code.created_by,
-            ms(code.created_at),
-            ms(code.expires_at),
-            code.team_fingerprint,
-            code.team_devices,
-            None,
-        )
-
-    async def consume(
-        self, code_hash: bytes, now: datetime, device_id: str
-    ) -> EnrolmentCode | None:
-        row = await self._conn.fetchrow(
-            "UPDATE enrolment_codes SET used_at = $2, used_by_device = $3"
-            " WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2"
-            f" RETURNING {_CODE_COLUMNS}",
-            code_hash,
-            ms(now),
-            device_id,
-        )
-        return None if row is None else _code(row)
-
-    async def withdraw_unused(self, witness_id: str, now: datetime) -> int:
-        return await self._conn.execute(
-            "UPDATE enrolment_codes SET expires_at = $2"
-            " WHERE witness_id = $1 AND used_at IS NULL AND expires_at > $2",
-            witness_id,
-            ms(now),
-        )
-
-    async def purge_expired(self, now: datetime) -> int:
-        return await self._conn.execute(
-            "DELETE FROM enrolment_codes WHERE expires_at <= $1", ms(now)
-        )

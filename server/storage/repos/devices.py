@@ -13,6 +13,7 @@ from server.storage.repos._rows import dt, ms, opt_dt
 _DEVICE_COLUMNS = (
     "id, owner_kind, owner_id, name, curve25519, ed25519, created_at, last_seen_at, revoked_at"
 )
+_SELECT_COLUMNS = _DEVICE_COLUMNS + ", key_object"
 
 
 def _device(row: Row) -> Device:
@@ -26,6 +27,7 @@ def _device(row: Row) -> Device:
         created_at=dt(row["created_at"]),
         last_seen_at=dt(row["last_seen_at"]),
         revoked_at=opt_dt(row["revoked_at"]),
+        key_object=row["key_object"],
     )
 
 
@@ -53,13 +55,18 @@ class SqlDeviceRepository:
 
     async def get(self, device_id: str) -> Device | None:
         row = await self._conn.fetchrow(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = $1", device_id
+            f"SELECT {_SELECT_COLUMNS} FROM devices WHERE id = $1", device_id
         )
         return None if row is None else _device(row)
 
+    async def set_key_object(self, device_id: str, key_object: str) -> None:
+        await self._conn.execute(
+            "UPDATE devices SET key_object = $2 WHERE id = $1", device_id, key_object
+        )
+
     async def get_by_token_hash(self, token_hash: bytes) -> Device | None:
         row = await self._conn.fetchrow(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1", token_hash
+            f"SELECT {_SELECT_COLUMNS} FROM devices WHERE token_hash = $1", token_hash
         )
         return None if row is None else _device(row)
 
@@ -68,7 +75,7 @@ class SqlDeviceRepository:
     ) -> list[Device]:
         revoked_filter = "" if include_revoked else " AND revoked_at IS NULL"
         rows = await self._conn.fetch(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE owner_kind = $1 AND owner_id = $2"
+            f"SELECT {_SELECT_COLUMNS} FROM devices WHERE owner_kind = $1 AND owner_id = $2"
             f"{revoked_filter} ORDER BY created_at, id",
             owner_kind.value,
             owner_id,
@@ -78,7 +85,7 @@ class SqlDeviceRepository:
     async def list_for_case(self, case_id: str, *, lock: bool = False) -> list[Device]:
         lock_clause = " FOR SHARE" if lock and self._conn.dialect.is_postgres else ""
         rows = await self._conn.fetch(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE revoked_at IS NULL AND ("
+            f"SELECT {_SELECT_COLUMNS} FROM devices WHERE revoked_at IS NULL AND ("
             " (owner_kind = 'witness' AND owner_id IN"
             "   (SELECT id FROM witnesses WHERE case_id = $1))"
             " OR (owner_kind = 'staff' AND owner_id IN"
@@ -103,20 +110,6 @@ class SqlDeviceRepository:
             "UPDATE devices SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2",
             [(device_id, ms(at)) for device_id, at in seen],
         )
-
-    async def set_beacon(self, device_id: str, beacon_hash: bytes) -> None:
-        await self._conn.execute(
-            "UPDATE devices SET beacon_hash = $2 WHERE id = $1", device_id, beacon_hash
-        )
-
-    async def clear_beacon(self, device_id: str) -> None:
-        await self._conn.execute("UPDATE devices SET beacon_hash = NULL WHERE id = $1", device_id)
-
-    async def find_by_beacon(self, beacon_hash: bytes) -> Device | None:
-        row = await self._conn.fetchrow(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE beacon_hash = $1", beacon_hash
-        )
-        return None if row is None else _device(row)
 
     async def staff_devices_for_cases(self, case_ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {case_id: [] for case_id in case_ids}
@@ -160,7 +153,7 @@ class SqlDeviceRepository:
             return found
         dialect = self._conn.dialect
         rows = await self._conn.fetch(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE owner_kind = $1"
+            f"SELECT {_SELECT_COLUMNS} FROM devices WHERE owner_kind = $1"
             f" AND revoked_at IS NULL AND owner_id {dialect.any_of('$2')}",
             owner_kind.value,
             dialect.list_param(list(owner_ids)),

@@ -250,6 +250,15 @@ class SqlMessageRepository:
             "DELETE FROM message_copies WHERE recipient_device_id = $1", device_id
         )
 
+    async def delete_for_owner_in_case(self, case_id: str, owner_kind: str, owner_id: str) -> int:
+        return await self._conn.execute(
+            "DELETE FROM message_copies WHERE case_id = $1 AND recipient_device_id IN"
+            " (SELECT id FROM devices WHERE owner_kind = $2 AND owner_id = $3)",
+            case_id,
+            owner_kind,
+            owner_id,
+        )
+
     async def purge_older_than(self, cutoff: datetime) -> int:
         copies = await self._conn.execute(
             "DELETE FROM message_copies WHERE created_at < $1", ms(cutoff)
