@@ -5,7 +5,7 @@ object with the envelope (``v``, ``message_id``, ``case_id``, ``sender_device_id
 ``recipient_device_id``, ``sent_at``), a ``kind`` and the kind's fields. Conversation
 kinds (``text``, ``attachment``, ``checkin_note``, ``appointment_details``) are shown to
 people; the kinds below are delivery machinery, never shown and never stored as chat.
-``docs/delivery.md`` specifies them for independent clients.
+``docs/protocol.md`` §17 specifies them for independent clients.
 """
 
 from __future__ import annotations
