@@ -452,8 +452,9 @@ class Outbox:
             if receipt is not None:
                 delivered += 1
                 outcome = self._awaited.get(entry.message_id)
-                if outcome is not None:
+                if outcome is not None:  # as delivered: stale devices may have been dropped
                     outcome.receipt = receipt
+                    outcome.recipients = [c.device_id for c in entry.ciphertexts]
         return delivered, False
 
     async def _attempt(self, entry: OutboxEntry) -> tuple[dict[str, Any] | None, bool]:
