@@ -99,6 +99,7 @@ class EnrolmentService:
             Forbidden: not a manager of the case, or a witness's device.
             InvalidInput: malformed hash, MAC or commitment.
             InvalidKeyObject: the roster is not the case's current roster.
+            Conflict: the code hash is already on record (the code was made before).
         """
         staff = principal.staff
         if staff is None:
@@ -136,7 +137,9 @@ class EnrolmentService:
                 commitment=commitment_b64,
                 state=EnrolmentState.ISSUED,
             )
-            await uow.enrolments.insert(enrolment)
+            if not await uow.enrolments.insert(enrolment):
+                # Only a client that reuses a code gets here (codes are 160 random bits).
+                raise Conflict("This code is already on record: make a fresh one")
             await self._audit.append(
                 uow.audit,
                 principal.actor,

@@ -170,7 +170,9 @@ class WitnessRepository(Protocol):
 
 
 class EnrolmentRepository(Protocol):
-    async def insert(self, enrolment: Enrolment) -> None: ...
+    async def insert(self, enrolment: Enrolment) -> bool:
+        """Store a new enrolment; False if its code hash is already on record."""
+        ...
 
     async def get(self, enrolment_id: str) -> Enrolment | None: ...
 

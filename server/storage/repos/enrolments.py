@@ -43,11 +43,12 @@ class SqlEnrolmentRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def insert(self, enrolment: Enrolment) -> None:
+    async def insert(self, enrolment: Enrolment) -> bool:
         e = enrolment
-        await self._conn.execute(
+        inserted = await self._conn.execute(
             f"INSERT INTO enrolments ({_COLUMNS}, updated_at) VALUES"
-            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $6)",
+            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $6)"
+            " ON CONFLICT (code_hash) DO NOTHING",
             e.id,
             e.code_hash,
             e.witness_id,
@@ -65,6 +66,7 @@ class SqlEnrolmentRepository:
             e.phone_nonce,
             e.reveal,
         )
+        return inserted > 0
 
     async def get(self, enrolment_id: str) -> Enrolment | None:
         row = await self._conn.fetchrow(
