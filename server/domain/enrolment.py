@@ -25,7 +25,7 @@ from server.domain.access import Principal, can_manage_case, can_view_case
 from server.domain.audit import Actor, AuditLog
 from server.domain.authentication import DeviceAuthenticator
 from server.domain.events import EventSink
-from server.domain.identities import stored_json
+from server.domain.identities import notify_keys_changed, stored_json
 from server.domain.models import Device, Enrolment, EnrolmentState, OwnerKind, Witness
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
 from server.domain.revocation import revoke_device_in
@@ -230,9 +230,10 @@ class EnrolmentService:
             phone = (
                 None if enrolment.device_id is None else await uow.devices.get(enrolment.device_id)
             )
+            revoked = False
             if phone is not None:
                 case = None if witness is None else await uow.cases.get(witness.case_id)
-                await revoke_device_in(
+                revoked = await revoke_device_in(
                     uow,
                     self._audit,
                     principal.actor,
@@ -249,9 +250,12 @@ class EnrolmentService:
                 subject=("witness", enrolment.witness_id),
                 case_id=None if witness is None else witness.case_id,
             )
-        if enrolment.device_id is not None:
+        if revoked and enrolment.device_id is not None:
             self._authenticator.forget_devices({enrolment.device_id})
             await self._events.devices_revoked([enrolment.device_id])
+            if witness is not None:
+                # The phone was one of the case's devices: the team looks again.
+                await notify_keys_changed(self._store, self._events, [witness.case_id])
 
     async def _issued_by(
         self, uow: UnitOfWork, principal: Principal, enrolment_id: str
