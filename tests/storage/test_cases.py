@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -206,6 +207,22 @@ async def test_an_enrolment_code_is_claimed_once(store: SqlStore, clock: ManualC
 
     async with store.write() as uow:
         assert not await claim(uow, code, clock.now(), "dev_other")
+
+
+async def test_a_code_hash_already_on_record_is_not_stored_again(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    team = await make_case_team(store, clock.now())
+    code = enrolment_code(team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(1))
+    again = replace(
+        enrolment_code(team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(1)),
+        code_hash=code.code_hash,
+    )
+    async with store.write() as uow:
+        assert await uow.enrolments.insert(code)
+        assert not await uow.enrolments.insert(again)
+        assert await uow.enrolments.get(again.id) is None
+        assert await uow.enrolments.get(code.id) == code
 
 
 async def test_an_enrolment_moves_through_its_steps_once_each(
