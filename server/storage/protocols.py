@@ -184,6 +184,13 @@ class EnrolmentRepository(Protocol):
         """Withdraw the witness's codes not yet used (only the newest code works)."""
         ...
 
+    async def unfinished(
+        self, *, witness_id: str | None = None, expired_by: datetime | None = None
+    ) -> list[Enrolment]:
+        """Enrolments a phone claimed that were neither completed nor aborted: the
+        witness's, or those expired by ``expired_by``."""
+        ...
+
     async def claim(
         self,
         code_hash: bytes,

@@ -88,6 +88,24 @@ class SqlEnrolmentRepository:
             ms(now),
         )
 
+    async def unfinished(
+        self, *, witness_id: str | None = None, expired_by: datetime | None = None
+    ) -> list[Enrolment]:
+        conditions = ["state IN ('claimed', 'revealed')"]
+        args: list[object] = []
+        if witness_id is not None:
+            args.append(witness_id)
+            conditions.append(f"witness_id = ${len(args)}")
+        if expired_by is not None:
+            args.append(ms(expired_by))
+            conditions.append(f"expires_at <= ${len(args)}")
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM enrolments WHERE {' AND '.join(conditions)}"
+            " ORDER BY created_at, id",
+            *args,
+        )
+        return [_enrolment(row) for row in rows]
+
     async def claim(
         self,
         code_hash: bytes,
