@@ -337,6 +337,45 @@ async def test_only_the_newest_code_of_a_witness_works(
     assert phone.reply["enrolment"]["enrolment_id"] == newer.enrolment_id
 
 
+@pytest.mark.parametrize("when", ["claimed", "revealed"])
+async def test_a_newer_code_revokes_a_phone_that_claimed_an_older_one_unconfirmed(
+    world: World, http: aiohttp.ClientSession, when: str
+) -> None:
+    """Whoever claimed a code first (someone who read the typed code over a shoulder,
+    say) is not the witness's phone until the numbers are confirmed: starting again
+    with a new code must not leave that phone able to answer check-ins."""
+    case = await case_with_witness(world, http)
+    older = await issue(http, case)
+    if when == "claimed":
+        interloper = await raw_claim(http, older.text)
+    else:
+        interloper = await until_revealed(http, case, older)
+    newer = await issue(http, case)
+    assert not await is_active(http, interloper.token)
+    assert (await officer_view(http, case.officer, older))["state"] == "aborted"
+    (aborted,) = await audit_entries(world, action="enrolment.aborted")
+    assert (aborted.actor_id, aborted.case_id) == (case.officer.staff_id, case.case_id)
+    assert json.loads(aborted.details) == {"why": "superseded"}
+    phone = await raw_claim(http, newer.text)
+    assert await is_active(http, phone.token)
+
+
+async def test_a_newer_code_leaves_the_confirmed_phone_alone(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    """A replacement phone gets a new code; the old phone stays until it is revoked."""
+    case = await case_with_witness(world, http)
+    first = await issue(http, case)
+    phone = await until_revealed(http, case, first)
+    async with await step(http, case.officer, first, "complete") as response:
+        assert response.status == 200
+    replacement = await issue(http, case)
+    assert await is_active(http, phone.token)
+    assert (await officer_view(http, case.officer, first))["state"] == "completed"
+    await raw_claim(http, replacement.text)
+    assert not await audit_entries(world, action="enrolment.aborted")
+
+
 # --------------------------------------------------------------------------- claiming
 
 
@@ -847,6 +886,28 @@ async def test_the_purge_job_removes_expired_enrolments_and_keeps_live_ones(
     assert (await officer_view(http, second.officer, live))["state"] == "issued"
     assert (await Maintenance(world.services).purge_expired()).enrolment_codes == 0
     await raw_claim(http, live.text)
+
+
+async def test_a_phone_still_unconfirmed_when_its_code_expires_is_revoked_by_the_purge(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    first = await case_with_witness(world, http)
+    unfinished = await issue(http, first)
+    stuck = await until_revealed(http, first, unfinished)
+    second = await case_with_witness(world, http, reference="DE-2026-0106")
+    finished = await issue(http, second)
+    confirmed = await until_revealed(http, second, finished)
+    async with await step(http, second.officer, finished, "complete") as response:
+        assert response.status == 200
+    world.clock.advance(timedelta(hours=24))
+    assert (await Maintenance(world.services).purge_expired()).enrolment_codes == 2
+    assert not await is_active(http, stuck.token)
+    assert await is_active(http, confirmed.token)
+    (aborted,) = await audit_entries(world, action="enrolment.aborted")
+    assert (aborted.actor_kind, aborted.case_id) == ("system", first.case_id)
+    assert json.loads(aborted.details) == {"why": "expired"}
+    async with http.get("/v1/me/enrolment", headers=confirmed.headers) as response:
+        await expect_problem(response, 404, "not-found")  # forgotten; the phone stays
 
 
 # --------------------------------------------------------------------------- the witness
