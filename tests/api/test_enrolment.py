@@ -32,8 +32,11 @@ from tests.api.helpers import (
     audit_entries,
     b64,
     bearer,
+    ciphertexts,
     current_roster,
     expect_problem,
+    one_time_key_count,
+    pending_copies,
     publish_raw_identity,
     publish_raw_roster,
     raw_case,
@@ -847,6 +850,37 @@ async def test_the_phone_aborting_revokes_itself(world: World, http: aiohttp.Cli
     )
     async with await step(http, case.officer, enrolment, "complete") as response:
         await expect_problem(response, 409, "conflict")
+
+
+async def test_aborting_forgets_what_waits_for_the_phone(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    """As with any revocation: its queued copies, its unused keys and attachments sent
+    only to it are gone."""
+    case = await case_with_witness(world, http)
+    enrolment = await issue(http, case)
+    phone = await raw_claim(http, enrolment.text)
+    async with http.put(
+        f"/v1/cases/{case.case_id}/messages/early-message",
+        json=ciphertexts(phone.device_id),
+        headers=case.officer.headers,
+    ) as response:
+        assert response.status == 201, await response.text()
+    async with http.post(
+        f"/v1/cases/{case.case_id}/attachments",
+        params={"recipients": phone.device_id},
+        data=b"opaque ciphertext",
+        headers=case.officer.headers,
+    ) as response:
+        assert response.status == 201, await response.text()
+        attachment_id = (await response.json())["attachment_id"]
+    assert await pending_copies(world, phone.device_id) == 1
+    async with http.post("/v1/me/enrolment/abort", headers=phone.headers) as response:
+        assert response.status == 200
+    assert await pending_copies(world, phone.device_id) == 0
+    assert await one_time_key_count(world, phone.device_id) == 0
+    async with world.services.store.read() as uow:
+        assert await uow.attachments.get(attachment_id) is None
 
 
 async def test_an_aborted_phone_is_no_longer_a_device_of_the_case(
