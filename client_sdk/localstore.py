@@ -114,6 +114,8 @@ class OfficerEnrolment(msgspec.Struct, kw_only=True):
     # says afterwards (it knows the revealed nonce by then and could fit a phone nonce).
     phone_identity: str | None = None
     phone_nonce: str | None = None
+    #: The server took the officer's confirmation (vouching for the phone may follow).
+    completed: bool = False
 
 
 class PhoneEnrolment(msgspec.Struct, kw_only=True):

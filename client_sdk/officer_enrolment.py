@@ -185,16 +185,28 @@ class OfficerEnrolments:
     async def confirm(self, phone: EnrolingPhone) -> None:
         """The numbers matched: trust the witness's identity and add it to the roster.
 
+        The enrolment is completed on the server first, so that a phone that refused
+        the numbers (and so aborted) is never vouched for; a retry after a failure to
+        sign the roster picks up from there.
+
         Raises:
             KeyError: no unfinished enrolment of that id on this client.
-            ApiError, TransportError: the server refused or could not be reached.
+            ApiError, TransportError: the server refused (``conflict``: the phone or
+                this client aborted, or it is not at the comparison step) or could not
+                be reached.
         """
         record = (await self._ctx.store.officer_enrolments())[phone.enrolment_id]
+        if not record.completed:
+            await self._ctx.transport.request(
+                "POST", f"/v1/enrolments/{phone.enrolment_id}/complete"
+            )
+            record.completed = True
+            await self._ctx.store.write([LocalStore.officer_enrolment_put(record)])
         owner = f"witness:{record.witness_id}"
         await self._trust.vouch_directly(owner, phone.identity_key, record.case_id)
         await self._team.update(record.case_id, add=[owner])
-        await self._ctx.transport.request("POST", f"/v1/enrolments/{phone.enrolment_id}/complete")
         await self._ctx.store.write(deletes=[("officer_enrolment", phone.enrolment_id)])
+        self._issued.discard(phone.enrolment_id)
 
     async def reject(self, enrolment_id: str) -> None:
         """The numbers differed, or the phone is not the one in front of you: the
@@ -207,6 +219,7 @@ class OfficerEnrolments:
             await self._ctx.transport.request("POST", f"/v1/enrolments/{enrolment_id}/abort")
         finally:
             await self._ctx.store.write(deletes=[("officer_enrolment", enrolment_id)])
+            self._issued.discard(enrolment_id)
 
 
 def _enrolment(record: OfficerEnrolment, code: EnrolmentCode, expires_at: datetime) -> Enrolment:

@@ -32,7 +32,9 @@ class TeamRoster:
 
     def member_entry(self, case_id: str, owner: str) -> RosterMember:
         """The roster entry this client would sign for ``owner``: their identity key as
-        this client knows and trusts it, name and role as the server lists them.
+        this client knows and trusts it; the role and name the roster already gives them,
+        or, for a newcomer, those the server lists (the manager who verified them knows
+        who they are).
 
         Raises:
             NotVerified: the person is not trusted by this client (verify their safety
@@ -47,7 +49,9 @@ class TeamRoster:
         current = self._trust.roster(case_id)
         previous = None if current is None else current.member(owner)
         if previous is not None and previous.identity_key == person.identity_key:
-            role, name = role or previous.role, name or previous.name
+            # Someone already vouched for keeps the role and name the roster gave them:
+            # the server's word cannot promote them to a role that may sign rosters.
+            role, name = previous.role, previous.name
         if owner.startswith("witness:"):
             role = "witness"
         return RosterMember(owner, person.identity_key, role, name or owner.partition(":")[2])

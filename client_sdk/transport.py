@@ -68,6 +68,10 @@ class Transport:
                 if response.content_type == "application/json":
                     return await response.json()
                 return await response.read()
+        except (ValueError, RecursionError) as exc:
+            # An answer that is not JSON, or nested deep enough to exhaust the stack: a
+            # broken or hostile server must not crash the client.
+            raise TransportError("the server's answer could not be read") from exc
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise TransportError(f"could not reach the server: {type(exc).__name__}") from exc
 
@@ -96,7 +100,7 @@ class Transport:
 async def _problem(response: aiohttp.ClientResponse) -> ApiError:
     try:
         body = await response.json(content_type=None)
-    except (ValueError, aiohttp.ContentTypeError):
+    except (ValueError, RecursionError, aiohttp.ContentTypeError):
         body = {}
     if not isinstance(body, dict):
         body = {}

@@ -51,8 +51,8 @@ class Maintenance:
         """Delete undelivered copies and attachments past their TTL and dead codes."""
         copies = await self._services.messages.purge_expired()
         attachments = await self._services.attachments.purge_expired()
+        codes = await self._services.enrolments.purge_expired()
         async with self._services.store.write() as uow:
-            codes = await uow.enrolments.purge_expired(self._services.clock.now())
             await uow.console_sessions.purge(self._services.clock.now())
         await self._services.device_events.purge_expired()
         await self._services.dispatcher.forget_old_reports()

@@ -44,6 +44,8 @@ MAX_DEVICES_PER_LIST = 16
 MAX_ROSTER_MEMBERS = 64
 MAX_VERSION = 2**53 - 1
 MAX_NAME_CHARS = 64
+#: Key objects nest three levels (a roster, its members, a member); deeper is malformed.
+MAX_DEPTH = 8
 
 # Matched whole with ``fullmatch`` and ASCII classes only: ``$`` would also accept a
 # trailing newline, and ``\d`` any Unicode digit, neither of which the protocol allows.
@@ -323,10 +325,26 @@ def _fields(obj: Any, kind: str, fields: set[str]) -> None:
         raise InvalidObject(f"type must be {kind!r}")
     if set(obj) != {"type", "signature", *fields}:
         raise InvalidObject(f"a {kind} object has exactly: {', '.join(sorted(fields))}")
+    if not _nests_within(obj, MAX_DEPTH):
+        raise InvalidObject(f"a key object nests at most {MAX_DEPTH} levels deep")
     try:
         canonical_json(obj)
     except ValueError as exc:
         raise InvalidObject(str(exc)) from exc
+
+
+def _nests_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` has at most ``limit`` levels of objects and arrays (checked
+    without recursion, so that a hostile object cannot exhaust the stack)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _signature(obj: dict[str, Any], key: str) -> None:

@@ -5,7 +5,7 @@ with Argon2id, the server evaluates an RFC 9497 VOPRF (ristretto255-SHA512) on t
 value, blinded, with a key held per device, and the phone proves a successful unlock
 by signing a fresh challenge with a *confirmation key* derived from the result. The
 server counts evaluations that no confirmation followed and erases the device's OPRF
-key after too many. ``docs/vault.md`` specifies the exchange; this module holds the
+key after too many. ``docs/protocol.md`` (§16) specifies the exchange; this module holds the
 byte-exact parts that both sides must agree on.
 
 Binary values travel as standard base64 without padding (as vodozemac encodes keys).

@@ -74,7 +74,8 @@ async def read_json(request: web.Request, model: type[M]) -> M:
 
     Raises:
         web.HTTPUnsupportedMediaType: not application/json.
-        msgspec.ValidationError / DecodeError: mapped to problems by the middleware.
+        msgspec.ValidationError / DecodeError: mapped to problems by the middleware
+            (a body nested too deeply to decode is a ValidationError).
     """
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(reason="Send the body as application/json")
@@ -84,7 +85,11 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     body = await request.content.read(limit + 1)
     if len(body) > limit:
         raise TooLarge(f"JSON bodies are limited to {limit} bytes")
-    return msgspec.json.decode(body, type=model)
+    try:
+        return msgspec.json.decode(body, type=model)
+    except RecursionError:
+        # Arrays or objects nested about a thousand deep, where a model takes any JSON.
+        raise msgspec.ValidationError("The body nests too deeply") from None
 
 
 def path_id(request: web.Request, name: str) -> str:

@@ -1,4 +1,4 @@
-"""Request bodies of the vault unlock API (see ``docs/vault.md``)."""
+"""Request bodies of the vault unlock API (see ``docs/protocol.md`` (§16))."""
 
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ The protocol is in ``wire.enrolment``; here the server only relays and enforces 
 
 1. A case manager's client registers an enrolment: the hash of the server token, the
    roster it hands over, its MAC over that roster, and its SAS commitment
-   (``issue``). Only the newest code of a witness works; codes expire.
+   (``issue``). Only the newest code of a witness works; codes expire. A phone that
+   claimed a code but was never confirmed is revoked when a newer code is issued or
+   when its code expires (``purge_expired``): only a confirmed phone stays.
 2. The phone presents the server token with its new device and its identity key and
    MAC (``claim``): the code is used up, the device is created, and the phone learns
    the roster, MAC and commitment. It then sends its SAS nonce (``submit_nonce``).
@@ -16,8 +18,9 @@ The protocol is in ``wire.enrolment``; here the server only relays and enforces 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.clock import Clock
@@ -25,7 +28,7 @@ from server.domain.access import Principal, can_manage_case, can_view_case
 from server.domain.audit import Actor, AuditLog
 from server.domain.authentication import DeviceAuthenticator
 from server.domain.events import EventSink
-from server.domain.identities import stored_json
+from server.domain.identities import notify_keys_changed, stored_json
 from server.domain.models import Device, Enrolment, EnrolmentState, OwnerKind, Witness
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
 from server.domain.revocation import revoke_device_in
@@ -46,6 +49,17 @@ from wire.enrolment import NONCE_BYTES, code_hash_of, commitment, enrolment_cont
 from wire.keys import InvalidObject, check_roster, is_key
 
 _HASH_BYTES = 32
+
+
+_EXPIRY = Actor.system("enrolment expiry")
+
+
+@dataclass(frozen=True, slots=True)
+class _Aborted:
+    """An enrolment just aborted: the phone revoked with it (if any) and its case."""
+
+    device_id: str | None
+    case_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +106,15 @@ class EnrolmentService:
         team_mac: str,
         commitment_b64: str,
     ) -> Enrolment:
-        """Register an enrolment made by the caller's client; older unused codes die.
+        """Register an enrolment made by the caller's client; older codes die, unused
+        or claimed by a phone that was never confirmed (that phone is revoked).
 
         Raises:
             NotFound: no such witness visible to the caller.
             Forbidden: not a manager of the case, or a witness's device.
             InvalidInput: malformed hash, MAC or commitment.
             InvalidKeyObject: the roster is not the case's current roster.
+            Conflict: the code hash is already on record (the code was made before).
         """
         staff = principal.staff
         if staff is None:
@@ -123,6 +139,14 @@ class EnrolmentService:
             if current is None or checked.case_id != case.id or stored_json(roster) != current.body:
                 raise InvalidKeyObject("hand over the case's current roster")
             await uow.enrolments.withdraw_issued(witness.id, now)
+            # A phone that claimed an older code but was never confirmed goes too:
+            # only the newest code's phone may become the witness's.
+            superseded = [
+                await self._abort_in(
+                    uow, unfinished, principal.actor, staff.id, now, why="superseded"
+                )
+                for unfinished in await uow.enrolments.unfinished(witness_id=witness.id)
+            ]
             enrolment = Enrolment(
                 id=new_id("enr"),
                 code_hash=digest,
@@ -136,7 +160,9 @@ class EnrolmentService:
                 commitment=commitment_b64,
                 state=EnrolmentState.ISSUED,
             )
-            await uow.enrolments.insert(enrolment)
+            if not await uow.enrolments.insert(enrolment):
+                # Only a client that reuses a code gets here (codes are 160 random bits).
+                raise Conflict("This code is already on record: make a fresh one")
             await self._audit.append(
                 uow.audit,
                 principal.actor,
@@ -145,6 +171,7 @@ class EnrolmentService:
                 case_id=case.id,
                 details={"roster_version": current.version},
             )
+        await self._phones_revoked(superseded)
         return enrolment
 
     async def officer_view(self, principal: Principal, enrolment_id: str) -> Enrolment:
@@ -215,40 +242,79 @@ class EnrolmentService:
                     raise NotFound("No enrolment")
             else:
                 enrolment = await self._issued_by(uow, principal, enrolment_id or "")
-            moved = await uow.enrolments.move(
-                enrolment.id,
-                [EnrolmentState.ISSUED, EnrolmentState.CLAIMED, EnrolmentState.REVEALED],
-                EnrolmentState.ABORTED,
-                now,
+            aborted = await self._abort_in(
+                uow, enrolment, principal.actor, principal.device.owner_id, now
             )
-            if not moved:
+            if aborted is None:
                 raise Conflict("This enrolment is already finished")
-            witness = await uow.witnesses.get(enrolment.witness_id)
-            phone = (
-                None if enrolment.device_id is None else await uow.devices.get(enrolment.device_id)
-            )
-            if phone is not None:
-                case = None if witness is None else await uow.cases.get(witness.case_id)
-                await revoke_device_in(
-                    uow,
-                    self._audit,
-                    principal.actor,
-                    principal.device.owner_id,
-                    phone,
-                    case,
-                    now,
-                    why="enrolment-aborted",
-                )
-            await self._audit.append(
-                uow.audit,
-                principal.actor,
-                "enrolment.aborted",
-                subject=("witness", enrolment.witness_id),
-                case_id=None if witness is None else witness.case_id,
-            )
-        if enrolment.device_id is not None:
-            self._authenticator.forget_devices({enrolment.device_id})
-            await self._events.devices_revoked([enrolment.device_id])
+        await self._phones_revoked([aborted])
+
+    async def purge_expired(self) -> int:
+        """Forget expired enrolments; one whose phone claimed the code but never got to
+        the end in time is aborted first, and the phone revoked (it was never verified).
+
+        Returns how many enrolments were forgotten.
+        """
+        now = self._clock.now()
+        async with self._store.write() as uow:
+            aborted = [
+                await self._abort_in(uow, enrolment, _EXPIRY, "system", now, why="expired")
+                for enrolment in await uow.enrolments.unfinished(expired_by=now)
+            ]
+            purged = await uow.enrolments.purge_expired(now)
+        await self._phones_revoked(aborted)
+        return purged
+
+    async def _abort_in(
+        self,
+        uow: UnitOfWork,
+        enrolment: Enrolment,
+        actor: Actor,
+        revoked_by: str,
+        now: datetime,
+        *,
+        why: str | None = None,
+    ) -> _Aborted | None:
+        """Abort an enrolment not yet finished and revoke the phone that claimed it, if
+        any (audited); None if it was finished already."""
+        moved = await uow.enrolments.move(
+            enrolment.id,
+            [EnrolmentState.ISSUED, EnrolmentState.CLAIMED, EnrolmentState.REVEALED],
+            EnrolmentState.ABORTED,
+            now,
+        )
+        if not moved:
+            return None
+        witness = await uow.witnesses.get(enrolment.witness_id)
+        case = None if witness is None else await uow.cases.get(witness.case_id)
+        phone = None if enrolment.device_id is None else await uow.devices.get(enrolment.device_id)
+        revoked = phone is not None and await revoke_device_in(
+            uow, self._audit, actor, revoked_by, phone, case, now, why="enrolment-aborted"
+        )
+        await self._audit.append(
+            uow.audit,
+            actor,
+            "enrolment.aborted",
+            subject=("witness", enrolment.witness_id),
+            case_id=None if witness is None else witness.case_id,
+            details={} if why is None else {"why": why},
+        )
+        return _Aborted(
+            phone.id if revoked and phone is not None else None,
+            None if witness is None else witness.case_id,
+        )
+
+    async def _phones_revoked(self, aborted: Sequence[_Aborted | None]) -> None:
+        """After the commit: the revoked phones lose their connections and cached
+        credentials, and their cases' devices hear that the keys changed."""
+        devices = {a.device_id for a in aborted if a is not None and a.device_id is not None}
+        if not devices:
+            return
+        self._authenticator.forget_devices(devices)
+        await self._events.devices_revoked(sorted(devices))
+        # The phones were devices of their cases: the teams look again.
+        cases = {a.case_id for a in aborted if a is not None and a.device_id and a.case_id}
+        await notify_keys_changed(self._store, self._events, sorted(cases))
 
     async def _issued_by(
         self, uow: UnitOfWork, principal: Principal, enrolment_id: str

@@ -170,7 +170,9 @@ class WitnessRepository(Protocol):
 
 
 class EnrolmentRepository(Protocol):
-    async def insert(self, enrolment: Enrolment) -> None: ...
+    async def insert(self, enrolment: Enrolment) -> bool:
+        """Store a new enrolment; False if its code hash is already on record."""
+        ...
 
     async def get(self, enrolment_id: str) -> Enrolment | None: ...
 
@@ -180,6 +182,13 @@ class EnrolmentRepository(Protocol):
 
     async def withdraw_issued(self, witness_id: str, now: datetime) -> int:
         """Withdraw the witness's codes not yet used (only the newest code works)."""
+        ...
+
+    async def unfinished(
+        self, *, witness_id: str | None = None, expired_by: datetime | None = None
+    ) -> list[Enrolment]:
+        """Enrolments a phone claimed that were neither completed nor aborted: the
+        witness's, or those expired by ``expired_by``."""
         ...
 
     async def claim(

@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-Rewrite = Callable[[str, str, Any], Any]  # (method, path, body) -> body
+Rewrite = Callable[[str, str, Any], Any]  # (method, path, body) -> body, or raw bytes
 
 
 class RewritingProxy:
@@ -42,7 +42,7 @@ class RewritingProxy:
             content_type = answer.content_type
             if content_type.endswith("json") and body:
                 changed = self.rewrite(request.method, request.path, json.loads(body))
-                body = json.dumps(changed).encode()
+                body = changed if isinstance(changed, bytes) else json.dumps(changed).encode()
             return web.Response(status=answer.status, body=body, content_type=content_type)
 
     @asynccontextmanager

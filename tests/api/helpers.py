@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,8 @@ from client_sdk.identity import PersonalIdentity
 from server.domain.models import AuditEntry
 from tests.support.world import PASSWORD, World
 from wire.enrolment import (
+    EnrolmentCode,
+    EnrolmentKeys,
     commitment,
     enrolment_context,
     enrolment_keys,
@@ -113,11 +115,13 @@ class RawDevice:
             "device": self.registration(login_context(username), **registration),
         }
 
-    def enrol_body(self, code: str, **registration: Any) -> dict[str, Any]:
-        """An enrolment body for ``code`` (the typed or QR form), with a fresh identity
-        key and the MAC the code's secret gives it."""
+    def enrol_body(
+        self, code: str, *, identity: str | None = None, **registration: Any
+    ) -> dict[str, Any]:
+        """An enrolment body for ``code`` (the typed or QR form), with an identity key
+        (any fresh 32-byte key unless given) and the MAC the code's secret gives it."""
         keys = enrolment_keys(parse_enrolment_code(code).secret)
-        identity = RawDevice().ed25519  # any 32-byte key will do as the identity here
+        identity = identity or RawDevice().ed25519
         return {
             "code": b64(keys.server_token),
             "device": self.registration(enrolment_context(keys.server_token), **registration),
@@ -143,18 +147,70 @@ class RawLogin:
         return f"staff:{self.staff_id}"
 
 
-async def publish_raw_identity(http: aiohttp.ClientSession, login: RawLogin) -> PersonalIdentity:
-    """Give a raw login what the SDK publishes at login: its signed device object and
-    an identity whose device list vouches for it."""
-    device_obj = signed(
-        device_object(login.device_id, login.owner, login.device.curve25519, login.device.ed25519),
-        login.device.sign,
+@dataclass
+class RawPhone:
+    """A witness's phone enrolled by hand: its device, what it sent with the code (its
+    identity key and MAC) and the server's answer."""
+
+    device: RawDevice
+    device_id: str
+    token: str
+    witness_id: str
+    identity: PersonalIdentity
+    identity_mac: str
+    reply: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token)
+
+    @property
+    def owner(self) -> str:
+        return f"witness:{self.witness_id}"
+
+    @property
+    def identity_key(self) -> str:
+        return self.identity.public_key
+
+
+async def raw_claim(http: aiohttp.ClientSession, code: str) -> RawPhone:
+    """A phone claims ``code`` (typed or QR form) with a fresh device and identity."""
+    device, identity = RawDevice(), PersonalIdentity.generate()
+    body = device.enrol_body(code, identity=identity.public_key)
+    async with http.post("/v1/enrol", json=body) as response:
+        assert response.status == 201, await response.text()
+        reply = await response.json()
+    return RawPhone(
+        device,
+        reply["device_id"],
+        reply["token"],
+        reply["witness"]["witness_id"],
+        identity,
+        body["identity_mac"],
+        reply,
     )
+
+
+def raw_device_object(member: RawLogin | RawPhone) -> dict[str, Any]:
+    """The member's device object, signed by its device as the SDK signs it."""
+    device = member.device
+    return signed(
+        device_object(member.device_id, member.owner, device.curve25519, device.ed25519),
+        device.sign,
+    )
+
+
+async def publish_raw_identity(
+    http: aiohttp.ClientSession, login: RawLogin | RawPhone
+) -> PersonalIdentity:
+    """Give a raw login or phone what the SDK publishes: its signed device object and an
+    identity (the phone's own, or a fresh one) whose device list vouches for it."""
+    device_obj = raw_device_object(login)
     async with http.put(
         "/v1/me/device-keys", json={"device": device_obj}, headers=login.headers
     ) as response:
         assert response.status == 200, await response.text()
-    identity = PersonalIdentity.generate()
+    identity = login.identity or PersonalIdentity.generate()
     device_list = identity.device_list(
         login.owner, 1, {login.device_id: object_hash(device_obj)}, datetime.now(UTC)
     )
@@ -193,43 +249,108 @@ ENROLMENT: dict[str, Any] = {
 }
 
 
+@dataclass
+class RawEnrolment:
+    """An enrolment code as an officer's client makes it: the secret it shows, the
+    SAS nonce it commits to, and the roster it vouches for (of these the server sees
+    only the roster), with the server's answer once issued."""
+
+    code: EnrolmentCode
+    nonce: bytes
+    roster: dict[str, Any]
+    issued: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def enrolment_id(self) -> str:
+        return str(self.issued["enrolment_id"])
+
+    @classmethod
+    def over(cls, roster: dict[str, Any]) -> RawEnrolment:
+        return cls(new_enrolment_code(None), new_nonce(), roster)
+
+    @property
+    def keys(self) -> EnrolmentKeys:
+        return enrolment_keys(self.code.secret)
+
+    @property
+    def text(self) -> str:
+        """The typed form of the code."""
+        return self.code.text()
+
+    def request(self) -> dict[str, Any]:
+        """The body that registers this enrolment with the server."""
+        return {
+            "code_hash": b64(self.keys.code_hash),
+            "roster": self.roster,
+            "team_mac": team_mac(self.keys.team, object_hash(self.roster)),
+            "commitment": commitment(self.nonce),
+        }
+
+
+async def current_roster(
+    http: aiohttp.ClientSession, headers: dict[str, str], case_id: str
+) -> dict[str, Any] | None:
+    async with http.get(f"/v1/cases/{case_id}/roster", headers=headers) as response:
+        assert response.status == 200, await response.text()
+        roster: dict[str, Any] | None = (await response.json())["roster"]
+        return roster
+
+
 async def enrolment_request(
     http: aiohttp.ClientSession, headers: dict[str, str], case_id: str
 ) -> dict[str, Any]:
     """A well-formed enrolment request over the case's current roster (whoever asks)."""
-    async with http.get(f"/v1/cases/{case_id}/roster", headers=headers) as response:
-        roster = (await response.json())["roster"]
-    keys = enrolment_keys(new_enrolment_code(None).secret)
-    return {
-        "code_hash": b64(keys.code_hash),
-        "roster": roster,
-        "team_mac": team_mac(keys.team, object_hash(roster)),
-        "commitment": commitment(new_nonce()),
-    }
+    roster = await current_roster(http, headers, case_id)
+    assert roster is not None
+    return RawEnrolment.over(roster).request()
+
+
+async def raw_enrolment(
+    http: aiohttp.ClientSession, login: RawLogin, case_id: str, witness_id: str
+) -> RawEnrolment:
+    """Issue an enrolment as an officer's client would (signing the case's first roster
+    if it has none)."""
+    roster = await current_roster(http, login.headers, case_id)
+    if roster is None:
+        roster = await publish_raw_roster(http, login, case_id)
+    enrolment = RawEnrolment.over(roster)
+    async with http.post(
+        f"/v1/witnesses/{witness_id}/enrolments", json=enrolment.request(), headers=login.headers
+    ) as response:
+        assert response.status == 201, await response.text()
+        enrolment.issued = await response.json()
+    return enrolment
 
 
 async def raw_enrolment_code(
     http: aiohttp.ClientSession, login: RawLogin, case_id: str, witness_id: str
 ) -> str:
     """Issue an enrolment as an officer's client would; returns the typed code."""
-    async with http.get(f"/v1/cases/{case_id}/roster", headers=login.headers) as response:
-        roster = (await response.json())["roster"]
-    if roster is None:
-        roster = await publish_raw_roster(http, login, case_id)
-    code = new_enrolment_code(None)
-    keys = enrolment_keys(code.secret)
+    return (await raw_enrolment(http, login, case_id, witness_id)).text
+
+
+async def raw_case(
+    world: World, http: aiohttp.ClientSession, officer: RawLogin, reference: str
+) -> str:
+    """Open a case as a raw officer; returns its id."""
     async with http.post(
-        f"/v1/witnesses/{witness_id}/enrolments",
-        json={
-            "code_hash": b64(keys.code_hash),
-            "roster": roster,
-            "team_mac": team_mac(keys.team, object_hash(roster)),
-            "commitment": commitment(new_nonce()),
-        },
-        headers=login.headers,
+        "/v1/cases",
+        json={"reference": reference, "support_agency_id": world.agencies["support"]},
+        headers=officer.headers,
     ) as response:
         assert response.status == 201, await response.text()
-    return code.text()
+        return str((await response.json())["case_id"])
+
+
+async def raw_witness(http: aiohttp.ClientSession, officer: RawLogin, case_id: str) -> str:
+    """Add the case's witness (Sparrow) as a raw officer; returns their id."""
+    async with http.post(
+        f"/v1/cases/{case_id}/witness",
+        json={"alias": "Sparrow", "language": "ro", "timezone": "Europe/Bucharest"},
+        headers=officer.headers,
+    ) as response:
+        assert response.status == 201, await response.text()
+        return str((await response.json())["witness_id"])
 
 
 async def raw_login(http: aiohttp.ClientSession, username: str, **registration: Any) -> RawLogin:

@@ -9,14 +9,18 @@ send what a broken or hostile client would and read the responses as a client wo
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.api.helpers import (
+    ENROLMENT,
     PROBLEM_TYPE,
     RawDevice,
+    RawEnrolment,
     assert_no_leak,
     bearer,
     case_team,
@@ -25,7 +29,7 @@ from tests.api.helpers import (
     raw_login,
 )
 from tests.support.world import World
-from wire.keys import one_time_key_payload
+from wire.keys import check_roster, one_time_key_payload
 
 JSON = {"Content-Type": "application/json"}
 SECURITY_HEADERS = {
@@ -96,6 +100,18 @@ async def test_unknown_fields_are_refused_naming_the_field(
         ("/v1/messages/ack", "POST", {"copy_ids": [], "all": True}, "all"),
         ("/v1/keys", "POST", {"one_time_keys": [], "replace_all": True}, "replace_all"),
         ("/v1/keys/claim", "POST", {"case_id": "case_x", "device_ids": ["d"], "n": 3}, "n"),
+        ("/v1/me/device-keys", "PUT", {"device": {}, "trusted": True}, "trusted"),
+        ("/v1/me/identity", "PUT", {"device_list": {}, "force": True}, "force"),
+        (
+            "/v1/me/identity-backup",
+            "PUT",
+            {"identity_key": "k" * 43, "sealed": "s", "recovery_key": "r"},
+            "recovery_key",
+        ),
+        ("/v1/cases/case_x/roster", "PUT", {"roster": {}, "version": 2}, "version"),
+        ("/v1/witnesses/wit_x/enrolments", "POST", {**ENROLMENT, "code": "c"}, "code"),
+        ("/v1/enrolments/enr_x/reveal", "POST", {"nonce": "n" * 43, "sas": "1"}, "sas"),
+        ("/v1/me/enrolment/nonce", "PUT", {"nonce": "n" * 43, "again": True}, "again"),
     ]
     for path, method, body, field in cases:
         async with http.request(method, path, json=body, headers=officer.headers) as response:
@@ -111,6 +127,16 @@ async def test_unknown_fields_in_nested_objects_are_refused(http: aiohttp.Client
         problem = await expect_problem(response, 422, "invalid-body")
         assert "`platform`" in problem["detail"]
         assert "$.device" in problem["detail"]
+
+
+async def test_unknown_fields_in_an_enrolment_claim_are_refused(
+    http: aiohttp.ClientSession,
+) -> None:
+    body = RawDevice().enrol_body(RawEnrolment.over({}).text)
+    body["witness_id"] = "wit_x"
+    async with http.post("/v1/enrol", json=body) as response:
+        problem = await expect_problem(response, 422, "invalid-body")
+        assert "`witness_id`" in problem["detail"]
 
 
 async def test_unknown_fields_in_a_login_are_refused_before_anything_else(
@@ -175,6 +201,71 @@ async def test_malformed_json_is_a_400_problem(http: aiohttp.ClientSession, raw:
     ) as response:
         problem = await expect_problem(response, 400, "malformed-json")
         assert problem["title"] == "The request body is not valid JSON"
+
+
+TRUST_BODIES = [
+    ("PUT", "/v1/me/device-keys"),
+    ("PUT", "/v1/me/identity"),
+    ("PUT", "/v1/me/identity-backup"),
+    ("PUT", "/v1/cases/case_x/roster"),
+    ("POST", "/v1/witnesses/wit_x/enrolments"),
+    ("POST", "/v1/enrolments/enr_x/reveal"),
+    ("PUT", "/v1/me/enrolment/nonce"),
+    ("POST", "/v1/enrol"),
+]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"{", b'{"devi', b"{,}", b"\xff\xfe", b"nope"],
+    ids=["empty", "brace", "truncated-name", "comma", "not-utf8", "bare-word"],
+)
+async def test_malformed_json_to_the_trust_endpoints_is_a_400_problem(
+    http: aiohttp.ClientSession, raw: bytes
+) -> None:
+    officer = await raw_login(http, "officer")
+    for method, path in TRUST_BODIES:
+        async with http.request(
+            method, path, data=raw, headers={**officer.headers, **JSON}
+        ) as response:
+            problem = await expect_problem(response, 400, "malformed-json")
+            assert problem["title"] == "The request body is not valid JSON", path
+
+
+async def test_bodies_of_the_wrong_shape_to_the_trust_endpoints_name_the_field(
+    http: aiohttp.ClientSession,
+) -> None:
+    officer = await raw_login(http, "officer")
+    for method, path in TRUST_BODIES:
+        for body in ([], "text", {"device": 1, "device_list": 1, "roster": 1, "nonce": 1}):
+            async with http.request(method, path, json=body, headers=officer.headers) as r:
+                await expect_problem(r, 422, "invalid-body")
+
+
+async def test_deeply_nested_key_objects_are_refused_not_a_server_error(
+    http: aiohttp.ClientSession,
+) -> None:
+    """Key objects take any JSON until the domain checks them: arrays nested deeper than
+    the stack allows must still be a problem (never a RecursionError and a 500). The
+    depths around a thousand are where the decoder and the checks run out of stack."""
+    officer = await raw_login(http, "officer")
+    for depth in [12, *range(900, 1000, 4), 1200, 100_000]:
+        nested = b"[" * depth + b"]" * depth
+        bodies = [
+            (
+                "/v1/me/device-keys",
+                b'{"device": {"type": "wl.device.v1", "device_id": "d", "owner": "staff:s",'
+                b' "algorithms": [], "signature": "s", "keys": ' + nested + b"}}",
+            ),
+            ("/v1/me/identity", b'{"device_list": {"devices": ' + nested + b"}}"),
+            ("/v1/cases/case_x/roster", b'{"roster": {"members": [' + nested + b"]}}"),
+        ]
+        for path, raw in bodies:
+            async with http.put(path, data=raw, headers={**officer.headers, **JSON}) as response:
+                text = await response.text()
+                assert response.status == 422, (path, depth, text[:300])
+                assert json.loads(text)["code"] in ("invalid-body", "invalid-key-object")
+                assert_no_leak(text)
 
 
 async def test_lone_surrogates_in_json_are_malformed(
@@ -254,6 +345,18 @@ async def test_a_json_body_over_the_json_limit_is_a_413_problem(
         await expect_problem(response, 413, "too-large")
 
 
+async def test_a_key_object_over_the_json_limit_is_a_413_problem(
+    world: World, http: aiohttp.ClientSession
+) -> None:
+    officer = await raw_login(http, "officer")
+    json_limit = world.services.settings.json_max_bytes
+    huge = {"device_list": {"type": "wl.device_list.v1", "padding": "p" * (json_limit + 1)}}
+    async with http.put("/v1/me/identity", json=huge, headers=officer.headers) as response:
+        await expect_problem(response, 413, "too-large")
+    async with http.get("/v1/me/identity", headers=officer.headers) as response:
+        await expect_problem(response, 404, "not-found")
+
+
 # --------------------------------------------------------------------------- no internals
 
 
@@ -278,6 +381,21 @@ async def test_error_bodies_never_carry_internals(
         ("GET", "/v1/ws", {"headers": token}),
         ("GET", "/v1/me", {"headers": {"Authorization": "Bearer " + "x" * 5000}}),
         ("GET", "/v1/me", {"headers": {"Authorization": "Basic b2ZmaWNlcjpwdw=="}}),
+        ("PUT", "/v1/me/device-keys", {"headers": token, "json": {"device": {"type": 1}}}),
+        ("PUT", "/v1/me/identity", {"headers": token, "json": {"device_list": {}}}),
+        ("GET", "/v1/staff/staff_nobody/identity", {"headers": token}),
+        ("GET", "/v1/cases/case_doesnotexist/keys", {"headers": token}),
+        ("GET", "/v1/cases/case_doesnotexist/roster", {"headers": token}),
+        ("PUT", f"/v1/cases/{team.case_id}/roster", {"headers": token, "json": {"roster": {}}}),
+        (
+            "POST",
+            f"/v1/witnesses/{team.witness_id}/enrolments",
+            {"headers": token, "json": ENROLMENT},
+        ),
+        ("GET", "/v1/enrolments/enr_nope", {"headers": token}),
+        ("POST", "/v1/enrolments/enr_nope/complete", {"headers": token}),
+        ("GET", "/v1/me/enrolment", {"headers": token}),
+        ("PUT", "/v1/me/enrolment/nonce", {"headers": token, "json": {"nonce": "A" * 43}}),
     ]
     for method, path, kwargs in requests:
         async with http.request(method, path, **kwargs) as response:
@@ -317,7 +435,7 @@ async def test_out_of_range_copy_ids_are_refused_not_a_server_error(
             await expect_problem(response, 422, "invalid-body")
 
 
-NUL_REQUESTS = ["case-path", "username", "device-name", "key-id", "ciphertext"]
+NUL_REQUESTS = ["case-path", "username", "device-name", "key-id", "ciphertext", "roster-name"]
 
 
 @pytest.mark.parametrize("where", NUL_REQUESTS)
@@ -347,6 +465,19 @@ async def test_nul_characters_are_refused_not_a_server_error(
             one_time_key_payload(device.curve25519, key["key_id"], key["key"])
         )
         request = http.post("/v1/auth/login", json=body)
+    elif where == "roster-name":
+        # A signed roster may carry any name: the server keeps it, whatever the database.
+        async with http.get(f"/v1/cases/{team.case_id}/roster", headers=officer) as response:
+            current = check_roster((await response.json())["roster"])
+        members = [replace(m, name=m.name + "\u0000") for m in current.members]
+        identity = team.officer.trust.personal_identity
+        assert identity is not None
+        roster = identity.roster(team.case_id, current.version + 1, members, datetime.now(UTC))
+        async with http.put(
+            f"/v1/cases/{team.case_id}/roster", json={"roster": roster}, headers=officer
+        ) as response:
+            assert response.status == 200, await response.text()
+        request = http.get(f"/v1/cases/{team.case_id}/keys", headers=officer)
     else:
         request = http.put(
             f"/v1/cases/{team.case_id}/messages/msg-with-nul",

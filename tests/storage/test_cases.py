@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -206,6 +207,62 @@ async def test_an_enrolment_code_is_claimed_once(store: SqlStore, clock: ManualC
 
     async with store.write() as uow:
         assert not await claim(uow, code, clock.now(), "dev_other")
+
+
+async def test_a_code_hash_already_on_record_is_not_stored_again(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    team = await make_case_team(store, clock.now())
+    code = enrolment_code(team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(1))
+    again = replace(
+        enrolment_code(team.witness.id, team.officer.id, clock.now(), valid_for=timedelta(1)),
+        code_hash=code.code_hash,
+    )
+    async with store.write() as uow:
+        assert await uow.enrolments.insert(code)
+        assert not await uow.enrolments.insert(again)
+        assert await uow.enrolments.get(again.id) is None
+        assert await uow.enrolments.get(code.id) == code
+
+
+async def test_unfinished_enrolments_are_those_claimed_but_not_completed_nor_aborted(
+    store: SqlStore, clock: ManualClock
+) -> None:
+    team = await make_case_team(store, clock.now())
+    other = await make_case_team(store, clock.now())
+    now = clock.now()
+    codes = {
+        name: enrolment_code(witness.id, team.officer.id, now, valid_for=timedelta(hours=hours))
+        for name, witness, hours in [
+            ("unused", team.witness, 1),
+            ("claimed", team.witness, 1),
+            ("revealed", team.witness, 3),
+            ("completed", team.witness, 1),
+            ("aborted", team.witness, 1),
+            ("elsewhere", other.witness, 2),
+        ]
+    }
+    async with store.write() as uow:
+        for name, code in codes.items():
+            assert await uow.enrolments.insert(code)
+            if name != "unused":
+                assert await claim(uow, code, now, f"dev_{name}")
+        for name in ("revealed", "completed"):
+            assert await uow.enrolments.set_phone_nonce(f"dev_{name}", "n", now)
+            assert await uow.enrolments.reveal(codes[name].id, "o", now)
+        done = [EnrolmentState.REVEALED]
+        assert await uow.enrolments.move(codes["completed"].id, done, EnrolmentState.COMPLETED, now)
+        claimed = [EnrolmentState.CLAIMED]
+        assert await uow.enrolments.move(codes["aborted"].id, claimed, EnrolmentState.ABORTED, now)
+    async with store.read() as uow:
+        mine = await uow.enrolments.unfinished(witness_id=team.witness.id)
+        everyone = await uow.enrolments.unfinished()
+        expired = await uow.enrolments.unfinished(expired_by=now + timedelta(hours=2))
+        nothing_yet = await uow.enrolments.unfinished(expired_by=now + timedelta(minutes=59))
+    assert {e.id for e in mine} == {codes["claimed"].id, codes["revealed"].id}
+    assert {e.id for e in everyone} == {e.id for e in mine} | {codes["elsewhere"].id}
+    assert {e.id for e in expired} == {codes["claimed"].id, codes["elsewhere"].id}
+    assert nothing_yet == []
 
 
 async def test_an_enrolment_moves_through_its_steps_once_each(

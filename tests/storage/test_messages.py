@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from server.clock import ManualClock
-from server.domain.models import MessageCopy
+from server.domain.models import MessageCopy, OwnerKind
 from server.storage.database import Database
 from server.storage.protocols import NewCopy, NewSend
 from server.storage.store import SqlStore
-from tests.storage.factories import CaseTeam, make_case_team, send
+from tests.storage.factories import CaseTeam, make_case, make_case_team, make_device, send
 
 
 @pytest.fixture
@@ -248,6 +248,40 @@ async def test_delete_for_device_empties_one_queue(
     async with store.read() as uow:
         assert await uow.messages.count_pending(officer) == 0
         assert await uow.messages.count_pending(support) == 3
+
+
+async def test_delete_for_owner_in_case_empties_that_persons_queues_for_that_case_only(
+    store: SqlStore, clock: ManualClock, team: CaseTeam
+) -> None:
+    """What waits for a member taken off a case goes, on every device of theirs; what
+    waits for them in their other cases, and for everyone else, stays."""
+    witness, officer, support = team.device_ids
+    async with store.write() as uow:
+        other_case = await make_case(
+            uow, team.police.id, team.support.id, team.officer.id, clock.now()
+        )
+        assert await uow.cases.add_staff(
+            other_case.id, team.officer.id, team.officer.id, clock.now()
+        )
+        laptop = await make_device(uow, OwnerKind.STAFF, team.officer.id, clock.now())
+        # A witness whose id happens to be the officer's: another person altogether.
+        namesake = await make_device(uow, OwnerKind.WITNESS, team.officer.id, clock.now())
+        recipients = [officer, laptop.id, support, namesake.id]
+        await uow.messages.insert_sends(
+            [send(witness, team.case.id, recipients, clock.now()) for _ in range(3)]
+            + [send(support, other_case.id, [officer, laptop.id], clock.now())]
+        )
+        deleted = await uow.messages.delete_for_owner_in_case(
+            team.case.id, "staff", team.officer.id
+        )
+        assert deleted == 6
+        assert (
+            await uow.messages.delete_for_owner_in_case(team.case.id, "staff", team.officer.id) == 0
+        )
+    assert [c.case_id for c in await _pending(store, officer)] == [other_case.id]
+    assert [c.case_id for c in await _pending(store, laptop.id)] == [other_case.id]
+    assert len(await _pending(store, support)) == 3
+    assert len(await _pending(store, namesake.id)) == 3
 
 
 async def test_count_pending_counts_one_devices_queue(

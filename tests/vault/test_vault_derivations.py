@@ -1,5 +1,5 @@
 """The phone's key derivations and the signed payloads, against fixed vectors (the same
-ones ``docs/vault.md`` gives for clients written without this code)."""
+ones ``docs/protocol.md`` (§16) gives for clients written without this code)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The vault unlock API: the server's half of a witness phone's PIN (``docs/vault.md``).
+"""The vault unlock API: the server's half of a witness phone's PIN (``docs/protocol.md`` (§16)).
 
 ``/v1/vault/setup``, ``/keys``, ``/keys/endorse``, ``/keys/retire`` and ``/erase`` take
 the device token (the phone is open). The ``/v1/vault/unlock/{device_id}/…`` endpoints

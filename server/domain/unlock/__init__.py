@@ -1,4 +1,4 @@
 """The server's half of the witness phone's PIN: a guess-limited, erasable OPRF key.
 
-See :mod:`server.domain.unlock.service` and ``docs/vault.md``.
+See :mod:`server.domain.unlock.service` and ``docs/protocol.md`` (§16).
 """

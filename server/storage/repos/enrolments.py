@@ -43,11 +43,12 @@ class SqlEnrolmentRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def insert(self, enrolment: Enrolment) -> None:
+    async def insert(self, enrolment: Enrolment) -> bool:
         e = enrolment
-        await self._conn.execute(
+        inserted = await self._conn.execute(
             f"INSERT INTO enrolments ({_COLUMNS}, updated_at) VALUES"
-            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $6)",
+            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $6)"
+            " ON CONFLICT (code_hash) DO NOTHING",
             e.id,
             e.code_hash,
             e.witness_id,
@@ -65,6 +66,7 @@ class SqlEnrolmentRepository:
             e.phone_nonce,
             e.reveal,
         )
+        return inserted > 0
 
     async def get(self, enrolment_id: str) -> Enrolment | None:
         row = await self._conn.fetchrow(
@@ -85,6 +87,24 @@ class SqlEnrolmentRepository:
             witness_id,
             ms(now),
         )
+
+    async def unfinished(
+        self, *, witness_id: str | None = None, expired_by: datetime | None = None
+    ) -> list[Enrolment]:
+        conditions = ["state IN ('claimed', 'revealed')"]
+        args: list[object] = []
+        if witness_id is not None:
+            args.append(witness_id)
+            conditions.append(f"witness_id = ${len(args)}")
+        if expired_by is not None:
+            args.append(ms(expired_by))
+            conditions.append(f"expires_at <= ${len(args)}")
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM enrolments WHERE {' AND '.join(conditions)}"
+            " ORDER BY created_at, id",
+            *args,
+        )
+        return [_enrolment(row) for row in rows]
 
     async def claim(
         self,
