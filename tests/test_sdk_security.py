@@ -10,6 +10,7 @@ from client_sdk import (
     ReplayRejected,
     WitnessClient,
 )
+from tests.support.delivery import insert_copy
 from tests.support.world import World, open_conversation
 
 
@@ -48,24 +49,6 @@ async def test_tampered_ciphertext_is_reported_and_the_session_survives(world: W
     assert message.text == "the first words"
 
 
-async def _reinsert_copy(
-    world: World, frame: dict[str, object], recipient: str, message_id: str
-) -> None:
-    """What a compromised server could do: queue an old ciphertext again."""
-    async with world.services.db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO message_copies (recipient_device_id, case_id, sender_device_id,"
-            " message_id, olm_type, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            recipient,
-            frame["case_id"],
-            frame["sender_device_id"],
-            message_id,
-            frame["olm_type"],
-            frame["body"],
-            0,
-        )
-
-
 async def test_a_replayed_message_is_rejected(world: World) -> None:
     talk = await open_conversation(world)
     await talk.witness.send("meet me at the station")
@@ -73,14 +56,14 @@ async def test_a_replayed_message_is_rejected(world: World) -> None:
     assert await talk.officer.sync() == 1
     assert isinstance(_events(talk.officer)[-1], IncomingMessage)
 
-    await _reinsert_copy(world, frame, talk.officer.device_id, str(frame["message_id"]))
+    await insert_copy(world, frame, talk.officer.device_id)
     assert await talk.officer.sync() == 1
     (replay,) = _events(talk.officer)
     assert isinstance(replay, ReplayRejected)
     assert replay.message_id == frame["message_id"]
 
     # The same ciphertext under a fresh id does not decrypt a second time either.
-    await _reinsert_copy(world, frame, talk.officer.device_id, "fresh-message-id-1")
+    await insert_copy(world, frame, talk.officer.device_id, "fresh-message-id-1")
     assert await talk.officer.sync() == 1
     (failure,) = _events(talk.officer)
     assert isinstance(failure, DecryptionFailure)

@@ -16,9 +16,14 @@ from server.domain.models import Device, OwnerKind, SignedKey
 from server.domain.validation import check_label
 from server.errors import InvalidInput, SignatureInvalid
 from server.ids import new_id, new_token, token_hash
-from server.security.signatures import is_curve25519_key, verify_ed25519
 from server.storage.protocols import UnitOfWork
-from wire.keys import device_proof_payload, fallback_key_payload, one_time_key_payload
+from wire.keys import (
+    device_proof_payload,
+    fallback_key_payload,
+    is_key,
+    one_time_key_payload,
+    verify_ed25519,
+)
 
 MAX_KEYS_PER_UPLOAD = 100
 MAX_STORED_ONE_TIME_KEYS = 200
@@ -48,13 +53,13 @@ def check_keys(
     if len(one_time_keys) > MAX_KEYS_PER_UPLOAD:
         raise InvalidInput(f"at most {MAX_KEYS_PER_UPLOAD} one-time keys per upload")
     for key in one_time_keys:
-        if not is_curve25519_key(key.public_key):
+        if not is_key(key.public_key):
             raise InvalidInput("a one-time key is not a Curve25519 public key")
         payload = one_time_key_payload(curve25519, key.key_id, key.public_key)
         if not verify_ed25519(ed25519, payload, key.signature):
             raise SignatureInvalid("a one-time key signature does not verify")
     if fallback is not None:
-        if not is_curve25519_key(fallback.public_key):
+        if not is_key(fallback.public_key):
             raise InvalidInput("the fallback key is not a Curve25519 public key")
         payload = fallback_key_payload(curve25519, fallback.key_id, fallback.public_key)
         if not verify_ed25519(ed25519, payload, fallback.signature):
@@ -69,9 +74,7 @@ def check_registration(registration: DeviceRegistration, context: str) -> None:
         SignatureInvalid: the proof or a key signature does not verify.
     """
     check_label(registration.name, "device name")
-    if not is_curve25519_key(registration.curve25519) or not is_curve25519_key(
-        registration.ed25519
-    ):
+    if not is_key(registration.curve25519) or not is_key(registration.ed25519):
         raise InvalidInput("identity keys must be 32-byte public keys in base64")
     proof_payload = device_proof_payload(registration.curve25519, registration.ed25519, context)
     if not verify_ed25519(registration.ed25519, proof_payload, registration.proof):

@@ -57,8 +57,11 @@ async def resent_copies(world: World, sender: str, message_id: str, recipient: s
     )
 
 
-async def insert_copy(world: World, frame: dict[str, Any], recipient: str) -> None:
-    """What a compromised server can do: queue a copy it saw once again."""
+async def insert_copy(
+    world: World, frame: dict[str, Any], recipient: str, message_id: str | None = None
+) -> None:
+    """What a compromised server can do: queue a copy it saw once again (under another
+    message id, with ``message_id``)."""
     async with world.services.db.transaction() as conn:
         await conn.execute(
             "INSERT INTO message_copies (recipient_device_id, case_id, sender_device_id,"
@@ -66,7 +69,7 @@ async def insert_copy(world: World, frame: dict[str, Any], recipient: str) -> No
             recipient,
             frame["case_id"],
             frame["sender_device_id"],
-            frame["message_id"],
+            message_id or frame["message_id"],
             frame["olm_type"],
             frame["body"],
             0,

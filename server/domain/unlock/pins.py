@@ -34,8 +34,8 @@ from server.domain.unlock.rules import (
 from server.errors import Conflict, InvalidInput, SignatureInvalid, StoreErased
 from server.ids import new_token, token_hash
 from server.security.sealing import Sealer
-from server.security.signatures import verify_ed25519
 from server.storage.protocols import Store
+from wire.keys import verify_ed25519
 from wire.vault import KeyRole, confirm_payload, encode, endorse_payload, retire_payload
 
 SETUP_MAX_INPUTS = 2  # the PIN and the duress PIN

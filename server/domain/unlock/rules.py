@@ -18,8 +18,8 @@ from server.domain.unlock.models import Attempt, AttemptKind, ConfirmKey, Unlock
 from server.errors import Conflict, Forbidden, InvalidInput, StoreErased, UnlockAttemptExpired
 from server.ids import new_id
 from server.security.sealing import Sealer
-from server.security.signatures import verify_ed25519
 from server.storage.protocols import UnitOfWork
+from wire.keys import verify_ed25519
 from wire.vault import CHALLENGE_BYTES, CONFIRM_KEY_BYTES, KeyRole, decode, encode
 
 

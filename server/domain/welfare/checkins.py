@@ -44,10 +44,10 @@ from server.domain.welfare_models import (
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, SignatureInvalid
 from server.ids import new_id
 from server.security.phones import PhoneBook
-from server.security.signatures import verify_ed25519
 from server.storage.protocols import CheckInChange, Store, UnitOfWork
 from wire.checkins import checkin_response_payload
 from wire.i18n import texts
+from wire.keys import verify_ed25519
 
 DEFAULT_OFFLINE_AFTER = timedelta(hours=2)
 DEFAULT_SILENT_AFTER = timedelta(hours=48)
