@@ -41,7 +41,8 @@ from client_sdk.keywrap import KeyWrapper, SoftwareKeyWrapper, WrapperError
 from client_sdk.locked import LockedPhone, Offline
 from client_sdk.officer_enrolment import EnrolingPhone, Enrolment
 from client_sdk.phone_enrolment import PendingEnrolment
-from client_sdk.staff import IdentityMismatch, StaffClient
+from client_sdk.staff import StaffClient
+from client_sdk.staff_identity import IdentityMismatch
 from client_sdk.team import NotVerified
 from client_sdk.vault import (
     DEFAULT_KDF,

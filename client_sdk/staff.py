@@ -16,24 +16,19 @@ from typing import Any
 
 from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
-from client_sdk.errors import ApiError, WitnesslinkError
+from client_sdk.errors import ApiError
 from client_sdk.events import AlertNotice, CheckInAnswered
-from client_sdk.identity import PersonalIdentity
 from client_sdk.keywrap import KeyWrapper
 from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
 from client_sdk.officer_enrolment import EnrolingPhone, Enrolment, OfficerEnrolments
-from client_sdk.own_keys import current_device_list, publish_device_list, publish_device_object
+from client_sdk.own_keys import publish_device_object
 from client_sdk.setup import create_device, finish_device, open_device
+from client_sdk.staff_identity import StaffIdentity
 from client_sdk.team import NotVerified, TeamRoster
 from client_sdk.transport import Transport
 from client_sdk.trust import TrustState
 from client_sdk.vault import DEFAULT_KDF, KdfParams
 from wire.keys import login_context
-from wire.recovery import new_recovery_key, open_identity_seed, seal_identity_seed
-
-
-class IdentityMismatch(WitnesslinkError):
-    """The identity in the recovery backup is not the one the server lists for you."""
 
 
 class StaffClient(Conversation):
@@ -43,6 +38,7 @@ class StaffClient(Conversation):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.person = StaffIdentity(self._ctx, self.trust)
         self.team = TeamRoster(self._ctx, self.trust)
         self.enrolments = OfficerEnrolments(self._ctx, self.trust, self.team)
 
@@ -157,7 +153,7 @@ class StaffClient(Conversation):
     def has_identity(self) -> bool:
         """Whether this client holds its person's identity key (else it can neither
         vouch for anyone nor be trusted by anyone)."""
-        return self.trust.personal_identity is not None
+        return self.person.held
 
     async def restore_identity(self, recovery_key: str) -> None:
         """Take on this staff member's identity from its backup, with the recovery key,
@@ -169,17 +165,7 @@ class StaffClient(Conversation):
                 (someone replaced one of them): do not use this identity.
             ApiError, TransportError: the server refused or could not be reached.
         """
-        ctx = self._ctx
-        backup = await ctx.transport.request("GET", "/v1/me/identity-backup")
-        identity = PersonalIdentity.from_seed(open_identity_seed(backup["sealed"], recovery_key))
-        version, devices = await current_device_list(ctx, identity)
-        if version == 0:
-            raise IdentityMismatch("the server lists another identity than the backup holds")
-        devices[self.device_id] = await publish_device_object(ctx)
-        me = SelfPerson(owner=self.trust.me.owner, identity_seed=identity.seed)
-        self.trust.set_me(
-            await publish_device_list(ctx, identity, me, devices, after_version=version)
-        )
+        await self.person.restore(recovery_key)
 
     async def replace_identity(self) -> str:
         """Make a new identity key for this staff member, with a new recovery key
@@ -191,22 +177,8 @@ class StaffClient(Conversation):
         Raises:
             ApiError, TransportError: the server refused or could not be reached.
         """
-        ctx = self._ctx
-        identity = PersonalIdentity.generate()
-        recovery_key = new_recovery_key()
-        await ctx.transport.request(
-            "PUT",
-            "/v1/me/identity-backup",
-            json={
-                "identity_key": identity.public_key,
-                "sealed": seal_identity_seed(identity.seed, recovery_key),
-            },
-        )
-        devices = {self.device_id: await publish_device_object(ctx)}
-        me = SelfPerson(owner=self.trust.me.owner, identity_seed=identity.seed)
-        self.trust.set_me(await publish_device_list(ctx, identity, me, devices, after_version=0))
-        self.recovery_key = recovery_key
-        return recovery_key
+        self.recovery_key = await self.person.replace()
+        return self.recovery_key
 
     async def colleague_safety_number(self, staff_id: str) -> str:
         """The safety number to compare with a colleague (in person or by call) before
@@ -216,10 +188,7 @@ class StaffClient(Conversation):
             ApiError: no such colleague, or they have no identity yet.
             WitnesslinkError: this client has no identity key.
         """
-        owner = f"staff:{staff_id}"
-        reply = await self.transport.request("GET", f"/v1/staff/{staff_id}/identity")
-        await self.trust.learn_person(owner, reply["device_list"])
-        return self.trust.safety_number(owner)
+        return await self.person.colleague_safety_number(staff_id)
 
     async def verify_colleague(self, staff_id: str, compared_number: str) -> None:
         """Trust a colleague's identity after comparing safety numbers.
@@ -357,14 +326,8 @@ class StaffClient(Conversation):
     async def logout(self) -> None:
         """Take this client out of its person's device list, revoke it on the server,
         and close it."""
-        identity = self.trust.personal_identity
         with contextlib.suppress(ApiError):
-            if identity is not None:
-                version, devices = await current_device_list(self._ctx, identity)
-                devices.pop(self.device_id, None)
-                await publish_device_list(
-                    self._ctx, identity, self.trust.me, devices, after_version=version
-                )
+            await self.person.leave()
             await self.revoke_device(self.device_id)
         await self.close()
 
