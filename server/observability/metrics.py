@@ -39,9 +39,6 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 class SweepWatch(Protocol):
     """What the metrics need from the scheduler (``scheduler.runner.BackgroundJobs``)."""
 
-    @property
-    def running(self) -> bool: ...
-
     def sweep_ages(self) -> dict[str, float]: ...
 
     @property
@@ -164,21 +161,21 @@ class _StateCollector(Collector):
         )
         enabled.add_metric([], 1 if state.runs_scheduler else 0)
         yield enabled
-        if state.jobs is None:
-            return
+        # Exported (as 0, and no sweeps) on an instance without a scheduler too, so
+        # "no instance runs it" is a sum of zeros rather than a missing series.
         running = GaugeMetricFamily(
             "witnesslink_scheduler_running",
             "1 if this instance's scheduler is running and every sweep ran recently.",
         )
-        running.add_metric([], 1 if state.jobs.running and state.jobs.healthy else 0)
+        running.add_metric([], 1 if state.jobs is not None and state.jobs.healthy else 0)
         yield running
         lag = GaugeMetricFamily(
             "witnesslink_sweep_seconds_since_run",
             "Seconds since each scheduler job last completed on this instance.",
-            labels=["job"],
+            labels=["sweep"],
         )
-        for job, age in sorted(state.jobs.sweep_ages().items()):
-            lag.add_metric([job], age)
+        for sweep, age in sorted(({} if state.jobs is None else state.jobs.sweep_ages()).items()):
+            lag.add_metric([sweep], age)
         yield lag
 
     def _delivery(self, state: _ScrapeState) -> Iterator[Metric]:

@@ -35,8 +35,8 @@ current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # Keys on the request itself (a MutableMapping), read by the access log after the
 # handler has returned and the context variable has been reset.
-REQUEST_ID_KEY = "witnesslink.request_id"
-ROUTE_KEY = "witnesslink.route"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+ROUTE_KEY = web.RequestKey("route", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Called once per handled request with (method, route template, status, seconds).
@@ -55,15 +55,14 @@ def accepted_request_id(incoming: str | None) -> str:
 
 
 def request_id_of(request: BaseRequest) -> str | None:
-    value = request.get(REQUEST_ID_KEY)
-    return value if isinstance(value, str) else None
+    return request.get(REQUEST_ID_KEY)
 
 
 def route_of(request: BaseRequest) -> str:
     """The route template recorded for ``request``, or :data:`NO_ROUTE`. Safe for any
     request, including one aiohttp rejected before routing (no match info at all)."""
-    value = request.get(ROUTE_KEY)
-    return value if isinstance(value, str) else NO_ROUTE
+    route: str | None = request.get(ROUTE_KEY)
+    return NO_ROUTE if route is None else route
 
 
 def _template(request: web.Request) -> str:
