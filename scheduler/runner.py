@@ -168,7 +168,9 @@ class BackgroundJobs:
         return [t for t in (self._dispatch_loop, self._waves_loop) if t is not None]
 
     def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        """Stop the jobs; calling it again (application cleanup after a stop) is a no-op."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         for task in self._loops():
             task.cancel()
 

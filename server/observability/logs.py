@@ -14,6 +14,7 @@ import sys
 from typing import TextIO
 
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 from pythonjsonlogger.json import JsonFormatter
@@ -35,6 +36,27 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class MalformedRequestFilter(logging.Filter):
+    """Turns aiohttp's ERROR-with-traceback for a request its parser refused (a header
+    too long, a broken request line) into one INFO line naming the error class only.
+
+    A malformed request is the client's fault, not the server's; and aiohttp's message
+    quotes the client's address and the first bytes of the offending line, which may be
+    a credential or a phone number in a header."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "aiohttp.server" or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if isinstance(error, HttpProcessingError):
+            record.msg = "refused a malformed request (%s, HTTP %d)"
+            record.args = (type(error).__name__, error.code)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def resolve_format(log_format: str, stream: TextIO) -> str:
     """``json`` or ``text``; ``auto`` is text on a terminal and JSON anywhere else (a
     service manager, a container, a file), which is how a server runs in production."""
@@ -44,8 +66,10 @@ def resolve_format(log_format: str, stream: TextIO) -> str:
 
 
 def build_handler(log_format: str, stream: TextIO) -> logging.Handler:
-    """A stream handler writing ``json`` or ``text`` lines, with the request id filter."""
+    """A stream handler writing ``json`` or ``text`` lines, with the request id and the
+    malformed-request filters."""
     handler = logging.StreamHandler(stream)
+    handler.addFilter(MalformedRequestFilter())
     handler.addFilter(RequestIdFilter())
     if log_format == "json":
         handler.setFormatter(

@@ -156,9 +156,8 @@ class World:
             host="127.0.0.1",
             port=port,
             socket_factory=lambda *_: listening,
-            access_log_class=PathOnlyAccessLogger,
         )
-        await self.server.start_server()
+        await self.server.start_server(access_log_class=PathOnlyAccessLogger)
 
     async def close_clients(self) -> None:
         for client in self.clients:
@@ -248,9 +247,8 @@ async def running_world(
         host="127.0.0.1",
         port=port,
         socket_factory=lambda *_: listening,
-        access_log_class=PathOnlyAccessLogger,
     )
-    await server.start_server()
+    await server.start_server(access_log_class=PathOnlyAccessLogger)
     world = World(server=server, app=app, clock=clock, tmp=tmp, settings=settings, twilio=twilio)
     try:
         yield world
