@@ -10,33 +10,14 @@ from pathlib import Path
 import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from server.storage.operational import operational_counts
+from tests.observability.scraping import scrape, value
 from tests.support.world import World, open_conversation
 from tests.welfare.helpers import start_and_connect
 
 ALERT_RULES = Path(__file__).parents[2] / "deploy" / "prometheus" / "alerts.yml"
 CALENDAR_TOKEN = "feedTokenThatMustNotBeInMetrics0123456789"
-
-
-async def scrape(world: World) -> str:
-    listen = world.settings.metrics_listen
-    assert listen is not None
-    async with aiohttp.ClientSession() as session, session.get(f"http://{listen}/metrics") as r:
-        assert r.status == 200
-        assert r.headers["Content-Type"].startswith("text/plain")
-        return await r.text()
-
-
-def samples(text: str) -> list[Sample]:
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    found = [s.value for s in samples(text) if s.name == name and s.labels == labels]
-    assert len(found) == 1, f"{name}{labels} not exported exactly once"
-    return found[0]
 
 
 async def test_the_public_listener_does_not_serve_metrics(metrics_world: World) -> None:
