@@ -33,6 +33,9 @@ from server.storage.operational import OperationalCounts, operational_counts
 
 log = logging.getLogger("witnesslink.metrics")
 
+#: Methods counted under their own name; any other (clients can send any token) is
+#: counted as ``other`` so that a client cannot create label values at will.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -68,6 +71,7 @@ class ServerMetrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one handled request (the request context middleware calls this)."""
+        method = method if method in KNOWN_METHODS else "other"
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import io
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from server.clock import ManualClock
+from server.observability.logs import build_handler
 from tests.conftest import world_on
 from tests.support.processes import free_port
 from tests.support.world import World
@@ -19,3 +22,19 @@ async def metrics_world(backend: str, tmp_path: Path, clock: ManualClock) -> Asy
     listen = f"127.0.0.1:{free_port()}"
     async with world_on(backend, tmp_path, clock, None, {"metrics_listen": listen}) as w:
         yield w
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The server's JSON log lines (INFO and up), as ``serve`` writes them."""
+    stream = io.StringIO()
+    handler = build_handler("json", stream)
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)

@@ -39,7 +39,12 @@ async def test_requests_are_counted_by_route_template_and_status_never_by_path(
             assert r.status == 404
         async with session.get(f"{metrics_world.url}/livez") as r:
             assert r.status == 200
+        async with session.request("PROPFIND", f"{metrics_world.url}/livez") as r:
+            assert r.status == 405
     text = await scrape(metrics_world)
+    assert "PROPFIND" not in text
+    refused = {"method": "other", "route": "(no route)", "status": "405"}
+    assert value(text, "witnesslink_http_requests_total", **refused) == 1
     assert CALENDAR_TOKEN not in text
     counted = "witnesslink_http_requests_total"
     feed = {"method": "GET", "route": "/v1/calendar/{token}.ics", "status": "404"}

@@ -7,31 +7,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
-from collections.abc import Iterator
 
 import aiohttp
-import pytest
 
-from server.observability.logs import build_handler
 from server.observability.requests import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from tests.support.world import World
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """The server's JSON log lines (INFO and up), as ``serve`` writes them."""
-    stream = io.StringIO()
-    handler = build_handler("json", stream)
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
