@@ -11,6 +11,7 @@ calendar feed, a secret.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import re
 import secrets
@@ -25,6 +26,9 @@ REQUEST_ID_HEADER = "X-Request-Id"
 #: Accepted incoming ids: letters, digits, ``-``, ``_``, ``.``, 8 to 64 of them (UUIDs,
 #: nginx's ``$request_id``, Heroku-style ids); anything else is replaced.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{8,64}")
+#: Recorded for a request whose handler was cancelled (the client went away), as
+#: nginx records it; not a server error.
+CLIENT_CLOSED = 499
 #: Shown where a request never matched a route (unknown path, unparseable request).
 NO_ROUTE = "(no route)"
 
@@ -89,6 +93,9 @@ def request_context_middleware(observe: RequestObserver | None) -> Middleware:
             return response
         except web.HTTPException as error:  # redirects and anything not made a problem
             status = error.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
             raise
         finally:
             current_request_id.reset(token)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 
 import aiohttp
 
+from server.observability.logs import build_handler, resolve_format
 from server.observability.requests import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from tests.support.world import World
 
@@ -103,3 +105,30 @@ async def test_a_request_rejected_before_routing_is_logged_without_crashing_the_
     assert "secret-token" not in text
     assert "aaaaaaaa" not in text
     assert "127.0.0.1" not in text
+
+
+def test_auto_format_is_text_at_a_terminal_and_json_anywhere_else() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert resolve_format("auto", Terminal()) == "text"
+    assert resolve_format("auto", io.StringIO()) == "json"
+    assert resolve_format("text", io.StringIO()) == "text"
+    assert resolve_format("json", Terminal()) == "json"
+
+
+async def test_text_lines_carry_the_request_id_too(world: World) -> None:
+    stream = io.StringIO()
+    handler = build_handler("text", stream)
+    access = logging.getLogger("aiohttp.access")
+    access.addHandler(handler)
+    previous = access.level
+    access.setLevel(logging.INFO)
+    try:
+        async with aiohttp.ClientSession() as session, session.get(world.url + "/livez") as r:
+            request_id = r.headers[REQUEST_ID_HEADER]
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(previous)
+    assert f"INFO aiohttp.access [{request_id}] GET /livez 200" in stream.getvalue()
