@@ -82,7 +82,9 @@ class Settings:
         if self.sms_failing_after < 1:
             raise ValueError("the SMS failure threshold must be at least 1")
         if self.metrics_listen is not None:
-            parse_listen_address(self.metrics_listen)
+            metrics_host, metrics_port = parse_listen_address(self.metrics_listen)
+            if (metrics_host, metrics_port) == (self.host, self.port):
+                raise ValueError("metrics must listen on another address than the server")
         if not self.database_url:
             object.__setattr__(
                 self, "database_url", f"sqlite:///{(self.data_dir / 'witnesslink.db').resolve()}"
