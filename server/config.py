@@ -9,13 +9,15 @@ instance shares it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 DEFAULT_DATA_DIR = Path("witnesslink-data")
+#: Below this Argon2id gives little protection to a stolen password hash (8 MiB).
+MIN_PASSWORD_MEMORY_KIB = 8192
 
 
 def _flag(value: str | None) -> bool:
@@ -148,16 +150,24 @@ def _secrets_and_limits_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("WITNESSLINK_PASSWORD_MEMORY_KIB", "password_memory_kib", int),
     ):
         if env.get(variable):
-            values[name] = _positive(variable, convert(env[variable]))
+            values[name] = _positive(variable, env[variable], convert)
+    if values.get("password_memory_kib", MIN_PASSWORD_MEMORY_KIB) < MIN_PASSWORD_MEMORY_KIB:
+        raise ValueError(
+            f"WITNESSLINK_PASSWORD_MEMORY_KIB must be at least {MIN_PASSWORD_MEMORY_KIB}"
+        )
     if env.get("WITNESSLINK_ENROLMENT_TTL_HOURS"):
         hours = _positive(
-            "WITNESSLINK_ENROLMENT_TTL_HOURS", float(env["WITNESSLINK_ENROLMENT_TTL_HOURS"])
+            "WITNESSLINK_ENROLMENT_TTL_HOURS", env["WITNESSLINK_ENROLMENT_TTL_HOURS"], float
         )
         values["enrolment_ttl"] = timedelta(hours=hours)
     return values
 
 
-def _positive(variable: str, value: float) -> Any:
+def _positive(variable: str, text: str, convert: Callable[[str], float]) -> Any:
+    try:
+        value = convert(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number") from None
     if value <= 0:
         raise ValueError(f"{variable} must be positive")
     return value
