@@ -64,8 +64,18 @@ def restore(source: Path, database_url: str) -> None:
     if database_url.startswith("sqlite:///"):
         _sqlite_restore(source, sqlite_path(database_url))
     else:
+        # pg_restore needs the database named on its command line (not a secret); the
+        # rest of the connection, password included, still comes from the environment.
+        database = libpq_environment(database_url).get("PGDATABASE", "")
         _run_pg_tool(
-            ["pg_restore", "--no-owner", "--exit-on-error", "--single-transaction", str(source)],
+            [
+                "pg_restore",
+                f"--dbname={database}",
+                "--no-owner",
+                "--exit-on-error",
+                "--single-transaction",
+                str(source),
+            ],
             database_url,
         )
 
