@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ async def seal_everything(world: World) -> Sealed:
     return sealed
 
 
-async def restart_with(world: World, **settings: object) -> None:
+async def restart_with(world: World, **settings: Any) -> None:
     await world.stop_server()
     world.settings = replace(world.settings, **settings)
     await world.start_server_again()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from typing import Any
 
 from server.notify.webhooks import TwilioWebhookVerifier
 from tests.fakes.twilio_server import FakeTwilio, twilio_signature
@@ -46,7 +47,7 @@ def test_the_verifier_accepts_the_current_and_the_previous_token_and_nothing_els
         assert settled.verify("/v1/twilio/sms", FORM, signature) is after
 
 
-async def _restart(world: World, **settings: object) -> None:
+async def _restart(world: World, **settings: Any) -> None:
     await world.stop_server()
     world.settings = replace(world.settings, **settings)
     await world.start_server_again()
