@@ -15,6 +15,7 @@ import json
 import math
 import re
 import shlex
+import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -486,8 +487,11 @@ def test_docker_build_context_is_an_allow_list() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert patterns[0] == "*"
-    for needed in ("!pyproject.toml", "!server/", "!client_sdk/", "!scheduler/"):
-        assert needed in patterns
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert "wire" in packages
+    for needed in ("!pyproject.toml", "!README.md", *(f"!{p}/" for p in packages)):
+        assert needed in patterns, f"{needed}: pip install . needs it in the build context"
     for secret in ("**/*.key", "**/.env", "**/*.env", "**/*.db"):
         assert secret in patterns
 
