@@ -33,11 +33,14 @@ from server.storage.opening import open_database
 ADMIN_ACTOR = Actor.system("admin-cli")
 
 FIRST_RUN_HELP = """\
-No staff accounts exist yet. Create an agency and the first admin with:
+No staff accounts exist yet. This terminal keeps the server running (Ctrl+C stops
+it); in a second terminal, create an agency and the first admin with:
 
   witnesslink admin create-agency --name "Example Police" --country DE --kind police{data_arg}
   witnesslink admin create-staff --agency "Example Police" --username admin \\
       --display-name "First Admin" --role admin --totp{data_arg}
+
+then sign in to the staff console at /console/ on this server.
 """
 
 
