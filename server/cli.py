@@ -24,13 +24,16 @@ from server.config import Settings
 from server.domain.audit import Actor, verify_chain
 from server.domain.events import NullEventSink
 from server.domain.models import AgencyKind, Role
+from server.domain.server_keys import IndexRootUnknown
 from server.errors import DomainError
-from server.security.sealing import new_key_b64
+from server.security.sealing import KeyConfigError, SealError, new_key_b64
 from server.services import Services, open_services
 from server.storage.backup import BackupError, backup, restore
 from server.storage.opening import open_database
 
 ADMIN_ACTOR = Actor.system("admin-cli")
+#: Start-up failures caused by the key configuration: shown as one line, not a traceback.
+KEY_PROBLEMS = (KeyConfigError, SealError, IndexRootUnknown)
 
 FIRST_RUN_HELP = """\
 No staff accounts exist yet. This terminal keeps the server running (Ctrl+C stops
@@ -75,7 +78,12 @@ def _serve(args: argparse.Namespace) -> int:
     async def first_run_check(services: Services) -> int:
         return 0 if await services.accounts.has_any_staff() else 1
 
-    if asyncio.run(_with_services(settings, first_run_check)):
+    try:
+        no_staff = asyncio.run(_with_services(settings, first_run_check))
+    except KEY_PROBLEMS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if no_staff:
         data_arg = f" --data-dir {args.data_dir}" if args.data_dir else ""
         print(FIRST_RUN_HELP.format(data_arg=data_arg), flush=True)
     location = str(settings.data_dir.resolve()) if settings.uses_sqlite else "PostgreSQL"
@@ -211,6 +219,9 @@ def _admin(args: argparse.Namespace) -> int:
         return asyncio.run(_with_services(settings, run))
     except DomainError as error:
         print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+    except KEY_PROBLEMS as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
 

@@ -51,6 +51,11 @@ class UnknownSealingKey(SealError):
     """
 
 
+class KeyConfigError(ValueError):
+    """A configured key is not 32 bytes of base64; the message names the setting, never
+    the value."""
+
+
 def key_id(key: bytes) -> bytes:
     """The id a sealed value carries for ``key``: a keyed-hash fingerprint, not the key."""
     return nacl.hash.blake2b(
@@ -137,14 +142,14 @@ def decode_key(value: str, name: str) -> bytes:
     """A 32-byte key from base64 text; ``name`` says where it came from in the error.
 
     Raises:
-        ValueError: not 32 bytes of base64 (the message never contains the value).
+        KeyConfigError: not 32 bytes of base64 (the message never contains the value).
     """
     try:
         key = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
         key = b""
     if len(key) != 32:
-        raise ValueError(f"{name} must be 32 bytes, base64-encoded")
+        raise KeyConfigError(f"{name} must be 32 bytes, base64-encoded")
     return key
 
 
