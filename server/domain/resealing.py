@@ -8,7 +8,8 @@ and prints the report. When the report says nothing remains under an old key, th
 key can be removed from the configuration.
 
 Two instances may re-seal at once: each rewrite is a compare-and-swap on the old
-ciphertext, so the loser changes nothing. A value that opens under no key of the ring
+ciphertext, so the loser changes nothing (its report may then count a value both
+re-sealed; what *remains* is always counted afresh). A value that opens under no key of the ring
 is skipped and counted as unreadable, never overwritten.
 """
 
@@ -96,14 +97,14 @@ class Resealer:
         while True:
             async with self._store.write() as uow:
                 batch = await uow.sealed_values.not_under(label, prefix, after, self._batch_size)
+                changes = []
                 for row_key, old in batch:
                     try:
-                        new = self._sealer.reseal(old)
+                        changes.append((row_key, old, self._sealer.reseal(old)))
                     except SealError:
                         unreadable += 1
-                        continue
-                    if await uow.sealed_values.replace(label, row_key, old, new):
-                        resealed += 1
+                await uow.sealed_values.replace_many(label, changes)
+                resealed += len(changes)
             if len(batch) < self._batch_size:
                 return resealed, unreadable
             after = batch[-1][0]

@@ -862,8 +862,8 @@ class SealedValueRepository(Protocol):
 
     async def count_not_under(self, label: str, prefix: bytes) -> int: ...
 
-    async def replace(self, label: str, row_key: str, old: bytes, new: bytes) -> bool:
-        """Compare-and-swap one value; whether it was still ``old``."""
+    async def replace_many(self, label: str, changes: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Compare-and-swap each (row key, old, new); a row no longer ``old`` is kept."""
         ...
 
 
