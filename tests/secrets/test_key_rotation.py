@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from client_sdk import WitnessClient
+from scheduler.runner import BackgroundJobs
 from server.domain.events import NullEventSink
 from server.domain.models import Role
 from server.security.sealing import Sealer, UnknownSealingKey, key_id
@@ -180,3 +181,13 @@ async def test_a_server_missing_the_key_its_data_is_under_refuses_to_start_and_s
         await open_services(wrong, world.clock, world.services.db, hub=None, events=NullEventSink())
     assert key_id(old).hex() in str(refused.value)
     assert replacement not in str(refused.value)
+
+
+async def test_every_instance_runs_the_reseal_job_at_the_configured_interval(
+    world: World,
+) -> None:
+    await restart_with(world, reseal_interval_s=42.0)
+    jobs = BackgroundJobs(world.services)
+    assert "reseal" in jobs.watchdog.report()["jobs"]
+    (job,) = [j for j in jobs._scheduler.get_jobs() if j.id == "reseal"]
+    assert job.trigger.interval.total_seconds() == 42.0
