@@ -46,7 +46,7 @@ from server.observability.metrics import ServerMetrics, metrics_listener
 from server.observability.requests import add_request_id_header, request_context_middleware
 from server.realtime.bus import EventBus, LocalBus, PostgresBus
 from server.realtime.hub import Hub
-from server.services import build_services
+from server.services import open_services
 from server.storage.opening import open_database
 from server.storage.postgres import PostgresDatabase
 
@@ -120,7 +120,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         if isinstance(db, PostgresDatabase):
             bus = PostgresBus(settings.database_url, db.pool, schema=settings.postgres_schema)
         hub = Hub(bus)
-        services = build_services(settings, the_clock, db, hub=hub, events=hub)
+        services = await open_services(settings, the_clock, db, hub=hub, events=hub)
         app[SERVICES] = services
         app[CONSOLE] = ConsoleServices(
             sessions=ConsoleSessions(
