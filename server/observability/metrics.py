@@ -36,6 +36,7 @@ log = logging.getLogger("witnesslink.metrics")
 #: Methods counted under their own name; any other (clients can send any token) is
 #: counted as ``other`` so that a client cannot create label values at will.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+SWITCHING_PROTOCOLS = 101
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -73,7 +74,10 @@ class ServerMetrics:
         """Count one handled request (the request context middleware calls this)."""
         method = method if method in KNOWN_METHODS else "other"
         self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        if status != SWITCHING_PROTOCOLS:
+            # A WebSocket "request" lasts as long as the phone stays connected: that is
+            # not latency, and would push every bucket of its route to +Inf.
+            self.latency.labels(method, route).observe(seconds)
 
     def attach(
         self,

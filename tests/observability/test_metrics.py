@@ -9,10 +9,12 @@ from pathlib import Path
 
 import aiohttp
 import yaml
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.observability.metrics import ServerMetrics
 from server.storage.operational import operational_counts
-from tests.observability.scraping import scrape, value
+from tests.observability.scraping import samples, scrape, value
 from tests.support.world import World, open_conversation
 from tests.welfare.helpers import start_and_connect
 
@@ -106,3 +108,16 @@ async def test_every_metric_the_example_alert_rules_use_is_exported(
             exported.add(family.name + "_total")
     assert named, "the rules name no witnesslink metric"
     assert named <= exported, f"not exported: {sorted(named - exported)}"
+
+
+def test_a_websocket_counts_as_a_request_but_its_lifetime_is_not_a_latency() -> None:
+    metrics = ServerMetrics()
+    metrics.observe_request("GET", "/v1/ws", 101, 3600.0)
+    metrics.observe_request("GET", "/livez", 200, 0.002)
+    text = generate_latest(metrics.registry).decode()
+    assert (
+        value(text, "witnesslink_http_requests_total", method="GET", route="/v1/ws", status="101")
+        == 1
+    )
+    durations = [s for s in samples(text) if s.name.startswith("witnesslink_http_request_duration")]
+    assert {s.labels["route"] for s in durations} == {"/livez"}
