@@ -130,6 +130,16 @@ async def a_minute_later(aw: AuthzWorld) -> dict[str, str]:
     return {}
 
 
+async def fresh_alert(aw: AuthzWorld) -> dict[str, str]:
+    """A new help alert on case A (the witness presses the panic button again), so that
+    acknowledging or resolving one leaves the next cell an open alert."""
+    before = {alert["alert_id"] for alert in await aw.officer.alerts()}
+    await aw.witness.panic()
+    new = [alert["alert_id"] for alert in await aw.officer.alerts()]
+    (alert_id,) = (a for a in new if a not in before)
+    return {"alert_id": alert_id}
+
+
 async def fresh_calendar_feed(aw: AuthzWorld) -> dict[str, str]:
     """A live calendar feed URL of the officer's (asking again replaces the previous
     one, and other rows revoke feeds, so each cell gets its own)."""
@@ -146,7 +156,9 @@ APPOINTMENT = {
     "timezone": "Europe/Berlin",
 }
 POLICY = {
-    "levels": [{"after_minutes": 0, "notify": [{"agency": "support", "roles": ["support_worker"]}]}],
+    "levels": [
+        {"after_minutes": 0, "notify": [{"agency": "support", "roles": ["support_worker"]}]}
+    ],
     "ack_timeout_minutes": 60,
     "repeat_minutes": 30,
 }
@@ -257,9 +269,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/me/enrolment/abort"): Recipe(),
     # ---------------------------------------------------------------- messages
     ("PUT", "/v1/cases/{case_id}/messages/{message_id}"): Recipe(
-        json={"ciphertexts": [{"device_id": "{witness_device}", "type": 0, "body": "AAAA"}]},
-        note="the copies must name every current device of the case: 409 (stale devices)"
-        " proves authorization passed",
+        json={"ciphertexts": [{"device_id": "{peer_device}", "type": 0, "body": "AAAA"}]},
     ),
     ("PUT", "/v1/cases/{case_id}/messages/{message_id}/copies/{device_id}"): Recipe(
         json={"type": 0, "body": "AAAA"},
@@ -272,7 +282,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/events/ack"): Recipe(json={"event_ids": []}),
     ("POST", "/v1/cases/{case_id}/attachments"): Recipe(
         data=b"\x00" * 64,
-        query={"recipients": "{officer_device}"},
+        query={"recipients": "{peer_device}"},
         headers={"Content-Type": "application/octet-stream"},
     ),
     ("GET", "/v1/attachments/{attachment_id}"): Recipe(),
@@ -303,9 +313,11 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     # ---------------------------------------------------------------- alerts
     ("GET", "/v1/alerts"): Recipe(),
     ("GET", "/v1/alerts/{alert_id}"): Recipe(),
-    ("POST", "/v1/alerts/{alert_id}/acknowledge"): Recipe(),
+    ("POST", "/v1/alerts/{alert_id}/acknowledge"): Recipe(
+        fresh=fresh_alert,
+    ),
     ("POST", "/v1/alerts/{alert_id}/resolve"): Recipe(
-        json={"outcome": "reached", "note": "called back"}
+        fresh=fresh_alert, json={"outcome": "reached", "note": "called back"}
     ),
     # ---------------------------------------------------------------- twilio
     ("POST", "/v1/twilio/sms"): Recipe(
@@ -338,7 +350,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("DELETE", "/v1/me/calendar-feed"): Recipe(),
     ("GET", "/v1/calendar/{token}.ics"): Recipe(
         fresh=fresh_calendar_feed,
-        note="the secret URL is the credential: whoever holds it reads the feed"
+        note="the secret URL is the credential: whoever holds it reads the feed",
     ),
     # ---------------------------------------------------------------- vault
     ("POST", "/v1/vault/setup"): Recipe(json={"blinded": [ELEMENT]}),
@@ -374,9 +386,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/console/caseload/rows"): Recipe(),
     ("GET", "/console/events"): Recipe(stream=True),
     ("GET", "/console/alerts"): Recipe(),
-    ("POST", "/console/alerts/{alert_id}/acknowledge"): Recipe(form={}),
+    ("POST", "/console/alerts/{alert_id}/acknowledge"): Recipe(fresh=fresh_alert, form={}),
     ("POST", "/console/alerts/{alert_id}/resolve"): Recipe(
-        form={"outcome": "reached", "note": "called back"}
+        fresh=fresh_alert, form={"outcome": "reached", "note": "called back"}
     ),
     # ---------------------------------------------------------------- console: admin
     ("GET", "/console/admin"): Recipe(),

@@ -1,4 +1,4 @@
-"""The authorization matrix, walked: every route of the app × every actor, on SQLite and
+"""The authorization matrix, walked: every route of the app by every actor, on SQLite and
 PostgreSQL, in one seeded world per backend.
 
 The table (``matrix.py``) must name exactly the app's routes; each cell's status must be

@@ -43,9 +43,7 @@ async def credentials(
     return {"Authorization": f"Bearer {aw.tokens[actor]}"}, None
 
 
-async def call(
-    http: aiohttp.ClientSession, aw: AuthzWorld, row: Row, actor: Actor
-) -> str:
+async def call(http: aiohttp.ClientSession, aw: AuthzWorld, row: Row, actor: Actor) -> str:
     """The status ``actor`` gets on ``row``'s route, or ``-`` when it has no way to ask."""
     if actor is Actor.OPERATOR:
         return NO_SURFACE
@@ -53,6 +51,8 @@ async def call(
     ids = dict(aw.ids)
     ids["unique"] = secrets.token_hex(6)
     ids["message_id"] = f"m{ids['unique']}"
+    # Someone else in case A's conversation: the officer for the witness, else the witness.
+    ids["peer_device"] = ids["officer_device" if actor is Actor.WITNESS else "witness_device"]
     if recipe.fresh is not None:
         ids |= await recipe.fresh(aw)
     for parameter, source in recipe.bind.items():

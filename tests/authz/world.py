@@ -193,9 +193,7 @@ async def _seed_case_resources(
     ids["in_a_month"] = starts.isoformat()
     ids["in_a_month_and_two_hours"] = (starts + timedelta(hours=2)).isoformat()
     ids["in_a_month_local"] = starts.strftime("%Y-%m-%dT%H:%M")
-    ids["in_a_month_and_two_hours_local"] = (starts + timedelta(hours=2)).strftime(
-        "%Y-%m-%dT%H:%M"
-    )
+    ids["in_a_month_and_two_hours_local"] = (starts + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     appointment = await officer.schedule_hearing(
         seeded.case_id,
         starts_at=starts,
