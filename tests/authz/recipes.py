@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from server.console.sessions import LOGIN_CSRF_COOKIE
 from server.domain.court.appointments import AppointmentSpec
 from server.domain.court.models import AppointmentKind
 from server.domain.models import Device, OwnerKind, Staff
 from server.ids import new_id, token_hash
 from tests.authz.matrix import Actor
 from tests.authz.world import AuthzWorld
+from tests.support.world import PASSWORD
 
 Fresh = Callable[[AuthzWorld], Awaitable[dict[str, str]]]
 
@@ -46,6 +48,10 @@ class Recipe:
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     fresh: Fresh | None = None
+    #: A JSON body that has to be made (signed) for each cell, instead of ``json``.
+    make_json: Callable[[AuthzWorld], Awaitable[Any]] | None = None
+    #: Cookies the request carries besides the caller's session.
+    cookies: dict[str, str] = field(default_factory=dict)
     last: bool = False
     #: The answer is a stream that stays open: take the status and hang up.
     stream: bool = False
@@ -138,6 +144,21 @@ async def fresh_alert(aw: AuthzWorld) -> dict[str, str]:
     new = [alert["alert_id"] for alert in await aw.officer.alerts()]
     (alert_id,) = (a for a in new if a not in before)
     return {"alert_id": alert_id}
+
+
+async def next_roster(aw: AuthzWorld) -> Any:
+    """Case A's roster, re-signed by the officer (its manager) as the next version: a
+    well-formed, validly signed body, so that whether it is kept is up to who sends it."""
+    trust = aw.officer.trust
+    identity = trust.personal_identity
+    assert identity is not None
+    await trust.refresh(aw.case_id)
+    current = trust.roster(aw.case_id)
+    assert current is not None
+    latest = await aw.officer.transport.request("GET", f"/v1/cases/{aw.case_id}/roster")
+    version = int(latest["roster"]["version"]) + 1
+    roster = identity.roster(aw.case_id, version, list(current.members), aw.world.clock.now())
+    return {"roster": roster}
 
 
 async def fresh_calendar_feed(aw: AuthzWorld) -> dict[str, str]:
@@ -236,7 +257,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/v1/me/identity-backup"): Recipe(),
     ("GET", "/v1/staff/{staff_id}/identity"): Recipe(bind={"staff_id": "officer_id"}),
     ("GET", "/v1/cases/{case_id}/keys"): Recipe(),
-    ("PUT", "/v1/cases/{case_id}/roster"): Recipe(json={"roster": {}}, note=NOT_SIGNED),
+    ("PUT", "/v1/cases/{case_id}/roster"): Recipe(make_json=next_roster),
     ("GET", "/v1/cases/{case_id}/roster"): Recipe(),
     # ---------------------------------------------------------------- enrolment
     ("POST", "/v1/witnesses/{witness_id}/enrolments"): Recipe(
@@ -377,8 +398,10 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     # ---------------------------------------------------------------- console: sign-in
     ("GET", "/console/login"): Recipe(),
     ("POST", "/console/login"): Recipe(
-        form={"username": "officer", "password": "wrong"},
-        note="the login form's own CSRF cookie is missing: 403 for everyone",
+        form={"username": "officer", "password": PASSWORD, "csrf": "{unique}"},
+        cookies={LOGIN_CSRF_COOKIE: "{unique}"},
+        fresh=a_minute_later,
+        note="public: the password is the credential (sign-in is rate-limited per user)",
     ),
     ("POST", "/console/logout"): Recipe(form={}, last=True, note="ends the caller's session"),
     ("POST", "/console/language"): Recipe(form={"language": "en", "next": "/console/"}),
@@ -447,4 +470,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         form={}, fresh=fresh_witness_phone
     ),
     ("GET", "/console/static"): Recipe(path="/console/static/console.css"),
+    # ---------------------------------------------------------------- pending merge
+    ("GET", "/"): Recipe(note="leads to the console"),
+    ("GET", "/openapi.json"): Recipe(),
+    ("GET", "/livez"): Recipe(),
+    ("GET", "/readyz"): Recipe(),
 }

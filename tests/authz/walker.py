@@ -60,15 +60,21 @@ async def call(http: aiohttp.ClientSession, aw: AuthzWorld, row: Row, actor: Act
     path = recipe.path or fill(row.route, ids)
     headers, csrf = await credentials(aw, actor, row.route)
     headers |= recipe.headers
+    if recipe.cookies:
+        extra = "; ".join(f"{name}={fill(value, ids)}" for name, value in recipe.cookies.items())
+        headers["Cookie"] = f"{headers['Cookie']}; {extra}" if "Cookie" in headers else extra
     options: dict[str, Any] = {"headers": headers, "allow_redirects": False}
     if recipe.query:
         options["params"] = fill(recipe.query, ids)
-    if recipe.json is not None:
+    if recipe.make_json is not None:
+        options["json"] = await recipe.make_json(aw)
+    elif recipe.json is not None:
         options["json"] = fill(recipe.json, ids)
     elif recipe.form is not None:
         form = fill(recipe.form, ids)
         if csrf is not None:
-            form["csrf"] = csrf
+            # The sign-in form carries its own token, not the session's.
+            form.setdefault("csrf", csrf)
         options["data"] = form
     elif recipe.data is not None:
         options["data"] = recipe.data

@@ -6,12 +6,13 @@ Two cases, each with an enrolled witness phone:
   assigned; its witness is :attr:`Actor.WITNESS`. Everything the matrix asks about
   points at case A and its witness, alert, appointment, check-in and attachment.
 * case B (French police + a second, unrelated Romanian support agency): its witness is
-  :attr:`Actor.OTHER_WITNESS`; the French officer and the second agency's support
-  worker are the "agency not on case A" actors.
+  :attr:`Actor.OTHER_WITNESS`; the French officer, the French supervisor and the
+  second agency's support worker are the "agency not on case A" actors.
 
-Around them: a supervisor and an admin of the German police (not assigned to case A:
-they reach it through their role), a staff device that was revoked, and, for the
-console, one signed-in session per staff actor. Staff credentials are the real ones the
+Around them: an officer of the German police who is not assigned to case A (a
+colleague), a supervisor and an admin of the German police (not assigned either: they
+reach it through their role), a staff device that was revoked, and, for the console, a
+new signed-in session per staff actor and cell. Staff credentials are the real ones the
 SDK obtained by logging in; console sessions are started through the console's own
 :class:`~server.console.sessions.ConsoleSessions`.
 """
@@ -37,8 +38,10 @@ from tests.support.world import World, open_conversation
 STAFF_USERNAMES: dict[Actor, str] = {
     Actor.OFFICER: "officer",
     Actor.WORKER: "worker",
+    Actor.COLLEAGUE: "colleague",
     Actor.FOREIGN_OFFICER: "outsider",
     Actor.FOREIGN_WORKER: "foreignworker",
+    Actor.FOREIGN_SUPERVISOR: "foreignsupervisor",
     Actor.SUPERVISOR: "supervisor",
     Actor.ADMIN: "admin",
 }
@@ -105,6 +108,8 @@ async def build_authz_world(world: World) -> AuthzWorld:
     world.staff_verify_each_other = False
     await world.add_agency("othersupport", kind=AgencyKind.SUPPORT, country="RO")
     await world.add_staff("foreignworker", "othersupport", Role.SUPPORT_WORKER)
+    await world.add_staff("foreignsupervisor", "other", Role.SUPERVISOR)
+    await world.add_staff("colleague", "police", Role.OFFICER)
     await world.add_staff("supervisor", "police", Role.SUPERVISOR)
     await world.add_staff("admin", "police", Role.ADMIN)
     await world.add_staff("leaver", "police", Role.OFFICER)
@@ -136,7 +141,13 @@ async def build_authz_world(world: World) -> AuthzWorld:
         Actor.WITNESS: talk.witness,
         Actor.OTHER_WITNESS: other_witness,
     }
-    for actor in (Actor.FOREIGN_WORKER, Actor.SUPERVISOR, Actor.ADMIN):
+    for actor in (
+        Actor.COLLEAGUE,
+        Actor.FOREIGN_WORKER,
+        Actor.FOREIGN_SUPERVISOR,
+        Actor.SUPERVISOR,
+        Actor.ADMIN,
+    ):
         clients[actor] = await world.login(STAFF_USERNAMES[actor])
     for actor, client in clients.items():
         token = client.transport.token
