@@ -37,14 +37,16 @@ every route (on the API it must count for nothing).
 
 Outcomes (cells): the exact status code expected.
 
-* 2xx / 3xx: allowed. Console POSTs answer 303 (back to the page); a console request
-  without a valid session answers 302 to ``/console/login`` (the console's "401").
+* 2xx, 101 (WebSocket upgrade accepted), 303 (a console form done, back to its page):
+  allowed.
+* 302 on a ``/console`` route: refused, sent to ``/console/login`` (the console's 401).
+  (``GET /`` answers 302 to everyone: it only points at the console.)
 * 401 unauthenticated, 403 refused, 404 refused by hiding the resource's existence.
-* A domain-level 404/409/422/428 in an allowed row means authorization passed and the
-  domain then refused the request as such (e.g. 422: the key object is not validly
-  signed — only a real device's keys could sign one; 409: a state that forbids it);
-  the same row's refused cells prove the difference. The notes in ``recipes.py`` say why
-  a recipe cannot do better.
+* A domain-level 404/409/422 in an allowed row means authorization passed and the
+  domain then refused the request as such (422: a signature only the real device could
+  make; 409: a state that forbids it, such as marking attendance at a hearing still
+  ahead); the same row's refused cells prove the difference. The notes in
+  ``recipes.py`` say why those recipes cannot do better.
 * ``-``: the actor has no way to make this request (no HTTP surface).
 
 Adding a route: add its line here (the walker fails on a route missing from the table,
@@ -142,7 +144,7 @@ POST    /v1/cases/{case_id}/attachments                                      201
 GET     /v1/attachments/{attachment_id}                                      404  404  200  404  404  404  404  404  404  404  -    401  401  401
 POST    /v1/attachments/{attachment_id}/ack                                  404  404  200  404  404  404  404  404  404  404  -    401  401  401
 # realtime
-GET     /v1/ws                                                               400  400  400  400  400  400  400  400  400  400  -    401  401  401
+GET     /v1/ws                                                               101  101  101  101  101  101  101  101  101  101  -    401  401  401
 # health
 GET     /healthz                                                             200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # welfare

@@ -55,6 +55,8 @@ class Recipe:
     last: bool = False
     #: The answer is a stream that stays open: take the status and hang up.
     stream: bool = False
+    #: Open a WebSocket (101 when the upgrade is accepted), then close it.
+    websocket: bool = False
     note: str = ""
 
 
@@ -308,7 +310,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("GET", "/v1/attachments/{attachment_id}"): Recipe(),
     ("POST", "/v1/attachments/{attachment_id}/ack"): Recipe(),
-    ("GET", "/v1/ws"): Recipe(note="a plain GET, not an upgrade: 400 once authenticated"),
+    ("GET", "/v1/ws"): Recipe(websocket=True),
     ("GET", "/healthz"): Recipe(),
     # ---------------------------------------------------------------- welfare
     ("GET", "/v1/checkins/current"): Recipe(),

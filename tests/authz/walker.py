@@ -78,12 +78,25 @@ async def call(http: aiohttp.ClientSession, aw: AuthzWorld, row: Row, actor: Act
         options["data"] = form
     elif recipe.data is not None:
         options["data"] = recipe.data
+    if recipe.websocket:
+        return await upgrade(http, aw.url + path, headers)
     async with http.request(row.method, aw.url + path, **options) as response:
         if recipe.stream:
             response.close()
         else:
             await response.read()
         return str(response.status)
+
+
+async def upgrade(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> str:
+    """The status of a WebSocket upgrade: 101 when accepted (the socket is closed at
+    once), else the refusal's status."""
+    try:
+        socket = await http.ws_connect(url, headers=headers)
+    except aiohttp.WSServerHandshakeError as refused:
+        return str(refused.status)
+    await socket.close()
+    return "101"
 
 
 async def walk(aw: AuthzWorld, rows: list[Row]) -> dict[tuple[str, str], dict[Actor, str]]:
