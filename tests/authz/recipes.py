@@ -191,6 +191,7 @@ B32 = "A" * 43
 ELEMENT = "4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY"
 SIGNATURE = "A" * 86
 KEY = "A" * 43
+HEARING_AHEAD = "attendance at a hearing still ahead: 409 proves authorization passed"
 NOT_SIGNED = "a key object only a real device could sign; 422 proves authorization passed"
 APPOINTMENT_FORM = {
     "kind": "hearing",
@@ -364,7 +365,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/appointments/{appointment_id}/attendance"): Recipe(
         json={"outcome": "attended"},
         fresh=fresh_appointment,
-        note="the hearing is still ahead: 409 proves authorization passed",
+        note=HEARING_AHEAD,
     ),
     ("GET", "/v1/me/appointments"): Recipe(),
     ("POST", "/v1/appointments/{appointment_id}/answer"): Recipe(json={"answer": "confirm"}),
@@ -466,7 +467,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/console/cases/{case_id}/appointments/{appointment_id}/attendance"): Recipe(
         form={"attended": "yes"},
         fresh=fresh_appointment,
-        note="the hearing is still ahead: 409 proves authorization passed",
+        note=HEARING_AHEAD,
     ),
     ("POST", "/console/cases/{case_id}/devices/{device_id}/revoke"): Recipe(
         form={}, fresh=fresh_witness_phone
