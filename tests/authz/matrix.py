@@ -44,8 +44,8 @@ Outcomes (cells): the exact status code expected.
 * 401 unauthenticated, 403 refused, 404 refused by hiding the resource's existence.
 * A domain-level 404/409/422 in an allowed row means authorization passed and the
   domain then refused the request as such (422: a signature only the real device could
-  make; 409: a state that forbids it, such as marking attendance at a hearing still
-  ahead); the same row's refused cells prove the difference. The notes in
+  make, such as an enrolment code's; 409: a state that forbids it, such as an enrolment
+  that no phone has claimed yet); the same row's refused cells prove the difference. The notes in
   ``recipes.py`` say why those recipes cannot do better.
 * ``-``: the actor has no way to make this request (no HTTP surface).
 
@@ -149,7 +149,7 @@ GET     /v1/ws                                                               101
 GET     /healthz                                                             200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # welfare
 GET     /v1/checkins/current                                                 200  200  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/checkins/{checkin_id}/response                                   422  404  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/checkins/{checkin_id}/response                                   200  404  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/heartbeat                                                        200  200  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/panic                                                            202  202  403  403  403  403  403  403  403  403  -    401  401  401
 PUT     /v1/me/sms-words                                                     200  200  403  403  403  403  403  403  403  403  -    401  401  401
@@ -179,7 +179,7 @@ GET     /v1/cases/{case_id}/appointments                                     403
 GET     /v1/appointments/{appointment_id}                                    403  403  200  200  404  404  404  404  200  200  -    401  401  401
 POST    /v1/appointments/{appointment_id}/reschedule                         403  403  200  200  404  404  404  404  200  200  -    401  401  401
 POST    /v1/appointments/{appointment_id}/cancel                             403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/appointments/{appointment_id}/attendance                         403  403  409  409  404  404  404  404  409  409  -    401  401  401
+POST    /v1/appointments/{appointment_id}/attendance                         403  403  200  200  404  404  404  404  200  200  -    401  401  401
 GET     /v1/me/appointments                                                  200  200  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/appointments/{appointment_id}/answer                             200  404  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/appointments/{appointment_id}/ready                              200  404  403  403  403  403  403  403  403  403  -    401  401  401
@@ -234,7 +234,7 @@ POST    /console/cases/{case_id}/phone                                       302
 POST    /console/cases/{case_id}/policy                                      302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  409  409  404  404  404  404  409  409  -    302  302  302
+POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  -    302  302  302
 # static files
 GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  -    200  200  200

@@ -28,6 +28,7 @@ from server.ids import new_id, token_hash
 from tests.authz.matrix import Actor
 from tests.authz.world import AuthzWorld
 from tests.support.world import PASSWORD
+from tests.welfare.helpers import signed_answer
 
 Fresh = Callable[[AuthzWorld], Awaitable[dict[str, str]]]
 
@@ -138,6 +139,29 @@ async def a_minute_later(aw: AuthzWorld) -> dict[str, str]:
     return {}
 
 
+async def fresh_started_appointment(aw: AuthzWorld) -> dict[str, str]:
+    """A new hearing on case A that has just started (attendance is recorded once an
+    appointment has started): scheduled two minutes ahead, then the clock moves on."""
+    starts = aw.world.clock.now().replace(microsecond=0) + timedelta(minutes=2)
+    appointment = await aw.world.services.appointments.schedule(
+        await _staff(aw, Actor.OFFICER),
+        aw.case_id,
+        AppointmentSpec(
+            kind=AppointmentKind.HEARING,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=2),
+            timezone="Europe/Berlin",
+        ),
+    )
+    aw.world.clock.advance(timedelta(minutes=3))
+    return {"appointment_id": appointment.id}
+
+
+async def signed_checkin_answer(aw: AuthzWorld) -> Any:
+    """The witness's answer to the open check-in, signed by their phone's key."""
+    return signed_answer(aw.witness, aw.ids["checkin_id"], aw.ids["checkin_nonce"], "ok")
+
+
 async def fresh_alert(aw: AuthzWorld) -> dict[str, str]:
     """A new help alert on case A (the witness presses the panic button again), so that
     acknowledging or resolving one leaves the next cell an open alert."""
@@ -191,7 +215,6 @@ B32 = "A" * 43
 ELEMENT = "4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY"
 SIGNATURE = "A" * 86
 KEY = "A" * 43
-HEARING_AHEAD = "attendance at a hearing still ahead: 409 proves authorization passed"
 NOT_SIGNED = "a key object only a real device could sign; 422 proves authorization passed"
 APPOINTMENT_FORM = {
     "kind": "hearing",
@@ -315,10 +338,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/healthz"): Recipe(),
     # ---------------------------------------------------------------- welfare
     ("GET", "/v1/checkins/current"): Recipe(),
-    ("POST", "/v1/checkins/{checkin_id}/response"): Recipe(
-        json={"status": "ok", "signature": SIGNATURE},
-        note="only the phone's key can sign an answer: 422 proves authorization passed",
-    ),
+    ("POST", "/v1/checkins/{checkin_id}/response"): Recipe(make_json=signed_checkin_answer),
     ("POST", "/v1/heartbeat"): Recipe(json={}),
     ("POST", "/v1/panic"): Recipe(json={"request_id": "panic-{unique}"}),
     ("PUT", "/v1/me/sms-words"): Recipe(json={"checkin_word": "sunny", "duress_word": "rainy"}),
@@ -364,8 +384,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/v1/appointments/{appointment_id}/attendance"): Recipe(
         json={"outcome": "attended"},
-        fresh=fresh_appointment,
-        note=HEARING_AHEAD,
+        fresh=fresh_started_appointment,
     ),
     ("GET", "/v1/me/appointments"): Recipe(),
     ("POST", "/v1/appointments/{appointment_id}/answer"): Recipe(json={"answer": "confirm"}),
@@ -466,8 +485,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/console/cases/{case_id}/appointments/{appointment_id}/attendance"): Recipe(
         form={"attended": "yes"},
-        fresh=fresh_appointment,
-        note=HEARING_AHEAD,
+        fresh=fresh_started_appointment,
     ),
     ("POST", "/console/cases/{case_id}/devices/{device_id}/revoke"): Recipe(
         form={}, fresh=fresh_witness_phone

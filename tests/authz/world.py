@@ -196,6 +196,7 @@ async def _seed_case_resources(
     await advance(world, timedelta(hours=1, minutes=5))
     current = await witness.transport.request("GET", "/v1/checkins/current")
     ids["checkin_id"] = current["checkin"]["checkin_id"]
+    ids["checkin_nonce"] = current["checkin"]["nonce"]
 
     await witness.panic()
     alerts: list[dict[str, Any]] = await officer.alerts()
