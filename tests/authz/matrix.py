@@ -124,7 +124,7 @@ GET     /v1/cases/{case_id}/keys                                             200
 PUT     /v1/cases/{case_id}/roster                                           403  404  200  403  404  404  404  404  404  404  -    401  401  401
 GET     /v1/cases/{case_id}/roster                                           200  404  200  200  404  404  404  404  404  404  -    401  401  401
 # enrolment
-POST    /v1/witnesses/{witness_id}/enrolments                                403  403  422  403  404  404  404  404  422  422  -    401  401  401
+POST    /v1/witnesses/{witness_id}/enrolments                                403  403  201  403  404  404  404  404  201  201  -    401  401  401
 GET     /v1/enrolments/{enrolment_id}                                        403  403  200  404  404  404  404  404  404  404  -    401  401  401
 POST    /v1/enrolments/{enrolment_id}/reveal                                 403  403  422  404  404  404  404  404  404  404  -    401  401  401
 POST    /v1/enrolments/{enrolment_id}/complete                               403  403  409  404  404  404  404  404  404  404  -    401  401  401

@@ -29,6 +29,9 @@ from tests.authz.matrix import Actor
 from tests.authz.world import AuthzWorld
 from tests.support.world import PASSWORD
 from tests.welfare.helpers import signed_answer
+from wire.encoding import b64
+from wire.enrolment import commitment, enrolment_keys, new_enrolment_code, new_nonce, team_mac
+from wire.keys import check_roster
 
 Fresh = Callable[[AuthzWorld], Awaitable[dict[str, str]]]
 
@@ -162,6 +165,28 @@ async def signed_checkin_answer(aw: AuthzWorld) -> Any:
     return signed_answer(aw.witness, aw.ids["checkin_id"], aw.ids["checkin_nonce"], "ok")
 
 
+async def enrolment_code_body(aw: AuthzWorld) -> Any:
+    """What the officer's client sends to issue a code for a replacement phone of case
+    A's witness: a new code's hash, the case's current roster and the MAC over it."""
+    latest = await aw.officer.transport.request("GET", f"/v1/cases/{aw.case_id}/roster")
+    roster = check_roster(latest["roster"])
+    keys = enrolment_keys(new_enrolment_code(aw.url).secret)
+    return {
+        "code_hash": b64(keys.code_hash),
+        "roster": latest["roster"],
+        "team_mac": team_mac(keys.team, roster.object_hash),
+        "commitment": commitment(new_nonce()),
+    }
+
+
+async def fresh_enrolment(aw: AuthzWorld) -> dict[str, str]:
+    """A new enrolment code the officer issued (each one withdraws the one before)."""
+    issued = await aw.officer.transport.request(
+        "POST", f"/v1/witnesses/{aw.witness_id}/enrolments", json=await enrolment_code_body(aw)
+    )
+    return {"enrolment_id": issued["enrolment_id"]}
+
+
 async def fresh_alert(aw: AuthzWorld) -> dict[str, str]:
     """A new help alert on case A (the witness presses the panic button again), so that
     acknowledging or resolving one leaves the next cell an open alert."""
@@ -215,6 +240,7 @@ B32 = "A" * 43
 ELEMENT = "4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY"
 SIGNATURE = "A" * 86
 KEY = "A" * 43
+NOT_CLAIMED = "no phone has used the code yet: the domain refuses it (409, 422) after authorization"
 NOT_SIGNED = "a key object only a real device could sign; 422 proves authorization passed"
 APPOINTMENT_FORM = {
     "kind": "hearing",
@@ -286,14 +312,15 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("PUT", "/v1/cases/{case_id}/roster"): Recipe(make_json=next_roster),
     ("GET", "/v1/cases/{case_id}/roster"): Recipe(),
     # ---------------------------------------------------------------- enrolment
-    ("POST", "/v1/witnesses/{witness_id}/enrolments"): Recipe(
-        json={"code_hash": B32, "roster": {}, "team_mac": B32, "commitment": B32},
-        note=NOT_SIGNED,
+    ("POST", "/v1/witnesses/{witness_id}/enrolments"): Recipe(make_json=enrolment_code_body),
+    ("GET", "/v1/enrolments/{enrolment_id}"): Recipe(fresh=fresh_enrolment),
+    ("POST", "/v1/enrolments/{enrolment_id}/reveal"): Recipe(
+        json={"nonce": B32}, fresh=fresh_enrolment, note=NOT_CLAIMED
     ),
-    ("GET", "/v1/enrolments/{enrolment_id}"): Recipe(),
-    ("POST", "/v1/enrolments/{enrolment_id}/reveal"): Recipe(json={"nonce": B32}),
-    ("POST", "/v1/enrolments/{enrolment_id}/complete"): Recipe(),
-    ("POST", "/v1/enrolments/{enrolment_id}/abort"): Recipe(),
+    ("POST", "/v1/enrolments/{enrolment_id}/complete"): Recipe(
+        fresh=fresh_enrolment, note=NOT_CLAIMED
+    ),
+    ("POST", "/v1/enrolments/{enrolment_id}/abort"): Recipe(fresh=fresh_enrolment),
     ("POST", "/v1/enrol"): Recipe(
         json={
             "code": B32,
