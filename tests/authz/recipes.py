@@ -119,9 +119,9 @@ async def fresh_witness_phone(aw: AuthzWorld) -> dict[str, str]:
     return {"device_id": device.id}
 
 
-async def fresh_appointment(aw: AuthzWorld) -> dict[str, str]:
-    """A new hearing on case A, a month ahead, scheduled by the officer."""
-    starts = aw.world.clock.now().replace(microsecond=0) + timedelta(days=30)
+async def _hearing(aw: AuthzWorld, ahead: timedelta) -> str:
+    """A new hearing on case A starting ``ahead`` of now, scheduled by the officer."""
+    starts = aw.world.clock.now().replace(microsecond=0) + ahead
     appointment = await aw.world.services.appointments.schedule(
         await _staff(aw, Actor.OFFICER),
         aw.case_id,
@@ -132,7 +132,12 @@ async def fresh_appointment(aw: AuthzWorld) -> dict[str, str]:
             timezone="Europe/Berlin",
         ),
     )
-    return {"appointment_id": appointment.id}
+    return appointment.id
+
+
+async def fresh_appointment(aw: AuthzWorld) -> dict[str, str]:
+    """A new hearing on case A, a month ahead."""
+    return {"appointment_id": await _hearing(aw, timedelta(days=30))}
 
 
 async def a_minute_later(aw: AuthzWorld) -> dict[str, str]:
@@ -145,19 +150,9 @@ async def a_minute_later(aw: AuthzWorld) -> dict[str, str]:
 async def fresh_started_appointment(aw: AuthzWorld) -> dict[str, str]:
     """A new hearing on case A that has just started (attendance is recorded once an
     appointment has started): scheduled two minutes ahead, then the clock moves on."""
-    starts = aw.world.clock.now().replace(microsecond=0) + timedelta(minutes=2)
-    appointment = await aw.world.services.appointments.schedule(
-        await _staff(aw, Actor.OFFICER),
-        aw.case_id,
-        AppointmentSpec(
-            kind=AppointmentKind.HEARING,
-            starts_at=starts,
-            ends_at=starts + timedelta(hours=2),
-            timezone="Europe/Berlin",
-        ),
-    )
+    appointment_id = await _hearing(aw, timedelta(minutes=2))
     aw.world.clock.advance(timedelta(minutes=3))
-    return {"appointment_id": appointment.id}
+    return {"appointment_id": appointment_id}
 
 
 async def signed_checkin_answer(aw: AuthzWorld) -> Any:
