@@ -135,7 +135,7 @@ GET     /v1/me/enrolment                                                     200
 POST    /v1/me/enrolment/abort                                               409  409  404  404  404  404  404  404  404  404  -    401  401  401
 # messages
 PUT     /v1/cases/{case_id}/messages/{message_id}                            201  404  201  201  404  404  404  404  404  404  -    401  401  401
-PUT     /v1/cases/{case_id}/messages/{message_id}/copies/{device_id}         201  404  422  404  404  404  404  404  404  404  -    401  401  401
+PUT     /v1/cases/{case_id}/messages/{message_id}/copies/{device_id}         201  404  201  201  404  404  404  404  404  404  -    401  401  401
 GET     /v1/messages                                                         200  200  200  200  200  200  200  200  200  200  -    401  401  401
 POST    /v1/messages/ack                                                     200  200  200  200  200  200  200  200  200  200  -    401  401  401
 GET     /v1/events                                                           200  200  200  200  200  200  200  200  200  200  -    401  401  401

@@ -342,8 +342,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("PUT", "/v1/cases/{case_id}/messages/{message_id}/copies/{device_id}"): Recipe(
         json={"type": 0, "body": "AAAA"},
-        bind={"message_id": "sent_message_id", "device_id": "officer_device"},
-        note="a copy again for a device that has one (the witness's message to the officer)",
+        bind={"message_id": "own_message_id", "device_id": "peer_device"},
+        note="a copy again, for someone else in the case, of a message the caller sent",
     ),
     ("GET", "/v1/messages"): Recipe(),
     ("POST", "/v1/messages/ack"): Recipe(json={"copy_ids": []}),

@@ -53,6 +53,7 @@ async def call(http: aiohttp.ClientSession, aw: AuthzWorld, row: Row, actor: Act
     ids["message_id"] = f"m{ids['unique']}"
     # Someone else in case A's conversation: the officer for the witness, else the witness.
     ids["peer_device"] = ids["officer_device" if actor is Actor.WITNESS else "witness_device"]
+    ids["own_message_id"] = aw.sent_messages.get(actor, "m-never-sent")
     if recipe.fresh is not None:
         ids |= await recipe.fresh(aw)
     for parameter, source in recipe.bind.items():

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
+
 from client_sdk import StaffClient, WitnessClient
 from client_sdk import _vault_header as vault_header
 from client_sdk.vault import default_wrapper
@@ -63,6 +65,8 @@ class AuthzWorld:
     #: The witnesses' unlock credentials (kept in their phones' vault headers), which
     #: the vault's unlock routes take instead of a device token.
     unlock_tokens: dict[Actor, str] = field(default_factory=dict)
+    #: A message each member of case A's conversation sent there (for re-sending).
+    sent_messages: dict[Actor, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -167,6 +171,7 @@ async def build_authz_world(world: World) -> AuthzWorld:
     await leaver.transport.request("POST", f"/v1/devices/{me['device']['device_id']}/revoke")
 
     await _seed_case_resources(seeded, talk.officer, talk.witness, other_witness)
+    await _seed_sent_messages(seeded)
     return seeded
 
 
@@ -224,5 +229,23 @@ async def _seed_case_resources(
         headers={"Content-Type": "application/octet-stream"},
     )
     ids["attachment_id"] = attachment["attachment_id"]
-    sent = await witness.send("hello")
-    ids["sent_message_id"] = sent.message_id
+
+
+async def _seed_sent_messages(seeded: AuthzWorld) -> None:
+    """A message from each member of case A's conversation (opaque ciphertext to one
+    other member: the server never reads it), so each has one of their own to re-send."""
+    ids = seeded.ids
+    async with aiohttp.ClientSession() as http:
+        for actor, to in (
+            (Actor.WITNESS, "officer_device"),
+            (Actor.OFFICER, "witness_device"),
+            (Actor.WORKER, "witness_device"),
+        ):
+            message_id = f"seed-{actor.value}-{secrets.token_hex(4)}"
+            async with http.put(
+                f"{seeded.url}/v1/cases/{seeded.case_id}/messages/{message_id}",
+                json={"ciphertexts": [{"device_id": ids[to], "type": 0, "body": "AAAA"}]},
+                headers={"Authorization": f"Bearer {seeded.tokens[actor]}"},
+            ) as response:
+                assert response.status == 201, await response.text()
+            seeded.sent_messages[actor] = message_id
