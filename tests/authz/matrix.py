@@ -2,10 +2,11 @@
 
 How to read it
 --------------
-One line per route (method and template, exactly as the app registers them), one
-column per actor. The walker (``test_matrix.py``) makes each request, in the seeded
-world of ``world.py``, with the request each route's recipe builds (``recipes.py``),
-and compares the status code.
+One line per route (method and template, exactly as the app registers them; the HEAD
+route aiohttp adds beside each GET goes with it), one column per actor. The walker
+(``walker.py``, run by ``test_matrix.py``) makes each cell's request in the seeded world
+of ``world.py``, as the route's recipe (``recipes.py``) builds it, and compares the
+status code.
 
 Actors (columns):
 
@@ -28,12 +29,13 @@ AN    no credentials at all
 XS    an expired console session (idle past the limit; its cookie and its CSRF token)
 ====  =====================================================================================
 
-Credentials per kind of route: on ``/v1/…`` and the other API routes, W, OW, O, SW, CO,
-FO, FW, FS, SV, AD and RV send their device's bearer token. On ``/console/…`` routes the staff
-actors (O, SW, CO, FO, FW, FS, SV, AD) present a **valid console session** (cookie, and the
-session's CSRF token in every POSTed form); W, OW and RV have no console session and
-send their bearer token, which the console must not accept. XS sends its cookie on
-every route (on the API it must count for nothing).
+Credentials per kind of route: on ``/v1/…`` and the other API routes, every actor with
+a device (W, OW, O, SW, CO, FO, FW, FS, SV, AD, RV) sends its bearer token — except on
+``/v1/vault/unlock/…``, which take a phone's unlock credential instead, so W and OW send
+theirs there. On ``/console/…`` routes the staff actors present a **valid console
+session** (a new one per cell: cookie, and its CSRF token in every POSTed form); W, OW
+and RV have no console session and send their bearer token, which the console must not
+accept. XS sends its cookie on every route (on the API it must count for nothing).
 
 Outcomes (cells): the exact status code expected.
 
@@ -43,10 +45,9 @@ Outcomes (cells): the exact status code expected.
   (``GET /`` answers 302 to everyone: it only points at the console.)
 * 401 unauthenticated, 403 refused, 404 refused by hiding the resource's existence.
 * A domain-level 404/409/422 in an allowed row means authorization passed and the
-  domain then refused the request as such (422: a signature only the real device could
-  make, such as an enrolment code's; 409: a state that forbids it, such as an enrolment
-  that no phone has claimed yet); the same row's refused cells prove the difference. The notes in
-  ``recipes.py`` say why those recipes cannot do better.
+  domain then refused the request as such (422: key material only a real device could
+  sign; 409: a state that forbids it, such as an enrolment no phone has claimed yet);
+  the same row's refused cells prove the difference. The recipes' notes say why.
 * ``-``: the actor has no way to make this request (no HTTP surface).
 
 Adding a route: add its line here (the walker fails on a route missing from the table,

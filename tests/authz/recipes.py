@@ -236,6 +236,8 @@ ELEMENT = "4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY"
 SIGNATURE = "A" * 86
 KEY = "A" * 43
 NOT_CLAIMED = "no phone has used the code yet: the domain refuses it (409, 422) after authorization"
+ENROLLED = "the phone's enrolment is complete: 409 proves authorization passed"
+VAULT_SET_UP = "the phone's vault is set up already: 409 proves authorization passed"
 NOT_SIGNED = "a key object only a real device could sign; 422 proves authorization passed"
 APPOINTMENT_FORM = {
     "kind": "hearing",
@@ -333,9 +335,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         note="public: the enrolment code is the credential, checked after the phone's"
         " registration material, which only a real phone can sign: 422 for everyone",
     ),
-    ("PUT", "/v1/me/enrolment/nonce"): Recipe(json={"nonce": B32}),
+    ("PUT", "/v1/me/enrolment/nonce"): Recipe(json={"nonce": B32}, note=ENROLLED),
     ("GET", "/v1/me/enrolment"): Recipe(),
-    ("POST", "/v1/me/enrolment/abort"): Recipe(),
+    ("POST", "/v1/me/enrolment/abort"): Recipe(note=ENROLLED),
     # ---------------------------------------------------------------- messages
     ("PUT", "/v1/cases/{case_id}/messages/{message_id}"): Recipe(
         json={"ciphertexts": [{"device_id": "{peer_device}", "type": 0, "body": "AAAA"}]},
@@ -418,8 +420,10 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         note="the secret URL is the credential: whoever holds it reads the feed",
     ),
     # ---------------------------------------------------------------- vault
-    ("POST", "/v1/vault/setup"): Recipe(json={"blinded": [ELEMENT]}),
-    ("PUT", "/v1/vault/keys"): Recipe(json={"keys": [{"public_key": B32, "role": "primary"}]}),
+    ("POST", "/v1/vault/setup"): Recipe(json={"blinded": [ELEMENT]}, note=VAULT_SET_UP),
+    ("PUT", "/v1/vault/keys"): Recipe(
+        json={"keys": [{"public_key": B32, "role": "primary"}]}, note=VAULT_SET_UP
+    ),
     ("POST", "/v1/vault/unlock/{device_id}/evaluate"): Recipe(
         json={"blinded": ELEMENT},
         note="the unlock credential (not the device token) is the credential here",
@@ -435,7 +439,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
             "public_key": B32,
             "signature": SIGNATURE,
             "endorsement": SIGNATURE,
-        }
+        },
+        note="no unlock attempt of that id to endorse a key with: 409 after authorization",
     ),
     ("POST", "/v1/vault/keys/retire"): Recipe(json={"public_key": B32, "signature": SIGNATURE}),
     ("POST", "/v1/vault/erase"): Recipe(last=True, note="wipes and revokes the caller's phone"),
