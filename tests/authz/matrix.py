@@ -240,7 +240,7 @@ POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302
 # static files
 GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # pending merge (other parts of issue 12): public, and the same for everyone
-GET     /                                                                    302  302  302  302  302  302  302  302  302  302  -    302  302  302
+GET     /                                                                    303  303  303  303  303  303  303  303  303  303  -    303  303  303
 GET     /openapi.json                                                        200  200  200  200  200  200  200  200  200  200  -    200  200  200
 GET     /livez                                                               200  200  200  200  200  200  200  200  200  200  -    200  200  200
 GET     /readyz                                                              200  200  200  200  200  200  200  200  200  200  -    200  200  200
