@@ -123,7 +123,7 @@ class CaseDetailOut(CaseOut):
 
 class ClosedCaseOut(CaseOut):
     newly_closed: bool
-    revoked_devices: int
+    revoked_devices: list[str]
 
 
 class AddedOut(Out):

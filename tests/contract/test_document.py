@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
 from aiohttp import web
 from openapi_spec_validator import validate
 
@@ -32,11 +31,13 @@ def application(tmp_path: Path) -> web.Application:
 
 async def fetch_document(world: World) -> dict[str, Any]:
     """``GET /openapi.json`` from the running server, checked to be a JSON 200."""
-    async with aiohttp.ClientSession() as session:
-        async with session.get(world.url + "/openapi.json") as response:
-            assert response.status == 200
-            assert response.content_type == "application/json"
-            document: dict[str, Any] = await response.json()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(world.url + "/openapi.json") as response,
+    ):
+        assert response.status == 200
+        assert response.content_type == "application/json"
+        document: dict[str, Any] = await response.json()
     return document
 
 
