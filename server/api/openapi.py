@@ -16,7 +16,8 @@ from typing import Any
 
 import msgspec
 
-from server.api.contract import OPERATIONS, Auth, Operation, Reply
+from server.api.contract import Auth, Operation, Reply
+from server.api.operations import OPERATIONS
 from server.api.responses import Problem
 
 REF_TEMPLATE = "#/components/schemas/{name}"

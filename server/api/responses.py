@@ -6,14 +6,14 @@ schemathesis run in ``tests/contract`` checks every response the server sends ag
 those schemas. Unknown fields are forbidden, so a presenter that grows a field without
 its model here fails that check instead of drifting silently from the document.
 
-Times are RFC 3339 strings in UTC (``server.clock.iso``); signed key objects are
-passed through as their signers wrote them (``KeyObject``), checked by the clients.
+Times are RFC 3339 strings in UTC (``Timestamp``, written by ``server.clock.iso``);
+signed key objects are passed through as their signers wrote them (``KeyObject``),
+checked by the clients.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -33,6 +33,8 @@ from server.domain.welfare_models import (
     Severity,
 )
 
+#: An instant as ``server.clock.iso`` writes it: RFC 3339 in UTC, to the millisecond.
+Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 #: A signed key object (``wire.keys``), exactly as its signer uploaded it.
 KeyObject = dict[str, Any]
 
@@ -52,8 +54,8 @@ class DeviceOut(Out):
     name: str
     curve25519: str
     ed25519: str
-    created_at: datetime
-    last_seen_at: datetime
+    created_at: Timestamp
+    last_seen_at: Timestamp
     revoked: bool
     key_object: KeyObject | None
 
@@ -100,7 +102,7 @@ class CaseOut(Out):
     reference: str
     police_agency_id: str
     support_agency_id: str
-    created_at: datetime
+    created_at: Timestamp
     closed: bool
     witness: WitnessOut | None
 
@@ -175,7 +177,7 @@ class EnrolmentOfficerOut(Out):
     enrolment_id: str
     witness_id: str
     state: EnrolmentState
-    expires_at: datetime
+    expires_at: Timestamp
     device_id: str | None
     phone_identity: str | None
     phone_mac: str | None
@@ -222,7 +224,7 @@ class ClaimsOut(Out):
 
 class ReceiptOut(Out):
     message_id: str
-    stored_at: datetime
+    stored_at: Timestamp
     duplicate: bool
     recipients: int
     missing_devices: list[str]
@@ -231,7 +233,7 @@ class ReceiptOut(Out):
 class ResendOut(Out):
     message_id: str
     device_id: str
-    stored_at: datetime
+    stored_at: Timestamp
     duplicate: bool
 
 
@@ -243,7 +245,7 @@ class MessageFrameOut(Out):
     sender_device_id: str
     olm_type: int
     body: str
-    sent_at: datetime
+    sent_at: Timestamp
 
 
 class MessagesOut(Out):
@@ -262,7 +264,7 @@ class EventsOut(Out):
 class AttachmentOut(Out):
     attachment_id: str
     size: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class DeletedOut(Out):
@@ -272,12 +274,12 @@ class DeletedOut(Out):
 class CheckInOut(Out):
     checkin_id: str
     state: CheckInState
-    due_at: datetime
-    closes_at: datetime
-    deadline_at: datetime
-    remind_at: datetime | None
+    due_at: Timestamp
+    closes_at: Timestamp
+    deadline_at: Timestamp
+    remind_at: Timestamp | None
     response: Response | None
-    answered_at: datetime | None
+    answered_at: Timestamp | None
     channel: str | None
 
 
@@ -292,7 +294,7 @@ class CurrentCheckInOut(Out):
 
 class RecordedOut(Out):
     recorded: bool
-    next_due_at: datetime | None
+    next_due_at: Timestamp | None
 
 
 class PlanOut(Out):
@@ -309,7 +311,7 @@ class PlanOut(Out):
     reminder_minutes: int
     paused: bool
     paused_reason: str | None
-    paused_until: datetime | None
+    paused_until: Timestamp | None
     version: int
     current: CheckInOut | None
 
@@ -359,13 +361,13 @@ class AlertOut(Out):
     status: AlertStatus
     level: int
     round: int
-    created_at: datetime
-    next_escalation_at: datetime | None
+    created_at: Timestamp
+    next_escalation_at: Timestamp | None
     acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    ack_expires_at: datetime | None
+    acknowledged_at: Timestamp | None
+    ack_expires_at: Timestamp | None
     resolved_by: str | None
-    resolved_at: datetime | None
+    resolved_at: Timestamp | None
     outcome: str | None
 
 
@@ -382,8 +384,8 @@ class NotificationOut(Out):
     round: int | None
     status: NotificationStatus
     attempts: int
-    sent_at: datetime | None
-    delivered_at: datetime | None
+    sent_at: Timestamp | None
+    delivered_at: Timestamp | None
     error_code: str | None
 
 
@@ -397,20 +399,20 @@ class AppointmentOut(Out):
     case_id: str
     witness_id: str
     kind: AppointmentKind
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Timestamp
+    ends_at: Timestamp
     timezone: str
     location_kind: LocationKind | None
     interpreter_booked: bool
     interpreter_language: str | None
-    test_call_at: datetime | None
-    test_call_ends_at: datetime | None
-    confirm_by: datetime | None
+    test_call_at: Timestamp | None
+    test_call_ends_at: Timestamp | None
+    confirm_by: Timestamp | None
     status: AppointmentStatus
     confirmation: Confirmation
-    confirmed_at: datetime | None
-    test_ready_at: datetime | None
-    ready_at: datetime | None
+    confirmed_at: Timestamp | None
+    test_ready_at: Timestamp | None
+    ready_at: Timestamp | None
     version: int
 
 

@@ -1,7 +1,7 @@
 """The OpenAPI document describes exactly the routes the application serves.
 
 A route added without a contract entry fails here, which is the point: the document
-and the schemathesis run only know what the table in ``server.api.contract`` says.
+and the schemathesis run only know what the table in ``server.api.operations`` says.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import aiohttp
 from aiohttp import web
 from openapi_spec_validator import validate
 
-from server.api.contract import EXCLUDED_PREFIXES, OPERATIONS, operations_by_route
+from server.api.contract import EXCLUDED_PREFIXES
+from server.api.operations import OPERATIONS, operations_by_route
 from server.api.routes.openapi import served_routes
 from server.app import build_app
 from server.config import Settings
@@ -43,7 +44,7 @@ async def fetch_document(world: World) -> dict[str, Any]:
 
 def test_every_route_the_application_serves_is_in_the_contract(tmp_path: Path) -> None:
     undescribed = served_routes(application(tmp_path)) - operations_by_route().keys()
-    assert undescribed == set(), f"describe these in server/api/contract.py: {undescribed}"
+    assert undescribed == set(), f"describe these in server/api/operations.py: {undescribed}"
 
 
 def test_the_contract_describes_no_route_the_application_lacks(tmp_path: Path) -> None:

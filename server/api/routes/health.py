@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api.context import JOBS, json_response, services
+from server.api.responses import HealthOut
 
 routes = web.RouteTableDef()
 
@@ -19,5 +20,5 @@ async def health(request: web.Request) -> web.Response:
     jobs = request.app.get(JOBS)
     scheduler = None if jobs is None else jobs.watchdog.report()  # type: ignore[attr-defined]
     healthy = scheduler is None or scheduler["healthy"]
-    body = {"status": "ok" if healthy else "unhealthy", "scheduler": scheduler}
+    body = HealthOut(status="ok" if healthy else "unhealthy", scheduler=scheduler)
     return json_response(body, status=200 if healthy else 503)
