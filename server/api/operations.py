@@ -13,8 +13,9 @@ from server.api import vault_models as v
 from server.api.contract import Auth, Operation, Query, Reply, created, ok
 
 TRUE_OR_FALSE = {"type": "string", "enum": ["true", "false"]}
-CONFLICT = frozenset({409})
 LIMITED = frozenset({429})
+#: The vault's server half was erased (ten wrong PINs, a duress wipe, or the owner).
+ERASED = frozenset({410})
 _GET, _POST, _PUT, _DELETE = "GET", "POST", "PUT", "DELETE"
 _FORM_FIELD = {"type": "string", "maxLength": 1600}
 #: What Twilio posts for an inbound SMS (more fields may follow; all are signed).
@@ -635,6 +636,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.DEVICE,
         created(r.VaultSetupOut),
         body=v.SetupIn,
+        problems=ERASED,
     ),
     Operation(
         _PUT,
@@ -643,6 +645,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.DEVICE,
         ok(r.Ok),
         body=v.RegisterKeysIn,
+        problems=ERASED,
     ),
     Operation(
         _POST,
@@ -686,6 +689,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.DEVICE,
         ok(r.Ok),
         body=v.EndorseIn,
+        problems=ERASED,
     ),
     Operation(
         _POST,
@@ -694,6 +698,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.DEVICE,
         ok(r.RetiredOut),
         body=v.RetireIn,
+        problems=ERASED,
     ),
     Operation(
         _POST,

@@ -48,14 +48,17 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-#: Operations that end the seeded world for everyone after them (the case is closed,
-#: the phone erased or revoked): run last, so the others see a live case first.
-RUN_LAST = (
-    "/v1/cases/{case_id}/close",
-    "/v1/vault/erase",
-    "/v1/devices/{device_id}/revoke",
-    "/v1/me/enrolment/abort",
-    "/v1/enrolments/{enrolment_id}/abort",
+#: Operations that end part of the seeded world (an erased vault revokes the phone, so
+#: do a revoked device and a closed case; aborted enrolments): run after all the others,
+#: so those meet a live case and a live phone first.
+RUN_LAST = frozenset(
+    {
+        "/v1/vault/erase",
+        "/v1/me/enrolment/abort",
+        "/v1/enrolments/{enrolment_id}/abort",
+        "/v1/devices/{device_id}/revoke",
+        "/v1/cases/{case_id}/close",
+    }
 )
 
 
