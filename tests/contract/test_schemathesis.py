@@ -27,6 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -156,7 +157,7 @@ def fuzz(url: str, credentials: Mapping[str, Credential], ids: Mapping[str, str]
             succeeded = findings.succeeded[role]
             try:
                 exercise(strategy, url, credential, partial(succeeded.add, label))()
-            except Exception as failure:  # collected and reported together below
+            except (Exception, FailureGroup) as failure:  # reported together below
                 lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
                 summary = " / ".join([type(failure).__name__, *lines[:12]])
                 findings.failures.append(f"{label} as {role}: {summary}")
