@@ -55,7 +55,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "/readyz",
         "Readiness: ready to serve traffic",
         Auth.NONE,
-        {200: Reply("Ready", r.LiveOut), 503: Reply("Not ready", r.HealthOut)},
+        {
+            200: Reply("Ready", schema={"type": "object"}),
+            503: Reply("Not ready (the database or the scheduler)", schema={"type": "object"}),
+        },
     ),
     Operation(
         _GET,

@@ -21,8 +21,8 @@ from server.config import Settings
 from tests.support.world import World
 
 #: Contract entries for routes other work adds (observability's /livez and /readyz,
-#: the console redirect at /): described ahead so the merge is smooth. Remove a line
-#: once its route is registered; the last test fails on stale entries.
+#: the console redirect at /): described ahead so the merge is smooth. Once their
+#: routes are registered these lines are redundant and can go.
 ANTICIPATED = {("GET", "/livez"), ("GET", "/readyz"), ("GET", "/")}
 
 

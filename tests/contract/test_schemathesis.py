@@ -2,11 +2,13 @@
 operation in ``/openapi.json`` answers without a 5xx and within its contract (a
 documented status code and content type, a body that fits the documented schema).
 
-The server is the real application on 127.0.0.1 (``tests/support/world.py``) with a
-seeded world: the standard agencies, an officer, a support worker, a supervisor and an
-admin logged in with real clients, and a case with an enrolled witness phone. Half of
+The server is the real application on 127.0.0.1 (``tests/support/world.py``, with SMS
+through the Twilio-shaped fake) and a seeded world: the standard agencies, an officer,
+a support worker, a supervisor and an admin logged in with real clients, and a case
+with an enrolled witness phone, a check-in plan, a hearing and a panic alert. Half of
 the generated requests use the seeded ids in their paths, so the handlers get past
-"not found" and their success bodies are checked too.
+"not found" and their success bodies are checked too. The Twilio webhooks are also
+called with real signatures.
 
 Bounded for CI: a few examples per operation and role, derandomized (the same requests
 every run), no shrinking; the whole run takes about a minute. schemathesis is
@@ -19,6 +21,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -37,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from server.api.contract import Auth
 from server.api.operations import OPERATIONS, operations_by_route
+from server.clock import iso
 from server.domain.models import Role
 from tests.fakes.twilio_server import twilio_signature
 from tests.support.world import World, open_conversation
@@ -112,13 +116,36 @@ async def seeded(world: World) -> tuple[dict[str, Credential], dict[str, str]]:
     }
     credentials["anonymous"] = fixed({})
     credentials["twilio"] = twilio_signed(world)
-    me = await conversation.witness.transport.request("GET", "/v1/me")
+    officer, phone = conversation.officer.transport, conversation.witness.transport
+    case_id, witness_id = conversation.case_id, conversation.witness_id
+    # Something behind each kind of id, so success bodies of those routes are checked.
+    await officer.request(
+        "PUT",
+        f"/v1/witnesses/{witness_id}/checkin-plan",
+        json={"every_hours": 24, "start_local": "09:00"},
+    )
+    hearing_at = world.clock.now() + timedelta(days=10)
+    appointment = await officer.request(
+        "POST",
+        f"/v1/cases/{case_id}/appointments",
+        json={
+            "kind": "hearing",
+            "starts_at": iso(hearing_at),
+            "ends_at": iso(hearing_at + timedelta(hours=3)),
+            "timezone": "Europe/Berlin",
+        },
+    )
+    await phone.request("POST", "/v1/panic", json={"request_id": "contract-seeded-panic"})
+    alerts = await officer.request("GET", "/v1/alerts")
+    me = await phone.request("GET", "/v1/me")
     ids = {
-        "case_id": conversation.case_id,
-        "witness_id": conversation.witness_id,
+        "case_id": case_id,
+        "witness_id": witness_id,
         "staff_id": world.staff["worker"],
         "agency_id": world.agencies["police"],
         "device_id": me["device"]["device_id"],
+        "appointment_id": appointment["appointment_id"],
+        "alert_id": alerts["alerts"][0]["alert_id"],
     }
     return credentials, ids
 
@@ -197,3 +224,7 @@ async def test_every_operation_keeps_its_contract_for_every_role(sms_world: Worl
     for role in credentials.keys() - {"anonymous", "twilio"}:
         assert "GET /v1/me" in findings.succeeded[role], role
     assert "POST /v1/twilio/status" in findings.succeeded["twilio"]
+    # The seeded records were reached, so their success bodies were checked too.
+    assert {"GET /v1/alerts/{alert_id}", "GET /v1/appointments/{appointment_id}"} <= (
+        findings.succeeded["officer"]
+    )
