@@ -76,8 +76,6 @@ def problem_statuses(operation: Operation) -> set[int]:
             statuses.add(409)
     if operation.body is not None:
         statuses |= {400, 413, 415, 422}
-    if operation.raw_body is not None:
-        statuses.add(415 if operation.auth is not Auth.TWILIO else 400)
     if _PATH_PARAMETER.search(operation.path):
         statuses.add(404)
     return statuses

@@ -1,10 +1,10 @@
 """Response bodies as typed models: what each presenter and handler sends back.
 
-They exist for the API contract (``server.api.contract``): ``GET /openapi.json`` takes
-its response schemas from them with ``msgspec.json.schema_components``, and the
-schemathesis run in ``tests/contract`` checks every response the server sends against
-those schemas. Unknown fields are forbidden, so a presenter that grows a field without
-its model here fails that check instead of drifting silently from the document.
+Presenters and handlers build them, so mypy checks every field they fill; the API
+contract (``server.api.operations``) names them per operation, and ``GET /openapi.json``
+takes its response schemas from them with ``msgspec.json.schema_components``. The
+schemathesis run in ``tests/contract`` checks the server's responses against those
+schemas; unknown fields are forbidden in them (``additionalProperties: false``).
 
 Times are RFC 3339 strings in UTC (``Timestamp``, written by ``server.clock.iso``);
 signed key objects are passed through as their signers wrote them (``KeyObject``),

@@ -98,3 +98,15 @@ async def test_request_bodies_are_the_models_the_handlers_decode(world: World) -
     assert problem == "#/components/responses/Problem"
     media = document["components"]["responses"]["Problem"]["content"]
     assert list(media) == ["application/problem+json"]
+
+
+async def test_response_bodies_are_the_models_the_presenters_build(world: World) -> None:
+    document = await fetch_document(world)
+    schemas = document["components"]["schemas"]
+    me = document["paths"]["/v1/me"]["get"]["responses"]["200"]["content"]["application/json"]
+    me_out = schemas[me["schema"]["$ref"].rsplit("/", 1)[1]]
+    # Strict: a presenter that sends a field its model lacks breaks the contract.
+    assert me_out["additionalProperties"] is False
+    device = schemas[me_out["properties"]["device"]["$ref"].rsplit("/", 1)[1]]
+    assert device["properties"]["created_at"] == {"type": "string", "format": "date-time"}
+    assert schemas["OwnerKind"]["enum"] == ["staff", "witness"]
