@@ -20,10 +20,10 @@ from server.app import build_app
 from server.config import Settings
 from tests.support.world import World
 
-#: Contract entries for routes other work adds (observability's /livez and /readyz,
-#: the console redirect at /): described ahead so the merge is smooth. Once their
+#: Contract entries for routes other work adds (observability's /livez and /readyz):
+#: described ahead so the merge is smooth. Once their
 #: routes are registered these lines are redundant and can go.
-ANTICIPATED = {("GET", "/livez"), ("GET", "/readyz"), ("GET", "/")}
+ANTICIPATED = {("GET", "/livez"), ("GET", "/readyz")}
 
 
 def application(tmp_path: Path) -> web.Application:
