@@ -11,12 +11,12 @@ check with the watchdog's per-job report, kept for existing monitors.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
 
 from server.api.context import JOBS, SETTINGS, json_response, services
 from server.api.problems import problem
+from server.api.responses import HealthOut, LiveOut, ReadyOut
 from server.storage.operational import pending_migrations
 
 routes = web.RouteTableDef()
@@ -33,21 +33,21 @@ async def health(request: web.Request) -> web.Response:
     jobs = request.app.get(JOBS)
     scheduler = None if jobs is None else jobs.watchdog.report()  # type: ignore[attr-defined]
     healthy = scheduler is None or scheduler["healthy"]
-    body = {"status": "ok" if healthy else "unhealthy", "scheduler": scheduler}
+    body = HealthOut(status="ok" if healthy else "unhealthy", scheduler=scheduler)
     return json_response(body, status=200 if healthy else 503)
 
 
 @routes.get("/livez")
 async def live(_request: web.Request) -> web.Response:
     """200 while the process serves requests; touches nothing else."""
-    return json_response({"status": "ok"})
+    return json_response(LiveOut(status="ok"))
 
 
 @routes.get("/readyz")
 async def ready(request: web.Request) -> web.Response:
     """200 when the database answers with every migration applied and the scheduler
     (where this instance runs it) is healthy; 503 problem naming what is not."""
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
     try:
         pending = await pending_migrations(services(request).db)
     except Exception:
@@ -61,7 +61,7 @@ async def ready(request: web.Request) -> web.Response:
         running = jobs is not None and jobs.healthy  # type: ignore[attr-defined]
         checks["scheduler"] = "ok" if running else "not running"
     if all(value == "ok" for value in checks.values()):
-        return json_response({"status": "ready", "checks": checks})
+        return json_response(ReadyOut(status="ready", checks=checks))
     return problem(
         503,
         "not-ready",
