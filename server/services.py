@@ -23,6 +23,14 @@ from server.domain.enrolment import EnrolmentService
 from server.domain.events import EventSink
 from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
+from server.domain.login_throttle import (
+    BY_ACCOUNT,
+    BY_ACCOUNT_AT_ADDRESS,
+    BY_ADDRESS,
+    BY_KNOWN_CLIENT,
+    LoginLimiters,
+    LoginThrottle,
+)
 from server.domain.messages import MessageRelay
 from server.domain.resends import Resends
 from server.domain.rosters import RosterService
@@ -38,10 +46,12 @@ from server.notify.dispatcher import Dispatcher
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.webhooks import TwilioWebhookVerifier
 from server.realtime.hub import Hub
+from server.security.known_clients import KnownClientProofs
 from server.security.passwords import PasswordHashing
 from server.security.phones import PhoneBook
-from server.security.ratelimit import Rate, RateLimiter
+from server.security.ratelimit import MemoryRateLimiter, Rate
 from server.security.sealing import Sealer, load_or_create_key
+from server.security.shared_ratelimit import BucketKeys, SharedRateLimiter
 from server.storage.database import Database
 from server.storage.store import SqlStore
 
@@ -115,6 +125,12 @@ def build_services(
     sealer = Sealer(server_key)
     phones = PhoneBook(sealer, server_key)
     audit = AuditLog(clock)
+    bucket_keys = BucketKeys(server_key)
+
+    def shared_limiter(scope: str, rate: Rate) -> SharedRateLimiter:
+        """A limiter every instance on this database shares (see shared_ratelimit)."""
+        return SharedRateLimiter(store, clock, bucket_keys, scope, rate)
+
     authenticator = DeviceAuthenticator(store, clock, cache_ttl=settings.auth_cache_ttl)
     passwords = PasswordHashing(
         time_cost=settings.password_time_cost, memory_cost_kib=settings.password_memory_kib
@@ -125,8 +141,17 @@ def build_services(
         clock,
         passwords,
         sealer,
-        login_by_user=RateLimiter(clock, Rate(capacity=5, refill_s=60)),
-        login_by_address=RateLimiter(clock, Rate(capacity=20, refill_s=6)),
+        LoginThrottle(
+            LoginLimiters(
+                by_address=shared_limiter("login.address", BY_ADDRESS),
+                by_account_at_address=shared_limiter(
+                    "login.account-address", BY_ACCOUNT_AT_ADDRESS
+                ),
+                by_account=shared_limiter("login.account", BY_ACCOUNT),
+                by_known_client=shared_limiter("login.known-client", BY_KNOWN_CLIENT),
+            ),
+            KnownClientProofs(server_key),
+        ),
     )
     cases = CaseService(store, audit, clock, events, authenticator)
     devices = DeviceService(store, audit, clock, authenticator, events)
@@ -136,11 +161,18 @@ def build_services(
         clock,
         authenticator,
         events,
-        claims_by_address=RateLimiter(clock, Rate(capacity=10, refill_s=60)),
+        claims_by_address=shared_limiter("enrolment.address", Rate(capacity=10, refill_s=60)),
         ttl=settings.enrolment_ttl,
     )
+    # Key claims stay in memory: up to 200 a second per device, where a database write
+    # per claim would cost more than the claim. Each instance counting on its own
+    # multiplies the allowance by the number of instances (the per-target one-time-key
+    # allowance, which is in the database, is what protects a device's keys).
     keys = KeyService(
-        store, audit, clock, claims_by_device=RateLimiter(clock, Rate(capacity=200, refill_s=1))
+        store,
+        audit,
+        clock,
+        claims_by_device=MemoryRateLimiter(clock, Rate(capacity=200, refill_s=1)),
     )
     messages = MessageRelay(store, audit, clock, events, ttl=settings.message_ttl)
     resends = Resends(store, audit, clock, events)
@@ -230,7 +262,7 @@ def build_services(
             events,
             authenticator,
             # A witness mistyping a few times goes through; a script cannot hammer.
-            evaluations_by_device=RateLimiter(clock, Rate(capacity=5, refill_s=30)),
+            evaluations_by_device=shared_limiter("unlock.device", Rate(capacity=5, refill_s=30)),
             max_unconfirmed=settings.vault_max_unconfirmed,
             wake_dispatcher=dispatcher.wake,
         ),
