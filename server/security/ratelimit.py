@@ -31,6 +31,10 @@ class Rate:
         indistinguishable from a fresh one and may be forgotten)."""
         return self.capacity * self.refill_s
 
+    def full_again_after_s(self, tokens: float) -> float:
+        """How long a bucket holding ``tokens`` takes to fill up again."""
+        return max(0.0, self.capacity - tokens) * self.refill_s
+
 
 @dataclass(frozen=True, slots=True)
 class Bucket:

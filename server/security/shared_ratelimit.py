@@ -70,7 +70,12 @@ class SharedRateLimiter:
                 self._scope, hashed, Bucket(float(self._rate.capacity), now)
             )
             spent = spend(before, self._rate, now, cost)
-            await uow.rate_limits.save(self._scope, hashed, spent.bucket, self._rate.full_after_s)
+            await uow.rate_limits.save(
+                self._scope,
+                hashed,
+                spent.bucket,
+                self._rate.full_again_after_s(spent.bucket.tokens),
+            )
         spent.raise_if_refused(before.refusing)
 
 
