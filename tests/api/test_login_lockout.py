@@ -8,6 +8,7 @@ owner elsewhere, with and without the known-client proof of an earlier sign-in.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from client_sdk import ApiError, StaffClient
 from server.clock import ManualClock
 from server.console.sessions import COOKIE, KNOWN_CLIENT_COOKIE, LOGIN_CSRF_COOKIE
 from server.domain.login_throttle import (
@@ -27,7 +29,7 @@ from server.domain.login_throttle import (
     LoginLimiters,
     LoginThrottle,
 )
-from server.errors import RateLimited
+from server.errors import LoginFailed, RateLimited
 from server.security.known_clients import KnownClientProofs
 from server.security.ratelimit import Rate
 from server.security.shared_ratelimit import BucketKeys, SharedRateLimiter
@@ -35,6 +37,7 @@ from server.storage.database import Database
 from server.storage.store import SqlStore
 from tests.api.helpers import RawDevice
 from tests.console.conftest import console_server
+from tests.support.kdf import FAST_KDF
 from tests.support.world import PASSWORD, World
 
 ATTACKER = "203.0.113.66"
@@ -144,6 +147,36 @@ async def test_a_proof_from_one_account_does_not_exempt_another(proxied: World) 
     for i in range(1, 12):
         await api_login(proxied, f"192.0.2.{i}", password=WRONG)
     assert (await api_login(proxied, "192.0.2.99", known_client=worker_proof))[0] == 429
+
+
+async def test_the_staff_sdk_presents_the_proof_of_its_last_login(world: World) -> None:
+    first = await world.login("officer")
+    assert first.known_client is not None
+    # A botnet exhausts the account's allowance for unknown clients.
+    for i in range(1, 12):
+        with contextlib.suppress(LoginFailed, RateLimited):
+            await world.services.accounts.check_credentials("officer", WRONG, None, f"192.0.2.{i}")
+
+    async def login(known_client: str | None, n: int) -> StaffClient:
+        return await StaffClient.login(
+            world.url,
+            "officer",
+            PASSWORD,
+            world.tmp / f"again-{n}.store",
+            "staff passphrase",
+            recovery_key=world.recovery_keys["officer"],
+            kdf=FAST_KDF,
+            known_client=known_client,
+        )
+
+    with pytest.raises(ApiError) as refused:
+        await login(None, 1)
+    assert refused.value.code == "rate-limited"
+    again = await login(first.known_client, 2)
+    try:
+        assert again.known_client not in (None, first.known_client)
+    finally:
+        await again.close()
 
 
 # ------------------------------------------------------------ guessing stays bounded
