@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from client_sdk import ApiError, StaffClient
+from scheduler.jobs import Maintenance
 from server.clock import ManualClock
 from server.console.sessions import COOKIE, KNOWN_CLIENT_COOKIE, LOGIN_CSRF_COOKIE
 from server.domain.login_throttle import (
@@ -177,6 +178,23 @@ async def test_the_staff_sdk_presents_the_proof_of_its_last_login(world: World) 
         assert again.known_client not in (None, first.known_client)
     finally:
         await again.close()
+
+
+async def test_the_housekeeping_job_forgets_buckets_once_they_are_full_again(
+    world: World,
+) -> None:
+    async def buckets() -> int:
+        async with world.services.store.read() as uow:
+            return int(await uow.conn.fetchval("SELECT COUNT(*) FROM rate_buckets"))
+
+    with contextlib.suppress(LoginFailed):
+        await world.services.accounts.check_credentials("officer", WRONG, None, OWNER)
+    assert await buckets() == 3  # the address, the account there, the account
+    await Maintenance(world.services).purge_expired()
+    assert await buckets() == 3
+    world.clock.advance(timedelta(seconds=BY_ACCOUNT.refill_s))
+    await Maintenance(world.services).purge_expired()
+    assert await buckets() == 0
 
 
 # ------------------------------------------------------------ guessing stays bounded
