@@ -23,14 +23,7 @@ from server.domain.enrolment import EnrolmentService
 from server.domain.events import EventSink
 from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
-from server.domain.login_throttle import (
-    BY_ACCOUNT,
-    BY_ACCOUNT_AT_ADDRESS,
-    BY_ADDRESS,
-    BY_KNOWN_CLIENT,
-    LoginLimiters,
-    LoginThrottle,
-)
+from server.domain.login_throttle import LoginThrottle, login_limiters
 from server.domain.messages import MessageRelay
 from server.domain.resends import Resends
 from server.domain.rosters import RosterService
@@ -141,17 +134,7 @@ def build_services(
         clock,
         passwords,
         sealer,
-        LoginThrottle(
-            LoginLimiters(
-                by_address=shared_limiter("login.address", BY_ADDRESS),
-                by_account_at_address=shared_limiter(
-                    "login.account-address", BY_ACCOUNT_AT_ADDRESS
-                ),
-                by_account=shared_limiter("login.account", BY_ACCOUNT),
-                by_known_client=shared_limiter("login.known-client", BY_KNOWN_CLIENT),
-            ),
-            KnownClientProofs(server_key),
-        ),
+        LoginThrottle(login_limiters(shared_limiter), KnownClientProofs(server_key)),
     )
     cases = CaseService(store, audit, clock, events, authenticator)
     devices = DeviceService(store, audit, clock, authenticator, events)

@@ -44,6 +44,17 @@ class LoginLimiters:
     by_known_client: Limiter
 
 
+def login_limiters(limiter: Callable[[str, Rate], Limiter]) -> LoginLimiters:
+    """The four limiters, each made by ``limiter(scope, rate)`` (shared ones in a
+    server: see :mod:`server.security.shared_ratelimit`)."""
+    return LoginLimiters(
+        by_address=limiter("login.address", BY_ADDRESS),
+        by_account_at_address=limiter("login.account-address", BY_ACCOUNT_AT_ADDRESS),
+        by_account=limiter("login.account", BY_ACCOUNT),
+        by_known_client=limiter("login.known-client", BY_KNOWN_CLIENT),
+    )
+
+
 class LoginThrottle:
     """Admits or refuses one sign-in attempt before its password is checked."""
 

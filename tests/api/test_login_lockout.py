@@ -25,10 +25,9 @@ from server.console.sessions import COOKIE, KNOWN_CLIENT_COOKIE, LOGIN_CSRF_COOK
 from server.domain.login_throttle import (
     BY_ACCOUNT,
     BY_ACCOUNT_AT_ADDRESS,
-    BY_ADDRESS,
     BY_KNOWN_CLIENT,
-    LoginLimiters,
     LoginThrottle,
+    login_limiters,
 )
 from server.errors import LoginFailed, RateLimited
 from server.security.known_clients import KnownClientProofs
@@ -211,13 +210,7 @@ def _throttle(database: Database, clock: ManualClock) -> tuple[LoginThrottle, Kn
     def shared(scope: str, rate: Rate) -> SharedRateLimiter:
         return SharedRateLimiter(store, clock, keys, scope, rate)
 
-    limiters = LoginLimiters(
-        by_address=shared("a", BY_ADDRESS),
-        by_account_at_address=shared("b", BY_ACCOUNT_AT_ADDRESS),
-        by_account=shared("c", BY_ACCOUNT),
-        by_known_client=shared("d", BY_KNOWN_CLIENT),
-    )
-    return LoginThrottle(limiters, proofs), proofs
+    return LoginThrottle(login_limiters(shared), proofs), proofs
 
 
 async def _admitted_in_an_hour(
