@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import secrets
 from collections import Counter
@@ -165,6 +166,8 @@ async def test_two_instances_limit_guesses_and_push_each_copy_once(tmp_path: Pat
             await send(http, a.url, officer_token, case_id, witness.device_id, "fence-message")
             await poll(lambda: phone.received["fence-message"] >= 1, "the fence")
             listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
         finally:
             await officer.close()
             await witness.close()
