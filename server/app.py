@@ -46,7 +46,7 @@ from server.console.web import CONSOLE, ConsoleServices, console_middleware
 from server.domain.caseload import Caseload
 from server.realtime.bus import EventBus, LocalBus, PostgresBus
 from server.realtime.hub import Hub
-from server.services import build_services
+from server.services import open_services
 from server.storage.opening import open_database
 from server.storage.postgres import PostgresDatabase
 
@@ -129,7 +129,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         if isinstance(db, PostgresDatabase):
             bus = PostgresBus(settings.database_url, db.pool, schema=settings.postgres_schema)
         hub = Hub(bus)
-        services = build_services(settings, the_clock, db, hub=hub, events=hub)
+        services = await open_services(settings, the_clock, db, hub=hub, events=hub)
         app[SERVICES] = services
         app[CONSOLE] = ConsoleServices(
             sessions=ConsoleSessions(

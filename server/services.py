@@ -25,8 +25,10 @@ from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
 from server.domain.login_throttle import LoginThrottle, login_limiters
 from server.domain.messages import MessageRelay
+from server.domain.resealing import Resealer
 from server.domain.resends import Resends
 from server.domain.rosters import RosterService
+from server.domain.server_keys import blind_index_root
 from server.domain.unlock.pins import PinService
 from server.domain.unlock.service import UnlockService
 from server.domain.welfare.alert_desk import AlertDesk
@@ -43,7 +45,7 @@ from server.security.known_clients import KnownClientProofs
 from server.security.passwords import PasswordHashing
 from server.security.phones import PhoneBook
 from server.security.ratelimit import MemoryRateLimiter, Rate
-from server.security.sealing import Sealer, load_or_create_key
+from server.security.sealing import Sealer, load_key_ring
 from server.security.shared_ratelimit import BucketKeys, SharedRateLimiter
 from server.storage.database import Database
 from server.storage.store import SqlStore
@@ -59,6 +61,7 @@ class Services:
     db: Database
     store: SqlStore
     sealer: Sealer
+    resealer: Resealer
     audit: AuditLog
     authenticator: DeviceAuthenticator
     accounts: AccountService
@@ -103,7 +106,7 @@ def sms_gateway(settings: Settings) -> SmsGateway:
     return LogSmsGateway()
 
 
-def build_services(
+async def open_services(
     settings: Settings,
     clock: Clock,
     db: Database,
@@ -112,13 +115,41 @@ def build_services(
     events: EventSink,
     gateway: SmsGateway | None = None,
 ) -> Services:
-    """Wire the services; ``events`` is the hub in a server, a null sink in tools."""
+    """Load the key ring and the blind-index root, then wire the services.
+
+    Raises:
+        ValueError: a configured key is not 32 bytes of base64.
+        IndexRootUnknown: see :func:`server.domain.server_keys.blind_index_root`.
+    """
+    current, previous = load_key_ring(
+        settings.secret_key_path, settings.secret_key_b64, settings.previous_secret_keys_b64
+    )
+    sealer = Sealer(current, previous)
     store = SqlStore(db)
-    server_key = load_or_create_key(settings.secret_key_path, settings.secret_key_b64)
-    sealer = Sealer(server_key)
-    phones = PhoneBook(sealer, server_key)
+    index_root = await blind_index_root(store, sealer, current, clock)
+    return build_services(
+        settings, clock, store, sealer, index_root, hub=hub, events=events, gateway=gateway
+    )
+
+
+def build_services(
+    settings: Settings,
+    clock: Clock,
+    store: SqlStore,
+    sealer: Sealer,
+    index_root: bytes,
+    *,
+    hub: Hub | None,
+    events: EventSink,
+    gateway: SmsGateway | None = None,
+) -> Services:
+    """Wire the services; ``events`` is the hub in a server, a null sink in tools."""
+    db = store.db
+    phones = PhoneBook(sealer, index_root)
     audit = AuditLog(clock)
-    bucket_keys = BucketKeys(server_key)
+    # Keyed by the blind-index root, not the sealing key: like the phone index they
+    # must stay the same across a rotation of the sealing key, on every instance.
+    bucket_keys = BucketKeys(index_root)
 
     def shared_limiter(scope: str, rate: Rate) -> SharedRateLimiter:
         """A limiter every instance on this database shares (see shared_ratelimit)."""
@@ -134,7 +165,7 @@ def build_services(
         clock,
         passwords,
         sealer,
-        LoginThrottle(login_limiters(shared_limiter), KnownClientProofs(server_key)),
+        LoginThrottle(login_limiters(shared_limiter), KnownClientProofs(index_root)),
     )
     cases = CaseService(store, audit, clock, events, authenticator)
     devices = DeviceService(store, audit, clock, authenticator, events)
@@ -192,7 +223,9 @@ def build_services(
         wake_dispatcher=dispatcher.wake,
     )
     webhooks = (
-        TwilioWebhookVerifier(settings.twilio_auth_token, public_url)
+        TwilioWebhookVerifier(
+            settings.twilio_auth_token, public_url, settings.twilio_previous_auth_token
+        )
         if settings.twilio_configured and settings.twilio_auth_token
         else None
     )
@@ -203,6 +236,7 @@ def build_services(
         db=db,
         store=store,
         sealer=sealer,
+        resealer=Resealer(store, sealer),
         audit=audit,
         authenticator=authenticator,
         accounts=accounts,

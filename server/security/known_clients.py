@@ -8,9 +8,10 @@ not exempt from the per-address and per-(account, address) limits, and each proo
 its own strict bucket, so a stolen proof does not make guessing cheap.
 
 Proofs are stateless: a random nonce and a keyed BLAKE2b MAC over the nonce and the
-account's username, under a key derived from the server key. Nothing is stored; every
-instance sharing the server key accepts them. They stop being accepted when the server
-key changes (owners then sign in as unknown clients once, and get a new proof).
+account's username, under a key derived from the server's blind-index root
+(:mod:`server.domain.server_keys`). Nothing is stored; every instance of a deployment
+accepts them, and a rotation of the sealing key leaves them valid. They cannot be
+withdrawn one by one.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def _b64(raw: bytes) -> str:
 class KnownClientProofs:
     """Issues and checks known-client proofs for usernames."""
 
-    def __init__(self, server_key: bytes) -> None:
+    def __init__(self, root_key: bytes) -> None:
         self._key = nacl.hash.blake2b(
-            server_key, key=b"", person=b"wl-known-client", encoder=nacl.encoding.RawEncoder
+            root_key, key=b"", person=b"wl-known-client", encoder=nacl.encoding.RawEncoder
         )
 
     def __repr__(self) -> str:

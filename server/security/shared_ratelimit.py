@@ -32,11 +32,12 @@ SWEEP_BATCH = 5000
 
 
 class BucketKeys:
-    """Turns a limiter's key into the opaque value stored in the table."""
+    """Turns a limiter's key into the opaque value stored in the table (keyed by the
+    blind-index root, which every instance shares and a key rotation keeps)."""
 
-    def __init__(self, server_key: bytes) -> None:
+    def __init__(self, root_key: bytes) -> None:
         self._key = nacl.hash.blake2b(
-            server_key, key=b"", person=b"wl-rate-limits", encoder=nacl.encoding.RawEncoder
+            root_key, key=b"", person=b"wl-rate-limits", encoder=nacl.encoding.RawEncoder
         )
 
     def __repr__(self) -> str:

@@ -568,6 +568,21 @@ _SHARED_RATE_LIMITS = Migration(
     ],
 )
 
+_SERVER_SECRETS = Migration(
+    version=11,
+    name="server secrets: key material that must outlive a rotation of the sealing key",
+    statements=[
+        # Named secrets, each sealed under the current server key and re-sealed with
+        # every other sealed column. Holds the blind-index root: the phone index and the
+        # SMS code-word digests are keyed by it, and digests of code words cannot be
+        # recomputed, so it must stay the same while the sealing key changes.
+        """CREATE TABLE server_secrets (
+            name TEXT PRIMARY KEY,
+            value_sealed {BLOB} NOT NULL,
+            created_at BIGINT NOT NULL)""",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -579,6 +594,7 @@ MIGRATIONS: list[Migration] = [
     _VAULT_UNLOCK,
     _DELIVERY_REPAIR,
     _SHARED_RATE_LIMITS,
+    _SERVER_SECRETS,
 ]
 
 
