@@ -46,13 +46,20 @@ class Watchdog:
     def beat(self, name: str) -> None:
         self._last[name] = time.monotonic()
 
-    def report(self) -> dict[str, Any]:
+    def ages(self) -> dict[str, float]:
+        """Seconds since each job last completed (since start-up if it never has)."""
         now = time.monotonic()
+        return {name: now - self._last.get(name, self._started) for name in self._limits}
+
+    @property
+    def healthy(self) -> bool:
+        return all(age <= self._limits[name] for name, age in self.ages().items())
+
+    def report(self) -> dict[str, Any]:
         jobs = {}
         healthy = True
-        for name, limit in self._limits.items():
-            age = now - self._last.get(name, self._started)
-            ok = age <= limit
+        for name, age in self.ages().items():
+            ok = age <= self._limits[name]
             healthy = healthy and ok
             jobs[name] = {"seconds_since_run": round(age, 1), "ok": ok}
         return {"healthy": healthy, "jobs": jobs}
@@ -101,6 +108,20 @@ class BackgroundJobs:
             misfire_grace_time=None,
         )
 
+    @property
+    def running(self) -> bool:
+        """Whether the APScheduler loop is running (False once shut down)."""
+        return bool(self._scheduler.running)
+
+    @property
+    def healthy(self) -> bool:
+        """Running, and every job completed within its limit."""
+        return self.running and self.watchdog.healthy
+
+    def sweep_ages(self) -> dict[str, float]:
+        """Seconds since each job last completed: the sweep lag metrics show."""
+        return self.watchdog.ages()
+
     def start(self) -> None:
         self._scheduler.start()
         loop = asyncio.get_running_loop()
@@ -148,7 +169,9 @@ class BackgroundJobs:
         return [t for t in (self._dispatch_loop, self._waves_loop) if t is not None]
 
     def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        """Stop the jobs; calling it again (application cleanup after a stop) is a no-op."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         for task in self._loops():
             task.cancel()
 

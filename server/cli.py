@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.app import PathOnlyAccessLogger, build_app
+from server.app import build_app
 from server.clock import FileClock, SystemClock
 from server.config import Settings
 from server.domain.audit import Actor, verify_chain
@@ -26,12 +26,15 @@ from server.domain.events import NullEventSink
 from server.domain.models import AgencyKind, Role
 from server.domain.server_keys import IndexRootUnknown
 from server.errors import DomainError
+from server.observability.logs import PathOnlyAccessLogger, configure_logging
+from server.observability.startup_warnings import production_warnings
 from server.security.sealing import KeyConfigError, SealError, new_key_b64
 from server.services import Services, open_services
 from server.storage.backup import BackupError, backup, restore
 from server.storage.opening import open_database
 
 ADMIN_ACTOR = Actor.system("admin-cli")
+startup_log = logging.getLogger("witnesslink.startup")
 #: Start-up failures caused by the key configuration: shown as one line, not a traceback.
 KEY_PROBLEMS = (KeyConfigError, SealError, IndexRootUnknown)
 
@@ -70,10 +73,11 @@ async def _with_services(settings: Settings, action: Callable[[Services], Awaita
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # APScheduler logs every run of every job at INFO (the check-in sweep runs four
-    # times a second); failures are logged by the jobs themselves and the watchdog.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(settings.log_format)
+    for warning in production_warnings(
+        settings, secret_key_from_file=settings.secret_key_b64 is None
+    ):
+        startup_log.warning("production warning: %s", warning)
 
     async def first_run_check(services: Services) -> int:
         return 0 if await services.accounts.has_any_staff() else 1

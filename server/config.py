@@ -16,12 +16,26 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DATA_DIR = Path("witnesslink-data")
+LOG_FORMATS = ("auto", "json", "text")
 #: Below this Argon2id gives little protection to a stolen password hash (8 MiB).
 MIN_PASSWORD_MEMORY_KIB = 8192
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) as a pair.
+
+    Raises:
+        ValueError: not of that shape, or the port is out of range.
+    """
+    host, separator, port_text = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not separator or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected host:port for a listen address, got {value!r}")
+    return host, int(port_text)
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,23 @@ class Settings:
     #: How often the background job re-seals values still under a previous key.
     reseal_interval_s: float = 300.0
 
+    # --- Observability (metrics, logs, SMS health); see docs/configuration.md ---
+    #: ``host:port`` of a second, private listener serving ``/metrics``; None = off.
+    metrics_listen: str | None = None
+    #: ``json``, ``text`` or ``auto`` (JSON unless the log goes to a terminal).
+    log_format: str = "auto"
+    #: Consecutive failed SMS after which delivery is reported as failing.
+    sms_failing_after: int = 5
+
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+        if self.sms_failing_after < 1:
+            raise ValueError("the SMS failure threshold must be at least 1")
+        if self.metrics_listen is not None:
+            metrics_host, metrics_port = parse_listen_address(self.metrics_listen)
+            if (metrics_host, metrics_port) == (self.host, self.port):
+                raise ValueError("metrics must listen on another address than the server")
         if not self.database_url:
             object.__setattr__(
                 self, "database_url", f"sqlite:///{(self.data_dir / 'witnesslink.db').resolve()}"
@@ -117,6 +147,13 @@ class Settings:
         values.update(_secrets_and_limits_from_env(env))
         if "WITNESSLINK_TRUST_FORWARDED_FOR" in env:
             values["trust_forwarded_for"] = _flag(env["WITNESSLINK_TRUST_FORWARDED_FOR"])
+        # --- Observability ---
+        if env.get("WITNESSLINK_METRICS_LISTEN"):
+            values["metrics_listen"] = env["WITNESSLINK_METRICS_LISTEN"]
+        if env.get("WITNESSLINK_LOG_FORMAT"):
+            values["log_format"] = env["WITNESSLINK_LOG_FORMAT"].strip().lower()
+        if env.get("WITNESSLINK_SMS_FAILING_AFTER"):
+            values["sms_failing_after"] = int(env["WITNESSLINK_SMS_FAILING_AFTER"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -40,6 +40,7 @@ from server.domain.welfare.waves import WaveArming
 from server.notify.dispatcher import Dispatcher
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.webhooks import TwilioWebhookVerifier
+from server.observability.delivery_health import DeliveryMonitor
 from server.realtime.hub import Hub
 from server.security.known_clients import KnownClientProofs
 from server.security.passwords import PasswordHashing
@@ -83,6 +84,7 @@ class Services:
     alert_desk: AlertDesk
     welfare: WelfareSettings
     dispatcher: Dispatcher
+    delivery: DeliveryMonitor
     twilio_webhooks: TwilioWebhookVerifier | None
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
@@ -201,6 +203,7 @@ def build_services(
         hub.on_revoked.append(authenticator.forget_devices)
     alerts = AlertEngine()
     public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    delivery = DeliveryMonitor(settings.sms_failing_after)
     dispatcher = Dispatcher(
         store,
         clock,
@@ -211,6 +214,7 @@ def build_services(
         status_callback_url=f"{public_url}/v1/twilio/status"
         if settings.twilio_configured
         else None,
+        monitor=delivery,
     )
     checkins = CheckInService(
         store,
@@ -258,6 +262,7 @@ def build_services(
         alert_desk=AlertDesk(store, audit, clock, events, sealer),
         welfare=WelfareSettings(store, audit, clock, phones),
         dispatcher=dispatcher,
+        delivery=delivery,
         twilio_webhooks=webhooks,
         appointments=AppointmentService(
             store,

@@ -467,12 +467,12 @@ def test_dockerfile_serves_on_8080_with_a_data_volume() -> None:
     assert "WITNESSLINK_DATA_DIR=/var/lib/witnesslink" in env
 
 
-def test_dockerfile_healthcheck_uses_python_against_healthz() -> None:
+def test_dockerfile_healthcheck_uses_python_against_livez() -> None:
     checks = [rest for word, rest in final_stage() if word == "HEALTHCHECK"]
     assert len(checks) == 1
     command = json.loads(checks[0][checks[0].index("CMD") + 3 :].strip())
     assert command[:2] == ["python", "-c"]
-    assert "/healthz" in command[2]
+    assert "/livez" in command[2]
     assert "urllib" in command[2]
     compile(command[2], "<HEALTHCHECK>", "exec")
     assert "curl" not in checks[0]
@@ -531,7 +531,7 @@ def test_caddy_balances_both_instances_with_health_checks() -> None:
     upstreams = re.search(r"reverse_proxy\s+([^{\n]+)\{", text)
     assert upstreams is not None
     assert upstreams.group(1).split() == ["app1:8080", "app2:8080"]
-    assert re.search(r"^\s*health_uri\s+/healthz\s*$", proxy, re.M)
+    assert re.search(r"^\s*health_uri\s+/readyz\s*$", proxy, re.M)
     assert "lb_policy" in proxy
 
 

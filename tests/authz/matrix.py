@@ -88,8 +88,6 @@ NO_SURFACE = "-"
 PENDING_MERGE = frozenset(
     {
         ("GET", "/openapi.json"),
-        ("GET", "/livez"),
-        ("GET", "/readyz"),
         ("GET", "/"),
     }
 )
@@ -148,6 +146,8 @@ POST    /v1/attachments/{attachment_id}/ack                                  404
 GET     /v1/ws                                                               101  101  101  101  101  101  101  101  101  101  -    401  401  401
 # health
 GET     /healthz                                                             200  200  200  200  200  200  200  200  200  200  -    200  200  200
+GET     /livez                                                               200  200  200  200  200  200  200  200  200  200  -    200  200  200
+GET     /readyz                                                              200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # welfare
 GET     /v1/checkins/current                                                 200  200  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/checkins/{checkin_id}/response                                   200  404  403  403  403  403  403  403  403  403  -    401  401  401
@@ -242,8 +242,6 @@ GET     /console/static                                                      200
 # pending merge (other parts of issue 12): public, and the same for everyone
 GET     /                                                                    303  303  303  303  303  303  303  303  303  303  -    303  303  303
 GET     /openapi.json                                                        200  200  200  200  200  200  200  200  200  200  -    200  200  200
-GET     /livez                                                               200  200  200  200  200  200  200  200  200  200  -    200  200  200
-GET     /readyz                                                              200  200  200  200  200  200  200  200  200  200  -    200  200  200
 """  # noqa: E501 (a table: one route per line, one column per actor)
 
 
