@@ -23,6 +23,7 @@ from server.domain.enrolment import EnrolmentService
 from server.domain.events import EventSink
 from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
+from server.domain.login_throttle import LoginThrottle, login_limiters
 from server.domain.messages import MessageRelay
 from server.domain.resealing import Resealer
 from server.domain.resends import Resends
@@ -41,10 +42,12 @@ from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.webhooks import TwilioWebhookVerifier
 from server.observability.delivery_health import DeliveryMonitor
 from server.realtime.hub import Hub
+from server.security.known_clients import KnownClientProofs
 from server.security.passwords import PasswordHashing
 from server.security.phones import PhoneBook
-from server.security.ratelimit import Rate, RateLimiter
+from server.security.ratelimit import MemoryRateLimiter, Rate
 from server.security.sealing import Sealer, load_key_ring
+from server.security.shared_ratelimit import BucketKeys, SharedRateLimiter
 from server.storage.database import Database
 from server.storage.store import SqlStore
 
@@ -146,6 +149,14 @@ def build_services(
     db = store.db
     phones = PhoneBook(sealer, index_root)
     audit = AuditLog(clock)
+    # Keyed by the blind-index root, not the sealing key: like the phone index they
+    # must stay the same across a rotation of the sealing key, on every instance.
+    bucket_keys = BucketKeys(index_root)
+
+    def shared_limiter(scope: str, rate: Rate) -> SharedRateLimiter:
+        """A limiter every instance on this database shares (see shared_ratelimit)."""
+        return SharedRateLimiter(store, clock, bucket_keys, scope, rate)
+
     authenticator = DeviceAuthenticator(store, clock, cache_ttl=settings.auth_cache_ttl)
     passwords = PasswordHashing(
         time_cost=settings.password_time_cost, memory_cost_kib=settings.password_memory_kib
@@ -156,8 +167,7 @@ def build_services(
         clock,
         passwords,
         sealer,
-        login_by_user=RateLimiter(clock, Rate(capacity=5, refill_s=60)),
-        login_by_address=RateLimiter(clock, Rate(capacity=20, refill_s=6)),
+        LoginThrottle(login_limiters(shared_limiter), KnownClientProofs(index_root)),
     )
     cases = CaseService(store, audit, clock, events, authenticator)
     devices = DeviceService(store, audit, clock, authenticator, events)
@@ -167,11 +177,18 @@ def build_services(
         clock,
         authenticator,
         events,
-        claims_by_address=RateLimiter(clock, Rate(capacity=10, refill_s=60)),
+        claims_by_address=shared_limiter("enrolment.address", Rate(capacity=10, refill_s=60)),
         ttl=settings.enrolment_ttl,
     )
+    # Key claims stay in memory: up to 200 a second per device, where a database write
+    # per claim would cost more than the claim. Each instance counting on its own
+    # multiplies the allowance by the number of instances (the per-target one-time-key
+    # allowance, which is in the database, is what protects a device's keys).
     keys = KeyService(
-        store, audit, clock, claims_by_device=RateLimiter(clock, Rate(capacity=200, refill_s=1))
+        store,
+        audit,
+        clock,
+        claims_by_device=MemoryRateLimiter(clock, Rate(capacity=200, refill_s=1)),
     )
     messages = MessageRelay(store, audit, clock, events, ttl=settings.message_ttl)
     resends = Resends(store, audit, clock, events)
@@ -267,7 +284,7 @@ def build_services(
             events,
             authenticator,
             # A witness mistyping a few times goes through; a script cannot hammer.
-            evaluations_by_device=RateLimiter(clock, Rate(capacity=5, refill_s=30)),
+            evaluations_by_device=shared_limiter("unlock.device", Rate(capacity=5, refill_s=30)),
             max_unconfirmed=settings.vault_max_unconfirmed,
             wake_dispatcher=dispatcher.wake,
         ),

@@ -80,6 +80,9 @@ class WitnessOut(Out):
 class LoginOut(Out):
     device_id: str
     token: str
+    #: A proof that this client signed in to this account: sent with the next sign-in,
+    #: it exempts the client from the per-account lock others' failures can trigger.
+    known_client: str
     staff: StaffOut
 
 

@@ -549,6 +549,25 @@ _DELIVERY_REPAIR = Migration(
     ],
 )
 
+_SHARED_RATE_LIMITS = Migration(
+    version=10,
+    name="rate-limit buckets shared by every instance",
+    statements=[
+        # One token bucket per limiter (scope) and key; the key is a keyed hash, never
+        # an address or a username. idle_at: when the bucket is full again and may be
+        # swept (forgetting a full bucket changes nothing).
+        """CREATE TABLE rate_buckets (
+            scope TEXT NOT NULL,
+            bucket_key TEXT NOT NULL,
+            tokens DOUBLE PRECISION NOT NULL,
+            stamp_ms BIGINT NOT NULL,
+            refusing BOOLEAN NOT NULL,
+            idle_at BIGINT NOT NULL,
+            PRIMARY KEY (scope, bucket_key))""",
+        "CREATE INDEX rate_buckets_by_idle ON rate_buckets (idle_at)",
+    ],
+)
+
 _SERVER_SECRETS = Migration(
     version=11,
     name="server secrets: key material that must outlive a rotation of the sealing key",
@@ -574,6 +593,7 @@ MIGRATIONS: list[Migration] = [
     _TRUST,
     _VAULT_UNLOCK,
     _DELIVERY_REPAIR,
+    _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
 ]
 

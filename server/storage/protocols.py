@@ -43,6 +43,7 @@ from server.domain.welfare_models import (
     Response,
     WitnessContact,
 )
+from server.security.ratelimit import Bucket
 
 
 class AgencyRepository(Protocol):
@@ -845,6 +846,20 @@ class UnlockRepository(Protocol):
         ...
 
 
+class RateLimitRepository(Protocol):
+    """Token buckets shared by every instance (see :mod:`server.security.shared_ratelimit`)."""
+
+    async def lock(self, scope: str, key: str, fresh: Bucket) -> Bucket:
+        """The bucket, created as ``fresh`` if absent, locked until commit."""
+        ...
+
+    async def save(self, scope: str, key: str, bucket: Bucket, idle_after_s: float) -> None: ...
+
+    async def purge(self, now_ms: int, limit: int = 5000) -> int:
+        """Forget buckets that are full again; returns how many."""
+        ...
+
+
 class SealedValueRepository(Protocol):
     """Every column sealed under the server key, for re-sealing after a key rotation.
 
@@ -954,6 +969,9 @@ class UnitOfWork(Protocol):
 
     @property
     def unlock(self) -> UnlockRepository: ...
+
+    @property
+    def rate_limits(self) -> RateLimitRepository: ...
 
     @property
     def sealed_values(self) -> SealedValueRepository: ...

@@ -26,6 +26,7 @@ from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
 from server.storage.repos.enrolments import SqlEnrolmentRepository
 from server.storage.repos.identities import SqlIdentityRepository, SqlRosterRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
+from server.storage.repos.rate_limits import SqlRateLimitRepository
 from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
 from server.storage.repos.welfare import (
@@ -141,6 +142,10 @@ class SqlUnitOfWork:
     @cached_property
     def unlock(self) -> SqlUnlockRepository:
         return SqlUnlockRepository(self.conn)
+
+    @cached_property
+    def rate_limits(self) -> SqlRateLimitRepository:
+        return SqlRateLimitRepository(self.conn)
 
     @cached_property
     def sealed_values(self) -> SqlSealedValueRepository:

@@ -46,9 +46,15 @@ async def login(request: web.Request) -> web.Response:
         body.totp,
         registration_from(body.device),
         client_address(request),
+        body.known_client,
     )
     return json_response(
-        LoginOut(device_id=result.device.id, token=result.token, staff=staff_view(result.staff)),
+        LoginOut(
+            device_id=result.device.id,
+            token=result.token,
+            known_client=result.known_client,
+            staff=staff_view(result.staff),
+        ),
         status=201,
     )
 
