@@ -583,6 +583,23 @@ _SERVER_SECRETS = Migration(
     ],
 )
 
+_FINDINGS = Migration(
+    version=14,
+    name="review findings: inbound webhooks remembered by their provider id",
+    statements=[
+        # One row per inbound webhook acted on (an SMS by its MessageSid, a status
+        # callback by MessageSid + status, a call step by CallSid + step), so a signed
+        # request replayed later is recognised and ignored. Kept until expires_at.
+        """CREATE TABLE webhook_receipts (
+            kind TEXT NOT NULL,
+            receipt_key TEXT NOT NULL,
+            seen_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            PRIMARY KEY (kind, receipt_key))""",
+        "CREATE INDEX webhook_receipts_by_expiry ON webhook_receipts (expires_at)",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -595,6 +612,7 @@ MIGRATIONS: list[Migration] = [
     _DELIVERY_REPAIR,
     _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
+    _FINDINGS,
 ]
 
 

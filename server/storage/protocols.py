@@ -892,6 +892,18 @@ class ServerSecretRepository(Protocol):
         ...
 
 
+class WebhookReceiptRepository(Protocol):
+    """Inbound webhooks already acted on (see :mod:`server.notify.replays`)."""
+
+    async def claim(self, kind: str, key: str, now_ms: int, expires_ms: int) -> bool:
+        """Record (kind, key) unless recorded and unexpired; True if this call did."""
+        ...
+
+    async def release(self, kind: str, key: str, seen_ms: int) -> None: ...
+
+    async def purge(self, now_ms: int, limit: int = 5000) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -978,6 +990,9 @@ class UnitOfWork(Protocol):
 
     @property
     def server_secrets(self) -> ServerSecretRepository: ...
+
+    @property
+    def webhook_receipts(self) -> WebhookReceiptRepository: ...
 
 
 class Store(Protocol):
