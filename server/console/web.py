@@ -17,11 +17,12 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from server.api.context import SERVICES, SETTINGS, client_address
+from server.api.context import CALLER, SERVICES, SETTINGS, client_address
 from server.console.i18n import CONSOLE_LANGUAGES, LANGUAGE_NAMES, pick_language
 from server.console.rendering import render
 from server.console.sessions import COOKIE, ConsoleSessions, SignedIn, same_token
 from server.domain.access import SUPERVISING_ROLES
+from server.domain.audit import Actor
 from server.domain.caseload import Caseload
 from server.domain.free_text import check_free_text
 from server.domain.models import Role
@@ -128,6 +129,8 @@ async def page(request: web.Request, *, signed_in: bool = True, touch: bool = Tr
         request.headers.get("Accept-Language"),
     )
     csrf = resolved.session.csrf if resolved is not None else ""
+    if resolved is not None:
+        request[CALLER] = Actor.staff(resolved.staff.id)
     return Page(request, resolved, language, csrf)
 
 
