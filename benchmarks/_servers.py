@@ -107,8 +107,10 @@ def server_instances(
         raise ValueError("SQLite serves one instance; use --database postgresql://… for more")
     with contextlib.ExitStack() as stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WITNESSLINK_")}
-        env["WITNESSLINK_SECRET_KEY"] = base64.b64encode(os.urandom(32)).decode()
         if database != "sqlite":
+            # Every instance of one deployment shares the key; one SQLite instance
+            # keeps it in its data folder (as the seeded world's sealed rows expect).
+            env["WITNESSLINK_SECRET_KEY"] = base64.b64encode(os.urandom(32)).decode()
             env["WITNESSLINK_DATABASE_URL"] = stack.enter_context(fresh_postgres_database(database))
         base_dir = data_dir or tmp / "server-0"
         support_id = seed(base_dir, env)
