@@ -16,15 +16,18 @@ import os
 import resource
 import secrets
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
 from tests.support.processes import free_port, seed, start_server, stop, wait_healthy
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,6 +43,16 @@ class Instances:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
+
+
+def run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a load generator on uvloop when installed: it shares the machine with the
+    server, and a cheaper client loop leaves more of it to what is measured."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def raise_fd_limit() -> int:
@@ -95,18 +108,25 @@ def fresh_postgres_database(dsn: str) -> Iterator[str]:
 
 @contextmanager
 def server_instances(
-    tmp: Path, *, count: int = 1, database: str = "sqlite", data_dir: Path | None = None
+    tmp: Path,
+    *,
+    count: int = 1,
+    database: str = "sqlite",
+    data_dir: Path | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Instances]:
     """Seed (the real admin command) and start ``count`` instances, each healthy.
 
     ``database`` is ``sqlite`` (one instance only) or a ``postgresql://`` DSN, on whose
     server a fresh database is used. ``data_dir`` may hold an already seeded SQLite
-    database (then nothing is seeded but the benchmark agencies).
+    database (then nothing is seeded but the benchmark agencies). ``settings`` are
+    ``WITNESSLINK_*`` variables for the servers (the caller's own are not passed on).
     """
     if database == "sqlite" and count != 1:
         raise ValueError("SQLite serves one instance; use --database postgresql://… for more")
     with contextlib.ExitStack() as stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WITNESSLINK_")}
+        env.update(settings or {})
         if database != "sqlite":
             # Every instance of one deployment shares the key; one SQLite instance
             # keeps it in its data folder (as the seeded world's sealed rows expect).

@@ -56,6 +56,7 @@ from benchmarks._servers import (
     percentile_ms,
     raise_fd_limit,
     rss_bytes,
+    run_loop,
     server_instances,
 )
 from server.ids import token_hash
@@ -173,15 +174,6 @@ def load_generator(url: str, tokens: list[str], heartbeat: float, control: Conne
     """Entry point of one load-generator process."""
     raise_fd_limit()
     run_loop(hold_phones(url, tokens, heartbeat, control))
-
-
-def run_loop(coroutine: Any) -> Any:
-    """Run on uvloop when installed (a cheaper client leaves more CPU to the server)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
 
 
 # --- the sender and the measurement ------------------------------------------------

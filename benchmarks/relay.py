@@ -36,7 +36,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._servers import Instances, cpu_seconds, percentile_ms, server_instances
+from benchmarks._servers import Instances, cpu_seconds, percentile_ms, run_loop, server_instances
 from client_sdk import StaffClient, WitnessClient
 from tests.support.kdf import FAST_KDF, WITNESS_PIN
 from tests.support.processes import PASSWORD
@@ -189,16 +189,6 @@ async def run(
     }
 
 
-def run_loop(coroutine: object) -> object:
-    """Run the load generator on uvloop when installed: it shares the machine with the
-    server, and a cheaper client loop leaves more of it to what is measured."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)  # type: ignore[arg-type]
-    return uvloop.run(coroutine)  # type: ignore[arg-type]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20000)
@@ -210,12 +200,22 @@ def main() -> None:
     parser.add_argument(
         "--recipients", type=int, default=0, help="witness phones (default: one per instance)"
     )
+    parser.add_argument(
+        "--server-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the server's event loop (WITNESSLINK_UVLOOP), to compare the two",
+    )
     args = parser.parse_args()
+    settings = {"WITNESSLINK_UVLOOP": "true" if args.server_loop == "uvloop" else "false"}
     recipients = args.recipients or args.instances
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        with server_instances(tmp, count=args.instances, database=args.database) as instances:
+        with server_instances(
+            tmp, count=args.instances, database=args.database, settings=settings
+        ) as instances:
             result = run_loop(run(instances, tmp, args.messages, args.in_flight, recipients))
+            result["server_loop"] = args.server_loop
     print(json.dumps(result), flush=True)
 
 
