@@ -89,12 +89,12 @@ def _serve(args: argparse.Namespace) -> int:
         access_log_class=PathOnlyAccessLogger,
         print=None,
         handle_signals=True,
-        loop=_event_loop(settings),
+        loop=event_loop_for(settings),
     )
     return 0
 
 
-def _event_loop(settings: Settings) -> asyncio.AbstractEventLoop | None:
+def event_loop_for(settings: Settings) -> asyncio.AbstractEventLoop | None:
     """A uvloop event loop when wanted and installed, else None (asyncio's default).
 
     The server's hot path (HTTP parsing, socket writes, the hand-offs to the SQLite
