@@ -25,6 +25,7 @@ from server.domain.audit import Actor, verify_chain
 from server.domain.events import NullEventSink
 from server.domain.models import AgencyKind, Role
 from server.errors import DomainError
+from server.process_limits import raise_open_file_limit
 from server.services import Services, build_services
 from server.storage.opening import open_database
 
@@ -74,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_arg = f" --data-dir {args.data_dir}" if args.data_dir else ""
         print(FIRST_RUN_HELP.format(data_arg=data_arg), flush=True)
     location = str(settings.data_dir.resolve()) if settings.uses_sqlite else "PostgreSQL"
+    raise_open_file_limit()  # one descriptor per connected phone
     print(
         f"witnesslink listening on http://{settings.host}:{settings.port} (data: {location})",
         flush=True,
