@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import resource
 import secrets
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import psutil
 
 from tests.support.processes import free_port, seed, start_server, stop, wait_healthy
@@ -53,6 +55,33 @@ def run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(coroutine)
     return uvloop.run(coroutine)
+
+
+async def send_ciphertext(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    token: str,
+    case_id: str,
+    message_id: str,
+    device_id: str,
+    body: str,
+) -> None:
+    """Send one message with one ciphertext, as a client would; returns once it is
+    acknowledged (stored durably).
+
+    Raises:
+        RuntimeError: the server did not store it (anything but 201).
+    """
+    payload = json.dumps({"ciphertexts": [{"device_id": device_id, "type": 1, "body": body}]})
+    async with session.put(
+        f"{url}/v1/cases/{case_id}/messages/{message_id}",
+        data=payload,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    ) as response:
+        if response.status != 201:
+            raise RuntimeError(f"send failed: {response.status} {await response.text()}")
+        await response.read()
 
 
 def raise_fd_limit() -> int:

@@ -57,6 +57,7 @@ from benchmarks._servers import (
     raise_fd_limit,
     rss_bytes,
     run_loop,
+    send_ciphertext,
     server_instances,
 )
 from server.ids import token_hash
@@ -188,21 +189,16 @@ async def send_messages(url: str, plan: list[tuple[str, Phone]], in_flight: int)
 
         async def sender() -> None:
             for message_id, phone in pending:
-                payload = json.dumps(
-                    {"ciphertexts": [{"device_id": phone.device_id, "type": 1, "body": body}]}
-                )
                 started[message_id] = time.monotonic_ns()
-                async with session.put(
-                    f"{url}/v1/cases/{phone.case_id}/messages/{message_id}",
-                    data=payload,
-                    headers={
-                        "Authorization": f"Bearer {phone.sender_token}",
-                        "Content-Type": "application/json",
-                    },
-                ) as response:
-                    if response.status != 201:
-                        raise RuntimeError(f"send failed: {response.status}")
-                    await response.read()
+                await send_ciphertext(
+                    session,
+                    url,
+                    token=phone.sender_token,
+                    case_id=phone.case_id,
+                    message_id=message_id,
+                    device_id=phone.device_id,
+                    body=body,
+                )
 
         await asyncio.gather(*(sender() for _ in range(in_flight)))
     return started

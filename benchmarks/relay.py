@@ -36,7 +36,14 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._servers import Instances, cpu_seconds, percentile_ms, run_loop, server_instances
+from benchmarks._servers import (
+    Instances,
+    cpu_seconds,
+    percentile_ms,
+    run_loop,
+    send_ciphertext,
+    server_instances,
+)
 from client_sdk import StaffClient, WitnessClient
 from tests.support.kdf import FAST_KDF, WITNESS_PIN
 from tests.support.processes import PASSWORD
@@ -131,7 +138,6 @@ async def run(
         receivers = [
             asyncio.create_task(receive(r, ws)) for r, ws in zip(recipients, sockets, strict=True)
         ]
-        headers = {"Authorization": f"Bearer {sender_token}", "Content-Type": "application/json"}
         numbers = iter(range(messages))
 
         async def sender() -> None:
@@ -141,20 +147,16 @@ async def run(
                 url = urls[i % len(urls)]
                 recipient = recipients[(i // len(urls)) % len(recipients)]
                 message_id = f"bench-{i:08d}"
-                payload = json.dumps(
-                    {"ciphertexts": [{"device_id": recipient.device_id, "type": 1, "body": body}]}
-                )
                 started[message_id] = time.perf_counter()
-                async with session.put(
-                    f"{url}/v1/cases/{recipient.case_id}/messages/{message_id}",
-                    data=payload,
-                    headers=headers,
-                ) as response:
-                    if response.status != 201:
-                        raise RuntimeError(
-                            f"send failed: {response.status} {await response.text()}"
-                        )
-                    await response.read()
+                await send_ciphertext(
+                    session,
+                    url,
+                    token=sender_token,
+                    case_id=recipient.case_id,
+                    message_id=message_id,
+                    device_id=recipient.device_id,
+                    body=body,
+                )
 
         cpu_before = cpu_seconds(instances.pids)
         t0 = time.perf_counter()
