@@ -202,22 +202,12 @@ def main() -> None:
     parser.add_argument(
         "--recipients", type=int, default=0, help="witness phones (default: one per instance)"
     )
-    parser.add_argument(
-        "--server-loop",
-        choices=("uvloop", "asyncio"),
-        default="uvloop",
-        help="the server's event loop (WITNESSLINK_UVLOOP), to compare the two",
-    )
     args = parser.parse_args()
-    settings = {"WITNESSLINK_UVLOOP": "true" if args.server_loop == "uvloop" else "false"}
     recipients = args.recipients or args.instances
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        with server_instances(
-            tmp, count=args.instances, database=args.database, settings=settings
-        ) as instances:
+        with server_instances(tmp, count=args.instances, database=args.database) as instances:
             result = run_loop(run(instances, tmp, args.messages, args.in_flight, recipients))
-            result["server_loop"] = args.server_loop
     print(json.dumps(result), flush=True)
 
 

@@ -91,25 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
         access_log_class=PathOnlyAccessLogger,
         print=None,
         handle_signals=True,
-        loop=event_loop_for(settings),
     )
     return 0
-
-
-def event_loop_for(settings: Settings) -> asyncio.AbstractEventLoop | None:
-    """A uvloop event loop when wanted and installed, else None (asyncio's default).
-
-    The server's hot path (HTTP parsing, socket writes, the hand-offs to the SQLite
-    thread) is mostly event-loop work; uvloop does it in C.
-    """
-    if not settings.use_uvloop:
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -53,11 +53,6 @@ class Settings:
     #: PIN evaluations a witness phone may have unconfirmed before its store's OPRF
     #: key is erased for ever (see server.domain.unlock).
     vault_max_unconfirmed: int = 10
-    # --- performance (benchmarks, issue 12) ---
-    #: Run ``serve`` on uvloop (libuv) when it is installed: the same asyncio API with a
-    #: much cheaper event loop (the relay gains about half again in messages/s).
-    use_uvloop: bool = True
-    # --- end performance ---
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -110,10 +105,6 @@ class Settings:
                 values[name] = env[variable]
         if "WITNESSLINK_TRUST_FORWARDED_FOR" in env:
             values["trust_forwarded_for"] = _flag(env["WITNESSLINK_TRUST_FORWARDED_FOR"])
-        # --- performance (benchmarks, issue 12) ---
-        if "WITNESSLINK_UVLOOP" in env:
-            values["use_uvloop"] = _flag(env["WITNESSLINK_UVLOOP"])
-        # --- end performance ---
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
