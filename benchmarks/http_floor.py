@@ -1,9 +1,10 @@
 """The ceiling under the relay benchmark: bare aiohttp answering one PUT per message.
 
 A server process with a single handler (read the body, answer 201 with a small JSON;
-no authentication, no database, no access log) on uvloop, driven exactly as
-``benchmarks/relay.py`` drives witnesslink: ~400-byte JSON bodies, ``--in-flight``
-concurrent requests from one client process on uvloop. Whatever this reaches on a
+no authentication, no database, no access log) on asyncio's loop as ``serve`` is,
+driven exactly as ``benchmarks/relay.py`` drives witnesslink: ~400-byte JSON bodies,
+``--in-flight`` concurrent requests from one client process (on uvloop when
+installed). Whatever this reaches on a
 machine is the most the relay could reach there while each message is its own HTTP
 request; the gap between the two is what witnesslink's own work costs. Prints one
 JSON line.
@@ -41,11 +42,7 @@ def serve(port: int) -> None:
     app = web.Application()
     app.router.add_put("/v1/cases/{case_id}/messages/{message_id}", store)
     app.router.add_get("/healthz", lambda _request: _ok())
-    import uvloop
-
-    web.run_app(
-        app, host="127.0.0.1", port=port, print=None, access_log=None, loop=uvloop.new_event_loop()
-    )
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 async def _ok() -> web.Response:
