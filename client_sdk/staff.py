@@ -41,6 +41,10 @@ class StaffClient(Conversation):
         self.person = StaffIdentity(self._ctx, self.trust)
         self.team = TeamRoster(self._ctx, self.trust)
         self.enrolments = OfficerEnrolments(self._ctx, self.trust, self.team)
+        #: The server's known-client proof from this login: keep it (outside the store,
+        #: which a new login replaces) and pass it to the next :meth:`login` from this
+        #: computer, so that others' failed guesses at the account never make it wait.
+        self.known_client: str | None = None
 
     @classmethod
     async def login(
@@ -57,6 +61,7 @@ class StaffClient(Conversation):
         kdf: KdfParams = DEFAULT_KDF,
         wrapper: KeyWrapper | None = None,
         clock: Clock | None = None,
+        known_client: str | None = None,
     ) -> StaffClient:
         """Log in from this (new) client and register it as a device.
 
@@ -70,6 +75,9 @@ class StaffClient(Conversation):
         characters): unlike a witness phone it needs no server to open, so whoever
         copies it can guess offline at one Argon2id derivation per guess — a long
         passphrase is its only protection. ``wrapper`` adds a platform key store.
+
+        ``known_client`` is :attr:`known_client` of an earlier login to this account
+        from the same computer, if any (see that attribute).
 
         Raises:
             ValueError: a passphrase under twelve characters (nothing is created).
@@ -96,6 +104,8 @@ class StaffClient(Conversation):
             }
             if totp:
                 body["totp"] = totp
+            if known_client:
+                body["known_client"] = known_client
             reply = await transport.request("POST", "/v1/auth/login", json=body)
         except BaseException:
             await draft.store.vault.wipe()
@@ -114,6 +124,7 @@ class StaffClient(Conversation):
         me = SelfPerson(owner=f"staff:{staff['staff_id']}")
         await finish_device(draft, identity, me)
         client = cls(draft.store, identity, draft.olm, TrustState(me, {}, {}, {}), clock=clock)
+        client.known_client = reply.get("known_client")
         await publish_device_object(client._ctx)
         try:
             await client.transport.request("GET", "/v1/me/identity")

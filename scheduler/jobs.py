@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from server.domain.effects import Effects
 from server.domain.welfare.checkins import URGENT_STEPS
 from server.domain.welfare_models import CheckInStep
+from server.security.shared_ratelimit import sweep_idle_buckets
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -57,6 +58,7 @@ class Maintenance:
         await self._services.device_events.purge_expired()
         await self._services.dispatcher.forget_old_reports()
         await self._services.keys.forget_old_allowances()
+        await sweep_idle_buckets(self._services.store, self._services.clock)
         report = PurgeReport(copies, attachments, codes)
         if copies or attachments or codes:
             log.info(

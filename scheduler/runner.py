@@ -46,13 +46,20 @@ class Watchdog:
     def beat(self, name: str) -> None:
         self._last[name] = time.monotonic()
 
-    def report(self) -> dict[str, Any]:
+    def ages(self) -> dict[str, float]:
+        """Seconds since each job last completed (since start-up if it never has)."""
         now = time.monotonic()
+        return {name: now - self._last.get(name, self._started) for name in self._limits}
+
+    @property
+    def healthy(self) -> bool:
+        return all(age <= self._limits[name] for name, age in self.ages().items())
+
+    def report(self) -> dict[str, Any]:
         jobs = {}
         healthy = True
-        for name, limit in self._limits.items():
-            age = now - self._last.get(name, self._started)
-            ok = age <= limit
+        for name, age in self.ages().items():
+            ok = age <= self._limits[name]
             healthy = healthy and ok
             jobs[name] = {"seconds_since_run": round(age, 1), "ok": ok}
         return {"healthy": healthy, "jobs": jobs}
@@ -76,6 +83,7 @@ class BackgroundJobs:
         self._add("resumes", self.welfare.resumes, 30.0)
         self._add("flush-last-seen", self.maintenance.flush_last_seen, 30.0)
         self._add("purge-expired", self.maintenance.purge_expired, 600.0)
+        self._add("reseal", services.resealer.run, services.settings.reseal_interval_s)
         self._dispatch_loop: asyncio.Task[None] | None = None
         self._waves_loop: asyncio.Task[None] | None = None
 
@@ -99,6 +107,20 @@ class BackgroundJobs:
             coalesce=True,
             misfire_grace_time=None,
         )
+
+    @property
+    def running(self) -> bool:
+        """Whether the APScheduler loop is running (False once shut down)."""
+        return bool(self._scheduler.running)
+
+    @property
+    def healthy(self) -> bool:
+        """Running, and every job completed within its limit."""
+        return self.running and self.watchdog.healthy
+
+    def sweep_ages(self) -> dict[str, float]:
+        """Seconds since each job last completed: the sweep lag metrics show."""
+        return self.watchdog.ages()
 
     def start(self) -> None:
         self._scheduler.start()
@@ -147,7 +169,9 @@ class BackgroundJobs:
         return [t for t in (self._dispatch_loop, self._waves_loop) if t is not None]
 
     def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        """Stop the jobs; calling it again (application cleanup after a stop) is a no-op."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         for task in self._loops():
             task.cancel()
 

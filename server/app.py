@@ -13,9 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_request import BaseRequest
-from aiohttp.web_response import StreamResponse
 
 from server.api.context import JOBS, SERVICES, SETTINGS
 from server.api.problems import problem_middleware
@@ -29,6 +26,7 @@ from server.api.routes import (
     identities,
     keys,
     messages,
+    openapi,
     realtime,
     twilio,
     vault,
@@ -44,9 +42,12 @@ from server.console.views import caseload as console_caseload
 from server.console.views import witness as console_witness
 from server.console.web import CONSOLE, ConsoleServices, console_middleware
 from server.domain.caseload import Caseload
+from server.observability.logs import PathOnlyAccessLogger
+from server.observability.metrics import ServerMetrics, metrics_listener
+from server.observability.requests import add_request_id_header, request_context_middleware
 from server.realtime.bus import EventBus, LocalBus, PostgresBus
 from server.realtime.hub import Hub
-from server.services import build_services
+from server.services import open_services
 from server.storage.opening import open_database
 from server.storage.postgres import PostgresDatabase
 
@@ -61,6 +62,9 @@ SECURITY_HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+METRICS = web.AppKey("metrics", ServerMetrics)
+
+__all__ = ["METRICS", "PathOnlyAccessLogger", "build_app"]
 
 
 @web.middleware
@@ -72,34 +76,22 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-class PathOnlyAccessLogger(AbstractAccessLogger):
-    """Access log lines that name the route, not the path: a path can carry a secret
-    (the calendar feed's token) or ids that should not sit in logs, so the line shows
-    the route's template (``/v1/calendar/{token}.ics``). No query strings, no client
-    addresses (personal data)."""
-
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        self.logger.info(
-            "%s %s %s %.1fms", request.method, route_template(request), response.status, time * 1000
-        )
-
-
-def route_template(request: BaseRequest) -> str:
-    """The matched route's template, or ``(no route)``: never the request's own path."""
-    if not isinstance(request, web.Request):
-        return "(no route)"
-    resource = request.match_info.route.resource
-    return "(no route)" if resource is None else resource.canonical
-
-
 def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """An application for ``settings``; the clock is injectable for tests."""
     the_clock: Clock = clock or SystemClock()
+    metrics = ServerMetrics()
     app = web.Application(
-        middlewares=[security_headers, problem_middleware, console_middleware],
+        middlewares=[
+            request_context_middleware(metrics.observe_request),
+            security_headers,
+            problem_middleware,
+            console_middleware,
+        ],
         client_max_size=max(settings.attachment_max_bytes, settings.json_max_bytes) + 64 * 1024,
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app.on_response_prepare.append(add_request_id_header)
     for table in (
         accounts.routes,
         cases.routes,
@@ -109,6 +101,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         messages.routes,
         realtime.routes,
         health.routes,
+        openapi.routes,
         welfare.routes,
         alerts.routes,
         twilio.routes,
@@ -129,7 +122,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         if isinstance(db, PostgresDatabase):
             bus = PostgresBus(settings.database_url, db.pool, schema=settings.postgres_schema)
         hub = Hub(bus)
-        services = build_services(settings, the_clock, db, hub=hub, events=hub)
+        services = await open_services(settings, the_clock, db, hub=hub, events=hub)
         app[SERVICES] = services
         app[CONSOLE] = ConsoleServices(
             sessions=ConsoleSessions(
@@ -148,6 +141,13 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             scheduler = BackgroundJobs(services)
             scheduler.start()
         app[JOBS] = scheduler
+        metrics.attach(
+            db=db,
+            delivery=services.delivery,
+            connected_devices=lambda: len(hub.connected_devices()),
+            jobs=scheduler,
+            runs_scheduler=settings.run_scheduler,
+        )
         try:
             yield
         finally:
@@ -161,4 +161,12 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             await db.close()
 
     app.cleanup_ctx.append(services_ctx)
+    if settings.metrics_listen is not None:
+        listen = settings.metrics_listen
+
+        async def metrics_ctx(_app: web.Application) -> AsyncIterator[None]:
+            async with metrics_listener(metrics, listen):
+                yield
+
+        app.cleanup_ctx.append(metrics_ctx)
     return app

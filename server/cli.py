@@ -18,25 +18,36 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.app import PathOnlyAccessLogger, build_app
+from server.app import build_app
 from server.clock import FileClock, SystemClock
 from server.config import Settings
 from server.domain.audit import Actor, verify_chain
 from server.domain.events import NullEventSink
 from server.domain.models import AgencyKind, Role
+from server.domain.server_keys import IndexRootUnknown
 from server.errors import DomainError
+from server.observability.logs import PathOnlyAccessLogger, configure_logging
+from server.observability.startup_warnings import production_warnings
 from server.process_limits import raise_open_file_limit
-from server.services import Services, build_services
+from server.security.sealing import KeyConfigError, SealError, new_key_b64
+from server.services import Services, open_services
+from server.storage.backup import BackupError, backup, restore
 from server.storage.opening import open_database
 
 ADMIN_ACTOR = Actor.system("admin-cli")
+startup_log = logging.getLogger("witnesslink.startup")
+#: Start-up failures caused by the key configuration: shown as one line, not a traceback.
+KEY_PROBLEMS = (KeyConfigError, SealError, IndexRootUnknown)
 
 FIRST_RUN_HELP = """\
-No staff accounts exist yet. Create an agency and the first admin with:
+No staff accounts exist yet. This terminal keeps the server running (Ctrl+C stops
+it); in a second terminal, create an agency and the first admin with:
 
   witnesslink admin create-agency --name "Example Police" --country DE --kind police{data_arg}
   witnesslink admin create-staff --agency "Example Police" --username admin \\
       --display-name "First Admin" --role admin --totp{data_arg}
+
+then sign in to the staff console at /console/ on this server.
 """
 
 
@@ -54,7 +65,7 @@ async def _with_services(settings: Settings, action: Callable[[Services], Awaita
     clock = SystemClock()
     db = await open_database(settings.database_url, clock, schema=settings.postgres_schema)
     try:
-        services = build_services(settings, clock, db, hub=None, events=NullEventSink())
+        services = await open_services(settings, clock, db, hub=None, events=NullEventSink())
         return await action(services)
     finally:
         await db.close()
@@ -63,15 +74,21 @@ async def _with_services(settings: Settings, action: Callable[[Services], Awaita
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # APScheduler logs every run of every job at INFO (the check-in sweep runs four
-    # times a second); failures are logged by the jobs themselves and the watchdog.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(settings.log_format)
+    for warning in production_warnings(
+        settings, secret_key_from_file=settings.secret_key_b64 is None
+    ):
+        startup_log.warning("production warning: %s", warning)
 
     async def first_run_check(services: Services) -> int:
         return 0 if await services.accounts.has_any_staff() else 1
 
-    if asyncio.run(_with_services(settings, first_run_check)):
+    try:
+        no_staff = asyncio.run(_with_services(settings, first_run_check))
+    except KEY_PROBLEMS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if no_staff:
         data_arg = f" --data-dir {args.data_dir}" if args.data_dir else ""
         print(FIRST_RUN_HELP.format(data_arg=data_arg), flush=True)
     location = str(settings.data_dir.resolve()) if settings.uses_sqlite else "PostgreSQL"
@@ -112,9 +129,34 @@ def _print_totp(uri: str) -> None:
     print(uri)
 
 
+def _offline_admin(settings: Settings, args: argparse.Namespace) -> int | None:
+    """The admin commands that must not open (and so migrate) the database first:
+    a restore needs an empty target. None when ``args`` names another command."""
+    command = args.admin_command
+    if command == "new-key":
+        print(new_key_b64())
+        return 0
+    if command not in ("backup", "restore"):
+        return None
+    try:
+        if command == "backup":
+            backup(settings.database_url, Path(args.to), schema=settings.postgres_schema)
+            print(f"backup written to {args.to} (the server key is NOT in it: keep it apart)")
+        else:
+            restore(Path(args.source), settings.database_url)
+            print("restored; run `witnesslink admin verify-audit`, then start the server")
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _admin(args: argparse.Namespace) -> int:
     settings = _settings(args)
     command = args.admin_command
+    offline = _offline_admin(settings, args)
+    if offline is not None:
+        return offline
 
     async def run(services: Services) -> int:
         accounts = services.accounts
@@ -172,12 +214,20 @@ def _admin(args: argparse.Namespace) -> int:
             report = await verify_chain(services.store)
             print(report.describe())
             return 0 if report.ok else 2
+        elif command == "reseal":
+            resealer = services.resealer
+            resealed = await (resealer.report() if args.report_only else resealer.run())
+            print(resealed.describe())
+            return 0 if resealed.old_keys_can_be_removed else 3
         return 0
 
     try:
         return asyncio.run(_with_services(settings, run))
     except DomainError as error:
         print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+    except KEY_PROBLEMS as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
 
@@ -222,6 +272,23 @@ def _parser() -> argparse.ArgumentParser:
     admin_commands.add_parser(
         "verify-audit", help="check the audit log's hash chain; names the first broken entry"
     )
+    reseal = admin_commands.add_parser(
+        "reseal",
+        help="re-seal every sealed value under the current server key; exit 3 while any"
+        " value remains under a previous key",
+    )
+    reseal.add_argument(
+        "--report-only", action="store_true", help="count what remains, change nothing"
+    )
+    admin_commands.add_parser("new-key", help="print a fresh random server key (base64)")
+    backup_parser = admin_commands.add_parser(
+        "backup", help="write a consistent backup of the database (not of the server key)"
+    )
+    backup_parser.add_argument("--to", required=True, help="backup file to create")
+    restore_parser = admin_commands.add_parser(
+        "restore", help="restore a backup into the configured, still empty, database"
+    )
+    restore_parser.add_argument("--from", dest="source", required=True, help="backup file")
     for sub in admin_commands.choices.values():
         common(sub)
     admin.set_defaults(func=_admin)

@@ -9,17 +9,33 @@ instance shares it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 DEFAULT_DATA_DIR = Path("witnesslink-data")
+LOG_FORMATS = ("auto", "json", "text")
+#: Below this Argon2id gives little protection to a stolen password hash (8 MiB).
+MIN_PASSWORD_MEMORY_KIB = 8192
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) as a pair.
+
+    Raises:
+        ValueError: not of that shape, or the port is out of range.
+    """
+    host, separator, port_text = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not separator or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected host:port for a listen address, got {value!r}")
+    return host, int(port_text)
 
 
 @dataclass(frozen=True)
@@ -53,8 +69,33 @@ class Settings:
     #: PIN evaluations a witness phone may have unconfirmed before its store's OPRF
     #: key is erased for ever (see server.domain.unlock).
     vault_max_unconfirmed: int = 10
+    # --- secrets and rotation (issue 12, part "secrets") ---
+    #: Keys that sealed values may still be under (base64, newest first); readable,
+    #: never used to seal. Drop them once ``witnesslink admin reseal`` reports none left.
+    previous_secret_keys_b64: tuple[str, ...] = field(default=(), repr=False)
+    #: The Twilio auth token being rotated out: webhooks signed with it are still
+    #: accepted; nothing is sent with it.
+    twilio_previous_auth_token: str | None = field(default=None, repr=False)
+    #: How often the background job re-seals values still under a previous key.
+    reseal_interval_s: float = 300.0
+
+    # --- Observability (metrics, logs, SMS health); see docs/configuration.md ---
+    #: ``host:port`` of a second, private listener serving ``/metrics``; None = off.
+    metrics_listen: str | None = None
+    #: ``json``, ``text`` or ``auto`` (JSON unless the log goes to a terminal).
+    log_format: str = "auto"
+    #: Consecutive failed SMS after which delivery is reported as failing.
+    sms_failing_after: int = 5
 
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+        if self.sms_failing_after < 1:
+            raise ValueError("the SMS failure threshold must be at least 1")
+        if self.metrics_listen is not None:
+            metrics_host, metrics_port = parse_listen_address(self.metrics_listen)
+            if (metrics_host, metrics_port) == (self.host, self.port):
+                raise ValueError("metrics must listen on another address than the server")
         if not self.database_url:
             object.__setattr__(
                 self, "database_url", f"sqlite:///{(self.data_dir / 'witnesslink.db').resolve()}"
@@ -103,10 +144,67 @@ class Settings:
         ):
             if env.get(variable):
                 values[name] = env[variable]
+        values.update(_secrets_and_limits_from_env(env))
         if "WITNESSLINK_TRUST_FORWARDED_FOR" in env:
             values["trust_forwarded_for"] = _flag(env["WITNESSLINK_TRUST_FORWARDED_FOR"])
+        # --- Observability ---
+        if env.get("WITNESSLINK_METRICS_LISTEN"):
+            values["metrics_listen"] = env["WITNESSLINK_METRICS_LISTEN"]
+        if env.get("WITNESSLINK_LOG_FORMAT"):
+            values["log_format"] = env["WITNESSLINK_LOG_FORMAT"].strip().lower()
+        if env.get("WITNESSLINK_SMS_FAILING_AFTER"):
+            values["sms_failing_after"] = int(env["WITNESSLINK_SMS_FAILING_AFTER"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)
+
+
+def _secrets_and_limits_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Key rotation, Twilio token rotation, the PostgreSQL schema (so a server can run
+    on a schema restored from a backup), and the limits the issue asked to make
+    settable (console idle time, enrolment code lifetime, password-hashing cost).
+
+    Raises:
+        ValueError: a number that does not parse, or is not positive.
+    """
+    values: dict[str, Any] = {}
+    if env.get("WITNESSLINK_PREVIOUS_SECRET_KEYS"):
+        values["previous_secret_keys_b64"] = tuple(
+            part.strip()
+            for part in env["WITNESSLINK_PREVIOUS_SECRET_KEYS"].split(",")
+            if part.strip()
+        )
+    if env.get("WITNESSLINK_POSTGRES_SCHEMA"):
+        values["postgres_schema"] = env["WITNESSLINK_POSTGRES_SCHEMA"]
+    if env.get("WITNESSLINK_TWILIO_PREVIOUS_AUTH_TOKEN"):
+        values["twilio_previous_auth_token"] = env["WITNESSLINK_TWILIO_PREVIOUS_AUTH_TOKEN"]
+    for variable, name, convert in (
+        ("WITNESSLINK_RESEAL_INTERVAL_S", "reseal_interval_s", float),
+        ("WITNESSLINK_CONSOLE_IDLE_MINUTES", "console_idle_minutes", int),
+        ("WITNESSLINK_PASSWORD_TIME_COST", "password_time_cost", int),
+        ("WITNESSLINK_PASSWORD_MEMORY_KIB", "password_memory_kib", int),
+    ):
+        if env.get(variable):
+            values[name] = _positive(variable, env[variable], convert)
+    if values.get("password_memory_kib", MIN_PASSWORD_MEMORY_KIB) < MIN_PASSWORD_MEMORY_KIB:
+        raise ValueError(
+            f"WITNESSLINK_PASSWORD_MEMORY_KIB must be at least {MIN_PASSWORD_MEMORY_KIB}"
+        )
+    if env.get("WITNESSLINK_ENROLMENT_TTL_HOURS"):
+        hours = _positive(
+            "WITNESSLINK_ENROLMENT_TTL_HOURS", env["WITNESSLINK_ENROLMENT_TTL_HOURS"], float
+        )
+        values["enrolment_ttl"] = timedelta(hours=hours)
+    return values
+
+
+def _positive(variable: str, text: str, convert: Callable[[str], float]) -> Any:
+    try:
+        value = convert(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number") from None
+    if value <= 0:
+        raise ValueError(f"{variable} must be positive")
+    return value

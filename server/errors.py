@@ -137,7 +137,7 @@ class RateLimited(DomainError):
     ) -> None:
         super().__init__(detail, retry_after=retry_after_s)
         self.retry_after_s = retry_after_s
-        #: Whether this refusal starts a run of them (see ``RateLimiter.take``).
+        #: Whether this refusal starts a run of them (see ``ratelimit.Limiter.take``).
         self.first_refusal = first_refusal
 
 

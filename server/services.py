@@ -23,9 +23,12 @@ from server.domain.enrolment import EnrolmentService
 from server.domain.events import EventSink
 from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
+from server.domain.login_throttle import LoginThrottle, login_limiters
 from server.domain.messages import MessageRelay
+from server.domain.resealing import Resealer
 from server.domain.resends import Resends
 from server.domain.rosters import RosterService
+from server.domain.server_keys import blind_index_root
 from server.domain.unlock.pins import PinService
 from server.domain.unlock.service import UnlockService
 from server.domain.welfare.alert_desk import AlertDesk
@@ -37,11 +40,14 @@ from server.domain.welfare.waves import WaveArming
 from server.notify.dispatcher import Dispatcher
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.webhooks import TwilioWebhookVerifier
+from server.observability.delivery_health import DeliveryMonitor
 from server.realtime.hub import Hub
+from server.security.known_clients import KnownClientProofs
 from server.security.passwords import PasswordHashing
 from server.security.phones import PhoneBook
-from server.security.ratelimit import Rate, RateLimiter
-from server.security.sealing import Sealer, load_or_create_key
+from server.security.ratelimit import MemoryRateLimiter, Rate
+from server.security.sealing import Sealer, load_key_ring
+from server.security.shared_ratelimit import BucketKeys, SharedRateLimiter
 from server.storage.database import Database
 from server.storage.store import SqlStore
 
@@ -56,6 +62,7 @@ class Services:
     db: Database
     store: SqlStore
     sealer: Sealer
+    resealer: Resealer
     audit: AuditLog
     authenticator: DeviceAuthenticator
     accounts: AccountService
@@ -77,6 +84,7 @@ class Services:
     alert_desk: AlertDesk
     welfare: WelfareSettings
     dispatcher: Dispatcher
+    delivery: DeliveryMonitor
     twilio_webhooks: TwilioWebhookVerifier | None
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
@@ -100,7 +108,7 @@ def sms_gateway(settings: Settings) -> SmsGateway:
     return LogSmsGateway()
 
 
-def build_services(
+async def open_services(
     settings: Settings,
     clock: Clock,
     db: Database,
@@ -109,12 +117,46 @@ def build_services(
     events: EventSink,
     gateway: SmsGateway | None = None,
 ) -> Services:
-    """Wire the services; ``events`` is the hub in a server, a null sink in tools."""
+    """Load the key ring and the blind-index root, then wire the services.
+
+    Raises:
+        ValueError: a configured key is not 32 bytes of base64.
+        IndexRootUnknown: see :func:`server.domain.server_keys.blind_index_root`.
+    """
+    current, previous = load_key_ring(
+        settings.secret_key_path, settings.secret_key_b64, settings.previous_secret_keys_b64
+    )
+    sealer = Sealer(current, previous)
     store = SqlStore(db)
-    server_key = load_or_create_key(settings.secret_key_path, settings.secret_key_b64)
-    sealer = Sealer(server_key)
-    phones = PhoneBook(sealer, server_key)
+    index_root = await blind_index_root(store, sealer, current, clock)
+    return build_services(
+        settings, clock, store, sealer, index_root, hub=hub, events=events, gateway=gateway
+    )
+
+
+def build_services(
+    settings: Settings,
+    clock: Clock,
+    store: SqlStore,
+    sealer: Sealer,
+    index_root: bytes,
+    *,
+    hub: Hub | None,
+    events: EventSink,
+    gateway: SmsGateway | None = None,
+) -> Services:
+    """Wire the services; ``events`` is the hub in a server, a null sink in tools."""
+    db = store.db
+    phones = PhoneBook(sealer, index_root)
     audit = AuditLog(clock)
+    # Keyed by the blind-index root, not the sealing key: like the phone index they
+    # must stay the same across a rotation of the sealing key, on every instance.
+    bucket_keys = BucketKeys(index_root)
+
+    def shared_limiter(scope: str, rate: Rate) -> SharedRateLimiter:
+        """A limiter every instance on this database shares (see shared_ratelimit)."""
+        return SharedRateLimiter(store, clock, bucket_keys, scope, rate)
+
     authenticator = DeviceAuthenticator(store, clock, cache_ttl=settings.auth_cache_ttl)
     passwords = PasswordHashing(
         time_cost=settings.password_time_cost, memory_cost_kib=settings.password_memory_kib
@@ -125,8 +167,7 @@ def build_services(
         clock,
         passwords,
         sealer,
-        login_by_user=RateLimiter(clock, Rate(capacity=5, refill_s=60)),
-        login_by_address=RateLimiter(clock, Rate(capacity=20, refill_s=6)),
+        LoginThrottle(login_limiters(shared_limiter), KnownClientProofs(index_root)),
     )
     cases = CaseService(store, audit, clock, events, authenticator)
     devices = DeviceService(store, audit, clock, authenticator, events)
@@ -136,11 +177,18 @@ def build_services(
         clock,
         authenticator,
         events,
-        claims_by_address=RateLimiter(clock, Rate(capacity=10, refill_s=60)),
+        claims_by_address=shared_limiter("enrolment.address", Rate(capacity=10, refill_s=60)),
         ttl=settings.enrolment_ttl,
     )
+    # Key claims stay in memory: up to 200 a second per device, where a database write
+    # per claim would cost more than the claim. Each instance counting on its own
+    # multiplies the allowance by the number of instances (the per-target one-time-key
+    # allowance, which is in the database, is what protects a device's keys).
     keys = KeyService(
-        store, audit, clock, claims_by_device=RateLimiter(clock, Rate(capacity=200, refill_s=1))
+        store,
+        audit,
+        clock,
+        claims_by_device=MemoryRateLimiter(clock, Rate(capacity=200, refill_s=1)),
     )
     messages = MessageRelay(store, audit, clock, events, ttl=settings.message_ttl)
     resends = Resends(store, audit, clock, events)
@@ -155,6 +203,7 @@ def build_services(
         hub.on_revoked.append(authenticator.forget_devices)
     alerts = AlertEngine()
     public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    delivery = DeliveryMonitor(settings.sms_failing_after)
     dispatcher = Dispatcher(
         store,
         clock,
@@ -165,6 +214,7 @@ def build_services(
         status_callback_url=f"{public_url}/v1/twilio/status"
         if settings.twilio_configured
         else None,
+        monitor=delivery,
     )
     checkins = CheckInService(
         store,
@@ -177,7 +227,9 @@ def build_services(
         wake_dispatcher=dispatcher.wake,
     )
     webhooks = (
-        TwilioWebhookVerifier(settings.twilio_auth_token, public_url)
+        TwilioWebhookVerifier(
+            settings.twilio_auth_token, public_url, settings.twilio_previous_auth_token
+        )
         if settings.twilio_configured and settings.twilio_auth_token
         else None
     )
@@ -188,6 +240,7 @@ def build_services(
         db=db,
         store=store,
         sealer=sealer,
+        resealer=Resealer(store, sealer),
         audit=audit,
         authenticator=authenticator,
         accounts=accounts,
@@ -209,6 +262,7 @@ def build_services(
         alert_desk=AlertDesk(store, audit, clock, events, sealer),
         welfare=WelfareSettings(store, audit, clock, phones),
         dispatcher=dispatcher,
+        delivery=delivery,
         twilio_webhooks=webhooks,
         appointments=AppointmentService(
             store,
@@ -230,7 +284,7 @@ def build_services(
             events,
             authenticator,
             # A witness mistyping a few times goes through; a script cannot hammer.
-            evaluations_by_device=RateLimiter(clock, Rate(capacity=5, refill_s=30)),
+            evaluations_by_device=shared_limiter("unlock.device", Rate(capacity=5, refill_s=30)),
             max_unconfirmed=settings.vault_max_unconfirmed,
             wake_dispatcher=dispatcher.wake,
         ),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,19 +92,27 @@ def store(database: Database) -> SqlStore:
 
 
 @asynccontextmanager
-async def _world(
-    backend: str, tmp_path: Path, clock: ManualClock, twilio: FakeTwilio | None
+async def world_on(
+    backend: str,
+    tmp_path: Path,
+    clock: ManualClock,
+    twilio: FakeTwilio | None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[World]:
+    """A running server with the standard cast on ``backend``; ``overrides`` change
+    its settings."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'server.db'}"
-        async with running_world(tmp_path, url, clock, twilio=twilio) as w:
+        async with running_world(tmp_path, url, clock, twilio=twilio, overrides=overrides) as w:
             await standard_cast(w)
             yield w
         return
     dsn = postgres_dsn()
     schema = await create_pg_schema(dsn)
     try:
-        async with running_world(tmp_path, dsn, clock, schema, twilio=twilio) as w:
+        async with running_world(
+            tmp_path, dsn, clock, schema, twilio=twilio, overrides=overrides
+        ) as w:
             await standard_cast(w)
             yield w
     finally:
@@ -113,7 +122,7 @@ async def _world(
 @pytest.fixture
 async def world(backend: str, tmp_path: Path, clock: ManualClock) -> AsyncIterator[World]:
     """A running server on the parametrised backend, with the standard cast of staff."""
-    async with _world(backend, tmp_path, clock, None) as w:
+    async with world_on(backend, tmp_path, clock, None) as w:
         yield w
 
 
@@ -129,5 +138,5 @@ async def sms_world(
     backend: str, tmp_path: Path, clock: ManualClock, twilio: FakeTwilio
 ) -> AsyncIterator[World]:
     """Like ``world``, with SMS going through the real twilio client to the fake."""
-    async with _world(backend, tmp_path, clock, twilio) as w:
+    async with world_on(backend, tmp_path, clock, twilio) as w:
         yield w

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from server.security.known_clients import MAX_PROOF_LENGTH
+
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")]
 Base64 = Annotated[
     str, msgspec.Meta(min_length=1, max_length=96 * 1024, pattern=r"^[A-Za-z0-9+/]+={0,2}\Z")
@@ -53,6 +55,8 @@ class LoginIn(Strict):
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     device: DeviceIn
     totp: Annotated[str, msgspec.Meta(max_length=10)] | None = None
+    #: The proof this client got from its last sign-in to this account, if any.
+    known_client: Annotated[str, msgspec.Meta(max_length=MAX_PROOF_LENGTH)] | None = None
 
 
 B64Bytes32 = Annotated[str, msgspec.Meta(min_length=43, max_length=44)]

@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 from server.errors import DomainError
+from server.observability.requests import route_of
 
 log = logging.getLogger("witnesslink.api")
 
@@ -92,8 +93,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem(error.status, code, error.reason, extra_headers=kept)
     except Exception:
         incident = secrets.token_hex(6)
+        # The route's template, not the path: a path can carry ids or a secret.
         log.exception(
-            "unhandled error (incident %s) on %s %s", incident, request.method, request.path
+            "unhandled error (incident %s) on %s %s", incident, request.method, route_of(request)
         )
         return problem(
             500,

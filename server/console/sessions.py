@@ -23,6 +23,10 @@ from server.storage.protocols import Store
 
 COOKIE = "wl_session"
 LOGIN_CSRF_COOKIE = "wl_login"
+#: The browser's known-client proof (server.security.known_clients): kept across
+#: sign-outs, so that other addresses' failed guesses never lock this browser out.
+KNOWN_CLIENT_COOKIE = "wl_known_client"
+KNOWN_CLIENT_MAX_AGE_S = 400 * 24 * 3600  # the longest lifetime browsers allow
 
 
 def session_hash(cookie: str) -> bytes:

@@ -25,6 +25,7 @@ from server.domain.access import SUPERVISING_ROLES
 from server.domain.caseload import Caseload
 from server.domain.models import Role
 from server.errors import DomainError
+from server.observability.requests import route_of
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         incident = secrets.token_hex(6)
         log.exception(
-            "console error (incident %s) on %s %s", incident, request.method, request.path
+            "console error (incident %s) on %s %s", incident, request.method, route_of(request)
         )
         response = await _error_page(request, 500, f"Something went wrong (incident {incident}).")
     if not response.prepared:

@@ -29,6 +29,7 @@ from server.clock import Clock, iso
 from server.domain.access import SUPERVISING_ROLES
 from server.domain.audit import Actor, AuditLog, ChainReport, verify_chain
 from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy
+from server.domain.login_throttle import LoginThrottle
 from server.domain.models import (
     Agency,
     AgencyKind,
@@ -44,12 +45,10 @@ from server.errors import (
     InvalidInput,
     LoginFailed,
     NotFound,
-    RateLimited,
     TotpRequired,
 )
 from server.ids import new_id
 from server.security.passwords import MIN_PASSWORD_LENGTH, PasswordHashing
-from server.security.ratelimit import RateLimiter
 from server.security.sealing import Sealer
 from server.storage.protocols import Store, UnitOfWork
 from wire.keys import login_context
@@ -70,6 +69,8 @@ class LoginResult:
     staff: Staff
     device: Device
     token: str
+    #: Presented at the next sign-in from this client (see :meth:`check_credentials`).
+    known_client: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,16 +141,14 @@ class AccountService:
         clock: Clock,
         passwords: PasswordHashing,
         sealer: Sealer,
-        login_by_user: RateLimiter,
-        login_by_address: RateLimiter,
+        login_throttle: LoginThrottle,
     ) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
         self._passwords = passwords
         self._sealer = sealer
-        self._login_by_user = login_by_user
-        self._login_by_address = login_by_address
+        self._login_throttle = login_throttle
 
     async def create_agency(
         self,
@@ -267,26 +266,30 @@ class AccountService:
         return secret
 
     async def check_credentials(
-        self, username: str, password: str, totp_code: str | None, address: str
+        self,
+        username: str,
+        password: str,
+        totp_code: str | None,
+        address: str,
+        known_client: str | None = None,
     ) -> Staff:
         """Verify a password (and TOTP when the account has it); rate-limited, audited.
 
+        ``known_client`` is the proof a client got when it last signed in to this
+        account (see :class:`~server.domain.login_throttle.LoginThrottle`): with it,
+        failures from other addresses never refuse this attempt.
+
         Raises:
-            RateLimited: too many attempts for this username or address.
+            RateLimited: too many attempts (see :mod:`server.domain.login_throttle`).
             LoginFailed: wrong username, password or code, or a disabled account.
             TotpRequired: right password, but the account needs a code and none was sent.
         """
         username = username.lower()  # usernames are case-insensitive
-        for limiter, by, key in (
-            (self._login_by_address, "address", address),
-            (self._login_by_user, "username", username),
-        ):
-            try:
-                limiter.take(key)
-            except RateLimited as refused:
-                if refused.first_refusal:
-                    await self._record_throttling(username, by)
-                raise
+
+        async def throttled(by: str) -> None:
+            await self._record_throttling(username, by)
+
+        await self._login_throttle.admit(username, address, known_client, throttled)
         async with self._store.read() as uow:
             staff = await uow.staff.get_by_username(username)
         ok = await self._passwords.verify(None if staff is None else staff.password_hash, password)
@@ -313,9 +316,13 @@ class AccountService:
                     return await uow.staff.use_totp_step(staff.id, step)
         return False
 
+    def known_client_proof(self, staff: Staff) -> str:
+        """A new known-client proof for a client that just signed in as ``staff``."""
+        return self._login_throttle.issue_proof(staff.username)
+
     async def _record_throttling(self, username: str, by: str) -> None:
-        """The start of a run of refused login attempts (too many, by username or by
-        network address), once per run: a guessing attack shows in the audit log
+        """The start of a run of refused login attempts (which bucket: see
+        :mod:`server.domain.login_throttle`), once per run: a guessing attack shows in the audit log
         without each refusal adding an entry. Neither the address nor an unknown
         username is recorded."""
         async with self._store.read() as uow:
@@ -336,6 +343,7 @@ class AccountService:
         totp_code: str | None,
         registration: DeviceRegistration,
         address: str,
+        known_client: str | None = None,
     ) -> LoginResult:
         """Log in from a new client: check credentials, register the client's device.
 
@@ -344,7 +352,7 @@ class AccountService:
             SignatureInvalid, InvalidInput: bad device registration material.
             Conflict: the device keys are already registered.
         """
-        staff = await self.check_credentials(username, password, totp_code, address)
+        staff = await self.check_credentials(username, password, totp_code, address, known_client)
         check_registration(registration, login_context(staff.username))
         now = self._clock.now()
         async with self._store.write() as uow:
@@ -363,7 +371,7 @@ class AccountService:
                 subject=("device", device.id),
                 details={"owner_kind": "staff", "one_time_keys": len(registration.one_time_keys)},
             )
-        return LoginResult(staff, device, token)
+        return LoginResult(staff, device, token, self.known_client_proof(staff))
 
     async def get_staff(self, staff_id: str) -> Staff:
         """Raises: NotFound."""

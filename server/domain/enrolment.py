@@ -42,7 +42,7 @@ from server.errors import (
     NotFound,
 )
 from server.ids import new_id
-from server.security.ratelimit import RateLimiter
+from server.security.ratelimit import Limiter
 from server.storage.protocols import Store, UnitOfWork
 from wire.encoding import unb64
 from wire.enrolment import NONCE_BYTES, code_hash_of, commitment, enrolment_context
@@ -82,7 +82,7 @@ class EnrolmentService:
         clock: Clock,
         authenticator: DeviceAuthenticator,
         events: EventSink,
-        claims_by_address: RateLimiter,
+        claims_by_address: Limiter,
         *,
         ttl: timedelta = timedelta(hours=24),
     ) -> None:
@@ -344,7 +344,7 @@ class EnrolmentService:
             SignatureInvalid: bad device registration material.
             EnrolmentCodeInvalid: the code is wrong, used, withdrawn or expired (audited).
         """
-        self._claims_by_address.take(address)
+        await self._claims_by_address.take(address)
         token = _fixed_b64(server_token, "code")
         if not is_key(identity_key):
             raise InvalidInput("identity_key must be a 32-byte public key in base64")

@@ -27,7 +27,7 @@ from server.domain.denials import audit_denied
 from server.domain.models import Device, SignedKey
 from server.domain.registration import MAX_STORED_ONE_TIME_KEYS, check_keys
 from server.errors import InvalidInput, NotFound
-from server.security.ratelimit import RateLimiter
+from server.security.ratelimit import MemoryRateLimiter
 from server.storage.protocols import Store
 
 MAX_CLAIM = 100
@@ -56,7 +56,7 @@ class KeyService:
         store: Store,
         audit: AuditLog,
         clock: Clock,
-        claims_by_device: RateLimiter,
+        claims_by_device: MemoryRateLimiter,
         allowance: OneTimeKeyAllowance | None = None,
     ) -> None:
         self._store = store
@@ -114,7 +114,7 @@ class KeyService:
         """
         if len(device_ids) > MAX_CLAIM or len(set(device_ids)) != len(device_ids):
             raise InvalidInput(f"claim up to {MAX_CLAIM} distinct devices at a time")
-        self._claims_by_device.take(principal.device.id, cost=max(1, len(device_ids)))
+        self._claims_by_device.take_now(principal.device.id, cost=max(1, len(device_ids)))
         results: list[ClaimResult] = []
         async with self._store.write() as uow:
             if principal.witness is not None:

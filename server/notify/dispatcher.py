@@ -52,6 +52,7 @@ from server.notify.sms import (
     SendResult,
     SmsGateway,
 )
+from server.observability.delivery_health import DeliveryMonitor
 from server.security.phones import PhoneBook
 from server.storage.protocols import DeliveryUpdate, Store
 from wire.i18n import texts
@@ -121,6 +122,15 @@ class _Lease:
             return all(nid in self._held for nid in group.ids)
 
 
+#: The names delivery outcomes carry in metrics and the delivery monitor.
+_OUTCOME_NAMES = {
+    SendResult.SENT: "sent",
+    SendResult.PERMANENT_FAILURE: "failed",
+    SendResult.RETRYABLE_FAILURE: "retry",
+    SendResult.UNCERTAIN: "uncertain",
+}
+
+
 def _backoff(attempts: int) -> timedelta:
     return min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** max(0, attempts - 1)))
 
@@ -138,6 +148,7 @@ class Dispatcher:
         alerts: AlertEngine,
         *,
         status_callback_url: str | None = None,
+        monitor: DeliveryMonitor | None = None,
         batch: int = 20000,
         concurrency: int = 100,
     ) -> None:
@@ -148,6 +159,7 @@ class Dispatcher:
         self._phones = phones
         self._alerts = alerts
         self._status_callback_url = status_callback_url
+        self._monitor = monitor
         self._batch = batch
         self._limit = asyncio.Semaphore(concurrency)
         self.owner = secrets.token_hex(8)
@@ -312,6 +324,7 @@ class Dispatcher:
             attempts = max(r.attempts for r in group.rows)
             if isinstance(outcome, _Lost):
                 continue
+            self._observe(group.channel, outcome)
             if outcome is None:
                 updates.append(
                     DeliveryUpdate(
@@ -371,6 +384,17 @@ class Dispatcher:
             if sms_failures:
                 await self._alerts.escalate_early(uow, sms_failures, now)
 
+    def _observe(self, channel: str, outcome: SendOutcome | None) -> None:
+        """Tell the delivery monitor (metrics, the "SMS failing" warning) how it went."""
+        if self._monitor is None:
+            return
+        if outcome is None:
+            self._monitor.record(channel, "skipped")
+        else:
+            self._monitor.record(
+                channel, _OUTCOME_NAMES[outcome.result], error_code=outcome.error_code
+            )
+
     async def apply_saved_reports(self) -> int:
         """Apply delivery reports that came before their send was recorded (one may
         have raced the recording transaction); returns how many rows changed."""
@@ -398,6 +422,9 @@ class Dispatcher:
         mapped = (
             NotificationStatus.DELIVERED if status == "delivered" else NotificationStatus.FAILED
         )
+        if self._monitor is not None:
+            outcome = "delivered" if status == "delivered" else "undelivered"
+            self._monitor.record("sms", outcome, error_code=error_code)
         async with self._store.write() as uow:
             rows = await uow.notifications.mark_by_provider(
                 provider_id, mapped.value, now, error_code

@@ -7,6 +7,11 @@ result in ``X-Twilio-Signature``. Behind a reverse proxy the URL this server see
 so the verifier rebuilds the *public* URL from configuration, never from request
 headers an attacker controls.
 
+While the auth token is rotated, Twilio may sign with the old token or the new one
+(requests already queued, or the console change taking effect), so the verifier accepts
+a signature made with the current token or one previous token; nothing is ever *sent*
+with the previous token.
+
 No aiohttp here: the server's handlers read the form and the header, call
 :meth:`TwilioWebhookVerifier.verify`, and then the ``parse_*`` functions.
 """
@@ -41,11 +46,15 @@ class MalformedWebhook(ValueError):
 class TwilioWebhookVerifier:
     """Checks ``X-Twilio-Signature`` with ``twilio.request_validator.RequestValidator``."""
 
-    def __init__(self, auth_token: str, public_base_url: str) -> None:
+    def __init__(
+        self, auth_token: str, public_base_url: str, previous_auth_token: str | None = None
+    ) -> None:
         """Configure the verifier.
 
         Args:
             auth_token: the Twilio account's auth token (the signing key).
+            previous_auth_token: the token being rotated out, still accepted for
+                signatures until the operator removes it.
             public_base_url: scheme and host (and optional path prefix) under which
                 Twilio reaches this server, e.g. ``https://sms.example.org``; the URL
                 configured in Twilio is this plus the webhook's path and query.
@@ -61,7 +70,9 @@ class TwilioWebhookVerifier:
             raise ValueError("public_base_url must be an absolute http(s) URL")
         if parts.query or parts.fragment:
             raise ValueError("public_base_url must not have a query or fragment")
-        self._validator = RequestValidator(auth_token)
+        self._validators = [RequestValidator(auth_token)]
+        if previous_auth_token and previous_auth_token != auth_token:
+            self._validators.append(RequestValidator(previous_auth_token))
         self._public_base_url = public_base_url.rstrip("/")
 
     def __repr__(self) -> str:
@@ -81,13 +92,14 @@ class TwilioWebhookVerifier:
         ``path_and_query`` is the request's path and raw query string as received
         (aiohttp's ``request.raw_path``); ``form`` is the POSTed fields (a multidict
         with repeated keys is fine); ``signature_header`` is ``X-Twilio-Signature``.
-        A missing or empty signature is rejected. The comparison is constant-time.
+        A missing or empty signature is rejected. The comparison is constant-time, and
+        every token is tried so the time taken does not say which one matched.
         """
         if not signature_header:
             return False
-        return bool(
-            self._validator.validate(self.public_url(path_and_query), form, signature_header)
-        )
+        url = self.public_url(path_and_query)
+        matches = [bool(v.validate(url, form, signature_header)) for v in self._validators]
+        return any(matches)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 Each WebSocket connection has a bounded outgoing queue drained by its own writer, so a
 slow phone never slows the sender or anyone else. A connection remembers which copies
-it has pushed and not yet had acknowledged, so the backlog sent at connect time and
-live pushes never deliver the same copy twice on one connection. When a queue overflows,
+it has pushed (a :class:`~server.realtime.sent_ledger.SentLedger`), so the backlog sent
+at connect time, re-reads and live pushes never deliver the same copy twice on one
+connection, even when a re-read's snapshot predates an acknowledgement. When a queue overflows,
 or another instance says there is something new, the connection re-reads its pending
 copies from the database instead: the database, not memory, is the source of truth.
 
@@ -28,6 +29,7 @@ import msgspec
 from server.clock import iso
 from server.domain.models import MessageCopy
 from server.realtime.bus import EventBus
+from server.realtime.sent_ledger import SentLedger
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,8 @@ class DeviceConnection:
         self.device_id = device_id
         self._send = send
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
-        self._pushed: set[int] = set()
-        self._pushed_events: set[int] = set()
+        self._pushed = SentLedger()
+        self._pushed_events = SentLedger()
         # A read of the pending copies from the database is due: the backlog at first,
         # later after an overflow or a note from another instance. While it is due,
         # live copies are left to it so that they go out in id order.
@@ -82,7 +84,7 @@ class DeviceConnection:
         if isinstance(event_id, int):
             if event_id in self._pushed_events:
                 return
-            self._pushed_events.add(event_id)
+            self._pushed_events.sent(event_id)
         self._offer(_encoder.encode(event), None)
 
     def _offer(self, frame: bytes, copy_id: int | None) -> None:
@@ -94,7 +96,7 @@ class DeviceConnection:
             self.request_resync()
             return
         if copy_id is not None:
-            self._pushed.add(copy_id)
+            self._pushed.sent(copy_id)
 
     def request_resync(self) -> None:
         """Re-read pending copies from the database once the queued frames are out."""
@@ -107,8 +109,9 @@ class DeviceConnection:
         return self._queue.qsize()
 
     def acknowledged(self, copy_ids: Sequence[int], event_ids: Sequence[int] = ()) -> None:
-        self._pushed.difference_update(copy_ids)
-        self._pushed_events.difference_update(event_ids)
+        """The device's acknowledgement of these ids has committed."""
+        self._pushed.acknowledged(copy_ids)
+        self._pushed_events.acknowledged(event_ids)
 
     def close(self) -> None:
         self.closed = True
@@ -124,10 +127,7 @@ class DeviceConnection:
             if self._reread and self._queue.empty():
                 self._reread = False
                 await self._send_pending(load_pending)
-                for event in await load_events(self.device_id) if load_events else []:
-                    if event["event_id"] not in self._pushed_events:
-                        self._pushed_events.add(event["event_id"])
-                        await self._send(_encoder.encode(event))
+                await self._send_pending_events(load_events)
                 continue
             frame = await self._queue.get()
             if frame is None:
@@ -138,15 +138,32 @@ class DeviceConnection:
     async def _send_pending(self, load_pending: PendingLoader) -> None:
         """Push every pending copy not yet pushed here, oldest first, page by page."""
         after = 0
-        while not self.closed:
-            page = await load_pending(self.device_id, after)
-            for copy in page:
-                if copy.id not in self._pushed:
-                    self._pushed.add(copy.id)
-                    await self._send(_encoder.encode(message_frame(copy)))
-            if len(page) < BACKLOG_PAGE:
-                return
-            after = page[-1].id
+        self._pushed.read_started()
+        try:
+            while not self.closed:
+                page = await load_pending(self.device_id, after)
+                for copy in page:
+                    if copy.id not in self._pushed:
+                        self._pushed.sent(copy.id)
+                        await self._send(_encoder.encode(message_frame(copy)))
+                if len(page) < BACKLOG_PAGE:
+                    return
+                after = page[-1].id
+        finally:
+            self._pushed.read_finished()
+
+    async def _send_pending_events(self, load_events: EventLoader | None) -> None:
+        """Push every waiting stored event not yet pushed here."""
+        if load_events is None:
+            return
+        self._pushed_events.read_started()
+        try:
+            for event in await load_events(self.device_id):
+                if event["event_id"] not in self._pushed_events:
+                    self._pushed_events.sent(event["event_id"])
+                    await self._send(_encoder.encode(event))
+        finally:
+            self._pushed_events.read_finished()
 
 
 class Hub:

@@ -2,7 +2,9 @@
 
 A phone number is stored twice: sealed (to send to it) and as a keyed BLAKE2b digest of
 its E.164 form (to recognise the sender of an inbound SMS without decrypting every
-row). The index key is derived from the server key, so a database dump alone can
+row). The index keys are derived from the blind-index root — the server key in use when
+the root was recorded (:mod:`server.domain.server_keys`), kept unchanged across key
+rotations because code-word digests cannot be recomputed — so a database dump alone can
 neither read numbers nor confirm a guessed one. SMS code words are stored only as keyed
 digests.
 """
@@ -42,15 +44,15 @@ def normalise_word(word: str) -> str:
 
 
 class PhoneBook:
-    """Seals numbers and computes blind indexes with keys derived from the server key."""
+    """Seals numbers and computes blind indexes with keys derived from the index root."""
 
-    def __init__(self, sealer: Sealer, server_key: bytes) -> None:
+    def __init__(self, sealer: Sealer, index_root: bytes) -> None:
         self._sealer = sealer
         self._index_key = nacl.hash.blake2b(
-            server_key, key=b"", person=b"wl-phone-index", encoder=nacl.encoding.RawEncoder
+            index_root, key=b"", person=b"wl-phone-index", encoder=nacl.encoding.RawEncoder
         )
         self._word_key = nacl.hash.blake2b(
-            server_key, key=b"", person=b"wl-sms-words", encoder=nacl.encoding.RawEncoder
+            index_root, key=b"", person=b"wl-sms-words", encoder=nacl.encoding.RawEncoder
         )
 
     def __repr__(self) -> str:

@@ -549,6 +549,40 @@ _DELIVERY_REPAIR = Migration(
     ],
 )
 
+_SHARED_RATE_LIMITS = Migration(
+    version=10,
+    name="rate-limit buckets shared by every instance",
+    statements=[
+        # One token bucket per limiter (scope) and key; the key is a keyed hash, never
+        # an address or a username. idle_at: when the bucket is full again and may be
+        # swept (forgetting a full bucket changes nothing).
+        """CREATE TABLE rate_buckets (
+            scope TEXT NOT NULL,
+            bucket_key TEXT NOT NULL,
+            tokens DOUBLE PRECISION NOT NULL,
+            stamp_ms BIGINT NOT NULL,
+            refusing BOOLEAN NOT NULL,
+            idle_at BIGINT NOT NULL,
+            PRIMARY KEY (scope, bucket_key))""",
+        "CREATE INDEX rate_buckets_by_idle ON rate_buckets (idle_at)",
+    ],
+)
+
+_SERVER_SECRETS = Migration(
+    version=11,
+    name="server secrets: key material that must outlive a rotation of the sealing key",
+    statements=[
+        # Named secrets, each sealed under the current server key and re-sealed with
+        # every other sealed column. Holds the blind-index root: the phone index and the
+        # SMS code-word digests are keyed by it, and digests of code words cannot be
+        # recomputed, so it must stay the same while the sealing key changes.
+        """CREATE TABLE server_secrets (
+            name TEXT PRIMARY KEY,
+            value_sealed {BLOB} NOT NULL,
+            created_at BIGINT NOT NULL)""",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -559,6 +593,8 @@ MIGRATIONS: list[Migration] = [
     _TRUST,
     _VAULT_UNLOCK,
     _DELIVERY_REPAIR,
+    _SHARED_RATE_LIMITS,
+    _SERVER_SECRETS,
 ]
 
 

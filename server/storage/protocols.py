@@ -43,6 +43,7 @@ from server.domain.welfare_models import (
     Response,
     WitnessContact,
 )
+from server.security.ratelimit import Bucket
 
 
 class AgencyRepository(Protocol):
@@ -845,6 +846,52 @@ class UnlockRepository(Protocol):
         ...
 
 
+class RateLimitRepository(Protocol):
+    """Token buckets shared by every instance (see :mod:`server.security.shared_ratelimit`)."""
+
+    async def lock(self, scope: str, key: str, fresh: Bucket) -> Bucket:
+        """The bucket, created as ``fresh`` if absent, locked until commit."""
+        ...
+
+    async def save(self, scope: str, key: str, bucket: Bucket, idle_after_s: float) -> None: ...
+
+    async def purge(self, now_ms: int, limit: int = 5000) -> int:
+        """Forget buckets that are full again; returns how many."""
+        ...
+
+
+class SealedValueRepository(Protocol):
+    """Every column sealed under the server key, for re-sealing after a key rotation.
+
+    Columns are named ``table.column``; values are compared by their leading bytes
+    (format and key id), never opened by storage."""
+
+    def columns(self) -> list[str]: ...
+
+    async def not_under(
+        self, label: str, prefix: bytes, after: str, limit: int
+    ) -> list[tuple[str, bytes]]:
+        """Up to ``limit`` (row key, value) pairs not starting with ``prefix``, with row
+        keys after ``after``, in row-key order."""
+        ...
+
+    async def count_not_under(self, label: str, prefix: bytes) -> int: ...
+
+    async def replace_many(self, label: str, changes: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Compare-and-swap each (row key, old, new); a row no longer ``old`` is kept."""
+        ...
+
+
+class ServerSecretRepository(Protocol):
+    """Named secrets of the server itself, stored sealed."""
+
+    async def get(self, name: str) -> bytes | None: ...
+
+    async def add_if_absent(self, name: str, sealed: bytes, at_ms: int) -> None:
+        """Store unless one of that name exists; the first writer wins."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -922,6 +969,15 @@ class UnitOfWork(Protocol):
 
     @property
     def unlock(self) -> UnlockRepository: ...
+
+    @property
+    def rate_limits(self) -> RateLimitRepository: ...
+
+    @property
+    def sealed_values(self) -> SealedValueRepository: ...
+
+    @property
+    def server_secrets(self) -> ServerSecretRepository: ...
 
 
 class Store(Protocol):

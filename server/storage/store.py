@@ -26,6 +26,8 @@ from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
 from server.storage.repos.enrolments import SqlEnrolmentRepository
 from server.storage.repos.identities import SqlIdentityRepository, SqlRosterRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
+from server.storage.repos.rate_limits import SqlRateLimitRepository
+from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
@@ -140,6 +142,18 @@ class SqlUnitOfWork:
     @cached_property
     def unlock(self) -> SqlUnlockRepository:
         return SqlUnlockRepository(self.conn)
+
+    @cached_property
+    def rate_limits(self) -> SqlRateLimitRepository:
+        return SqlRateLimitRepository(self.conn)
+
+    @cached_property
+    def sealed_values(self) -> SqlSealedValueRepository:
+        return SqlSealedValueRepository(self.conn)
+
+    @cached_property
+    def server_secrets(self) -> SqlServerSecretRepository:
+        return SqlServerSecretRepository(self.conn)
 
 
 class SqlStore:

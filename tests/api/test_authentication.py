@@ -303,7 +303,7 @@ async def _wrong_password(http: aiohttp.ClientSession, username: str, **kw: Any)
     return http.post("/v1/auth/login", json=body, **kw)
 
 
-async def test_logins_are_rate_limited_per_username(
+async def test_logins_are_rate_limited_per_username_at_an_address(
     world: World, http: aiohttp.ClientSession
 ) -> None:
     for _ in range(5):
@@ -370,7 +370,7 @@ async def test_the_start_of_a_throttling_is_audited_once_per_run(
             assert response.status == 429
     (entry,) = await audit_entries(world, action="staff.login_throttled")
     assert (entry.actor_kind, entry.actor_id) == ("staff", world.staff["officer"])
-    assert entry.details == '{"by":"username"}'
+    assert entry.details == '{"by":"username-address"}'
 
     # An admitted attempt ends the run; the next refusal starts a new one.
     world.clock.advance(timedelta(seconds=60))

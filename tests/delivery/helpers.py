@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from client_sdk import StaffClient
 from server.clock import FileClock, ManualClock
@@ -347,6 +349,28 @@ def seed_agencies(env: Mapping[str, str], data_dir: Path) -> Agencies:
             staff[username] = staff_id
     assert set(CAST) <= set(staff), staff
     return Agencies(support_id, staff)
+
+
+@asynccontextmanager
+async def fresh_database(dsn: str) -> AsyncIterator[str]:
+    """CREATE DATABASE wl_two_<hex> on the test server; its DSN; DROP it afterwards."""
+    import asyncpg
+
+    name = f"wl_two_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    parts = urlsplit(dsn)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
 
 
 class ServerProcess:

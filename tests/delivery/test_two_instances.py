@@ -12,13 +12,9 @@ from __future__ import annotations
 import base64
 import os
 import random
-import secrets
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -32,6 +28,7 @@ from .helpers import (
     Outbox,
     ServerProcess,
     assert_every_notification_sent_exactly_once,
+    fresh_database,
     phones_and_waves,
     poll,
     seed_agencies,
@@ -44,28 +41,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 WAVES = ("10:00", "10:04")
 WAVE_WORKERS = ("worker1", "worker2", "worker3", "worker1", "worker2", "worker1")
-
-
-@asynccontextmanager
-async def fresh_database(dsn: str) -> AsyncIterator[str]:
-    """CREATE DATABASE wl_two_<hex> on the test server; its DSN; DROP it afterwards."""
-    import asyncpg
-
-    name = f"wl_two_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    parts = urlsplit(dsn)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
 
 
 async def test_two_instances_on_one_database_send_every_sms_exactly_once(

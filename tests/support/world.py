@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -25,6 +26,7 @@ from server.clock import ManualClock
 from server.config import Settings
 from server.domain.audit import Actor
 from server.domain.models import AgencyKind, Role
+from server.observability.logs import PathOnlyAccessLogger
 from server.services import Services
 from tests.fakes.twilio_server import FakeTwilio
 from tests.support.kdf import FAST_KDF, WITNESS_PIN
@@ -150,9 +152,12 @@ class World:
         self.app = build_app(self.settings, clock=self.clock)
         listening = bound_socket(port)
         self.server = TestServer(
-            self.app, host="127.0.0.1", port=port, socket_factory=lambda *_: listening
+            self.app,
+            host="127.0.0.1",
+            port=port,
+            socket_factory=lambda *_: listening,
         )
-        await self.server.start_server()
+        await self.server.start_server(access_log_class=PathOnlyAccessLogger)
 
     async def close_clients(self) -> None:
         for client in self.clients:
@@ -226,15 +231,24 @@ async def running_world(
     schema: str | None = None,
     *,
     twilio: FakeTwilio | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[World]:
+    """A server on an ephemeral port; ``overrides`` change its settings (e.g. metrics)."""
     listening = bound_socket()
     port = int(listening.getsockname()[1])
     settings = settings_for_tests(tmp, database_url, schema, port=port, twilio=twilio)
+    settings = settings.with_overrides(**(overrides or {}))
     app = build_app(settings, clock=clock)
     # The socket is bound before the app is built (its URL goes into the settings) and
-    # handed over as it is, so no other process can take the port in between.
-    server = TestServer(app, host="127.0.0.1", port=port, socket_factory=lambda *_: listening)
-    await server.start_server()
+    # handed over as it is, so no other process can take the port in between. Access
+    # lines are written as `serve` writes them (route templates, request ids).
+    server = TestServer(
+        app,
+        host="127.0.0.1",
+        port=port,
+        socket_factory=lambda *_: listening,
+    )
+    await server.start_server(access_log_class=PathOnlyAccessLogger)
     world = World(server=server, app=app, clock=clock, tmp=tmp, settings=settings, twilio=twilio)
     try:
         yield world

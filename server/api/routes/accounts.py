@@ -14,6 +14,7 @@ from server.api.context import (
 )
 from server.api.models import DeviceIn, LoginIn
 from server.api.presenters import device_view, staff_view, witness_view
+from server.api.responses import DevicesOut, LoginOut, MeOut, OneDeviceOut
 from server.domain.models import SignedKey
 from server.domain.registration import DeviceRegistration
 
@@ -45,13 +46,15 @@ async def login(request: web.Request) -> web.Response:
         body.totp,
         registration_from(body.device),
         client_address(request),
+        body.known_client,
     )
     return json_response(
-        {
-            "device_id": result.device.id,
-            "token": result.token,
-            "staff": staff_view(result.staff),
-        },
+        LoginOut(
+            device_id=result.device.id,
+            token=result.token,
+            known_client=result.known_client,
+            staff=staff_view(result.staff),
+        ),
         status=201,
     )
 
@@ -60,11 +63,11 @@ async def login(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     caller = await principal(request)
     return json_response(
-        {
-            "device": device_view(caller.device),
-            "staff": None if caller.staff is None else staff_view(caller.staff),
-            "witness": None if caller.witness is None else witness_view(caller.witness),
-        }
+        MeOut(
+            device=device_view(caller.device),
+            staff=None if caller.staff is None else staff_view(caller.staff),
+            witness=None if caller.witness is None else witness_view(caller.witness),
+        )
     )
 
 
@@ -72,11 +75,11 @@ async def me(request: web.Request) -> web.Response:
 async def own_devices(request: web.Request) -> web.Response:
     caller = await principal(request)
     devices = await services(request).devices.own_devices(caller)
-    return json_response({"devices": [device_view(d) for d in devices]})
+    return json_response(DevicesOut(devices=[device_view(d) for d in devices]))
 
 
 @routes.post("/v1/devices/{device_id}/revoke")
 async def revoke_device(request: web.Request) -> web.Response:
     caller = await principal(request)
     device = await services(request).devices.revoke(caller, path_id(request, "device_id"))
-    return json_response({"device": device_view(device)})
+    return json_response(OneDeviceOut(device=device_view(device)))

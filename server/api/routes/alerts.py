@@ -7,6 +7,7 @@ from aiohttp import web
 from server.api.context import json_response, path_id, read_json, services, staff_principal
 from server.api.models import ResolveIn
 from server.api.presenters import alert_detail_view, alert_view
+from server.api.responses import AlertsOut
 
 routes = web.RouteTableDef()
 
@@ -19,7 +20,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     alerts = await services(request).alert_desk.list(
         caller.staff, include_resolved=include_resolved
     )
-    return json_response({"alerts": [alert_view(a) for a in alerts]})
+    return json_response(AlertsOut(alerts=[alert_view(a) for a in alerts]))
 
 
 @routes.get("/v1/alerts/{alert_id}")

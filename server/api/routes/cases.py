@@ -13,7 +13,8 @@ from server.api.context import (
     staff_principal,
 )
 from server.api.models import AddWitnessIn, AssignStaffIn, CreateCaseIn
-from server.api.presenters import case_detail_view, case_view, witness_view
+from server.api.presenters import case_detail_view, case_view, closed_case_view, witness_view
+from server.api.responses import AddedOut, CasesOut, RemovedOut
 
 routes = web.RouteTableDef()
 
@@ -23,7 +24,7 @@ async def list_cases(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     cases = await services(request).cases.list_cases(caller.staff)
-    return json_response({"cases": [case_view(case, witness) for case, witness in cases]})
+    return json_response(CasesOut(cases=[case_view(case, witness) for case, witness in cases]))
 
 
 @routes.post("/v1/cases")
@@ -55,7 +56,7 @@ async def assign_staff(request: web.Request) -> web.Response:
     added = await services(request).cases.assign_staff(
         caller.staff, path_id(request, "case_id"), body.staff_id
     )
-    return json_response({"added": added}, status=201 if added else 200)
+    return json_response(AddedOut(added=added), status=201 if added else 200)
 
 
 @routes.delete("/v1/cases/{case_id}/staff/{staff_id}")
@@ -65,7 +66,7 @@ async def remove_staff(request: web.Request) -> web.Response:
     removed = await services(request).cases.remove_staff(
         caller.staff, path_id(request, "case_id"), path_id(request, "staff_id")
     )
-    return json_response({"removed": removed})
+    return json_response(RemovedOut(removed=removed))
 
 
 @routes.post("/v1/cases/{case_id}/witness")
@@ -89,9 +90,7 @@ async def close_case(request: web.Request) -> web.Response:
     assert caller.staff is not None
     closed = await services(request).cases.close_case(caller.staff, path_id(request, "case_id"))
     return json_response(
-        {
-            **case_view(closed.case),
-            "newly_closed": closed.newly_closed,
-            "revoked_devices": closed.revoked_devices,
-        }
+        closed_case_view(
+            closed.case, newly_closed=closed.newly_closed, revoked=closed.revoked_devices
+        )
     )

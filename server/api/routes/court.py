@@ -16,6 +16,7 @@ from server.api.context import (
 )
 from server.api.models import AppointmentAnswerIn, AppointmentIn, AttendanceIn, CancelIn, ReadyIn
 from server.api.presenters import appointment_view
+from server.api.responses import AppointmentsOut, FeedOut, RevokedOut
 from server.domain.court.appointments import AppointmentSpec
 from server.domain.court.models import AppointmentKind, LocationKind
 from server.errors import NotFound
@@ -57,7 +58,7 @@ async def for_case(request: web.Request) -> web.Response:
     appointments = await services(request).appointments.for_case(
         caller.staff, path_id(request, "case_id"), include_past=include_past
     )
-    return json_response({"appointments": [appointment_view(a) for a in appointments]})
+    return json_response(AppointmentsOut(appointments=[appointment_view(a) for a in appointments]))
 
 
 @routes.get("/v1/appointments/{appointment_id}")
@@ -107,7 +108,7 @@ async def attendance(request: web.Request) -> web.Response:
 async def upcoming(request: web.Request) -> web.Response:
     caller = await principal(request)
     appointments = await services(request).appointments.upcoming(caller)
-    return json_response({"appointments": [appointment_view(a) for a in appointments]})
+    return json_response(AppointmentsOut(appointments=[appointment_view(a) for a in appointments]))
 
 
 @routes.post("/v1/appointments/{appointment_id}/answer")
@@ -137,7 +138,7 @@ async def issue_feed(request: web.Request) -> web.Response:
     token = await services(request).calendar_feeds.issue(caller.staff)
     settings = request.app[SETTINGS]
     base = (settings.public_url or f"http://{request.host}").rstrip("/")
-    return json_response({"url": f"{base}/v1/calendar/{token}.ics"}, status=201)
+    return json_response(FeedOut(url=f"{base}/v1/calendar/{token}.ics"), status=201)
 
 
 @routes.delete("/v1/me/calendar-feed")
@@ -145,7 +146,7 @@ async def revoke_feed(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
     revoked = await services(request).calendar_feeds.revoke(caller.staff)
-    return json_response({"revoked": revoked})
+    return json_response(RevokedOut(revoked=revoked))
 
 
 @routes.get("/v1/calendar/{token}.ics")

@@ -22,6 +22,7 @@ from server.api.presenters import (
     enrolment_phone_view,
     witness_view,
 )
+from server.api.responses import EnrolledOut, Ok
 from server.api.routes.accounts import registration_from
 
 routes = web.RouteTableDef()
@@ -65,14 +66,14 @@ async def reveal(request: web.Request) -> web.Response:
 async def complete(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     await services(request).enrolments.complete(caller, path_id(request, "enrolment_id"))
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))
 
 
 @routes.post("/v1/enrolments/{enrolment_id}/abort")
 async def officer_abort(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     await services(request).enrolments.abort(caller, path_id(request, "enrolment_id"))
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))
 
 
 @routes.post("/v1/enrol")
@@ -86,12 +87,12 @@ async def claim(request: web.Request) -> web.Response:
         address=client_address(request),
     )
     return json_response(
-        {
-            "device_id": claimed.device.id,
-            "token": claimed.token,
-            "witness": witness_view(claimed.witness),
-            "enrolment": enrolment_phone_view(claimed.enrolment),
-        },
+        EnrolledOut(
+            device_id=claimed.device.id,
+            token=claimed.token,
+            witness=witness_view(claimed.witness),
+            enrolment=enrolment_phone_view(claimed.enrolment),
+        ),
         status=201,
     )
 
@@ -101,7 +102,7 @@ async def phone_nonce(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, NonceIn)
     await services(request).enrolments.submit_nonce(caller, body.nonce)
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))
 
 
 @routes.get("/v1/me/enrolment")
@@ -115,4 +116,4 @@ async def phone_view(request: web.Request) -> web.Response:
 async def phone_abort(request: web.Request) -> web.Response:
     caller = await principal(request)
     await services(request).enrolments.abort(caller, None)
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))

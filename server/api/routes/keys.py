@@ -13,6 +13,7 @@ from server.api.context import (
 )
 from server.api.models import ClaimIn, KeysIn
 from server.api.presenters import claim_view, device_view
+from server.api.responses import ClaimsOut, DevicesOut, KeyCountOut
 from server.domain.models import SignedKey
 
 routes = web.RouteTableDef()
@@ -22,7 +23,7 @@ routes = web.RouteTableDef()
 async def case_devices(request: web.Request) -> web.Response:
     caller = await principal(request)
     devices = await services(request).devices.case_devices(caller, path_id(request, "case_id"))
-    return json_response({"devices": [device_view(d) for d in devices]})
+    return json_response(DevicesOut(devices=[device_view(d) for d in devices]))
 
 
 @routes.post("/v1/keys")
@@ -38,13 +39,13 @@ async def upload_keys(request: web.Request) -> web.Response:
             body.fallback_key.key_id, body.fallback_key.key, body.fallback_key.signature
         ),
     )
-    return json_response({"one_time_keys": count})
+    return json_response(KeyCountOut(one_time_keys=count))
 
 
 @routes.get("/v1/keys/count")
 async def key_count(request: web.Request) -> web.Response:
     caller = await principal(request)
-    return json_response({"one_time_keys": await services(request).keys.count(caller)})
+    return json_response(KeyCountOut(one_time_keys=await services(request).keys.count(caller)))
 
 
 @routes.post("/v1/keys/claim")
@@ -52,4 +53,4 @@ async def claim_keys(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, ClaimIn)
     results = await services(request).keys.claim(caller, body.case_id, body.device_ids)
-    return json_response({"keys": [claim_view(r) for r in results]})
+    return json_response(ClaimsOut(keys=[claim_view(r) for r in results]))

@@ -6,12 +6,18 @@ from aiohttp import web
 
 from server.api.context import json_response, path_id, principal, read_json, services
 from server.api.models import AckIn, EventAckIn, ResendIn, SendIn
-from server.api.presenters import receipt_view, resend_view
+from server.api.presenters import message_view, receipt_view, resend_view
+from server.api.responses import (
+    AcknowledgedOut,
+    AttachmentOut,
+    DeletedOut,
+    EventsOut,
+    MessagesOut,
+)
 from server.clock import iso
 from server.domain.messages import OutgoingMessage
 from server.domain.resends import ResentCopy
 from server.errors import InvalidInput, TooLarge
-from server.realtime.hub import message_frame
 from server.storage.protocols import NewCopy
 
 routes = web.RouteTableDef()
@@ -61,7 +67,7 @@ async def pending_messages(request: web.Request) -> web.Response:
         raise InvalidInput("after must be 0 or a copy id")
     limit = max(1, min(limit, 500))
     copies = await services(request).messages.pending(caller, after_id=after, limit=limit)
-    return json_response({"messages": [message_frame(c) for c in copies]})
+    return json_response(MessagesOut(messages=[message_view(c) for c in copies]))
 
 
 @routes.post("/v1/messages/ack")
@@ -69,14 +75,14 @@ async def acknowledge(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, AckIn)
     count = await services(request).messages.acknowledge(caller, body.copy_ids)
-    return json_response({"acknowledged": count})
+    return json_response(AcknowledgedOut(acknowledged=count))
 
 
 @routes.get("/v1/events")
 async def pending_events(request: web.Request) -> web.Response:
     caller = await principal(request)
     events = await services(request).device_events.pending(caller.device.id)
-    return json_response({"events": events})
+    return json_response(EventsOut(events=events))
 
 
 @routes.post("/v1/events/ack")
@@ -84,7 +90,7 @@ async def acknowledge_events(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, EventAckIn)
     count = await services(request).device_events.acknowledge(caller, body.event_ids)
-    return json_response({"acknowledged": count})
+    return json_response(AcknowledgedOut(acknowledged=count))
 
 
 @routes.post("/v1/cases/{case_id}/attachments")
@@ -97,11 +103,9 @@ async def upload_attachment(request: web.Request) -> web.Response:
     content = await request.read()
     attachment = await attachments.upload(caller, path_id(request, "case_id"), recipients, content)
     return json_response(
-        {
-            "attachment_id": attachment.id,
-            "size": attachment.size,
-            "created_at": iso(attachment.created_at),
-        },
+        AttachmentOut(
+            attachment_id=attachment.id, size=attachment.size, created_at=iso(attachment.created_at)
+        ),
         status=201,
     )
 
@@ -119,4 +123,4 @@ async def confirm_attachment(request: web.Request) -> web.Response:
     deleted = await services(request).attachments.confirm_fetched(
         caller, path_id(request, "attachment_id")
     )
-    return json_response({"deleted": deleted})
+    return json_response(DeletedOut(deleted=deleted))

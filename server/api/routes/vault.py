@@ -9,8 +9,20 @@ store being unlocked.
 from __future__ import annotations
 
 from aiohttp import web
+from msgspec.structs import asdict
 
 from server.api.context import bearer_token, json_response, path_id, principal, read_json, services
+from server.api.responses import (
+    AttemptOut,
+    AttemptsLeftOut,
+    ConfirmedOut,
+    ErasedOut,
+    EvaluateOut,
+    EvaluationOut,
+    Ok,
+    RetiredOut,
+    VaultSetupOut,
+)
 from server.api.vault_models import (
     ConfirmIn,
     EndorseIn,
@@ -35,12 +47,12 @@ def _element(text: str) -> bytes:
         raise InvalidInput("a blinded element is 32 bytes of base64") from exc
 
 
-def _evaluation_view(evaluation: Evaluation) -> dict[str, str]:
-    return {"element": encode(evaluation.element), "proof": encode(evaluation.proof)}
+def _evaluation_view(evaluation: Evaluation) -> EvaluationOut:
+    return EvaluationOut(element=encode(evaluation.element), proof=encode(evaluation.proof))
 
 
-def _attempt_view(attempt: Attempt) -> dict[str, str]:
-    return {"attempt_id": attempt.id, "challenge": attempt.challenge}
+def _attempt_view(attempt: Attempt) -> AttemptOut:
+    return AttemptOut(attempt_id=attempt.id, challenge=attempt.challenge)
 
 
 def _unlock_credential(request: web.Request) -> tuple[str, str]:
@@ -56,12 +68,12 @@ async def setup(request: web.Request) -> web.Response:
     body = await read_json(request, SetupIn)
     result = await services(request).pins.setup(caller, [_element(b) for b in body.blinded])
     return json_response(
-        {
-            "device_id": result.device_id,
-            "unlock_token": result.unlock_token,
-            "oprf_public_key": result.oprf_public_key,
-            "evaluations": [_evaluation_view(e) for e in result.evaluations],
-        },
+        VaultSetupOut(
+            device_id=result.device_id,
+            unlock_token=result.unlock_token,
+            oprf_public_key=result.oprf_public_key,
+            evaluations=[_evaluation_view(e) for e in result.evaluations],
+        ),
         status=201,
     )
 
@@ -75,7 +87,7 @@ async def register_keys(request: web.Request) -> web.Response:
         [(k.public_key, KeyRole(k.role)) for k in body.keys],
         wipe_on_duress=body.wipe_on_duress,
     )
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))
 
 
 @routes.post("/v1/vault/unlock/{device_id}/evaluate")
@@ -84,11 +96,11 @@ async def evaluate(request: web.Request) -> web.Response:
     body = await read_json(request, EvaluateIn)
     result = await services(request).unlock.evaluate(device_id, token, _element(body.blinded))
     return json_response(
-        {
-            **_evaluation_view(result.evaluation),
-            **_attempt_view(result.attempt),
-            "attempts_left": result.attempts_left,
-        }
+        EvaluateOut(
+            **asdict(_evaluation_view(result.evaluation)),
+            **asdict(_attempt_view(result.attempt)),
+            attempts_left=result.attempts_left,
+        )
     )
 
 
@@ -105,7 +117,7 @@ async def confirm(request: web.Request) -> web.Response:
     body = await read_json(request, ConfirmIn)
     await services(request).unlock.confirm(device_id, token, body.attempt_id, body.signature)
     # The same bytes whichever PIN's key signed: nothing here may tell them apart.
-    return json_response({"confirmed": True})
+    return json_response(ConfirmedOut(confirmed=True))
 
 
 @routes.post("/v1/vault/unlock/{device_id}/failed")
@@ -113,7 +125,7 @@ async def failed(request: web.Request) -> web.Response:
     device_id, token = _unlock_credential(request)
     body = await read_json(request, FailedIn)
     left = await services(request).unlock.failed(device_id, token, body.attempt_id)
-    return json_response({"attempts_left": left})
+    return json_response(AttemptsLeftOut(attempts_left=left))
 
 
 @routes.post("/v1/vault/keys/endorse")
@@ -123,7 +135,7 @@ async def endorse(request: web.Request) -> web.Response:
     await services(request).pins.endorse(
         caller, body.attempt_id, body.public_key, body.signature, body.endorsement
     )
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))
 
 
 @routes.post("/v1/vault/keys/retire")
@@ -131,11 +143,11 @@ async def retire(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, RetireIn)
     retired = await services(request).pins.retire(caller, body.public_key, body.signature)
-    return json_response({"retired": retired})
+    return json_response(RetiredOut(retired=retired))
 
 
 @routes.post("/v1/vault/erase")
 async def erase(request: web.Request) -> web.Response:
     caller = await principal(request)
     await services(request).unlock.erase_by_owner(caller)
-    return json_response({"erased": True})
+    return json_response(ErasedOut(erased=True))

@@ -27,8 +27,20 @@ from server.api.models import (
     PolicyIn,
     SmsWordsIn,
 )
-from server.api.presenters import plan_view, policy_view, prompt_view
-from server.clock import iso
+from server.api.presenters import (
+    case_settings_view,
+    optional_iso,
+    plan_view,
+    policy_view,
+    prompt_view,
+)
+from server.api.responses import (
+    CurrentCheckInOut,
+    DutyOut,
+    Ok,
+    PhoneSetOut,
+    RecordedOut,
+)
 from server.domain.welfare.plans import PlanSpec
 from server.domain.welfare.settings import KEEP
 from server.domain.welfare_models import Response
@@ -43,7 +55,7 @@ routes = web.RouteTableDef()
 async def current_checkin(request: web.Request) -> web.Response:
     caller = await principal(request)
     checkin = await services(request).checkins.current(caller)
-    return json_response({"checkin": prompt_view(checkin)})
+    return json_response(CurrentCheckInOut(checkin=prompt_view(checkin)))
 
 
 @routes.post("/v1/checkins/{checkin_id}/response")
@@ -54,10 +66,7 @@ async def respond(request: web.Request) -> web.Response:
         caller, path_id(request, "checkin_id"), Response(body.status), body.signature
     )
     return json_response(
-        {
-            "recorded": recorded.recorded,
-            "next_due_at": None if recorded.next_due_at is None else iso(recorded.next_due_at),
-        }
+        RecordedOut(recorded=recorded.recorded, next_due_at=optional_iso(recorded.next_due_at))
     )
 
 
@@ -66,7 +75,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, HeartbeatIn)
     await services(request).checkins.heartbeat(caller, battery=body.battery)
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))
 
 
 @routes.post("/v1/panic")
@@ -74,7 +83,7 @@ async def panic(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, PanicIn)
     await services(request).checkins.panic(caller, body.request_id)
-    return json_response({"ok": True}, status=202)
+    return json_response(Ok(ok=True), status=202)
 
 
 @routes.put("/v1/me/sms-words")
@@ -82,7 +91,7 @@ async def sms_words(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, SmsWordsIn)
     await services(request).checkins.set_sms_words(caller, body.checkin_word, body.duress_word)
-    return json_response({"ok": True})
+    return json_response(Ok(ok=True))
 
 
 # ---------------------------------------------------------------- staff
@@ -145,7 +154,7 @@ async def witness_phone(request: web.Request) -> web.Response:
     await services(request).welfare.set_witness_phone(
         caller.staff, path_id(request, "witness_id"), body.number
     )
-    return json_response({"ok": True, "has_phone": body.number is not None})
+    return json_response(PhoneSetOut(ok=True, has_phone=body.number is not None))
 
 
 @routes.put("/v1/me/phone")
@@ -155,7 +164,7 @@ async def own_phone(request: web.Request) -> web.Response:
     body = await read_json(request, PhoneIn)
     await services(request).welfare.set_own_phone(caller.staff, body.number)
     services(request).authenticator.forget_owner(caller.staff.id)
-    return json_response({"ok": True, "has_phone": body.number is not None})
+    return json_response(PhoneSetOut(ok=True, has_phone=body.number is not None))
 
 
 @routes.put("/v1/me/duty")
@@ -165,7 +174,7 @@ async def duty(request: web.Request) -> web.Response:
     body = await read_json(request, DutyIn)
     await services(request).welfare.set_on_duty(caller.staff, body.on_duty)
     services(request).authenticator.forget_owner(caller.staff.id)
-    return json_response({"on_duty": body.on_duty})
+    return json_response(DutyOut(on_duty=body.on_duty))
 
 
 @routes.get("/v1/cases/{case_id}/welfare-settings")
@@ -175,16 +184,7 @@ async def get_case_settings(request: web.Request) -> web.Response:
     settings = await services(request).welfare.case_settings(
         caller.staff, path_id(request, "case_id")
     )
-    return json_response(
-        {
-            "nudge_text": settings.nudge_text,
-            "offline_after_minutes": settings.offline_after_s // 60,
-            "silent_after_hours": settings.silent_after_s // 3600,
-            "reminder_offsets_minutes": None
-            if settings.reminder_offsets is None
-            else list(settings.reminder_offsets),
-        }
-    )
+    return json_response(case_settings_view(settings))
 
 
 @routes.put("/v1/cases/{case_id}/welfare-settings")
@@ -204,16 +204,7 @@ async def set_case_settings(request: web.Request) -> web.Response:
         if body.reminder_offsets_minutes is None
         else tuple(body.reminder_offsets_minutes),
     )
-    return json_response(
-        {
-            "nudge_text": settings.nudge_text,
-            "offline_after_minutes": settings.offline_after_s // 60,
-            "silent_after_hours": settings.silent_after_s // 3600,
-            "reminder_offsets_minutes": None
-            if settings.reminder_offsets is None
-            else list(settings.reminder_offsets),
-        }
-    )
+    return json_response(case_settings_view(settings))
 
 
 @routes.get("/v1/cases/{case_id}/escalation-policy")

@@ -7,7 +7,13 @@ import secrets
 from aiohttp import web
 
 from server.console.i18n import CONSOLE_LANGUAGES
-from server.console.sessions import COOKIE, LOGIN_CSRF_COOKIE, same_token
+from server.console.sessions import (
+    COOKIE,
+    KNOWN_CLIENT_COOKIE,
+    KNOWN_CLIENT_MAX_AGE_S,
+    LOGIN_CSRF_COOKIE,
+    same_token,
+)
 from server.console.web import (
     PREFIX,
     address,
@@ -63,9 +69,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     current.csrf = expected
     error = None
     need_totp = False
+    accounts = services(request).accounts
     try:
-        staff = await services(request).accounts.check_credentials(
-            username, password, totp, address(request)
+        staff = await accounts.check_credentials(
+            username, password, totp, address(request), request.cookies.get(KNOWN_CLIENT_COOKIE)
         )
     except TotpRequired:
         error, need_totp = "totp", True
@@ -91,6 +98,13 @@ async def login(request: web.Request) -> web.StreamResponse:
         COOKIE,
         cookie,
         max_age=int(console(request).sessions.max_age.total_seconds()),
+    )
+    set_cookie(
+        response,
+        request,
+        KNOWN_CLIENT_COOKIE,
+        accounts.known_client_proof(staff),
+        max_age=KNOWN_CLIENT_MAX_AGE_S,
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path=PREFIX)
     raise response

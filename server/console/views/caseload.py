@@ -39,6 +39,13 @@ def signature(rows: list[CaseloadRow]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@routes.get("/")
+async def server_root(request: web.Request) -> web.StreamResponse:
+    """The server's own address leads people to the console (303, so a browser does
+    not cache it as permanent: the console's place may change)."""
+    raise web.HTTPSeeOther(PREFIX + "/")
+
+
 @routes.get(PREFIX + "/")
 async def caseload(request: web.Request) -> web.StreamResponse:
     current = await page(request)

@@ -59,7 +59,7 @@ from server.errors import (
     Unauthenticated,
 )
 from server.ids import token_hash
-from server.security.ratelimit import RateLimiter
+from server.security.ratelimit import Limiter
 from server.security.sealing import Sealer
 from server.storage.protocols import Store, UnitOfWork
 from wire.vault import (
@@ -95,7 +95,7 @@ class UnlockService:
         events: EventSink,
         authenticator: DeviceAuthenticator,
         *,
-        evaluations_by_device: RateLimiter,
+        evaluations_by_device: Limiter,
         max_unconfirmed: int = DEFAULT_MAX_UNCONFIRMED,
         attempt_ttl: timedelta = DEFAULT_ATTEMPT_TTL,
         wake_dispatcher: Callable[[], None] | None = None,
@@ -130,7 +130,7 @@ class UnlockService:
         """
         oprf.check_blinded(blinded)
         await self._authenticate(device_id, token)
-        self._evaluations.take(device_id)
+        await self._evaluations.take(device_id)
         now = self._clock.now()
         effects = Effects()
         result: Evaluated | None = None
@@ -163,7 +163,7 @@ class UnlockService:
             Unauthenticated, RateLimited, StoreErased: as for :meth:`evaluate`.
         """
         await self._authenticate(device_id, token)
-        self._evaluations.take(device_id)
+        await self._evaluations.take(device_id)
         now = self._clock.now()
         async with self._store.write() as uow:
             state = await self._unlockable(uow, device_id, token)

@@ -1,0 +1,1 @@
+"""The HTTP API contract: the OpenAPI document and the server held to it."""
