@@ -131,9 +131,12 @@ async def open_services(
     sealer = Sealer(current, previous)
     store = SqlStore(db)
     index_root = await blind_index_root(store, sealer, current, clock)
-    return build_services(
+    built = build_services(
         settings, clock, store, sealer, index_root, hub=hub, events=events, gateway=gateway
     )
+    # Outcomes stored in plaintext before they were sealed (issue 13) are sealed now.
+    await built.alert_desk.seal_plaintext_outcomes()
+    return built
 
 
 def build_services(

@@ -585,7 +585,7 @@ _SERVER_SECRETS = Migration(
 
 _FINDINGS = Migration(
     version=14,
-    name="review findings: inbound webhooks remembered by their provider id",
+    name="review findings: inbound webhooks remembered by their id; alert outcome sealed",
     statements=[
         # One row per inbound webhook acted on (an SMS by its MessageSid, a status
         # callback by MessageSid + status, a call step by CallSid + step), so a signed
@@ -597,6 +597,10 @@ _FINDINGS = Migration(
             expires_at BIGINT NOT NULL,
             PRIMARY KEY (kind, receipt_key))""",
         "CREATE INDEX webhook_receipts_by_expiry ON webhook_receipts (expires_at)",
+        # The alert outcome ("home visit: witness safe") is personal data like the
+        # note: sealed from now on. Rows resolved before keep theirs in ``outcome``
+        # until the server seals them at start (AlertDesk.seal_plaintext_outcomes).
+        "ALTER TABLE alerts ADD COLUMN outcome_sealed {BLOB}",
     ],
 )
 

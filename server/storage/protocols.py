@@ -633,10 +633,21 @@ class AlertRepository(Protocol):
         ...
 
     async def resolve(
-        self, alert_id: str, staff_id: str, at: datetime, outcome: str, note_sealed: bytes
+        self,
+        alert_id: str,
+        staff_id: str,
+        at: datetime,
+        outcome_sealed: bytes,
+        note_sealed: bytes,
     ) -> bool:
         """Open/acknowledged → resolved; False if already resolved."""
         ...
+
+    async def plaintext_outcomes(self, limit: int) -> list[tuple[str, str]]:
+        """Outcomes of alerts resolved before outcomes were sealed."""
+        ...
+
+    async def seal_outcome(self, alert_id: str, plaintext: str, sealed: bytes) -> bool: ...
 
     async def open_for_case(self, case_id: str) -> list[Alert]: ...
 
