@@ -70,6 +70,10 @@ def unsafe_text_problem(value: str, *, field: str, multiline: bool = False) -> s
     may be personal): "note contains U+202E (RIGHT-TO-LEFT OVERRIDE) at position 12;
     control and invisible formatting characters are not allowed".
     """
+    if value.isprintable():
+        # Fast path (C speed; a 96 KiB base64 body in well under a millisecond): every
+        # refused category is non-printable, so printable text has nothing to refuse.
+        return None
     found = _pattern(multiline).search(value)
     if found is None:
         return None
