@@ -25,10 +25,11 @@ def reply_text(result: ReplyResult) -> str | None:
     return None
 
 
-def reply_twiml(result: ReplyResult | None) -> str:
-    """TwiML for the webhook's response: one message, or none."""
-    response = MessagingResponse()
+def reply_twiml(result: ReplyResult | None) -> str | None:
+    """TwiML answering with one message; None when nothing is to be answered."""
     text = None if result is None else reply_text(result)
-    if text is not None:
-        response.message(text)
+    if text is None:
+        return None
+    response = MessagingResponse()
+    response.message(text)
     return str(response.to_xml(xml_declaration=True))

@@ -47,7 +47,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
     if await svc.checkins.inbound_sms(sms.from_number, sms.body, sms.provider_id):
         return web.Response(text=EMPTY_TWIML, content_type="application/xml")
     reply = await svc.sms_replies.handle(sms.from_number, sms.body, sms.provider_id)
-    return web.Response(text=reply_twiml(reply), content_type="application/xml")
+    return web.Response(text=reply_twiml(reply) or EMPTY_TWIML, content_type="application/xml")
 
 
 @routes.post("/v1/twilio/status")

@@ -27,8 +27,9 @@ from server.errors import InvalidInput
 from server.security.phones import PhoneBook, normalise_phone
 from server.storage.protocols import Store, UnitOfWork
 
-#: A reference as the dispatcher makes them (4 hex digits), allowing for longer ones.
-_REFERENCE = re.compile(r"[0-9A-Z]{4,12}")
+#: A reference exactly as the dispatcher makes them: 4 hex digits. Anything else is not
+#: a reply (an unknown sender texting a word gets no answer at all).
+_REFERENCE = re.compile(r"[0-9A-F]{4}")
 
 
 class ReplyOutcome(enum.StrEnum):
