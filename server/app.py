@@ -36,6 +36,7 @@ from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.console.sessions import ConsoleSessions
 from server.console.views import admin as console_admin
+from server.console.views import alert_page as console_alert_page
 from server.console.views import alerts as console_alerts
 from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
@@ -110,6 +111,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_auth.routes,
         console_caseload.routes,
         console_alerts.routes,
+        console_alert_page.routes,
         console_admin.routes,
         console_witness.routes,
     ):

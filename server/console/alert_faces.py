@@ -40,9 +40,9 @@ class AlertFace:
 FACES: dict[str, AlertFace] = {
     face.kind: face
     for face in (
-        AlertFace(AlertKind.PANIC.value, N_("Panic button"), "red", "siren"),
-        AlertFace(AlertKind.DURESS.value, N_("Duress — may be watched"), "purple", "pulse"),
-        AlertFace(AlertKind.HELP.value, N_("Asks for help"), "orange", "triple"),
+        AlertFace(AlertKind.PANIC.value, N_("Panic button"), "rust", "siren"),
+        AlertFace(AlertKind.DURESS.value, N_("Duress"), "red", "pulse"),
+        AlertFace(AlertKind.HELP.value, N_("Asks for help"), "magenta", "triple"),
         AlertFace(AlertKind.MISSED_CHECKIN.value, N_("Missed check-in"), "amber", "double"),
         AlertFace(AlertKind.DEVICE_SILENT.value, N_("Phone silent"), "slate", "chime"),
         AlertFace(AlertKind.CONTACT_REQUESTED.value, N_("Asks to be contacted"), "blue", "chime"),

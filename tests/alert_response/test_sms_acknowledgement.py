@@ -80,7 +80,8 @@ async def test_a_reply_with_the_reference_acknowledges_as_the_person_it_was_sent
 
     answer = _message(await _reply(world, WORKER_PHONE, body))
 
-    assert "acknowledged" in answer and "already" not in answer
+    assert "acknowledged" in answer
+    assert "already" not in answer
     assert ref in answer
     (alert,) = await alerts_of(talk.worker, "help")
     assert alert["status"] == "acknowledged"
@@ -130,7 +131,7 @@ async def test_an_already_acknowledged_alert_says_so(sms_world: World) -> None:
 
 async def test_the_same_inbound_sms_replayed_acts_once(sms_world: World) -> None:
     world = sms_world
-    talk, _alert_id, sms = await _help_alert(world)
+    _talk, _alert_id, sms = await _help_alert(world)
     headers, form = _fake(world).signed_inbound_sms(
         _webhook(world), WORKER_PHONE, TWILIO_SENDER, _reference(sms)
     )
