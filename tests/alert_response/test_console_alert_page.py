@@ -60,9 +60,7 @@ async def _help_alert(world: World) -> tuple[Conversation, str, str]:
 
 
 def _face(page: str, kind: str) -> str:
-    found = re.search(
-        rf'<span class="badge face ([^"]+)" data-kind="{kind}"[^>]*>([^<]+)</span>', page
-    )
+    found = re.search(rf'<span class="face ([^"]+)" data-kind="{kind}"[^>]*>([^<]+)</span>', page)
     assert found is not None, f"no face for {kind}"
     tone = re.search(rf'data-kind="{kind}" data-face="{kind}" data-sound="([a-z]+)"', page)
     assert tone is not None
