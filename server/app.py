@@ -30,6 +30,7 @@ from server.api.routes import (
     realtime,
     twilio,
     vault,
+    voice,
     welfare,
 )
 from server.clock import Clock, SystemClock
@@ -105,6 +106,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         welfare.routes,
         alerts.routes,
         twilio.routes,
+        voice.routes,
         court.routes,
         vault.routes,
         console_auth.routes,
@@ -155,6 +157,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
                 scheduler.shutdown()
                 await scheduler.stopped()
             await services.dispatcher.gateway.close()
+            if services.dispatcher.voice is not None:
+                await services.dispatcher.voice.close()
             await services.messages.drain()
             await services.authenticator.flush_last_seen()
             await hub.close()

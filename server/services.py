@@ -37,8 +37,10 @@ from server.domain.welfare.checkins import CheckInService
 from server.domain.welfare.plans import PlanService
 from server.domain.welfare.settings import WelfareSettings
 from server.domain.welfare.waves import WaveArming
+from server.notify.alert_calls import AlertCalls
 from server.notify.dispatcher import Dispatcher
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
+from server.notify.voice import TwilioVoiceGateway
 from server.notify.webhooks import TwilioWebhookVerifier
 from server.observability.delivery_health import DeliveryMonitor
 from server.realtime.hub import Hub
@@ -91,6 +93,8 @@ class Services:
     device_events: DeviceEvents
     unlock: UnlockService
     pins: PinService
+    #: Alert calls to staff (issue 13, voice): TwiML and acknowledgement by key press.
+    alert_calls: AlertCalls
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -106,6 +110,23 @@ def sms_gateway(settings: Settings) -> SmsGateway:
             base_url=settings.twilio_base_url,
         )
     return LogSmsGateway()
+
+
+def voice_gateway(settings: Settings, public_url: str) -> TwilioVoiceGateway | None:
+    """Twilio calls when voice is on and Twilio configured; otherwise no calls."""
+    if not settings.voice_configured:
+        return None
+    assert settings.twilio_account_sid
+    assert settings.twilio_auth_token
+    assert settings.voice_caller_id
+    return TwilioVoiceGateway(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.voice_caller_id,
+        public_url,
+        machine_detection=settings.voice_machine_detection,
+        base_url=settings.twilio_base_url,
+    )
 
 
 async def open_services(
@@ -215,6 +236,7 @@ def build_services(
         if settings.twilio_configured
         else None,
         monitor=delivery,
+        voice=voice_gateway(settings, public_url),
     )
     checkins = CheckInService(
         store,
@@ -226,6 +248,7 @@ def build_services(
         presence=hub.is_connected if hub is not None else (lambda _device: False),
         wake_dispatcher=dispatcher.wake,
     )
+    alert_desk = AlertDesk(store, audit, clock, events, sealer)
     webhooks = (
         TwilioWebhookVerifier(
             settings.twilio_auth_token, public_url, settings.twilio_previous_auth_token
@@ -259,7 +282,7 @@ def build_services(
         checkins=checkins,
         waves=WaveArming(store, clock, checkins),
         alerts=alerts,
-        alert_desk=AlertDesk(store, audit, clock, events, sealer),
+        alert_desk=alert_desk,
         welfare=WelfareSettings(store, audit, clock, phones),
         dispatcher=dispatcher,
         delivery=delivery,
@@ -289,4 +312,5 @@ def build_services(
             wake_dispatcher=dispatcher.wake,
         ),
         pins=PinService(store, audit, clock, sealer),
+        alert_calls=AlertCalls(store, clock, alert_desk),
     )

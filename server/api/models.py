@@ -252,6 +252,8 @@ class PolicyTargetIn(Strict):
     ] = []
     staff_ids: Annotated[list[Id], msgspec.Meta(max_length=20)] = []
     on_duty_only: bool = False
+    #: Also phone these people ("press 1 to acknowledge"); needs voice calls enabled.
+    call: bool = False
 
 
 class PolicyLevelIn(Strict):

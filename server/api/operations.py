@@ -26,6 +26,17 @@ _TWILIO_SMS = {
     "additionalProperties": {"type": "string"},
 }
 #: What Twilio posts when a message's delivery status changes.
+_TWILIO_VOICE = {
+    "type": "object",
+    "properties": {
+        "CallSid": _FORM_FIELD,
+        "CallStatus": _FORM_FIELD,
+        "AnsweredBy": _FORM_FIELD,
+        "Digits": _FORM_FIELD,
+    },
+    "required": ["CallSid"],
+    "additionalProperties": {"type": "string"},
+}
 _TWILIO_STATUS = {
     "type": "object",
     "properties": {
@@ -540,6 +551,34 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.TWILIO,
         {204: Reply("Recorded", media=None)},
         raw_body=("application/x-www-form-urlencoded", _TWILIO_STATUS),
+        problems=frozenset({400, 403}),
+    ),
+    # Voice (issue 13, part "voice"): alert calls to staff.
+    Operation(
+        _POST,
+        "/v1/twilio/voice/alert/{notification_id}",
+        "TwiML of an alert call: press 1 to acknowledge (a machine hears a hang-up)",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/alert/{notification_id}/key",
+        "The key pressed on an alert call; 1 acknowledges the alert",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/status",
+        "Call status callback (the call's final status)",
+        Auth.TWILIO,
+        {204: Reply("Recorded", media=None)},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
         problems=frozenset({400, 403}),
     ),
     # ---------------------------------------------------------------- court dates

@@ -583,6 +583,21 @@ _SERVER_SECRETS = Migration(
     ],
 )
 
+_VOICE_CALL_STEPS = Migration(
+    version=12,
+    name="voice webhooks answered once per call and step",
+    statements=[
+        # Twilio may repeat a voice webhook (retries, a replay): each (CallSid, step)
+        # acts once; a repeat gets the TwiML stored with the first answer.
+        """CREATE TABLE voice_call_steps (
+            call_sid TEXT NOT NULL,
+            step TEXT NOT NULL,
+            response TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (call_sid, step))""",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -595,6 +610,7 @@ MIGRATIONS: list[Migration] = [
     _DELIVERY_REPAIR,
     _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
+    _VOICE_CALL_STEPS,
 ]
 
 

@@ -675,6 +675,8 @@ class NotificationRepository(Protocol):
         """Record outcomes, only for rows this owner still holds the lease on."""
         ...
 
+    async def get(self, notification_id: str) -> Notification | None: ...
+
     async def by_provider_id(self, provider_id: str) -> list[Notification]: ...
 
     async def mark_by_provider(
@@ -860,6 +862,19 @@ class RateLimitRepository(Protocol):
         ...
 
 
+class VoiceCallStepRepository(Protocol):
+    """Voice webhook steps already answered, so a repeated webhook acts only once."""
+
+    async def claim(self, call_sid: str, step: str, now_ms: int) -> tuple[bool, str | None]:
+        """Take (call, step) for this request: ``(True, None)`` if it is new, else
+        ``(False, the TwiML first answered or None if that answer was never stored)``."""
+        ...
+
+    async def answer(self, call_sid: str, step: str, response: str) -> None:
+        """Store the TwiML the step was answered with, for repeats."""
+        ...
+
+
 class SealedValueRepository(Protocol):
     """Every column sealed under the server key, for re-sealing after a key rotation.
 
@@ -978,6 +993,9 @@ class UnitOfWork(Protocol):
 
     @property
     def server_secrets(self) -> ServerSecretRepository: ...
+
+    @property
+    def voice_steps(self) -> VoiceCallStepRepository: ...
 
 
 class Store(Protocol):

@@ -165,6 +165,9 @@ POST    /v1/alerts/{alert_id}/resolve                                        403
 # twilio
 POST    /v1/twilio/sms                                                       403  403  403  403  403  403  403  403  403  403  -    403  403  403
 POST    /v1/twilio/status                                                    403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/alert/{notification_id}                             403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/alert/{notification_id}/key                         403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/status                                              403  403  403  403  403  403  403  403  403  403  -    403  403  403
 # court
 POST    /v1/cases/{case_id}/appointments                                     403  403  201  201  404  404  404  404  201  201  -    401  401  401
 GET     /v1/cases/{case_id}/appointments                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401

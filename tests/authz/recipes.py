@@ -396,6 +396,20 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         form={"MessageSid": "SM{unique}", "MessageStatus": "delivered"},
         note="a webhook: only Twilio's signature counts, and no actor holds it",
     ),
+    ("POST", "/v1/twilio/voice/alert/{notification_id}"): Recipe(
+        bind={"notification_id": "unique"},
+        form={"CallSid": "CA{unique}", "CallStatus": "in-progress", "AnsweredBy": "human"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/alert/{notification_id}/key"): Recipe(
+        bind={"notification_id": "unique"},
+        form={"CallSid": "CA{unique}", "Digits": "1"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/status"): Recipe(
+        form={"CallSid": "CA{unique}", "CallStatus": "completed"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
     # ---------------------------------------------------------------- court
     ("POST", "/v1/cases/{case_id}/appointments"): Recipe(json=APPOINTMENT),
     ("GET", "/v1/cases/{case_id}/appointments"): Recipe(),

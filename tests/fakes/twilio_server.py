@@ -60,6 +60,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from tests.fakes.twilio_voice import FakeVoice
+
 __all__ = [
     "API_VERSION",
     "DEFAULT_ACCOUNT_SID",
@@ -373,7 +375,8 @@ class FakeTwilio:
       ``fetch``, ``unknown``), counted on arrival whatever the outcome;
     * ``injected``: ``Counter`` of faults that fired (``fail``, ``drop``, ``stall``);
     * :meth:`fail_next`, :meth:`hang_next`, :meth:`release_stalled`, :meth:`clear`;
-    * :meth:`deliver` (status callbacks) and :meth:`post_inbound_sms` (inbound webhooks).
+    * :meth:`deliver` (status callbacks) and :meth:`post_inbound_sms` (inbound webhooks);
+    * ``voice``: the Calls API and scripted callees (:mod:`tests.fakes.twilio_voice`).
 
     ``clock`` is the server's notion of now (resource dates and date filters); a naive
     result is taken to be UTC.
@@ -431,6 +434,7 @@ class FakeTwilio:
         self._base_url: str | None = None
         self._webhook_session: ClientSession | None = None
         self._http_clients: list[AsyncTwilioHttpClient] = []
+        self.voice = FakeVoice(self)
         self.app = self._build_app()
 
     # ----------------------------------------------------------------- lifecycle
@@ -775,6 +779,7 @@ class FakeTwilio:
         app.router.add_post(messages + ".json", self._handle_create)
         app.router.add_get(messages + ".json", self._handle_list)
         app.router.add_get(messages + "/{sid:[A-Za-z0-9]+}.json", self._handle_fetch)
+        self.voice.add_routes(app, f"/{API_VERSION}/Accounts/{{account_sid}}")
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
         return app
 

@@ -35,6 +35,10 @@ __all__ = [
     "checkin_nudge_with_sms_reply",
     "reminder_body",
     "reminder_title",
+    "staff_alert_call",
+    "staff_alert_call_acknowledged",
+    "staff_alert_call_goodbye",
+    "staff_alert_call_not_acknowledged",
     "staff_alert_sms",
 ]
 
@@ -126,6 +130,38 @@ def staff_alert_sms(language: str, *, severity: str, count: int, reference: str)
     else:
         raise ValueError(f"unknown alert severity {severity!r}; expected one of {SEVERITIES}")
     return text % {"count": count, "reference": reference}
+
+
+# --- Calls to staff ------------------------------------------------------------------
+
+
+def staff_alert_call(language: str) -> str:
+    """What an alert call says: an alert waits, press 1 to acknowledge. Like the SMS it
+    names no witness, police, court or case (a phone on speaker is heard by others)."""
+    # TRANSLATORS: spoken by a phone call to a staff member. Keep "witnesslink".
+    return translator(language).gettext(
+        "This is witnesslink. An alert needs your attention. Press 1 to acknowledge it."
+    )
+
+
+def staff_alert_call_acknowledged(language: str) -> str:
+    """Spoken after the key press that acknowledged the alert."""
+    # TRANSLATORS: spoken on the alert call after the person pressed 1.
+    return translator(language).gettext("The alert is acknowledged. Thank you.")
+
+
+def staff_alert_call_not_acknowledged(language: str) -> str:
+    """Spoken when the key press did not acknowledge (another key, or taken already)."""
+    # TRANSLATORS: spoken on the alert call when pressing a key did not acknowledge.
+    return translator(language).gettext(
+        "The alert was not acknowledged by this call. Please open witnesslink."
+    )
+
+
+def staff_alert_call_goodbye(language: str) -> str:
+    """Spoken when nobody pressed a key: the alert stays open and escalation goes on."""
+    # TRANSLATORS: spoken at the end of an alert call when no key was pressed.
+    return translator(language).gettext("No key was pressed. Goodbye.")
 
 
 # --- In-app reminders (shown only inside the unlocked app) ---------------------------
