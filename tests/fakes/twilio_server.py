@@ -100,9 +100,9 @@ MAGIC_FROM_ERRORS: Final[Mapping[str, int]] = {
     "+15005550008": 21611,  # sender queue is full
 }
 
-RequestKind = Literal["create", "list", "fetch"]
+RequestKind = Literal["create", "list", "fetch", "call_create", "call_list"]
 #: Which requests an injected fault applies to; ``"any"`` matches every kind.
-FaultKind = Literal["create", "list", "fetch", "any"]
+FaultKind = Literal["create", "list", "fetch", "call_create", "call_list", "any"]
 DeliveryStatus = Literal["sending", "sent", "delivered", "undelivered", "failed", "read"]
 
 _MAX_BODY_CHARS: Final = 1600
@@ -424,6 +424,8 @@ class FakeTwilio:
             "create": deque(),
             "list": deque(),
             "fetch": deque(),
+            "call_create": deque(),
+            "call_list": deque(),
             "any": deque(),
         }
         self._validator = RequestValidator(auth_token)

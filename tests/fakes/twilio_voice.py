@@ -5,7 +5,8 @@ and serves ``/2010-04-01/Accounts/{sid}/Calls.json`` (create and list) so that t
 real ``twilio`` client's ``client.calls.create(...)`` and ``client.calls.list(...)``
 work against it. A created call stays ``queued`` until the test connects it
 (:meth:`FakeVoice.connect`), like SMS that are delivered only when a test says so: no
-background task, no sleeps.
+background task, no sleeps. Faults are injected with the fake's ``fail_next`` and
+``hang_next`` using the kinds ``call_create`` and ``call_list``.
 
 Connecting a call plays the callee the test scripted for the number
 (:meth:`FakeVoice.script`): a human or an answering machine answers, or nobody does,
@@ -171,7 +172,7 @@ class FakeVoice:
         denied = owner._authenticate(request)
         if denied is not None:
             return denied
-        fault = owner._take_fault("create")
+        fault = owner._take_fault("call_create")
         if fault is not None and fault.action == "fail":
             return owner._injected_failure(fault)
         form = {k: str(v) for k, v in (await request.post()).items()}
@@ -201,7 +202,7 @@ class FakeVoice:
         denied = owner._authenticate(request)
         if denied is not None:
             return denied
-        fault = owner._take_fault("list")
+        fault = owner._take_fault("call_list")
         if fault is not None and fault.action == "fail":
             return owner._injected_failure(fault)
         query = request.query
