@@ -116,7 +116,8 @@ async def test_a_missed_check_in_texts_first_then_calls_and_pressing_1_acknowled
     call = the_call(fake, SUPERVISOR_PHONE)
     assert call.from_ == TWILIO_SENDER
     assert call.machine_detection == "Enable"
-    assert call.url is not None and call.status_callback is not None
+    assert call.url is not None
+    assert call.status_callback is not None
     (row,) = await notifications(world, channel="voice")
     assert (row["status"], row["provider_id"]) == ("sent", call.sid)
     assert row["recipient_id"] == world.staff["supervisor"]
