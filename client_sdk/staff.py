@@ -619,6 +619,17 @@ class StaffClient(Conversation):
     async def set_witness_phone(self, witness_id: str, number: str | None) -> None:
         await self._call("PUT", f"/v1/witnesses/{witness_id}/phone", json={"number": number})
 
+    async def set_witness_voice_pins(
+        self, witness_id: str, pin: str | None, duress_pin: str | None
+    ) -> None:
+        """The PIN and the duress PIN the witness enters on a check-in call (4-8 digits;
+        both None to clear)."""
+        await self._call(
+            "PUT",
+            f"/v1/witnesses/{witness_id}/voice-pins",
+            json={"pin": pin, "duress_pin": duress_pin},
+        )
+
     async def set_my_phone(self, number: str | None) -> None:
         """The number alert SMS reach you on."""
         await self._call("PUT", "/v1/me/phone", json={"number": number})

@@ -38,10 +38,12 @@ from server.domain.welfare.plans import PlanService
 from server.domain.welfare.settings import WelfareSettings
 from server.domain.welfare.waves import WaveArming
 from server.notify.alert_calls import AlertCalls
+from server.notify.call_steps import CallSteps
 from server.notify.dispatcher import Dispatcher
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.voice import TwilioVoiceGateway
 from server.notify.webhooks import TwilioWebhookVerifier
+from server.notify.witness_calls import WitnessCalls
 from server.observability.delivery_health import DeliveryMonitor
 from server.realtime.hub import Hub
 from server.security.known_clients import KnownClientProofs
@@ -95,6 +97,8 @@ class Services:
     pins: PinService
     #: Alert calls to staff (issue 13, voice): TwiML and acknowledgement by key press.
     alert_calls: AlertCalls
+    #: Check-in calls with witnesses (issue 13, voice): PIN, duress PIN, keypad menu.
+    witness_calls: WitnessCalls
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -249,6 +253,7 @@ def build_services(
         wake_dispatcher=dispatcher.wake,
     )
     alert_desk = AlertDesk(store, audit, clock, events, sealer)
+    call_steps = CallSteps(store, clock)
     webhooks = (
         TwilioWebhookVerifier(
             settings.twilio_auth_token, public_url, settings.twilio_previous_auth_token
@@ -312,5 +317,6 @@ def build_services(
             wake_dispatcher=dispatcher.wake,
         ),
         pins=PinService(store, audit, clock, sealer),
-        alert_calls=AlertCalls(store, clock, alert_desk),
+        alert_calls=AlertCalls(store, call_steps, alert_desk),
+        witness_calls=WitnessCalls(store, call_steps, phones, checkins),
     )

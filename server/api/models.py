@@ -198,6 +198,16 @@ class PhoneIn(Strict):
     number: Annotated[str, msgspec.Meta(min_length=7, max_length=32)] | None
 
 
+VoicePin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,8}$")]
+
+
+class VoicePinsIn(Strict):
+    """A witness's voice PIN and duress voice PIN (both, or both null to clear)."""
+
+    pin: VoicePin | None
+    duress_pin: VoicePin | None
+
+
 class DutyIn(Strict):
     on_duty: bool
 

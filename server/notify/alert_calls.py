@@ -17,12 +17,12 @@ once: a repeated or replayed webhook gets the TwiML first answered and changes n
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Final
 
-from server.clock import Clock
 from server.domain.welfare.alert_desk import AlertDesk
 from server.errors import Conflict, NotFound
+from server.notify.call_steps import HANG_UP, CallSteps
 from server.notify.voice import (
     alert_call_path,
     alert_prompt_twiml,
@@ -38,10 +38,6 @@ log = logging.getLogger(__name__)
 
 #: The key that acknowledges.
 ACKNOWLEDGE_KEY: Final = "1"
-#: A hang-up with nothing said: for machines and for calls we cannot place.
-HANG_UP: Final = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
-
-_Act = Callable[[], Awaitable[str]]
 
 
 def key_path(notification_id: str) -> str:
@@ -52,35 +48,24 @@ def key_path(notification_id: str) -> str:
 class AlertCalls:
     """Answers the webhooks of alert calls to staff."""
 
-    def __init__(self, store: Store, clock: Clock, desk: AlertDesk) -> None:
+    def __init__(self, store: Store, steps: CallSteps, desk: AlertDesk) -> None:
         self._store = store
-        self._clock = clock
+        self._steps = steps
         self._desk = desk
 
     async def answer(self, notification_id: str, call_sid: str, answered_by: str | None) -> str:
         """The TwiML for an answered alert call (the prompt, or a hang-up for a machine)."""
-        return await self._once(
-            call_sid, "answer", lambda: self._answer(notification_id, answered_by)
+        return await self._steps.once(
+            call_sid, "answer", lambda: _no_context(self._answer(notification_id, answered_by))
         )
 
     async def key_pressed(
         self, notification_id: str, call_sid: str, digits: str, answered_by: str | None
     ) -> str:
         """The TwiML after a key press; pressing 1 acknowledges the alert."""
-        return await self._once(
-            call_sid, "key", lambda: self._key(notification_id, digits, answered_by)
+        return await self._steps.once(
+            call_sid, "key", lambda: _no_context(self._key(notification_id, digits, answered_by))
         )
-
-    async def _once(self, call_sid: str, step: str, act: _Act) -> str:
-        now_ms = int(self._clock.now().timestamp() * 1000)
-        async with self._store.write() as uow:
-            first, stored = await uow.voice_steps.claim(call_sid, step, now_ms)
-        if not first:
-            return stored if stored is not None else HANG_UP
-        response = await act()
-        async with self._store.write() as uow:
-            await uow.voice_steps.answer(call_sid, step, response)
-        return response
 
     async def _answer(self, notification_id: str, answered_by: str | None) -> str:
         async with self._store.read() as uow:
@@ -107,3 +92,7 @@ class AlertCalls:
             return spoken_twiml(language, texts.staff_alert_call_not_acknowledged(language))
         log.info("Alert acknowledged by call %s", notification_id)
         return spoken_twiml(language, texts.staff_alert_call_acknowledged(language))
+
+
+async def _no_context(twiml: Awaitable[str]) -> tuple[str, str | None]:
+    return await twiml, None

@@ -41,11 +41,16 @@ import twilio.rest.api.v2010.account.call  # noqa: F401  # isort: skip
 
 __all__ = [
     "ALERT_CALL_PREFIX",
+    "CHECKIN_MENU_PATH",
+    "CHECKIN_PIN_PATH",
+    "INCOMING_CALL_PATH",
     "VOICE_STATUS_PATH",
     "TwilioVoiceGateway",
     "alert_call_path",
     "alert_prompt_twiml",
+    "checkin_menu_twiml",
     "is_machine",
+    "pin_prompt_twiml",
     "spoken_twiml",
 ]
 
@@ -53,6 +58,11 @@ __all__ = [
 ALERT_CALL_PREFIX: Final = "/v1/twilio/voice/alert"
 #: Where Twilio reports a call's final status.
 VOICE_STATUS_PATH: Final = "/v1/twilio/voice/status"
+#: The voice URL of our number: a caller dialling in (a witness checking in).
+INCOMING_CALL_PATH: Final = "/v1/twilio/voice/incoming"
+#: Where a check-in call posts the PIN entered, and the menu choice.
+CHECKIN_PIN_PATH: Final = "/v1/twilio/voice/checkin/pin"
+CHECKIN_MENU_PATH: Final = "/v1/twilio/voice/checkin/menu"
 #: Seconds Twilio waits for a key press.
 GATHER_TIMEOUT_S: Final = 8
 
@@ -92,6 +102,35 @@ def alert_prompt_twiml(language: str, key_action: str) -> str:
         gather.say(texts.staff_alert_call(language), language=say_as)
         response.append(gather)
     response.say(texts.staff_alert_call_goodbye(language), language=say_as)
+    response.hangup()
+    return str(response)
+
+
+def pin_prompt_twiml(language: str) -> str:
+    """Asks for the voice PIN (ended by #); nothing entered ends the call."""
+    response = VoiceResponse()
+    gather = Gather(
+        action=CHECKIN_PIN_PATH, method="POST", timeout=GATHER_TIMEOUT_S, finish_on_key="#"
+    )
+    gather.say(texts.witness_call_pin(language), language=_say_language(language))
+    response.append(gather)
+    response.say(texts.witness_call_goodbye(language), language=_say_language(language))
+    response.hangup()
+    return str(response)
+
+
+def checkin_menu_twiml(language: str) -> str:
+    """The check-in menu (1 well, 2 contact me, 9 help), said twice if need be. The same
+    bytes whichever PIN led here: a duress PIN must sound exactly like the real one."""
+    response = VoiceResponse()
+    say_as = _say_language(language)
+    for _ in range(2):
+        gather = Gather(
+            num_digits=1, action=CHECKIN_MENU_PATH, method="POST", timeout=GATHER_TIMEOUT_S
+        )
+        gather.say(texts.witness_call_menu(language), language=say_as)
+        response.append(gather)
+    response.say(texts.witness_call_goodbye(language), language=say_as)
     response.hangup()
     return str(response)
 

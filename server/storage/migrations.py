@@ -596,12 +596,23 @@ _VOICE_CALL_STEPS = Migration(
     statements=[
         # Twilio may repeat a voice webhook (retries, a replay): each (CallSid, step)
         # acts once; a repeat gets the TwiML stored with the first answer.
+        # context: what a later step of the same call needs (who the caller is, and
+        # whether the real or the duress PIN was entered; never the PIN).
         """CREATE TABLE voice_call_steps (
             call_sid TEXT NOT NULL,
             step TEXT NOT NULL,
             response TEXT,
+            context TEXT,
             created_at BIGINT NOT NULL,
             PRIMARY KEY (call_sid, step))""",
+        "CREATE INDEX voice_call_steps_by_age ON voice_call_steps (created_at)",
+        # A witness's voice PIN and duress voice PIN, set by staff: keyed digests only,
+        # like the SMS code words.
+        """CREATE TABLE witness_voice_pins (
+            witness_id TEXT PRIMARY KEY,
+            pin_digest {BLOB} NOT NULL,
+            duress_digest {BLOB} NOT NULL,
+            updated_at BIGINT NOT NULL)""",
     ],
     # Notifications may be calls: the channel check gains 'voice'. PostgreSQL changes
     # the constraint; SQLite cannot, so the table is rebuilt (nothing references it).

@@ -865,13 +865,34 @@ class RateLimitRepository(Protocol):
 class VoiceCallStepRepository(Protocol):
     """Voice webhook steps already answered, so a repeated webhook acts only once."""
 
-    async def claim(self, call_sid: str, step: str, now_ms: int) -> tuple[bool, str | None]:
+    async def claim(
+        self, call_sid: str, step: str, now_ms: int, context: str | None = None
+    ) -> tuple[bool, str | None]:
         """Take (call, step) for this request: ``(True, None)`` if it is new, else
         ``(False, the TwiML first answered or None if that answer was never stored)``."""
         ...
 
-    async def answer(self, call_sid: str, step: str, response: str) -> None:
-        """Store the TwiML the step was answered with, for repeats."""
+    async def answer(
+        self, call_sid: str, step: str, response: str, context: str | None = None
+    ) -> None:
+        """Store the TwiML the step was answered with (for repeats), and what later
+        steps of the call need to know."""
+        ...
+
+    async def context(self, call_sid: str, step: str) -> str | None:
+        """What an earlier step of the call stored for the later ones."""
+        ...
+
+
+class VoicePinRepository(Protocol):
+    """A witness's voice PIN and duress voice PIN, as keyed digests."""
+
+    async def put(self, witness_id: str, pin: bytes, duress: bytes, now_ms: int) -> None: ...
+
+    async def remove(self, witness_id: str) -> None: ...
+
+    async def get(self, witness_id: str) -> tuple[bytes, bytes] | None:
+        """(PIN digest, duress PIN digest), or None when no voice PIN is set."""
         ...
 
 
@@ -996,6 +1017,9 @@ class UnitOfWork(Protocol):
 
     @property
     def voice_steps(self) -> VoiceCallStepRepository: ...
+
+    @property
+    def voice_pins(self) -> VoicePinRepository: ...
 
 
 class Store(Protocol):

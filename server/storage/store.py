@@ -29,7 +29,7 @@ from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRep
 from server.storage.repos.rate_limits import SqlRateLimitRepository
 from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
-from server.storage.repos.voice_steps import SqlVoiceCallStepRepository
+from server.storage.repos.voice_steps import SqlVoiceCallStepRepository, SqlVoicePinRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
     SqlCheckInRepository,
@@ -159,6 +159,10 @@ class SqlUnitOfWork:
     @cached_property
     def voice_steps(self) -> SqlVoiceCallStepRepository:
         return SqlVoiceCallStepRepository(self.conn)
+
+    @cached_property
+    def voice_pins(self) -> SqlVoicePinRepository:
+        return SqlVoicePinRepository(self.conn)
 
 
 class SqlStore:

@@ -371,6 +371,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/witnesses/{witness_id}/checkin-plan/pause"): Recipe(json={"reason": "hospital"}),
     ("POST", "/v1/witnesses/{witness_id}/checkin-plan/resume"): Recipe(),
     ("PUT", "/v1/witnesses/{witness_id}/phone"): Recipe(json={"number": "+15005550014"}),
+    ("PUT", "/v1/witnesses/{witness_id}/voice-pins"): Recipe(
+        json={"pin": "2468", "duress_pin": "1357"}
+    ),
     ("PUT", "/v1/me/phone"): Recipe(json={"number": "+15005550011"}),
     ("PUT", "/v1/me/duty"): Recipe(json={"on_duty": True}),
     ("GET", "/v1/cases/{case_id}/welfare-settings"): Recipe(),
@@ -403,6 +406,18 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/v1/twilio/voice/alert/{notification_id}/key"): Recipe(
         bind={"notification_id": "unique"},
+        form={"CallSid": "CA{unique}", "Digits": "1"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/incoming"): Recipe(
+        form={"CallSid": "CA{unique}", "From": "+15005550014", "To": "+15005550006"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/checkin/pin"): Recipe(
+        form={"CallSid": "CA{unique}", "Digits": "1234"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/checkin/menu"): Recipe(
         form={"CallSid": "CA{unique}", "Digits": "1"},
         note="a webhook: only Twilio's signature counts, and no actor holds it",
     ),

@@ -1,4 +1,6 @@
-"""Twilio voice webhooks for alert calls: the TwiML, the key press, the final status.
+"""Twilio voice webhooks: alert calls to staff (the TwiML, the key press, the final
+status) and check-in calls from witnesses (the call coming in, the PIN, the menu); and
+the staff route that sets a witness's voice PINs.
 
 Like the SMS webhooks, only requests with a valid ``X-Twilio-Signature`` over the public
 URL are acted on (403 otherwise, nothing changed). The handlers read the form and hand
@@ -9,9 +11,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.context import services
+from server.api.context import json_response, path_id, read_json, services, staff_principal
+from server.api.models import VoicePinsIn
+from server.api.responses import Ok
 from server.api.routes.twilio import verified_form
-from server.notify.voice import ALERT_CALL_PREFIX, VOICE_STATUS_PATH, is_machine
+from server.notify.voice import (
+    ALERT_CALL_PREFIX,
+    CHECKIN_MENU_PATH,
+    CHECKIN_PIN_PATH,
+    INCOMING_CALL_PATH,
+    VOICE_STATUS_PATH,
+    is_machine,
+)
 
 routes = web.RouteTableDef()
 
@@ -71,3 +82,40 @@ async def call_status(request: web.Request) -> web.Response:
             channel="voice",
         )
     return web.Response(status=204)
+
+
+@routes.post(INCOMING_CALL_PATH)
+async def incoming_call(request: web.Request) -> web.Response:
+    form = await verified_form(request)
+    from_number = form.get("From", "").strip()
+    twiml = await services(request).witness_calls.incoming(_call_sid(form), from_number)
+    return _twiml(twiml)
+
+
+@routes.post(CHECKIN_PIN_PATH)
+async def checkin_pin(request: web.Request) -> web.Response:
+    form = await verified_form(request)
+    twiml = await services(request).witness_calls.pin_entered(
+        _call_sid(form), form.get("Digits", "")
+    )
+    return _twiml(twiml)
+
+
+@routes.post(CHECKIN_MENU_PATH)
+async def checkin_menu(request: web.Request) -> web.Response:
+    form = await verified_form(request)
+    twiml = await services(request).witness_calls.menu_choice(
+        _call_sid(form), form.get("Digits", "")
+    )
+    return _twiml(twiml)
+
+
+@routes.put("/v1/witnesses/{witness_id}/voice-pins")
+async def voice_pins(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    body = await read_json(request, VoicePinsIn)
+    await services(request).welfare.set_voice_pins(
+        caller.staff, path_id(request, "witness_id"), body.pin, body.duress_pin
+    )
+    return json_response(Ok(ok=True))

@@ -40,6 +40,7 @@ from server.domain.welfare_models import (
     Notification,
     NotificationStatus,
     Response,
+    Severity,
 )
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, SignatureInvalid
 from server.ids import new_id
@@ -641,6 +642,41 @@ class CheckInService:
                 spec = AlertSpec(
                     witness.case_id, witness.id, AlertKind.DURESS, f"sms:{provider_id}"
                 )
+                await self._alerts.raise_alerts(uow, [spec], now, effects)
+        await self._finish(effects)
+
+    async def answer_by_phone(
+        self, witness_id: str, status: Response, *, duress: bool, call_sid: str
+    ) -> None:
+        """A choice made on a check-in call (the witness's call-in, or our call to them).
+
+        1 (``OK``) counts as contact and answers the open prompt; 2 (``CONTACT``) asks
+        to be contacted (a normal alert); 9 (``HELP``) is a critical help alert. With
+        the duress PIN the prompt is answered as duress and a duress alert is raised,
+        whatever was pressed. ``call_sid`` names the alerts, so a repeated webhook
+        raises each once.
+        """
+        now = self._clock.now()
+        effects = Effects()
+        recorded = Response.DURESS if duress else status
+        async with self._store.write() as uow:
+            witness = await uow.witnesses.get(witness_id)
+            if witness is None:
+                return
+            current = await uow.checkins.current(witness.id)
+            answered = None
+            if current is not None and current.state is CheckInState.OPEN:
+                answered = await uow.checkins.answer(current.id, witness.id, recorded, "voice", now)
+            if answered is not None:
+                await self._after_answer(
+                    uow, witness, answered, recorded, now, effects, raise_alert=False
+                )
+            else:
+                await self._record_contact(uow, witness, now, heartbeat=False, battery=None)
+            kind = RESPONSE_ALERTS.get(recorded)
+            if kind is not None:
+                severity = Severity.CRITICAL if recorded is Response.HELP else None
+                spec = AlertSpec(witness.case_id, witness.id, kind, f"call:{call_sid}", severity)
                 await self._alerts.raise_alerts(uow, [spec], now, effects)
         await self._finish(effects)
 

@@ -70,6 +70,47 @@ class WelfareSettings:
                 case_id=witness.case_id,
             )
 
+    async def set_voice_pins(
+        self, staff: Staff, witness_id: str, pin: str | None, duress_pin: str | None
+    ) -> None:
+        """Set (or, with ``pin`` None, clear) the witness's voice PIN and duress voice
+        PIN for check-in calls. Only keyed digests are stored, like the SMS code words.
+
+        Raises:
+            InvalidInput: PINs that are not 4 to 8 digits, the same, or one missing.
+            NotFound, Forbidden: not the caller's witness.
+        """
+        if pin is not None:
+            if duress_pin is None:
+                raise InvalidInput("a voice PIN needs a duress PIN too")
+            for value in (pin, duress_pin):
+                if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 8):
+                    raise InvalidInput("voice PINs are 4 to 8 digits")
+            if pin == duress_pin:
+                raise InvalidInput("the voice PIN and the duress PIN must differ")
+        now = self._clock.now()
+        async with self._store.write() as uow:
+            witness = await uow.witnesses.get(witness_id)
+            if witness is None:
+                raise NotFound("No such witness")
+            await self._case(uow, staff, witness.case_id, manage=True)
+            if pin is None or duress_pin is None:
+                await uow.voice_pins.remove(witness_id)
+            else:
+                await uow.voice_pins.put(
+                    witness_id,
+                    self._phones.word_digest("voice-pin", pin),
+                    self._phones.word_digest("voice-duress", duress_pin),
+                    int(now.timestamp() * 1000),
+                )
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(staff.id),
+                "witness.voice_pins_set" if pin else "witness.voice_pins_cleared",
+                subject=("witness", witness_id),
+                case_id=witness.case_id,
+            )
+
     async def set_own_phone(self, staff: Staff, number: str | None) -> None:
         """Set (or clear) the number alert SMS reach this staff member on.
 
