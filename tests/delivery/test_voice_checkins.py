@@ -171,12 +171,13 @@ async def test_a_replayed_menu_webhook_changes_nothing_twice(voice_world: World)
 async def test_voice_pins_must_be_digits_and_differ(voice_world: World) -> None:
     world = voice_world
     team, lapse = await prompted_witness(world, pins=False)
-    for pin, duress, status in (
-        ("12a4", "5678", 422),  # the typed body refuses what is not 4-8 digits
-        ("123", "5678", 422),
-        ("1234", "1234", 400),  # the rules: different, and both or neither
-        ("1234", None, 400),
+    for pin, duress, status, code in (
+        ("12a4", "5678", 422, "invalid-body"),  # the typed body: 4-8 digits
+        ("123", "5678", 422, "invalid-body"),
+        ("1234", "1234", 422, "invalid-input"),  # the rules: different, both or neither
+        ("1234", None, 422, "invalid-input"),
     ):
         with pytest.raises(ApiError) as refused:
             await team.officer.set_witness_voice_pins(lapse.witness_id, pin, duress)
         assert refused.value.status == status
+        assert refused.value.code == code
