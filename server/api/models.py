@@ -201,11 +201,13 @@ class PhoneIn(Strict):
 VoicePin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,8}$")]
 
 
-class VoicePinsIn(Strict):
-    """A witness's voice PIN and duress voice PIN (both, or both null to clear)."""
+class WitnessVoiceIn(Strict):
+    """A witness's check-in by phone: the voice PIN and duress voice PIN (both, or both
+    null for none) and whether check-ins call the witness."""
 
-    pin: VoicePin | None
-    duress_pin: VoicePin | None
+    pin: VoicePin | None = None
+    duress_pin: VoicePin | None = None
+    checkin_call: Literal["never", "fallback", "always"] = "never"
 
 
 class DutyIn(Strict):

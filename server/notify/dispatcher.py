@@ -58,7 +58,7 @@ from server.notify.sms import (
     SendResult,
     SmsGateway,
 )
-from server.notify.voice import alert_call_path
+from server.notify.voice import call_path
 from server.observability.delivery_health import DeliveryMonitor
 from server.security.phones import PhoneBook
 from server.storage.protocols import DeliveryUpdate, Store
@@ -271,7 +271,7 @@ class Dispatcher:
             else:
                 body = row.body or ""
                 if row.channel == "voice" and not body:
-                    body = alert_call_path(row.id)
+                    body = call_path(row.purpose, row.id)
                 groups.append(
                     _Group(
                         [row],

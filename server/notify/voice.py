@@ -41,6 +41,7 @@ import twilio.rest.api.v2010.account.call  # noqa: F401  # isort: skip
 
 __all__ = [
     "ALERT_CALL_PREFIX",
+    "CHECKIN_CALL_PREFIX",
     "CHECKIN_MENU_PATH",
     "CHECKIN_PIN_PATH",
     "INCOMING_CALL_PATH",
@@ -48,6 +49,7 @@ __all__ = [
     "TwilioVoiceGateway",
     "alert_call_path",
     "alert_prompt_twiml",
+    "call_path",
     "checkin_menu_twiml",
     "is_machine",
     "pin_prompt_twiml",
@@ -63,6 +65,8 @@ INCOMING_CALL_PATH: Final = "/v1/twilio/voice/incoming"
 #: Where a check-in call posts the PIN entered, and the menu choice.
 CHECKIN_PIN_PATH: Final = "/v1/twilio/voice/checkin/pin"
 CHECKIN_MENU_PATH: Final = "/v1/twilio/voice/checkin/menu"
+#: Where Twilio fetches the TwiML of a check-in call we place to a witness.
+CHECKIN_CALL_PREFIX: Final = "/v1/twilio/voice/checkin/call"
 #: Seconds Twilio waits for a key press.
 GATHER_TIMEOUT_S: Final = 8
 
@@ -79,8 +83,15 @@ _SAY_LANGUAGES: Final = {
 
 
 def alert_call_path(notification_id: str) -> str:
-    """The webhook path of the call that delivers ``notification_id``."""
+    """The webhook path of the alert call that delivers ``notification_id``."""
     return f"{ALERT_CALL_PREFIX}/{notification_id}"
+
+
+def call_path(purpose: str, notification_id: str) -> str:
+    """The webhook path of a call row: an alert call to staff, or a check-in call."""
+    if purpose == "alert":
+        return alert_call_path(notification_id)
+    return f"{CHECKIN_CALL_PREFIX}/{notification_id}"
 
 
 def is_machine(answered_by: str | None) -> bool:

@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from server.domain.welfare.checkins import CheckInService
+from server.domain.models import Witness
+from server.domain.welfare.checkins import CHECKIN_CALL_PURPOSE, CheckInService
 from server.domain.welfare_models import Response
 from server.errors import InvalidInput
-from server.notify.call_steps import CallSteps
-from server.notify.voice import checkin_menu_twiml, pin_prompt_twiml, spoken_twiml
+from server.notify.call_steps import HANG_UP, CallSteps
+from server.notify.voice import checkin_menu_twiml, is_machine, pin_prompt_twiml, spoken_twiml
 from server.security.phones import PhoneBook
 from server.storage.protocols import Store
 from wire.i18n import texts
@@ -78,14 +79,38 @@ class WitnessCalls:
                 index = None
             async with self._store.read() as uow:
                 witness = None if index is None else await uow.witnesses.find_by_phone_index(index)
-                pins = None if witness is None else await uow.voice_pins.get(witness.id)
             if witness is None:
                 return _neutral(), None
-            if pins is None:
-                return checkin_menu_twiml(witness.language), _context(witness.id, _OK)
-            return pin_prompt_twiml(witness.language), _context(witness.id)
+            return await self._greet(witness)
 
         return await self._steps.once(call_sid, "start", act)
+
+    async def outbound(self, notification_id: str, call_sid: str, answered_by: str | None) -> str:
+        """The TwiML of a check-in call we placed; a machine is hung up on (no answer)."""
+
+        async def act() -> tuple[str, str | None]:
+            async with self._store.read() as uow:
+                row = await uow.notifications.get(notification_id)
+                ours = (
+                    row is not None
+                    and row.channel == "voice"
+                    and row.purpose == CHECKIN_CALL_PURPOSE
+                    and row.recipient_kind == "witness"
+                )
+                witness = await uow.witnesses.get(row.recipient_id) if ours and row else None
+            if witness is None or is_machine(answered_by):
+                return HANG_UP, None
+            return await self._greet(witness)
+
+        return await self._steps.once(call_sid, "start", act)
+
+    async def _greet(self, witness: Witness) -> tuple[str, str | None]:
+        """The PIN prompt, or the menu at once for a witness without a voice PIN."""
+        async with self._store.read() as uow:
+            voice = await uow.witness_voice.get(witness.id)
+        if voice is None or voice.pin_digest is None or voice.duress_digest is None:
+            return checkin_menu_twiml(witness.language), _context(witness.id, _OK)
+        return pin_prompt_twiml(witness.language), _context(witness.id)
 
     async def pin_entered(self, call_sid: str, digits: str) -> str:
         """The TwiML after the PIN: the menu for either PIN, else the neutral sentence."""
@@ -94,10 +119,10 @@ class WitnessCalls:
             witness_id, _ = _parse(await self._steps.context(call_sid, "start"))
             async with self._store.read() as uow:
                 witness = None if witness_id is None else await uow.witnesses.get(witness_id)
-                pins = None if witness is None else await uow.voice_pins.get(witness.id)
-            if witness is None or pins is None:
+                voice = None if witness is None else await uow.witness_voice.get(witness.id)
+            if witness is None or voice is None:
                 return _neutral(), None
-            pin_digest, duress_digest = pins
+            pin_digest, duress_digest = voice.pin_digest, voice.duress_digest
             # Both compared every time, so the time taken does not say which matched.
             real = self._phones.word_matches("voice-pin", digits, pin_digest)
             duress = self._phones.word_matches("voice-duress", digits, duress_digest)

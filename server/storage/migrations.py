@@ -606,12 +606,16 @@ _VOICE_CALL_STEPS = Migration(
             created_at BIGINT NOT NULL,
             PRIMARY KEY (call_sid, step))""",
         "CREATE INDEX voice_call_steps_by_age ON voice_call_steps (created_at)",
-        # A witness's voice PIN and duress voice PIN, set by staff: keyed digests only,
-        # like the SMS code words.
-        """CREATE TABLE witness_voice_pins (
+        # A witness's voice check-in settings, set by staff: the voice PIN and duress
+        # voice PIN as keyed digests only (like the SMS code words; both or neither),
+        # and whether check-ins also call the witness (never, fallback when the phone
+        # is offline, always).
+        """CREATE TABLE witness_voice (
             witness_id TEXT PRIMARY KEY,
-            pin_digest {BLOB} NOT NULL,
-            duress_digest {BLOB} NOT NULL,
+            pin_digest {BLOB},
+            duress_digest {BLOB},
+            checkin_call TEXT NOT NULL DEFAULT 'never'
+                CHECK (checkin_call IN ('never', 'fallback', 'always')),
             updated_at BIGINT NOT NULL)""",
     ],
     # Notifications may be calls: the channel check gains 'voice'. PostgreSQL changes

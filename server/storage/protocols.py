@@ -42,6 +42,7 @@ from server.domain.welfare_models import (
     Notification,
     Response,
     WitnessContact,
+    WitnessVoice,
 )
 from server.security.ratelimit import Bucket
 
@@ -884,15 +885,15 @@ class VoiceCallStepRepository(Protocol):
         ...
 
 
-class VoicePinRepository(Protocol):
-    """A witness's voice PIN and duress voice PIN, as keyed digests."""
+class WitnessVoiceRepository(Protocol):
+    """A witness's check-in-by-phone settings (voice PIN digests, calls)."""
 
-    async def put(self, witness_id: str, pin: bytes, duress: bytes, now_ms: int) -> None: ...
+    async def put(self, voice: WitnessVoice, now_ms: int) -> None: ...
 
-    async def remove(self, witness_id: str) -> None: ...
+    async def get(self, witness_id: str) -> WitnessVoice | None: ...
 
-    async def get(self, witness_id: str) -> tuple[bytes, bytes] | None:
-        """(PIN digest, duress PIN digest), or None when no voice PIN is set."""
+    async def call_modes(self, witness_ids: Sequence[str]) -> dict[str, str]:
+        """witness id -> "fallback" or "always", for those whose check-ins call."""
         ...
 
 
@@ -1019,7 +1020,7 @@ class UnitOfWork(Protocol):
     def voice_steps(self) -> VoiceCallStepRepository: ...
 
     @property
-    def voice_pins(self) -> VoicePinRepository: ...
+    def witness_voice(self) -> WitnessVoiceRepository: ...
 
 
 class Store(Protocol):

@@ -29,7 +29,7 @@ from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRep
 from server.storage.repos.rate_limits import SqlRateLimitRepository
 from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
-from server.storage.repos.voice_steps import SqlVoiceCallStepRepository, SqlVoicePinRepository
+from server.storage.repos.voice_steps import SqlVoiceCallStepRepository, SqlWitnessVoiceRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
     SqlCheckInRepository,
@@ -161,8 +161,8 @@ class SqlUnitOfWork:
         return SqlVoiceCallStepRepository(self.conn)
 
     @cached_property
-    def voice_pins(self) -> SqlVoicePinRepository:
-        return SqlVoicePinRepository(self.conn)
+    def witness_voice(self) -> SqlWitnessVoiceRepository:
+        return SqlWitnessVoiceRepository(self.conn)
 
 
 class SqlStore:

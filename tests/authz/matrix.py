@@ -150,7 +150,7 @@ PUT     /v1/witnesses/{witness_id}/checkin-plan                              403
 POST    /v1/witnesses/{witness_id}/checkin-plan/pause                        403  403  200  200  404  404  404  404  200  200  -    401  401  401
 POST    /v1/witnesses/{witness_id}/checkin-plan/resume                       403  403  200  200  404  404  404  404  200  200  -    401  401  401
 PUT     /v1/witnesses/{witness_id}/phone                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/witnesses/{witness_id}/voice-pins                                403  403  200  200  404  404  404  404  200  200  -    401  401  401
+PUT     /v1/witnesses/{witness_id}/voice                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
 PUT     /v1/me/phone                                                         403  403  200  200  200  200  200  200  200  200  -    401  401  401
 PUT     /v1/me/duty                                                          403  403  200  200  200  200  200  200  200  200  -    401  401  401
 GET     /v1/cases/{case_id}/welfare-settings                                 403  403  200  200  404  404  404  404  200  200  -    401  401  401
@@ -169,6 +169,7 @@ POST    /v1/twilio/status                                                    403
 POST    /v1/twilio/voice/alert/{notification_id}                             403  403  403  403  403  403  403  403  403  403  -    403  403  403
 POST    /v1/twilio/voice/alert/{notification_id}/key                         403  403  403  403  403  403  403  403  403  403  -    403  403  403
 POST    /v1/twilio/voice/incoming                                            403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/checkin/call/{notification_id}                      403  403  403  403  403  403  403  403  403  403  -    403  403  403
 POST    /v1/twilio/voice/checkin/pin                                         403  403  403  403  403  403  403  403  403  403  -    403  403  403
 POST    /v1/twilio/voice/checkin/menu                                        403  403  403  403  403  403  403  403  403  403  -    403  403  403
 POST    /v1/twilio/voice/status                                              403  403  403  403  403  403  403  403  403  403  -    403  403  403

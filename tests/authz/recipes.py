@@ -371,8 +371,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/witnesses/{witness_id}/checkin-plan/pause"): Recipe(json={"reason": "hospital"}),
     ("POST", "/v1/witnesses/{witness_id}/checkin-plan/resume"): Recipe(),
     ("PUT", "/v1/witnesses/{witness_id}/phone"): Recipe(json={"number": "+15005550014"}),
-    ("PUT", "/v1/witnesses/{witness_id}/voice-pins"): Recipe(
-        json={"pin": "2468", "duress_pin": "1357"}
+    ("PUT", "/v1/witnesses/{witness_id}/voice"): Recipe(
+        json={"pin": "2468", "duress_pin": "1357", "checkin_call": "fallback"}
     ),
     ("PUT", "/v1/me/phone"): Recipe(json={"number": "+15005550011"}),
     ("PUT", "/v1/me/duty"): Recipe(json={"on_duty": True}),
@@ -411,6 +411,11 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/v1/twilio/voice/incoming"): Recipe(
         form={"CallSid": "CA{unique}", "From": "+15005550014", "To": "+15005550006"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/checkin/call/{notification_id}"): Recipe(
+        bind={"notification_id": "unique"},
+        form={"CallSid": "CA{unique}", "CallStatus": "in-progress", "AnsweredBy": "human"},
         note="a webhook: only Twilio's signature counts, and no actor holds it",
     ),
     ("POST", "/v1/twilio/voice/checkin/pin"): Recipe(

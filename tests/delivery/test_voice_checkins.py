@@ -46,7 +46,7 @@ async def prompted_witness(world: World, *, pins: bool = True) -> tuple[Team, La
     team = await staffed(world)
     (lapse,) = await lapsing_cases(world, team, 1, witness_phones=(WITNESS_PHONE,))
     if pins:
-        await team.officer.set_witness_voice_pins(lapse.witness_id, PIN, DURESS_PIN)
+        await team.officer.set_witness_voice(lapse.witness_id, PIN, DURESS_PIN)
     await advance_to(world, lapse.deadline - LAPSE_AFTER)
     return team, lapse
 
@@ -178,6 +178,61 @@ async def test_voice_pins_must_be_digits_and_differ(voice_world: World) -> None:
         ("1234", None, 422, "invalid-input"),
     ):
         with pytest.raises(ApiError) as refused:
-            await team.officer.set_witness_voice_pins(lapse.witness_id, pin, duress)
+            await team.officer.set_witness_voice(lapse.witness_id, pin, duress)
         assert refused.value.status == status
         assert refused.value.code == code
+
+
+# ------------------------------------------------------- check-in calls to witnesses
+
+
+async def called_witness(world: World, checkin_call: str) -> tuple[Team, Lapse]:
+    """A witness whose phone app is offline (never enrolled), with voice PINs and the
+    given call option, at the moment the check-in prompt goes out."""
+    team = await staffed(world)
+    (lapse,) = await lapsing_cases(world, team, 1, witness_phones=(WITNESS_PHONE,))
+    await team.officer.set_witness_voice(
+        lapse.witness_id, PIN, DURESS_PIN, checkin_call=checkin_call
+    )
+    await advance_to(world, lapse.deadline - LAPSE_AFTER)
+    return team, lapse
+
+
+@pytest.mark.parametrize("checkin_call", ["fallback", "always"])
+async def test_a_check_in_calls_the_witness_who_answers_with_pin_and_key(
+    voice_world: World, checkin_call: str
+) -> None:
+    world, fake = voice_world, fake_of(voice_world)
+    fake.voice.script(WITNESS_PHONE, "human", presses=(PIN, "1"))
+    _team, lapse = await called_witness(world, checkin_call)
+
+    (call,) = fake.voice.calls_to(WITNESS_PHONE)
+    await fake.voice.connect()
+
+    assert call.spoken[0] == "Hello. Please enter your PIN, then press hash."
+    assert call.spoken[-1] == "Thank you. Goodbye."
+    assert await checkin_row(world, lapse.witness_id) == ("ok", "voice")
+
+
+async def test_a_check_in_call_answered_by_a_machine_counts_as_no_answer(
+    voice_world: World,
+) -> None:
+    world, fake = voice_world, fake_of(voice_world)
+    fake.voice.script(WITNESS_PHONE, "machine", presses=(PIN, "1"))
+    team, lapse = await called_witness(world, "always")
+
+    await fake.voice.connect()
+
+    (call,) = fake.voice.calls_to(WITNESS_PHONE)
+    assert call.spoken == []
+    assert await checkin_row(world, lapse.witness_id) == (None, None)
+    await advance_to(world, lapse.deadline)
+    assert [a["kind"] for a in await alerts_of(team, lapse)] == ["missed_checkin"]
+
+
+async def test_a_witness_set_to_never_is_not_called(voice_world: World) -> None:
+    world, fake = voice_world, fake_of(voice_world)
+    await called_witness(world, "never")
+
+    assert fake.voice.calls == []
+    assert len(fake.sent_to(WITNESS_PHONE)) == 1  # the SMS nudge still goes

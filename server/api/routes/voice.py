@@ -1,6 +1,6 @@
 """Twilio voice webhooks: alert calls to staff (the TwiML, the key press, the final
 status) and check-in calls from witnesses (the call coming in, the PIN, the menu); and
-the staff route that sets a witness's voice PINs.
+the staff route that sets a witness's check-in-by-phone settings.
 
 Like the SMS webhooks, only requests with a valid ``X-Twilio-Signature`` over the public
 URL are acted on (403 otherwise, nothing changed). The handlers read the form and hand
@@ -12,11 +12,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api.context import json_response, path_id, read_json, services, staff_principal
-from server.api.models import VoicePinsIn
+from server.api.models import WitnessVoiceIn
 from server.api.responses import Ok
 from server.api.routes.twilio import verified_form
 from server.notify.voice import (
     ALERT_CALL_PREFIX,
+    CHECKIN_CALL_PREFIX,
     CHECKIN_MENU_PATH,
     CHECKIN_PIN_PATH,
     INCOMING_CALL_PATH,
@@ -110,12 +111,25 @@ async def checkin_menu(request: web.Request) -> web.Response:
     return _twiml(twiml)
 
 
-@routes.put("/v1/witnesses/{witness_id}/voice-pins")
-async def voice_pins(request: web.Request) -> web.Response:
+@routes.put("/v1/witnesses/{witness_id}/voice")
+async def witness_voice(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
-    body = await read_json(request, VoicePinsIn)
-    await services(request).welfare.set_voice_pins(
-        caller.staff, path_id(request, "witness_id"), body.pin, body.duress_pin
+    body = await read_json(request, WitnessVoiceIn)
+    await services(request).welfare.set_witness_voice(
+        caller.staff,
+        path_id(request, "witness_id"),
+        pin=body.pin,
+        duress_pin=body.duress_pin,
+        checkin_call=body.checkin_call,
     )
     return json_response(Ok(ok=True))
+
+
+@routes.post(CHECKIN_CALL_PREFIX + "/{notification_id}")
+async def checkin_call(request: web.Request) -> web.Response:
+    form = await verified_form(request)
+    twiml = await services(request).witness_calls.outbound(
+        request.match_info["notification_id"], _call_sid(form), form.get("AnsweredBy")
+    )
+    return _twiml(twiml)

@@ -14,7 +14,7 @@ from server.domain.audit import Actor, AuditLog
 from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, policy_from_dict
 from server.domain.models import Case, Staff
 from server.domain.welfare.checkins import default_settings
-from server.domain.welfare_models import CaseSettings
+from server.domain.welfare_models import CaseSettings, WitnessVoice
 from server.errors import Forbidden, InvalidInput, NotFound
 from server.security.phones import PhoneBook
 from server.storage.protocols import Store, UnitOfWork
@@ -27,6 +27,10 @@ class _Keep:
 
 
 KEEP = _Keep()
+
+
+#: When check-ins call the witness: never, when the phone is offline, or every time.
+CHECKIN_CALL_OPTIONS = ("never", "fallback", "always")
 
 
 class WelfareSettings:
@@ -70,43 +74,52 @@ class WelfareSettings:
                 case_id=witness.case_id,
             )
 
-    async def set_voice_pins(
-        self, staff: Staff, witness_id: str, pin: str | None, duress_pin: str | None
+    async def set_witness_voice(
+        self,
+        staff: Staff,
+        witness_id: str,
+        *,
+        pin: str | None,
+        duress_pin: str | None,
+        checkin_call: str,
     ) -> None:
-        """Set (or, with ``pin`` None, clear) the witness's voice PIN and duress voice
-        PIN for check-in calls. Only keyed digests are stored, like the SMS code words.
+        """Set the witness's check-in-by-phone settings: the voice PIN and duress voice
+        PIN (both, or neither for no PIN; only keyed digests are stored, like the SMS
+        code words) and whether check-ins call the witness ("never", "fallback" when
+        the phone is offline, "always").
 
         Raises:
-            InvalidInput: PINs that are not 4 to 8 digits, the same, or one missing.
+            InvalidInput: PINs that are not 4 to 8 digits, the same, or one missing;
+                an unknown call option.
             NotFound, Forbidden: not the caller's witness.
         """
-        if pin is not None:
-            if duress_pin is None:
-                raise InvalidInput("a voice PIN needs a duress PIN too")
+        if checkin_call not in CHECKIN_CALL_OPTIONS:
+            raise InvalidInput("checkin_call must be never, fallback or always")
+        if (pin is None) != (duress_pin is None):
+            raise InvalidInput("a voice PIN needs a duress PIN too")
+        if pin is not None and duress_pin is not None:
             for value in (pin, duress_pin):
                 if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 8):
                     raise InvalidInput("voice PINs are 4 to 8 digits")
             if pin == duress_pin:
                 raise InvalidInput("the voice PIN and the duress PIN must differ")
+        voice = WitnessVoice(
+            witness_id,
+            None if pin is None else self._phones.word_digest("voice-pin", pin),
+            None if duress_pin is None else self._phones.word_digest("voice-duress", duress_pin),
+            checkin_call,
+        )
         now = self._clock.now()
         async with self._store.write() as uow:
             witness = await uow.witnesses.get(witness_id)
             if witness is None:
                 raise NotFound("No such witness")
             await self._case(uow, staff, witness.case_id, manage=True)
-            if pin is None or duress_pin is None:
-                await uow.voice_pins.remove(witness_id)
-            else:
-                await uow.voice_pins.put(
-                    witness_id,
-                    self._phones.word_digest("voice-pin", pin),
-                    self._phones.word_digest("voice-duress", duress_pin),
-                    int(now.timestamp() * 1000),
-                )
+            await uow.witness_voice.put(voice, int(now.timestamp() * 1000))
             await self._audit.append(
                 uow.audit,
                 Actor.staff(staff.id),
-                "witness.voice_pins_set" if pin else "witness.voice_pins_cleared",
+                "witness.voice_checkin_set",
                 subject=("witness", witness_id),
                 case_id=witness.case_id,
             )

@@ -1,8 +1,11 @@
 """Voice calls: webhook steps already answered (one row per CallSid and step), and the
-witnesses' voice PIN digests."""
+witnesses' voice check-in settings (PIN digests, whether check-ins call)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from server.domain.welfare_models import WitnessVoice
 from server.storage.database import Connection
 
 
@@ -53,27 +56,40 @@ class SqlVoiceCallStepRepository:
         return None if value is None else str(value)
 
 
-class SqlVoicePinRepository:
+class SqlWitnessVoiceRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def put(self, witness_id: str, pin: bytes, duress: bytes, now_ms: int) -> None:
+    async def put(self, voice: WitnessVoice, now_ms: int) -> None:
         await self._conn.execute(
-            "INSERT INTO witness_voice_pins (witness_id, pin_digest, duress_digest, updated_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (witness_id) DO UPDATE SET"
-            " pin_digest = $2, duress_digest = $3, updated_at = $4",
-            witness_id,
-            pin,
-            duress,
+            "INSERT INTO witness_voice (witness_id, pin_digest, duress_digest, checkin_call,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (witness_id) DO UPDATE SET"
+            " pin_digest = $2, duress_digest = $3, checkin_call = $4, updated_at = $5",
+            voice.witness_id,
+            voice.pin_digest,
+            voice.duress_digest,
+            voice.checkin_call,
             now_ms,
         )
 
-    async def remove(self, witness_id: str) -> None:
-        await self._conn.execute("DELETE FROM witness_voice_pins WHERE witness_id = $1", witness_id)
-
-    async def get(self, witness_id: str) -> tuple[bytes, bytes] | None:
+    async def get(self, witness_id: str) -> WitnessVoice | None:
         row = await self._conn.fetchrow(
-            "SELECT pin_digest, duress_digest FROM witness_voice_pins WHERE witness_id = $1",
+            "SELECT pin_digest, duress_digest, checkin_call FROM witness_voice"
+            " WHERE witness_id = $1",
             witness_id,
         )
-        return None if row is None else (bytes(row[0]), bytes(row[1]))
+        if row is None:
+            return None
+        pin = None if row[0] is None else bytes(row[0])
+        duress = None if row[1] is None else bytes(row[1])
+        return WitnessVoice(witness_id, pin, duress, str(row[2]))
+
+    async def call_modes(self, witness_ids: Sequence[str]) -> dict[str, str]:
+        if not witness_ids:
+            return {}
+        rows = await self._conn.fetch(
+            "SELECT witness_id, checkin_call FROM witness_voice"
+            f" WHERE checkin_call <> 'never' AND witness_id {self._conn.dialect.any_of('$1')}",
+            self._conn.dialect.list_param(list(witness_ids)),
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
