@@ -41,6 +41,7 @@ from server.console.views import alerts as console_alerts
 from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
 from server.console.views import witness as console_witness
+from server.console.views import witness_voice as console_witness_voice
 from server.console.web import CONSOLE, ConsoleServices, console_middleware
 from server.domain.caseload import Caseload
 from server.observability.logs import PathOnlyAccessLogger
@@ -114,6 +115,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_alerts.routes,
         console_admin.routes,
         console_witness.routes,
+        console_witness_voice.routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/console/static", STATIC_DIR, append_version=False)

@@ -231,6 +231,7 @@ POST    /console/cases/{case_id}/plan/pause                                  302
 POST    /console/cases/{case_id}/plan/resume                                 302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/settings                                    302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/phone                                       302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/voice                                       302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/policy                                      302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302

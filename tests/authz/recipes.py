@@ -539,6 +539,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         form={"nudge_text": "", "offline_after_minutes": "120", "silent_after_hours": "48"}
     ),
     ("POST", "/console/cases/{case_id}/phone"): Recipe(form={"number": "+15005550014"}),
+    ("POST", "/console/cases/{case_id}/voice"): Recipe(
+        form={"pin": "2468", "duress_pin": "1357", "checkin_call": "fallback"}
+    ),
     ("POST", "/console/cases/{case_id}/policy"): Recipe(form=CASE_POLICY_FORM),
     ("POST", "/console/cases/{case_id}/appointments"): Recipe(form=APPOINTMENT_FORM),
     ("POST", "/console/cases/{case_id}/appointments/{appointment_id}/cancel"): Recipe(

@@ -201,6 +201,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
     names = {member.staff_id: member.display_name for member in view.team}
     async with svc.store.read() as uow:
         has_phone = witness is not None and await uow.witnesses.phone(witness.id) is not None
+        voice = None if witness is None else await uow.witness_voice.get(witness.id)
         contact = None if witness is None else await uow.contact.get(witness.id)
         checkins = (
             [] if witness is None else await uow.checkins.history(witness.id, TIMELINE_LENGTH)
@@ -266,6 +267,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         policy_source=_policy_source(source, case.police_agency_id, case.support_agency_id),
         policy_form=_policy_form(policy),
         has_phone=has_phone,
+        voice=voice,
         contact=contact,
         appointments=appointments,
         started={a.id: a.starts_at <= now for a in appointments},

@@ -103,18 +103,50 @@ class WelfareSettings:
                     raise InvalidInput("voice PINs are 4 to 8 digits")
             if pin == duress_pin:
                 raise InvalidInput("the voice PIN and the duress PIN must differ")
-        voice = WitnessVoice(
-            witness_id,
+        digests = (
             None if pin is None else self._phones.word_digest("voice-pin", pin),
             None if duress_pin is None else self._phones.word_digest("voice-duress", duress_pin),
-            checkin_call,
         )
+        await self._put_witness_voice(staff, witness_id, digests, checkin_call)
+
+    async def set_witness_call_option(
+        self, staff: Staff, witness_id: str, checkin_call: str
+    ) -> None:
+        """Change only whether check-ins call the witness; the voice PINs stay.
+
+        Raises:
+            InvalidInput: an unknown call option.
+            NotFound, Forbidden: not the caller's witness.
+        """
+        if checkin_call not in CHECKIN_CALL_OPTIONS:
+            raise InvalidInput("checkin_call must be never, fallback or always")
+        await self._put_witness_voice(staff, witness_id, None, checkin_call)
+
+    async def _put_witness_voice(
+        self,
+        staff: Staff,
+        witness_id: str,
+        digests: tuple[bytes | None, bytes | None] | None,
+        checkin_call: str,
+    ) -> None:
+        """Store the voice settings; ``digests`` None keeps the PINs as they are."""
         now = self._clock.now()
         async with self._store.write() as uow:
             witness = await uow.witnesses.get(witness_id)
             if witness is None:
                 raise NotFound("No such witness")
             await self._case(uow, staff, witness.case_id, manage=True)
+            if digests is None:
+                existing = await uow.witness_voice.get(witness_id)
+                digests = (
+                    (None, None)
+                    if existing is None
+                    else (
+                        existing.pin_digest,
+                        existing.duress_digest,
+                    )
+                )
+            voice = WitnessVoice(witness_id, digests[0], digests[1], checkin_call)
             await uow.witness_voice.put(voice, int(now.timestamp() * 1000))
             await self._audit.append(
                 uow.audit,
