@@ -318,5 +318,12 @@ def build_services(
         ),
         pins=PinService(store, audit, clock, sealer),
         alert_calls=AlertCalls(store, call_steps, alert_desk),
-        witness_calls=WitnessCalls(store, call_steps, phones, checkins),
+        witness_calls=WitnessCalls(
+            store,
+            call_steps,
+            phones,
+            checkins,
+            # A witness mistyping twice goes through; guessing a PIN takes months.
+            shared_limiter("voice.pin", Rate(capacity=5, refill_s=600)),
+        ),
     )

@@ -7,6 +7,9 @@
 2. ``pin_entered``: the real PIN and the duress PIN both lead to *exactly the same*
    TwiML (the menu); only the server remembers which was entered. A wrong PIN hears the
    neutral sentence.
+   PIN entries are limited per witness (5, then one per 10 minutes): past the
+   limit every PIN hears the neutral sentence, while the duress PIN still raises the
+   duress alert, silently.
 3. ``menu_choice``: 1 = well (counts as contact), 2 = please contact me, 9 = help
    (critical). After the duress PIN any choice is recorded as duress and raises a
    duress alert, and the caller hears the same "thank you" as ever.
@@ -24,10 +27,11 @@ from typing import Final
 from server.domain.models import Witness
 from server.domain.welfare.checkins import CHECKIN_CALL_PURPOSE, CheckInService
 from server.domain.welfare_models import Response
-from server.errors import InvalidInput
+from server.errors import InvalidInput, RateLimited
 from server.notify.call_steps import HANG_UP, CallSteps
 from server.notify.voice import checkin_menu_twiml, is_machine, pin_prompt_twiml, spoken_twiml
 from server.security.phones import PhoneBook
+from server.security.ratelimit import Limiter
 from server.storage.protocols import Store
 from wire.i18n import texts
 
@@ -62,12 +66,19 @@ class WitnessCalls:
     """Answers the webhooks of a witness's check-in call."""
 
     def __init__(
-        self, store: Store, steps: CallSteps, phones: PhoneBook, checkins: CheckInService
+        self,
+        store: Store,
+        steps: CallSteps,
+        phones: PhoneBook,
+        checkins: CheckInService,
+        pin_attempts: Limiter,
     ) -> None:
+        """``pin_attempts`` bounds PIN entries per witness (shared by every instance)."""
         self._store = store
         self._steps = steps
         self._phones = phones
         self._checkins = checkins
+        self._pin_attempts = pin_attempts
 
     async def incoming(self, call_sid: str, from_number: str) -> str:
         """The TwiML for a call to our number."""
@@ -123,9 +134,23 @@ class WitnessCalls:
             if witness is None or voice is None:
                 return _neutral(), None
             pin_digest, duress_digest = voice.pin_digest, voice.duress_digest
+            try:
+                await self._pin_attempts.take(witness.id)
+                limited = False
+            except RateLimited:
+                limited = True
             # Both compared every time, so the time taken does not say which matched.
             real = self._phones.word_matches("voice-pin", digits, pin_digest)
             duress = self._phones.word_matches("voice-duress", digits, duress_digest)
+            if limited:
+                # Too many PINs lately: every PIN hears the neutral sentence, but the
+                # duress PIN still raises the alarm, silently.
+                log.info("Check-in call refused: too many voice PIN attempts")
+                if duress:
+                    await self._checkins.answer_by_phone(
+                        witness.id, Response.OK, duress=True, call_sid=call_sid
+                    )
+                return _neutral(witness.language), None
             if not (real or duress):
                 log.info("Check-in call with a wrong voice PIN")
                 return _neutral(witness.language), None

@@ -24,8 +24,10 @@ from server.notify.dispatcher import LEASE
 from tests.conftest import world_on
 from tests.fakes.twilio_server import FakeTwilio
 from tests.fakes.twilio_voice import FakeCall
+from tests.server.test_i18n import forbidden_in_sms
 from tests.support.welfare import advance, advance_to, catch_up
 from tests.support.world import TWILIO_SENDER, World
+from wire.i18n import texts
 
 from .helpers import (
     LAPSE_AFTER,
@@ -125,12 +127,14 @@ async def test_a_missed_check_in_texts_first_then_calls_and_pressing_1_acknowled
     await fake.voice.connect()
 
     assert call.status == "completed"
-    assert "Press 1 to acknowledge" in call.spoken[0]
-    assert call.spoken[-1] == "The alert is acknowledged. Thank you."
+    # In the agency's language (the support organisation is in Romania).
+    assert call.spoken[0] == texts.staff_alert_call("ro")
+    assert call.spoken[-1] == texts.staff_alert_call_acknowledged("ro")
     # Nothing about the witness, the police, a court or the case is said.
-    said = " ".join(call.spoken).lower()
-    for word in ("wren", "police", "court", "case", "de-2026"):
-        assert word not in said
+    said = " ".join(call.spoken)
+    assert "Wren" not in said
+    assert "DE-2026" not in said
+    assert forbidden_in_sms(said.replace("witnesslink", "")) == []
     alert = await alert_of(team, lapse)
     assert alert["status"] == "acknowledged"
     assert alert["acknowledged_by"] == world.staff["supervisor"]
@@ -174,7 +178,7 @@ async def test_no_key_or_another_key_does_not_acknowledge(voice_world: World) ->
 
     call = the_call(fake, SUPERVISOR_PHONE)
     assert len(call.spoken) == 3  # the prompt, the prompt again, then "not acknowledged"
-    assert "not acknowledged" in call.spoken[-1]
+    assert call.spoken[-1] == texts.staff_alert_call_not_acknowledged("ro")
     assert (await alert_of(team, lapse))["status"] == "open"
     await advance(world, timedelta(minutes=15))
     assert len(fake.sent_to(OFFICER_PHONE)) == 1

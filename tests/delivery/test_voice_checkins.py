@@ -7,6 +7,7 @@ TwiML, byte for byte) while raising a duress alert.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.fakes.twilio_server import FakeTwilio
 from tests.fakes.twilio_voice import FakeCall
 from tests.support.welfare import advance_to
 from tests.support.world import TWILIO_SENDER, World
+from wire.i18n import texts
 
 from .helpers import LAPSE_AFTER, WITNESS_PHONE, Lapse, Team, lapsing_cases, staffed
 
@@ -89,7 +91,7 @@ async def test_the_duress_pin_sounds_exactly_like_the_real_pin_and_raises_duress
     assert len(real.documents) == 3  # PIN prompt, menu, thanks
     assert duress.documents == real.documents
     assert duress.spoken == real.spoken
-    assert "Press 9 if you need help." in real.spoken[1]
+    assert real.spoken[1] == texts.witness_call_menu("ro")  # the witness's language
     (alert,) = await alerts_of(team, lapse)
     assert (alert["kind"], alert["severity"]) == ("duress", "critical")
 
@@ -116,7 +118,7 @@ async def test_menu_keys_ask_for_contact_or_help(
 
     call = await call_in(world, (PIN, key))
 
-    assert call.spoken[-1] == "Thank you. Goodbye."
+    assert call.spoken[-1] == texts.witness_call_thanks("ro")
     assert await checkin_row(world, lapse.witness_id) == (answer, "voice")
     (alert,) = await alerts_of(team, lapse)
     assert (alert["kind"], alert["severity"]) == (kind, severity)
@@ -128,7 +130,7 @@ async def test_without_a_voice_pin_the_menu_comes_at_once(voice_world: World) ->
 
     call = await call_in(world, ("1",))
 
-    assert call.spoken[0].startswith("Press 1 if you are well.")
+    assert call.spoken[0] == texts.witness_call_menu("ro")
     assert await checkin_row(world, lapse.witness_id) == ("ok", "voice")
 
 
@@ -141,7 +143,9 @@ async def test_an_unknown_caller_or_a_wrong_pin_hears_a_neutral_sentence_and_not
 
     call = await call_in(world, ("9999", "9"), caller=caller)
 
-    assert call.spoken[-1] == "This number cannot take your call. Goodbye."
+    # A stranger's language is unknown (English); the witness's phone hears Romanian.
+    language = "en" if caller == STRANGER else "ro"
+    assert call.spoken[-1] == texts.witness_call_neutral(language)
     if caller == STRANGER:
         assert len(call.spoken) == 1  # not even asked for a PIN
     said = " ".join(call.spoken).lower()
@@ -209,8 +213,8 @@ async def test_a_check_in_calls_the_witness_who_answers_with_pin_and_key(
     (call,) = fake.voice.calls_to(WITNESS_PHONE)
     await fake.voice.connect()
 
-    assert call.spoken[0] == "Hello. Please enter your PIN, then press hash."
-    assert call.spoken[-1] == "Thank you. Goodbye."
+    assert call.spoken[0] == texts.witness_call_pin("ro")
+    assert call.spoken[-1] == texts.witness_call_thanks("ro")
     assert await checkin_row(world, lapse.witness_id) == ("ok", "voice")
 
 
@@ -236,3 +240,25 @@ async def test_a_witness_set_to_never_is_not_called(voice_world: World) -> None:
 
     assert fake.voice.calls == []
     assert len(fake.sent_to(WITNESS_PHONE)) == 1  # the SMS nudge still goes
+
+
+async def test_pin_guessing_is_bounded_but_the_duress_pin_still_raises_the_alarm(
+    voice_world: World,
+) -> None:
+    world = voice_world
+    team, lapse = await prompted_witness(world)
+    for guess in ("0000", "1111", "2222", "3333", "4444"):
+        await call_in(world, (guess, "1"))
+
+    refused = await call_in(world, (PIN, "1"))
+    assert refused.spoken[-1] == texts.witness_call_neutral("ro")
+    assert await checkin_row(world, lapse.witness_id) == (None, None)
+
+    under_duress = await call_in(world, (DURESS_PIN, "1"))
+    assert under_duress.spoken == refused.spoken
+    assert under_duress.documents == refused.documents
+    assert [a["kind"] for a in await alerts_of(team, lapse)] == ["duress"]
+
+    world.clock.advance(timedelta(minutes=10))
+    again = await call_in(world, (PIN, "1"))
+    assert again.spoken[-1] == texts.witness_call_thanks("ro")
