@@ -94,6 +94,10 @@ class Settings:
     voice_from: str | None = None
     #: Ask Twilio to tell a person from an answering machine (a machine never counts).
     voice_machine_detection: bool = True
+    # --- Review findings (issue 13 item 5); see docs/configuration.md ---
+    #: How long inbound Twilio webhooks are remembered by their id, so that a signed
+    #: request replayed within this time changes nothing.
+    webhook_replay_window: timedelta = timedelta(days=30)
 
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
@@ -163,6 +167,12 @@ class Settings:
         if env.get("WITNESSLINK_SMS_FAILING_AFTER"):
             values["sms_failing_after"] = int(env["WITNESSLINK_SMS_FAILING_AFTER"])
         values.update(_voice_from_env(env))
+        # --- Review findings (issue 13 item 5) ---
+        if env.get("WITNESSLINK_WEBHOOK_REPLAY_DAYS"):
+            days = _positive(
+                "WITNESSLINK_WEBHOOK_REPLAY_DAYS", env["WITNESSLINK_WEBHOOK_REPLAY_DAYS"], float
+            )
+            values["webhook_replay_window"] = timedelta(days=days)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

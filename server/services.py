@@ -40,6 +40,7 @@ from server.domain.welfare.waves import WaveArming
 from server.notify.alert_calls import AlertCalls
 from server.notify.call_steps import CallSteps
 from server.notify.dispatcher import Dispatcher
+from server.notify.replays import WebhookReplayGuard
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.voice import TwilioVoiceGateway
 from server.notify.webhooks import TwilioWebhookVerifier
@@ -90,6 +91,7 @@ class Services:
     dispatcher: Dispatcher
     delivery: DeliveryMonitor
     twilio_webhooks: TwilioWebhookVerifier | None
+    webhook_replays: WebhookReplayGuard
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
     device_events: DeviceEvents
@@ -154,9 +156,12 @@ async def open_services(
     sealer = Sealer(current, previous)
     store = SqlStore(db)
     index_root = await blind_index_root(store, sealer, current, clock)
-    return build_services(
+    built = build_services(
         settings, clock, store, sealer, index_root, hub=hub, events=events, gateway=gateway
     )
+    # Outcomes stored in plaintext before they were sealed (issue 13) are sealed now.
+    await built.alert_desk.seal_plaintext_outcomes()
+    return built
 
 
 def build_services(
@@ -292,6 +297,7 @@ def build_services(
         dispatcher=dispatcher,
         delivery=delivery,
         twilio_webhooks=webhooks,
+        webhook_replays=WebhookReplayGuard(store, clock, settings.webhook_replay_window),
         appointments=AppointmentService(
             store,
             audit,

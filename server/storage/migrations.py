@@ -663,6 +663,27 @@ _VOICE_CALL_STEPS = Migration(
     ],
 )
 
+_FINDINGS = Migration(
+    version=14,
+    name="review findings: inbound webhooks remembered by their id; alert outcome sealed",
+    statements=[
+        # One row per inbound webhook acted on (an SMS by its MessageSid, a status
+        # callback by MessageSid + status, a call step by CallSid + step), so a signed
+        # request replayed later is recognised and ignored. Kept until expires_at.
+        """CREATE TABLE webhook_receipts (
+            kind TEXT NOT NULL,
+            receipt_key TEXT NOT NULL,
+            seen_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            PRIMARY KEY (kind, receipt_key))""",
+        "CREATE INDEX webhook_receipts_by_expiry ON webhook_receipts (expires_at)",
+        # The alert outcome ("home visit: witness safe") is personal data like the
+        # note: sealed from now on. Rows resolved before keep theirs in ``outcome``
+        # until the server seals them at start (AlertDesk.seal_plaintext_outcomes).
+        "ALTER TABLE alerts ADD COLUMN outcome_sealed {BLOB}",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -676,6 +697,7 @@ MIGRATIONS: list[Migration] = [
     _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
     _VOICE_CALL_STEPS,
+    _FINDINGS,
 ]
 
 

@@ -30,6 +30,7 @@ from server.storage.repos.rate_limits import SqlRateLimitRepository
 from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
 from server.storage.repos.voice_steps import SqlVoiceCallStepRepository, SqlWitnessVoiceRepository
+from server.storage.repos.webhook_receipts import SqlWebhookReceiptRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
     SqlCheckInRepository,
@@ -163,6 +164,10 @@ class SqlUnitOfWork:
     @cached_property
     def witness_voice(self) -> SqlWitnessVoiceRepository:
         return SqlWitnessVoiceRepository(self.conn)
+
+    @cached_property
+    def webhook_receipts(self) -> SqlWebhookReceiptRepository:
+        return SqlWebhookReceiptRepository(self.conn)
 
 
 class SqlStore:
