@@ -619,6 +619,23 @@ class StaffClient(Conversation):
     async def set_witness_phone(self, witness_id: str, number: str | None) -> None:
         await self._call("PUT", f"/v1/witnesses/{witness_id}/phone", json={"number": number})
 
+    async def set_witness_voice(
+        self,
+        witness_id: str,
+        pin: str | None,
+        duress_pin: str | None,
+        *,
+        checkin_call: str = "never",
+    ) -> None:
+        """Check-in by phone: the PIN and the duress PIN the witness enters on a call
+        (4-8 digits; both None for none), and whether check-ins call the witness
+        ("never", "fallback" when the phone is offline, "always")."""
+        await self._call(
+            "PUT",
+            f"/v1/witnesses/{witness_id}/voice",
+            json={"pin": pin, "duress_pin": duress_pin, "checkin_call": checkin_call},
+        )
+
     async def set_my_phone(self, number: str | None) -> None:
         """The number alert SMS reach you on."""
         await self._call("PUT", "/v1/me/phone", json={"number": number})

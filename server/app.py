@@ -31,6 +31,7 @@ from server.api.routes import (
     realtime,
     twilio,
     vault,
+    voice,
     welfare,
 )
 from server.clock import Clock, SystemClock
@@ -44,6 +45,7 @@ from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
 from server.console.views import witness as console_witness
 from server.console.views import witness_instructions as console_witness_instructions
+from server.console.views import witness_voice as console_witness_voice
 from server.console.web import CONSOLE, ConsoleServices, console_middleware
 from server.domain.caseload import Caseload
 from server.observability.logs import PathOnlyAccessLogger
@@ -110,6 +112,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         welfare.routes,
         alerts.routes,
         twilio.routes,
+        voice.routes,
         court.routes,
         vault.routes,
         console_auth.routes,
@@ -120,6 +123,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_admin_playbooks.routes,
         console_witness.routes,
         console_witness_instructions.routes,
+        console_witness_voice.routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/console/static", STATIC_DIR, append_version=False)
@@ -163,6 +167,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
                 scheduler.shutdown()
                 await scheduler.stopped()
             await services.dispatcher.gateway.close()
+            if services.dispatcher.voice is not None:
+                await services.dispatcher.voice.close()
             await services.messages.drain()
             await services.authenticator.flush_last_seen()
             await hub.close()

@@ -87,6 +87,13 @@ class Settings:
     #: Consecutive failed SMS after which delivery is reported as failing.
     sms_failing_after: int = 5
 
+    # --- Voice calls (issue 13, part "voice"); see docs/configuration.md ---
+    #: Place calls at all (escalation levels that ask for a call; voice webhooks).
+    voice_enabled: bool = False
+    #: The number calls come from (+E.164); None uses the SMS sender if it is a number.
+    voice_from: str | None = None
+    #: Ask Twilio to tell a person from an answering machine (a machine never counts).
+    voice_machine_detection: bool = True
     # --- Review findings (issue 13 item 5); see docs/configuration.md ---
     #: How long inbound Twilio webhooks are remembered by their id, so that a signed
     #: request replayed within this time changes nothing.
@@ -159,6 +166,7 @@ class Settings:
             values["log_format"] = env["WITNESSLINK_LOG_FORMAT"].strip().lower()
         if env.get("WITNESSLINK_SMS_FAILING_AFTER"):
             values["sms_failing_after"] = int(env["WITNESSLINK_SMS_FAILING_AFTER"])
+        values.update(_voice_from_env(env))
         # --- Review findings (issue 13 item 5) ---
         if env.get("WITNESSLINK_WEBHOOK_REPLAY_DAYS"):
             days = _positive(
@@ -168,8 +176,34 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    @property
+    def voice_caller_id(self) -> str | None:
+        """The From number for calls: the voice setting, else the SMS sender if it is a
+        phone number (a Messaging Service cannot place calls)."""
+        if self.voice_from:
+            return self.voice_from
+        if self.twilio_sender and self.twilio_sender.startswith("+"):
+            return self.twilio_sender
+        return None
+
+    @property
+    def voice_configured(self) -> bool:
+        return self.voice_enabled and self.twilio_configured and self.voice_caller_id is not None
+
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)
+
+
+def _voice_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The voice settings (issue 13, part "voice")."""
+    values: dict[str, Any] = {}
+    if "WITNESSLINK_VOICE_ENABLED" in env:
+        values["voice_enabled"] = _flag(env["WITNESSLINK_VOICE_ENABLED"])
+    if env.get("WITNESSLINK_VOICE_FROM"):
+        values["voice_from"] = env["WITNESSLINK_VOICE_FROM"].strip()
+    if "WITNESSLINK_VOICE_MACHINE_DETECTION" in env:
+        values["voice_machine_detection"] = _flag(env["WITNESSLINK_VOICE_MACHINE_DETECTION"])
+    return values
 
 
 def _secrets_and_limits_from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -39,10 +39,14 @@ from server.domain.welfare.plans import PlanService
 from server.domain.welfare.settings import WelfareSettings
 from server.domain.welfare.sms_replies import SmsReplies
 from server.domain.welfare.waves import WaveArming
+from server.notify.alert_calls import AlertCalls
+from server.notify.call_steps import CallSteps
 from server.notify.dispatcher import Dispatcher
 from server.notify.replays import WebhookReplayGuard
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
+from server.notify.voice import TwilioVoiceGateway
 from server.notify.webhooks import TwilioWebhookVerifier
+from server.notify.witness_calls import WitnessCalls
 from server.observability.delivery_health import DeliveryMonitor
 from server.realtime.hub import Hub
 from server.security.known_clients import KnownClientProofs
@@ -97,6 +101,10 @@ class Services:
     device_events: DeviceEvents
     unlock: UnlockService
     pins: PinService
+    #: Alert calls to staff (issue 13, voice): TwiML and acknowledgement by key press.
+    alert_calls: AlertCalls
+    #: Check-in calls with witnesses (issue 13, voice): PIN, duress PIN, keypad menu.
+    witness_calls: WitnessCalls
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -112,6 +120,23 @@ def sms_gateway(settings: Settings) -> SmsGateway:
             base_url=settings.twilio_base_url,
         )
     return LogSmsGateway()
+
+
+def voice_gateway(settings: Settings, public_url: str) -> TwilioVoiceGateway | None:
+    """Twilio calls when voice is on and Twilio configured; otherwise no calls."""
+    if not settings.voice_configured:
+        return None
+    assert settings.twilio_account_sid
+    assert settings.twilio_auth_token
+    assert settings.voice_caller_id
+    return TwilioVoiceGateway(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.voice_caller_id,
+        public_url,
+        machine_detection=settings.voice_machine_detection,
+        base_url=settings.twilio_base_url,
+    )
 
 
 async def open_services(
@@ -227,6 +252,7 @@ def build_services(
         if settings.public_url
         else None,
         monitor=delivery,
+        voice=voice_gateway(settings, public_url),
     )
     checkins = CheckInService(
         store,
@@ -238,6 +264,8 @@ def build_services(
         presence=hub.is_connected if hub is not None else (lambda _device: False),
         wake_dispatcher=dispatcher.wake,
     )
+    alert_desk = AlertDesk(store, audit, clock, events, sealer)
+    call_steps = CallSteps(store, clock)
     webhooks = (
         TwilioWebhookVerifier(
             settings.twilio_auth_token, public_url, settings.twilio_previous_auth_token
@@ -271,7 +299,7 @@ def build_services(
         checkins=checkins,
         waves=WaveArming(store, clock, checkins),
         alerts=alerts,
-        alert_desk=AlertDesk(store, audit, clock, events, sealer),
+        alert_desk=alert_desk,
         sms_replies=SmsReplies(store, audit, clock, events, phones),
         alert_guidance=AlertGuidance(store, audit, clock, sealer),
         welfare=WelfareSettings(store, audit, clock, phones),
@@ -304,4 +332,13 @@ def build_services(
             wake_dispatcher=dispatcher.wake,
         ),
         pins=PinService(store, audit, clock, sealer),
+        alert_calls=AlertCalls(store, call_steps, alert_desk),
+        witness_calls=WitnessCalls(
+            store,
+            call_steps,
+            phones,
+            checkins,
+            # A witness mistyping twice goes through; guessing a PIN takes months.
+            shared_limiter("voice.pin", Rate(capacity=5, refill_s=600)),
+        ),
     )

@@ -231,6 +231,18 @@ class PhoneIn(Strict):
     number: Annotated[str, msgspec.Meta(min_length=7, max_length=32)] | None
 
 
+VoicePin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,8}$")]
+
+
+class WitnessVoiceIn(Strict):
+    """A witness's check-in by phone: the voice PIN and duress voice PIN (both, or both
+    null for none) and whether check-ins call the witness."""
+
+    pin: VoicePin | None = None
+    duress_pin: VoicePin | None = None
+    checkin_call: Literal["never", "fallback", "always"] = "never"
+
+
 class DutyIn(Strict):
     on_duty: bool
 
@@ -289,6 +301,8 @@ class PolicyTargetIn(Strict):
     ] = []
     staff_ids: Annotated[list[Id], msgspec.Meta(max_length=20)] = []
     on_duty_only: bool = False
+    #: Also phone these people ("press 1 to acknowledge"); needs voice calls enabled.
+    call: bool = False
 
 
 class PolicyLevelIn(Strict):

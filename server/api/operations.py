@@ -26,6 +26,17 @@ _TWILIO_SMS = {
     "additionalProperties": {"type": "string"},
 }
 #: What Twilio posts when a message's delivery status changes.
+_TWILIO_VOICE = {
+    "type": "object",
+    "properties": {
+        "CallSid": _FORM_FIELD,
+        "CallStatus": _FORM_FIELD,
+        "AnsweredBy": _FORM_FIELD,
+        "Digits": _FORM_FIELD,
+    },
+    "required": ["CallSid"],
+    "additionalProperties": {"type": "string"},
+}
 _TWILIO_STATUS = {
     "type": "object",
     "properties": {
@@ -447,6 +458,14 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         _PUT,
+        "/v1/witnesses/{witness_id}/voice",
+        "Set the witness's check-in by phone: voice PIN, duress PIN, check-in calls",
+        Auth.STAFF,
+        ok(r.Ok),
+        body=m.WitnessVoiceIn,
+    ),
+    Operation(
+        _PUT,
         "/v1/me/phone",
         "Set or clear the caller's SMS number",
         Auth.STAFF,
@@ -540,6 +559,70 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.TWILIO,
         {204: Reply("Recorded", media=None)},
         raw_body=("application/x-www-form-urlencoded", _TWILIO_STATUS),
+        problems=frozenset({400, 403}),
+    ),
+    # Voice (issue 13, part "voice"): alert calls to staff.
+    Operation(
+        _POST,
+        "/v1/twilio/voice/alert/{notification_id}",
+        "TwiML of an alert call: press 1 to acknowledge (a machine hears a hang-up)",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/alert/{notification_id}/key",
+        "The key pressed on an alert call; 1 acknowledges the alert",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/incoming",
+        "A call to our number (a witness checking in by phone)",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/checkin/call/{notification_id}",
+        "TwiML of a check-in call to a witness (a machine hears a hang-up)",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/checkin/pin",
+        "The voice PIN entered on a check-in call",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/checkin/menu",
+        "The menu key pressed on a check-in call (1 well, 2 contact me, 9 help)",
+        Auth.TWILIO,
+        {200: Reply("TwiML", media="application/xml", schema={"type": "string"})},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
+        problems=frozenset({400, 403}),
+    ),
+    Operation(
+        _POST,
+        "/v1/twilio/voice/status",
+        "Call status callback (the call's final status)",
+        Auth.TWILIO,
+        {204: Reply("Recorded", media=None)},
+        raw_body=("application/x-www-form-urlencoded", _TWILIO_VOICE),
         problems=frozenset({400, 403}),
     ),
     # ---------------------------------------------------------------- court dates

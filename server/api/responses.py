@@ -340,6 +340,7 @@ class PolicyTargetOut(Out):
     roles: list[Role]
     staff_ids: list[str]
     on_duty_only: bool
+    call: bool = False
 
 
 class PolicyLevelOut(Out):

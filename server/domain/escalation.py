@@ -34,12 +34,15 @@ class Target:
     Supervisors and admins are taken from the whole agency; other roles from the
     staff assigned to the case. With ``on_duty_only``, staff who are off duty are
     skipped — unless that would leave nobody, in which case everyone matching is told.
+    With ``call``, the people this target names are also phoned (besides the SMS and
+    the app): "press 1 to acknowledge".
     """
 
     agency: str | None = None
     roles: tuple[Role, ...] = ()
     staff_ids: tuple[str, ...] = ()
     on_duty_only: bool = False
+    call: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,7 @@ class EscalationPolicy:
                                 "roles": [r.value for r in t.roles],
                                 "staff_ids": list(t.staff_ids),
                                 "on_duty_only": t.on_duty_only,
+                                "call": t.call,
                             }
                             for t in level.targets
                         ],
@@ -124,7 +128,13 @@ def policy_from_dict(data: Any) -> EscalationPolicy:
                 if roles and agency is None:
                     raise InvalidInput("a target with roles needs an agency side")
                 targets.append(
-                    Target(agency, roles, staff_ids, bool(raw.get("on_duty_only", False)))
+                    Target(
+                        agency,
+                        roles,
+                        staff_ids,
+                        bool(raw.get("on_duty_only", False)),
+                        bool(raw.get("call", False)),
+                    )
                 )
             if not targets:
                 raise InvalidInput("every level needs at least one target")

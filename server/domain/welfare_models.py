@@ -211,3 +211,14 @@ class Notification:
     delivered_at: datetime | None
     #: Set once an attempt's outcome is unknown: reconcile against messages since then.
     reconcile_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessVoice:
+    """A witness's check-in-by-phone settings (issue 13, voice): keyed digests of the
+    voice PIN and duress PIN (both None: no PIN), and when check-ins call the witness."""
+
+    witness_id: str
+    pin_digest: bytes | None
+    duress_digest: bytes | None
+    checkin_call: str = "never"  # "never", "fallback" (phone offline), "always"

@@ -24,6 +24,12 @@ over meanwhile is left to that instance.
 Twilio may report a message's fate before the dispatcher has recorded the send (its
 batch is still going); such a report is kept and applied when the message id is.
 
+Calls (``channel = "voice"``) go through the same claim, lease, classification and
+reconciliation, with the voice gateway instead of the SMS one (:mod:`server.notify.voice`):
+a crash between placing a call and recording it never places it again. A call row's
+body is the path of the webhook its TwiML is fetched from. Without a voice gateway
+(voice off) call rows are skipped.
+
 Staff alert SMS are coalesced: everything due for one person at one moment goes in one
 message ("3 alerts need attention"), which is what someone on call at night wants. The
 exact body and a short reference are stored before sending, so a retry or a
@@ -52,6 +58,7 @@ from server.notify.sms import (
     SendResult,
     SmsGateway,
 )
+from server.notify.voice import call_path
 from server.observability.delivery_health import DeliveryMonitor
 from server.security.phones import PhoneBook
 from server.storage.protocols import DeliveryUpdate, Store
@@ -150,6 +157,7 @@ class Dispatcher:
         status_callback_url: str | None = None,
         alert_link_base: str | None = None,
         monitor: DeliveryMonitor | None = None,
+        voice: SmsGateway | None = None,
         batch: int = 20000,
         concurrency: int = 100,
     ) -> None:
@@ -157,6 +165,8 @@ class Dispatcher:
         self._clock = clock
         self._events = events
         self.gateway = gateway
+        #: Places calls (same shape as the SMS gateway); None when voice is off.
+        self.voice = voice
         self._phones = phones
         self._alerts = alerts
         self._status_callback_url = status_callback_url
@@ -263,6 +273,9 @@ class Dispatcher:
                 # Rows already sent as a group stay in that group (same body, same ref).
                 staff_alerts[(row.recipient_id, row.group_ref)].append(row)
             else:
+                body = row.body or ""
+                if row.channel == "voice" and not body:
+                    body = call_path(row.purpose, row.id)
                 groups.append(
                     _Group(
                         [row],
@@ -270,7 +283,7 @@ class Dispatcher:
                         row.recipient_kind,
                         row.recipient_id,
                         row.group_ref or row.id[-6:],
-                        row.body or "",
+                        body,
                     )
                 )
         for (recipient, existing_ref), members in staff_alerts.items():
@@ -297,31 +310,36 @@ class Dispatcher:
 
     async def _deliver(self, group: _Group, lease: _Lease) -> Outcome:
         """None means "nothing to send to" (skipped); LOST, "not ours any more"."""
-        if group.to is None:
+        gateway = self._gateway_for(group.channel)
+        if group.to is None or gateway is None:
             return None
         async with self._limit:
             calls = 2 if group.needs_reconciling else 1
-            if not await lease.covers(group, self.gateway.timeout * calls + LEASE_MARGIN):
+            if not await lease.covers(group, gateway.timeout * calls + LEASE_MARGIN):
                 return LOST
             if group.needs_reconciling:
                 try:
-                    found = await self._reconcile(group, group.to)
+                    found = await self._reconcile(gateway, group, group.to)
                 except ReconciliationUnavailable:
                     return SendOutcome(SendResult.UNCERTAIN, error_code="reconcile-unavailable")
                 if found is not None:
                     return SendOutcome(SendResult.SENT, provider_id=found)
-            return await self.gateway.send(
+            return await gateway.send(
                 group.to, group.body, status_callback=self._status_callback_url
             )
 
-    async def _reconcile(self, group: _Group, to: str) -> str | None:
+    def _gateway_for(self, channel: str) -> SmsGateway | None:
+        """The gateway that delivers ``channel``'s rows (None: this channel is off)."""
+        return self.voice if channel == "voice" else self.gateway
+
+    async def _reconcile(self, gateway: SmsGateway, group: _Group, to: str) -> str | None:
         """The provider id of this group's message if it was sent after all."""
         since = group.since
         async with self._store.read() as uow:
             taken = await uow.notifications.recorded_provider_ids(
                 group.recipient_kind, group.recipient_id, since - 2 * CLOCK_SKEW
             )
-        return await self.gateway.find_sent(to, group.body, since, exclude=taken)
+        return await gateway.find_sent(to, group.body, since, exclude=taken)
 
     async def _record(self, groups: Sequence[_Group], outcomes: Sequence[Outcome]) -> None:
         now = self._clock.now()
@@ -421,8 +439,13 @@ class Dispatcher:
         async with self._store.write() as uow:
             return await uow.notifications.purge_reports(self._clock.now() - REPORT_KEPT)
 
-    async def status_callback(self, provider_id: str, status: str, error_code: str | None) -> int:
-        """Apply Twilio's delivery report; an undelivered alert SMS escalates early."""
+    async def status_callback(
+        self, provider_id: str, status: str, error_code: str | None, *, channel: str = "sms"
+    ) -> int:
+        """Apply Twilio's delivery report; an undelivered alert SMS escalates early.
+
+        A call's final status arrives here mapped to ``delivered`` (answered) or
+        ``failed`` (busy, no answer, failed)."""
         now = self._clock.now()
         if status not in ("delivered", "failed", "undelivered"):
             return 0
@@ -431,7 +454,7 @@ class Dispatcher:
         )
         if self._monitor is not None:
             outcome = "delivered" if status == "delivered" else "undelivered"
-            self._monitor.record("sms", outcome, error_code=error_code)
+            self._monitor.record(channel, outcome, error_code=error_code)
         async with self._store.write() as uow:
             rows = await uow.notifications.mark_by_provider(
                 provider_id, mapped.value, now, error_code

@@ -583,6 +583,86 @@ _SERVER_SECRETS = Migration(
     ],
 )
 
+_NOTIFICATION_COLUMNS_V12 = (
+    "id, purpose, alert_id, checkin_id, channel, recipient_kind, recipient_id, level,"
+    " round, severity, language, body, status, attempts, next_attempt_at, lease_until,"
+    " lease_owner, claimed_at, group_ref, provider_id, error_code, created_at, sent_at,"
+    " delivered_at, reconcile_since"
+)
+
+_VOICE_CALL_STEPS = Migration(
+    version=12,
+    name="voice: calls in the outbox; webhooks answered once per call and step",
+    statements=[
+        # Twilio may repeat a voice webhook (retries, a replay): each (CallSid, step)
+        # acts once; a repeat gets the TwiML stored with the first answer.
+        # context: what a later step of the same call needs (who the caller is, and
+        # whether the real or the duress PIN was entered; never the PIN).
+        """CREATE TABLE voice_call_steps (
+            call_sid TEXT NOT NULL,
+            step TEXT NOT NULL,
+            response TEXT,
+            context TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (call_sid, step))""",
+        "CREATE INDEX voice_call_steps_by_age ON voice_call_steps (created_at)",
+        # A witness's voice check-in settings, set by staff: the voice PIN and duress
+        # voice PIN as keyed digests only (like the SMS code words; both or neither),
+        # and whether check-ins also call the witness (never, fallback when the phone
+        # is offline, always).
+        """CREATE TABLE witness_voice (
+            witness_id TEXT PRIMARY KEY,
+            pin_digest {BLOB},
+            duress_digest {BLOB},
+            checkin_call TEXT NOT NULL DEFAULT 'never'
+                CHECK (checkin_call IN ('never', 'fallback', 'always')),
+            updated_at BIGINT NOT NULL)""",
+    ],
+    # Notifications may be calls: the channel check gains 'voice'. PostgreSQL changes
+    # the constraint; SQLite cannot, so the table is rebuilt (nothing references it).
+    postgres_only=[
+        "ALTER TABLE notifications DROP CONSTRAINT notifications_channel_check",
+        "ALTER TABLE notifications ADD CONSTRAINT notifications_channel_check"
+        " CHECK (channel IN ('sms', 'app', 'voice'))",
+    ],
+    sqlite_only=[
+        """CREATE TABLE notifications_v12 (
+            id TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            alert_id TEXT,
+            checkin_id TEXT,
+            channel TEXT NOT NULL CHECK (channel IN ('sms', 'app', 'voice')),
+            recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('staff', 'witness')),
+            recipient_id TEXT NOT NULL,
+            level INTEGER,
+            round INTEGER,
+            severity TEXT,
+            language TEXT NOT NULL,
+            body TEXT,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT,
+            lease_until BIGINT,
+            lease_owner TEXT,
+            claimed_at BIGINT,
+            group_ref TEXT,
+            provider_id TEXT,
+            error_code TEXT,
+            created_at BIGINT NOT NULL,
+            sent_at BIGINT,
+            delivered_at BIGINT,
+            reconcile_since BIGINT)""",
+        f"INSERT INTO notifications_v12 ({_NOTIFICATION_COLUMNS_V12})"
+        f" SELECT {_NOTIFICATION_COLUMNS_V12} FROM notifications",
+        "DROP TABLE notifications",
+        "ALTER TABLE notifications_v12 RENAME TO notifications",
+        "CREATE INDEX notifications_due ON notifications (next_attempt_at)",
+        "CREATE INDEX notifications_lease ON notifications (lease_until)",
+        "CREATE INDEX notifications_by_alert ON notifications (alert_id)",
+        "CREATE INDEX notifications_by_provider ON notifications (provider_id)",
+    ],
+)
+
 _ALERT_RESPONSE = Migration(
     version=13,
     name="alert response: agency playbooks, sealed per-witness instructions, SMS replies",
@@ -646,6 +726,7 @@ MIGRATIONS: list[Migration] = [
     _DELIVERY_REPAIR,
     _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
+    _VOICE_CALL_STEPS,
     _ALERT_RESPONSE,
     _FINDINGS,
 ]

@@ -43,6 +43,7 @@ from server.domain.welfare_models import (
     Notification,
     Response,
     WitnessContact,
+    WitnessVoice,
 )
 from server.security.ratelimit import Bucket
 
@@ -702,6 +703,8 @@ class NotificationRepository(Protocol):
         """Record outcomes, only for rows this owner still holds the lease on."""
         ...
 
+    async def get(self, notification_id: str) -> Notification | None: ...
+
     async def by_provider_id(self, provider_id: str) -> list[Notification]: ...
 
     async def mark_by_provider(
@@ -887,6 +890,40 @@ class RateLimitRepository(Protocol):
         ...
 
 
+class VoiceCallStepRepository(Protocol):
+    """Voice webhook steps already answered, so a repeated webhook acts only once."""
+
+    async def claim(
+        self, call_sid: str, step: str, now_ms: int, context: str | None = None
+    ) -> tuple[bool, str | None]:
+        """Take (call, step) for this request: ``(True, None)`` if it is new, else
+        ``(False, the TwiML first answered or None if that answer was never stored)``."""
+        ...
+
+    async def answer(
+        self, call_sid: str, step: str, response: str, context: str | None = None
+    ) -> None:
+        """Store the TwiML the step was answered with (for repeats), and what later
+        steps of the call need to know."""
+        ...
+
+    async def context(self, call_sid: str, step: str) -> str | None:
+        """What an earlier step of the call stored for the later ones."""
+        ...
+
+
+class WitnessVoiceRepository(Protocol):
+    """A witness's check-in-by-phone settings (voice PIN digests, calls)."""
+
+    async def put(self, voice: WitnessVoice, now_ms: int) -> None: ...
+
+    async def get(self, witness_id: str) -> WitnessVoice | None: ...
+
+    async def call_modes(self, witness_ids: Sequence[str]) -> dict[str, str]:
+        """witness id -> "fallback" or "always", for those whose check-ins call."""
+        ...
+
+
 class SealedValueRepository(Protocol):
     """Every column sealed under the server key, for re-sealing after a key rotation.
 
@@ -1017,6 +1054,12 @@ class UnitOfWork(Protocol):
 
     @property
     def server_secrets(self) -> ServerSecretRepository: ...
+
+    @property
+    def voice_steps(self) -> VoiceCallStepRepository: ...
+
+    @property
+    def witness_voice(self) -> WitnessVoiceRepository: ...
 
     @property
     def webhook_receipts(self) -> WebhookReceiptRepository: ...

@@ -30,6 +30,7 @@ from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRep
 from server.storage.repos.rate_limits import SqlRateLimitRepository
 from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
+from server.storage.repos.voice_steps import SqlVoiceCallStepRepository, SqlWitnessVoiceRepository
 from server.storage.repos.webhook_receipts import SqlWebhookReceiptRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
@@ -160,6 +161,14 @@ class SqlUnitOfWork:
     @cached_property
     def server_secrets(self) -> SqlServerSecretRepository:
         return SqlServerSecretRepository(self.conn)
+
+    @cached_property
+    def voice_steps(self) -> SqlVoiceCallStepRepository:
+        return SqlVoiceCallStepRepository(self.conn)
+
+    @cached_property
+    def witness_voice(self) -> SqlWitnessVoiceRepository:
+        return SqlWitnessVoiceRepository(self.conn)
 
     @cached_property
     def webhook_receipts(self) -> SqlWebhookReceiptRepository:

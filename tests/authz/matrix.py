@@ -150,6 +150,7 @@ PUT     /v1/witnesses/{witness_id}/checkin-plan                              403
 POST    /v1/witnesses/{witness_id}/checkin-plan/pause                        403  403  200  200  404  404  404  404  200  200  -    401  401  401
 POST    /v1/witnesses/{witness_id}/checkin-plan/resume                       403  403  200  200  404  404  404  404  200  200  -    401  401  401
 PUT     /v1/witnesses/{witness_id}/phone                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
+PUT     /v1/witnesses/{witness_id}/voice                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
 PUT     /v1/me/phone                                                         403  403  200  200  200  200  200  200  200  200  -    401  401  401
 PUT     /v1/me/duty                                                          403  403  200  200  200  200  200  200  200  200  -    401  401  401
 GET     /v1/cases/{case_id}/welfare-settings                                 403  403  200  200  404  404  404  404  200  200  -    401  401  401
@@ -165,6 +166,13 @@ POST    /v1/alerts/{alert_id}/resolve                                        403
 # twilio
 POST    /v1/twilio/sms                                                       403  403  403  403  403  403  403  403  403  403  -    403  403  403
 POST    /v1/twilio/status                                                    403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/alert/{notification_id}                             403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/alert/{notification_id}/key                         403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/incoming                                            403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/checkin/call/{notification_id}                      403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/checkin/pin                                         403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/checkin/menu                                        403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/status                                              403  403  403  403  403  403  403  403  403  403  -    403  403  403
 # court
 POST    /v1/cases/{case_id}/appointments                                     403  403  201  201  404  404  404  404  201  201  -    401  401  401
 GET     /v1/cases/{case_id}/appointments                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
@@ -227,6 +235,7 @@ POST    /console/cases/{case_id}/plan/resume                                 302
 POST    /console/cases/{case_id}/settings                                    302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/phone                                       302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/instructions                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/voice                                       302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/policy                                      302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302

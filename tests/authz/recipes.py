@@ -371,6 +371,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/witnesses/{witness_id}/checkin-plan/pause"): Recipe(json={"reason": "hospital"}),
     ("POST", "/v1/witnesses/{witness_id}/checkin-plan/resume"): Recipe(),
     ("PUT", "/v1/witnesses/{witness_id}/phone"): Recipe(json={"number": "+15005550014"}),
+    ("PUT", "/v1/witnesses/{witness_id}/voice"): Recipe(
+        json={"pin": "2468", "duress_pin": "1357", "checkin_call": "fallback"}
+    ),
     ("PUT", "/v1/me/phone"): Recipe(json={"number": "+15005550011"}),
     ("PUT", "/v1/me/duty"): Recipe(json={"on_duty": True}),
     ("GET", "/v1/cases/{case_id}/welfare-settings"): Recipe(),
@@ -394,6 +397,37 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/v1/twilio/status"): Recipe(
         form={"MessageSid": "SM{unique}", "MessageStatus": "delivered"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/alert/{notification_id}"): Recipe(
+        bind={"notification_id": "unique"},
+        form={"CallSid": "CA{unique}", "CallStatus": "in-progress", "AnsweredBy": "human"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/alert/{notification_id}/key"): Recipe(
+        bind={"notification_id": "unique"},
+        form={"CallSid": "CA{unique}", "Digits": "1"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/incoming"): Recipe(
+        form={"CallSid": "CA{unique}", "From": "+15005550014", "To": "+15005550006"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/checkin/call/{notification_id}"): Recipe(
+        bind={"notification_id": "unique"},
+        form={"CallSid": "CA{unique}", "CallStatus": "in-progress", "AnsweredBy": "human"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/checkin/pin"): Recipe(
+        form={"CallSid": "CA{unique}", "Digits": "1234"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/checkin/menu"): Recipe(
+        form={"CallSid": "CA{unique}", "Digits": "1"},
+        note="a webhook: only Twilio's signature counts, and no actor holds it",
+    ),
+    ("POST", "/v1/twilio/voice/status"): Recipe(
+        form={"CallSid": "CA{unique}", "CallStatus": "completed"},
         note="a webhook: only Twilio's signature counts, and no actor holds it",
     ),
     # ---------------------------------------------------------------- court
@@ -516,6 +550,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/console/cases/{case_id}/phone"): Recipe(form={"number": "+15005550014"}),
     ("POST", "/console/cases/{case_id}/instructions"): Recipe(
         form={"instructions": "Text only, never call"}
+    ),
+    ("POST", "/console/cases/{case_id}/voice"): Recipe(
+        form={"pin": "2468", "duress_pin": "1357", "checkin_call": "fallback"}
     ),
     ("POST", "/console/cases/{case_id}/policy"): Recipe(form=CASE_POLICY_FORM),
     ("POST", "/console/cases/{case_id}/appointments"): Recipe(form=APPOINTMENT_FORM),

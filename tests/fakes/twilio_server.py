@@ -60,6 +60,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from tests.fakes.twilio_voice import FakeVoice
+
 __all__ = [
     "API_VERSION",
     "DEFAULT_ACCOUNT_SID",
@@ -98,9 +100,9 @@ MAGIC_FROM_ERRORS: Final[Mapping[str, int]] = {
     "+15005550008": 21611,  # sender queue is full
 }
 
-RequestKind = Literal["create", "list", "fetch"]
+RequestKind = Literal["create", "list", "fetch", "call_create", "call_list"]
 #: Which requests an injected fault applies to; ``"any"`` matches every kind.
-FaultKind = Literal["create", "list", "fetch", "any"]
+FaultKind = Literal["create", "list", "fetch", "call_create", "call_list", "any"]
 DeliveryStatus = Literal["sending", "sent", "delivered", "undelivered", "failed", "read"]
 
 _MAX_BODY_CHARS: Final = 1600
@@ -373,7 +375,8 @@ class FakeTwilio:
       ``fetch``, ``unknown``), counted on arrival whatever the outcome;
     * ``injected``: ``Counter`` of faults that fired (``fail``, ``drop``, ``stall``);
     * :meth:`fail_next`, :meth:`hang_next`, :meth:`release_stalled`, :meth:`clear`;
-    * :meth:`deliver` (status callbacks) and :meth:`post_inbound_sms` (inbound webhooks).
+    * :meth:`deliver` (status callbacks) and :meth:`post_inbound_sms` (inbound webhooks);
+    * ``voice``: the Calls API and scripted callees (:mod:`tests.fakes.twilio_voice`).
 
     ``clock`` is the server's notion of now (resource dates and date filters); a naive
     result is taken to be UTC.
@@ -421,6 +424,8 @@ class FakeTwilio:
             "create": deque(),
             "list": deque(),
             "fetch": deque(),
+            "call_create": deque(),
+            "call_list": deque(),
             "any": deque(),
         }
         self._validator = RequestValidator(auth_token)
@@ -431,6 +436,7 @@ class FakeTwilio:
         self._base_url: str | None = None
         self._webhook_session: ClientSession | None = None
         self._http_clients: list[AsyncTwilioHttpClient] = []
+        self.voice = FakeVoice(self)
         self.app = self._build_app()
 
     # ----------------------------------------------------------------- lifecycle
@@ -775,6 +781,7 @@ class FakeTwilio:
         app.router.add_post(messages + ".json", self._handle_create)
         app.router.add_get(messages + ".json", self._handle_list)
         app.router.add_get(messages + "/{sid:[A-Za-z0-9]+}.json", self._handle_fetch)
+        self.voice.add_routes(app, f"/{API_VERSION}/Accounts/{{account_sid}}")
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
         return app
 

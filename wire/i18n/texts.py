@@ -35,7 +35,16 @@ __all__ = [
     "checkin_nudge_with_sms_reply",
     "reminder_body",
     "reminder_title",
+    "staff_alert_call",
+    "staff_alert_call_acknowledged",
+    "staff_alert_call_goodbye",
+    "staff_alert_call_not_acknowledged",
     "staff_alert_sms",
+    "witness_call_goodbye",
+    "witness_call_menu",
+    "witness_call_neutral",
+    "witness_call_pin",
+    "witness_call_thanks",
 ]
 
 #: Alert severities ``staff_alert_sms`` knows, most severe first.
@@ -126,6 +135,76 @@ def staff_alert_sms(language: str, *, severity: str, count: int, reference: str)
     else:
         raise ValueError(f"unknown alert severity {severity!r}; expected one of {SEVERITIES}")
     return text % {"count": count, "reference": reference}
+
+
+# --- Calls to staff ------------------------------------------------------------------
+
+
+def staff_alert_call(language: str) -> str:
+    """What an alert call says: an alert waits, press 1 to acknowledge. Like the SMS it
+    names no witness, police, court or case (a phone on speaker is heard by others)."""
+    # TRANSLATORS: spoken by a phone call to a staff member. Keep "witnesslink".
+    return translator(language).gettext(
+        "This is witnesslink. An alert needs your attention. Press 1 to acknowledge it."
+    )
+
+
+def staff_alert_call_acknowledged(language: str) -> str:
+    """Spoken after the key press that acknowledged the alert."""
+    # TRANSLATORS: spoken on the alert call after the person pressed 1.
+    return translator(language).gettext("The alert is acknowledged. Thank you.")
+
+
+def staff_alert_call_not_acknowledged(language: str) -> str:
+    """Spoken when the key press did not acknowledge (another key, or taken already)."""
+    # TRANSLATORS: spoken on the alert call when pressing a key did not acknowledge.
+    return translator(language).gettext(
+        "The alert was not acknowledged by this call. Please open witnesslink."
+    )
+
+
+def staff_alert_call_goodbye(language: str) -> str:
+    """Spoken when nobody pressed a key: the alert stays open and escalation goes on."""
+    # TRANSLATORS: spoken at the end of an alert call when no key was pressed.
+    return translator(language).gettext("No key was pressed. Goodbye.")
+
+
+# --- Check-in calls with witnesses -----------------------------------------------------
+# Others may hear the phone: these never name witnesslink's purpose, police, court or
+# case, and sound the same whichever PIN (real or duress) was entered.
+
+
+def witness_call_pin(language: str) -> str:
+    """Asks for the voice PIN."""
+    # TRANSLATORS: spoken on a phone call; others may hear it. Keep it neutral.
+    return translator(language).gettext("Hello. Please enter your PIN, then press hash.")
+
+
+def witness_call_menu(language: str) -> str:
+    """The check-in menu: 1 well, 2 to be contacted, 9 for help."""
+    # TRANSLATORS: spoken on a phone call; others may hear it. Keep the key numbers.
+    return translator(language).gettext(
+        "Press 1 if you are well. Press 2 if you would like us to contact you. "
+        "Press 9 if you need help."
+    )
+
+
+def witness_call_thanks(language: str) -> str:
+    """Said after any menu choice (the same words for every choice and either PIN)."""
+    # TRANSLATORS: spoken on a phone call after the person pressed a key.
+    return translator(language).gettext("Thank you. Goodbye.")
+
+
+def witness_call_goodbye(language: str) -> str:
+    """Said when nothing (or nothing valid) was pressed."""
+    # TRANSLATORS: spoken on a phone call when no valid key was pressed.
+    return translator(language).gettext("Goodbye.")
+
+
+def witness_call_neutral(language: str) -> str:
+    """What an unknown caller, or a wrong PIN, hears: nothing about anyone."""
+    # TRANSLATORS: spoken to a caller we do not recognise; it must reveal nothing.
+    return translator(language).gettext("This number cannot take your call. Goodbye.")
 
 
 # --- In-app reminders (shown only inside the unlocked app) ---------------------------

@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-async def _verified_form(request: web.Request) -> dict[str, str]:
+async def verified_form(request: web.Request) -> dict[str, str]:
+    """The POSTed form of a Twilio webhook whose signature checks out.
+
+    Raises:
+        web.HTTPForbidden: no valid ``X-Twilio-Signature`` (or Twilio not configured).
+    """
     verifier = services(request).twilio_webhooks
     form = await request.post()
     fields = {key: str(value) for key, value in form.items()}
@@ -39,7 +44,7 @@ async def _verified_form(request: web.Request) -> dict[str, str]:
 
 @routes.post("/v1/twilio/sms")
 async def inbound_sms(request: web.Request) -> web.Response:
-    form = await _verified_form(request)
+    form = await verified_form(request)
     try:
         sms = parse_inbound_sms(form)
     except MalformedWebhook as exc:
@@ -56,7 +61,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
 
 @routes.post("/v1/twilio/status")
 async def status_callback(request: web.Request) -> web.Response:
-    form = await _verified_form(request)
+    form = await verified_form(request)
     try:
         update = parse_status_callback(form)
     except MalformedWebhook as exc:

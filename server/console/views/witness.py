@@ -204,6 +204,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
     )
     async with svc.store.read() as uow:
         has_phone = witness is not None and await uow.witnesses.phone(witness.id) is not None
+        voice = None if witness is None else await uow.witness_voice.get(witness.id)
         contact = None if witness is None else await uow.contact.get(witness.id)
         checkins = (
             [] if witness is None else await uow.checkins.history(witness.id, TIMELINE_LENGTH)
@@ -270,6 +271,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         policy_form=_policy_form(policy),
         has_phone=has_phone,
         instructions=instructions,
+        voice=voice,
         contact=contact,
         appointments=appointments,
         started={a.id: a.starts_at <= now for a in appointments},

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from server.clock import iso
 from server.domain.effects import Effects
-from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy
+from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, Level
 from server.domain.models import OwnerKind, Staff
 from server.domain.welfare.recipients import RecipientDirectory
 from server.domain.welfare_models import (
@@ -306,42 +306,50 @@ class AlertEngine:
         languages: dict[str, str],
         told: dict[str, list[tuple[Alert, int]]],
     ) -> list[Notification]:
-        """SMS outbox rows for the levels' recipients; ``told`` collects who to push an
-        in-app notification to (pushed after commit, see :func:`push_level_notices`)."""
+        """SMS outbox rows for the levels' recipients, and a call for those whose target
+        asks for one; ``told`` collects who to push an in-app notification to (pushed
+        after commit, see :func:`push_level_notices`)."""
         out: list[Notification] = []
         for level_number in levels:
-            staff: list[Staff] = directory.staff_for(
-                alert.case_id, [policy.levels[level_number - 1]]
+            level = policy.levels[level_number - 1]
+            staff: list[Staff] = directory.staff_for(alert.case_id, [level])
+            calling = [t for t in level.targets if t.call]
+            called = (
+                {s.id for s in directory.staff_for(alert.case_id, [Level(0, tuple(calling))])}
+                if calling
+                else set()
             )
             for member in staff:
                 told.setdefault(member.id, []).append((alert, level_number))
-                out.append(
-                    Notification(
-                        id=new_id("ntf"),
-                        purpose="alert",
-                        alert_id=alert.id,
-                        checkin_id=None,
-                        channel="sms",
-                        recipient_kind="staff",
-                        recipient_id=member.id,
-                        level=level_number,
-                        round=alert.round,
-                        severity=alert.severity.value,
-                        language=languages.get(member.agency_id, "en"),
-                        body=None,
-                        status=NotificationStatus.PENDING,
-                        attempts=0,
-                        next_attempt_at=now,
-                        lease_until=None,
-                        claimed_at=None,
-                        group_ref=None,
-                        provider_id=None,
-                        error_code=None,
-                        created_at=now,
-                        sent_at=None,
-                        delivered_at=None,
+                channels = ["sms", "voice"] if member.id in called else ["sms"]
+                for channel in channels:
+                    out.append(
+                        Notification(
+                            id=new_id("ntf"),
+                            purpose="alert",
+                            alert_id=alert.id,
+                            checkin_id=None,
+                            channel=channel,
+                            recipient_kind="staff",
+                            recipient_id=member.id,
+                            level=level_number,
+                            round=alert.round,
+                            severity=alert.severity.value,
+                            language=languages.get(member.agency_id, "en"),
+                            body=None,
+                            status=NotificationStatus.PENDING,
+                            attempts=0,
+                            next_attempt_at=now,
+                            lease_until=None,
+                            claimed_at=None,
+                            group_ref=None,
+                            provider_id=None,
+                            error_code=None,
+                            created_at=now,
+                            sent_at=None,
+                            delivered_at=None,
+                        )
                     )
-                )
         return out
 
     async def escalate_due(

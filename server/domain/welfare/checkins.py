@@ -41,6 +41,7 @@ from server.domain.welfare_models import (
     Notification,
     NotificationStatus,
     Response,
+    Severity,
 )
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, SignatureInvalid
 from server.ids import new_id
@@ -52,6 +53,9 @@ from wire.keys import verify_ed25519
 
 DEFAULT_OFFLINE_AFTER = timedelta(hours=2)
 DEFAULT_SILENT_AFTER = timedelta(hours=48)
+#: The outbox purpose of a check-in call to a witness.
+CHECKIN_CALL_PURPOSE = "checkin_call"
+
 RESPONSE_ALERTS = {
     Response.CONTACT: AlertKind.CONTACT_REQUESTED,
     Response.HELP: AlertKind.HELP,
@@ -284,6 +288,7 @@ class CheckInService:
         await self._queue_nudges(
             uow, [(p.checkin, p.witness) for p in prompts if p.nudge], now, effects
         )
+        await self._queue_calls(uow, prompts, now, effects)
         await self._alerts.commit(uow, batch.alerts, {f"checkin:{c.id}" for c in missed}, effects)
         # Scheduling the next occurrences waits for a later "schedule" step, so a wave
         # of missed deadlines raises all its alerts first.
@@ -386,6 +391,37 @@ class CheckInService:
             else:
                 body = texts.checkin_nudge(witness.language)
             rows.append(witness_sms(witness, "checkin_nudge", body, now, checkin_id=checkin.id))
+        await uow.notifications.insert_many(rows)
+        effects.wake_dispatcher = effects.wake_dispatcher or bool(rows)
+
+    async def _queue_calls(
+        self, uow: UnitOfWork, prompts: Sequence[_PromptStep], now: datetime, effects: Effects
+    ) -> None:
+        """Check-in calls (issue 13, voice): a witness set to "always" is called at the
+        prompt; one set to "fallback" whenever an SMS nudge goes out (the phone is
+        offline at the prompt or the reminder). The call asks for the voice PIN, then
+        1 well / 2 contact me / 9 help, like a call-in."""
+        if not prompts:
+            return
+        modes = await uow.witness_voice.call_modes(sorted({p.witness.id for p in prompts}))
+        rows: list[Notification] = []
+        for step in prompts:
+            mode = modes.get(step.witness.id)
+            at_prompt = step.checkin.step is CheckInStep.PROMPT
+            if not ((mode == "always" and at_prompt) or (mode == "fallback" and step.nudge)):
+                continue
+            if await uow.witnesses.phone(step.witness.id) is None:
+                continue
+            rows.append(
+                witness_sms(
+                    step.witness,
+                    CHECKIN_CALL_PURPOSE,
+                    None,
+                    now,
+                    checkin_id=step.checkin.id,
+                    channel="voice",
+                )
+            )
         await uow.notifications.insert_many(rows)
         effects.wake_dispatcher = effects.wake_dispatcher or bool(rows)
 
@@ -654,17 +690,59 @@ class CheckInService:
         await self._finish(effects)
         return True
 
+    async def answer_by_phone(
+        self, witness_id: str, status: Response, *, duress: bool, call_sid: str
+    ) -> None:
+        """A choice made on a check-in call (the witness's call-in, or our call to them).
+
+        1 (``OK``) counts as contact and answers the open prompt; 2 (``CONTACT``) asks
+        to be contacted (a normal alert); 9 (``HELP``) is a critical help alert. With
+        the duress PIN the prompt is answered as duress and a duress alert is raised,
+        whatever was pressed. ``call_sid`` names the alerts, so a repeated webhook
+        raises each once.
+        """
+        now = self._clock.now()
+        effects = Effects()
+        recorded = Response.DURESS if duress else status
+        async with self._store.write() as uow:
+            witness = await uow.witnesses.get(witness_id)
+            if witness is None:
+                return
+            current = await uow.checkins.current(witness.id)
+            answered = None
+            if current is not None and current.state is CheckInState.OPEN:
+                answered = await uow.checkins.answer(current.id, witness.id, recorded, "voice", now)
+            if answered is not None:
+                await self._after_answer(
+                    uow, witness, answered, recorded, now, effects, raise_alert=False
+                )
+            else:
+                await self._record_contact(uow, witness, now, heartbeat=False, battery=None)
+            kind = RESPONSE_ALERTS.get(recorded)
+            if kind is not None:
+                severity = Severity.CRITICAL if recorded is Response.HELP else None
+                spec = AlertSpec(witness.case_id, witness.id, kind, f"call:{call_sid}", severity)
+                await self._alerts.raise_alerts(uow, [spec], now, effects)
+        await self._finish(effects)
+
 
 def witness_sms(
-    witness: Witness, purpose: str, body: str, now: datetime, *, checkin_id: str | None = None
+    witness: Witness,
+    purpose: str,
+    body: str | None,
+    now: datetime,
+    *,
+    checkin_id: str | None = None,
+    channel: str = "sms",
 ) -> Notification:
-    """An outbox row for a neutral SMS to the witness's phone."""
+    """An outbox row for a neutral SMS to the witness's phone (or, with ``channel``
+    "voice", a check-in call, whose body the dispatcher fills in)."""
     return Notification(
         id=new_id("ntf"),
         purpose=purpose,
         alert_id=None,
         checkin_id=checkin_id,
-        channel="sms",
+        channel=channel,
         recipient_kind="witness",
         recipient_id=witness.id,
         level=None,

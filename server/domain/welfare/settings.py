@@ -15,7 +15,7 @@ from server.domain.audit import Actor, AuditLog
 from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, policy_from_dict
 from server.domain.models import Case, Staff
 from server.domain.welfare.checkins import default_settings
-from server.domain.welfare_models import CaseSettings
+from server.domain.welfare_models import CaseSettings, WitnessVoice
 from server.errors import Forbidden, InvalidInput, NotFound
 from server.security.phones import PhoneBook
 from server.storage.protocols import Store, UnitOfWork
@@ -28,6 +28,10 @@ class _Keep:
 
 
 KEEP = _Keep()
+
+
+#: When check-ins call the witness: never, when the phone is offline, or every time.
+CHECKIN_CALL_OPTIONS = ("never", "fallback", "always")
 
 
 class WelfareSettings:
@@ -67,6 +71,88 @@ class WelfareSettings:
                 uow.audit,
                 Actor.staff(staff.id),
                 "witness.phone_changed" if number else "witness.phone_erased",
+                subject=("witness", witness_id),
+                case_id=witness.case_id,
+            )
+
+    async def set_witness_voice(
+        self,
+        staff: Staff,
+        witness_id: str,
+        *,
+        pin: str | None,
+        duress_pin: str | None,
+        checkin_call: str,
+    ) -> None:
+        """Set the witness's check-in-by-phone settings: the voice PIN and duress voice
+        PIN (both, or neither for no PIN; only keyed digests are stored, like the SMS
+        code words) and whether check-ins call the witness ("never", "fallback" when
+        the phone is offline, "always").
+
+        Raises:
+            InvalidInput: PINs that are not 4 to 8 digits, the same, or one missing;
+                an unknown call option.
+            NotFound, Forbidden: not the caller's witness.
+        """
+        if checkin_call not in CHECKIN_CALL_OPTIONS:
+            raise InvalidInput("checkin_call must be never, fallback or always")
+        if (pin is None) != (duress_pin is None):
+            raise InvalidInput("a voice PIN needs a duress PIN too")
+        if pin is not None and duress_pin is not None:
+            for value in (pin, duress_pin):
+                if not (value.isascii() and value.isdigit() and 4 <= len(value) <= 8):
+                    raise InvalidInput("voice PINs are 4 to 8 digits")
+            if pin == duress_pin:
+                raise InvalidInput("the voice PIN and the duress PIN must differ")
+        digests = (
+            None if pin is None else self._phones.word_digest("voice-pin", pin),
+            None if duress_pin is None else self._phones.word_digest("voice-duress", duress_pin),
+        )
+        await self._put_witness_voice(staff, witness_id, digests, checkin_call)
+
+    async def set_witness_call_option(
+        self, staff: Staff, witness_id: str, checkin_call: str
+    ) -> None:
+        """Change only whether check-ins call the witness; the voice PINs stay.
+
+        Raises:
+            InvalidInput: an unknown call option.
+            NotFound, Forbidden: not the caller's witness.
+        """
+        if checkin_call not in CHECKIN_CALL_OPTIONS:
+            raise InvalidInput("checkin_call must be never, fallback or always")
+        await self._put_witness_voice(staff, witness_id, None, checkin_call)
+
+    async def _put_witness_voice(
+        self,
+        staff: Staff,
+        witness_id: str,
+        digests: tuple[bytes | None, bytes | None] | None,
+        checkin_call: str,
+    ) -> None:
+        """Store the voice settings; ``digests`` None keeps the PINs as they are."""
+        now = self._clock.now()
+        async with self._store.write() as uow:
+            witness = await uow.witnesses.get(witness_id)
+            if witness is None:
+                raise NotFound("No such witness")
+            await self._case(uow, staff, witness.case_id, manage=True)
+            if digests is None:
+                existing = await uow.witness_voice.get(witness_id)
+                digests = (
+                    (None, None)
+                    if existing is None
+                    else (
+                        existing.pin_digest,
+                        existing.duress_digest,
+                    )
+                )
+            voice = WitnessVoice(witness_id, digests[0], digests[1], checkin_call)
+            await uow.witness_voice.put(voice, int(now.timestamp() * 1000))
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(staff.id),
+                "witness.voice_checkin_set",
                 subject=("witness", witness_id),
                 case_id=witness.case_id,
             )

@@ -480,6 +480,12 @@ class SqlNotificationRepository:
             returning="notifications.id",
         )
 
+    async def get(self, notification_id: str) -> Notification | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1", notification_id
+        )
+        return None if row is None else _notification(row)
+
     async def by_provider_id(self, provider_id: str) -> list[Notification]:
         rows = await self._conn.fetch(
             f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE provider_id = $1",
