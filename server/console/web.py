@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from server.api.context import SERVICES, SETTINGS, client_address
+from server.console.fresh_sign_in import confirm_fresh_sign_in
 from server.console.i18n import CONSOLE_LANGUAGES, LANGUAGE_NAMES, pick_language
 from server.console.rendering import render
 from server.console.sessions import COOKIE, ConsoleSessions, SignedIn, same_token
@@ -73,6 +74,7 @@ class Page:
             path=self.request.path,
             is_manager=staff is not None and staff.role in SUPERVISING_ROLES,
             is_admin=staff is not None and staff.role is Role.ADMIN,
+            on_call_screen=self.signed_in is not None and self.signed_in.on_call_screen,
             notice=self.request.query.get("done"),
             **self.extra,
             **context,
@@ -130,17 +132,25 @@ async def page(request: web.Request, *, signed_in: bool = True, touch: bool = Tr
     return Page(request, resolved, language, csrf)
 
 
-async def submitted_form(request: web.Request, current: Page) -> MultiDictProxy[str]:
-    """The POSTed form, after checking its CSRF token against the session's.
+async def submitted_form(
+    request: web.Request, current: Page, *, is_action: bool = True
+) -> MultiDictProxy[str]:
+    """The POSTed form, after checking its CSRF token against the session's, and, on an
+    on-call screen, the fresh sign-in every action needs (``is_action=False`` only for
+    signing out and choosing the language).
 
     Raises:
         web.HTTPForbidden: missing or wrong CSRF token (nothing is changed).
+        web.HTTPUnauthorized: an action on an on-call screen without a fresh sign-in.
     """
     form = await request.post()
     token = form.get("csrf")
     if not isinstance(token, str) or not current.csrf or not same_token(current.csrf, token):
         raise web.HTTPForbidden(reason="This form has expired or did not come from this console")
-    return MultiDictProxy(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+    fields = MultiDictProxy(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+    if is_action and current.signed_in is not None:
+        await confirm_fresh_sign_in(request, current.signed_in, fields)
+    return fields
 
 
 def back_to(path: str, done: str | None = None) -> web.HTTPSeeOther:

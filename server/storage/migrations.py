@@ -583,6 +583,17 @@ _SERVER_SECRETS = Migration(
     ],
 )
 
+# --- on-call screen (issue 13, part "oncall") ---
+_ONCALL_SCREEN = Migration(
+    version=14,
+    name="console sessions in on-call screen mode",
+    statements=[
+        # 'desk' (the 15-minute idle sign-out) or 'shift' (an on-call screen: signed in
+        # for a whole shift, read-only, a fresh password for every action).
+        "ALTER TABLE console_sessions ADD COLUMN mode TEXT NOT NULL DEFAULT 'desk'",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -595,6 +606,7 @@ MIGRATIONS: list[Migration] = [
     _DELIVERY_REPAIR,
     _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
+    _ONCALL_SCREEN,
 ]
 
 

@@ -199,6 +199,7 @@ GET     /console/caseload/rows                                               302
 GET     /console/events                                                      302  302  200  200  200  200  200  200  200  200  -    302  302  302
 # console: alerts
 GET     /console/alerts                                                      302  302  200  200  200  200  200  200  200  200  -    302  302  302
+GET     /console/alerts/live                                                 302  302  200  200  200  200  200  200  200  200  -    302  302  302
 POST    /console/alerts/{alert_id}/acknowledge                               302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/alerts/{alert_id}/resolve                                   302  302  303  303  404  404  404  404  303  303  -    302  302  302
 # console: admin

@@ -458,6 +458,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/console/caseload/rows"): Recipe(),
     ("GET", "/console/events"): Recipe(stream=True),
     ("GET", "/console/alerts"): Recipe(),
+    ("GET", "/console/alerts/live"): Recipe(),
     ("POST", "/console/alerts/{alert_id}/acknowledge"): Recipe(fresh=fresh_alert, form={}),
     ("POST", "/console/alerts/{alert_id}/resolve"): Recipe(
         fresh=fresh_alert, form={"outcome": "reached", "note": "called back"}

@@ -1,31 +1,179 @@
-// witnesslink console: live caseload updates over server-sent events, and a duress
-// alarm that cannot be missed (banner + sound). Pages work without this script.
+// witnesslink console: the live feed (server-sent events) keeps the caseload and the
+// alert inbox current without a reload, rings an alarm that cannot be missed, and says
+// ahead when the session will end. Pages work without this script.
+//
+// The alarm rings while any critical alert is open (nobody acknowledged it): a ring at
+// once for each new one, even while another is already ringing, then again every
+// REPEAT_MS until all are acknowledged. Browsers keep audio silent until the person has
+// clicked on the page, so a tab nobody has touched shows a prominent "enable the alarm
+// sound" bar (any click arms it), flashes its title and, where the person allowed it,
+// shows a system notification. window.__wlAlarm exposes what it did, for tests.
 "use strict";
 (function () {
+  var REPEAT_MS = 4000;
+  var FLASH_MS = 1000;
   var live = document.getElementById("live");
   var banner = document.getElementById("duress-banner");
+  var arming = document.getElementById("alarm-arming");
+  var warning = document.getElementById("session-warning");
   var table = document.querySelector("[data-live]");
+  var baseTitle = document.title;
+  var ro = document.documentElement.lang === "ro";
+
+  var alarm = {
+    rings: 0,        // rings started (new alerts and repeats)
+    rangFor: [],     // alert ids that started a ring of their own, in order
+    sounded: 0,      // rings the browser actually played (audio running)
+    open: [],        // critical alerts nobody has acknowledged: [id, kind]
+    armed: false,    // audio allowed by a gesture (or by the browser's policy)
+    title: ""
+  };
+  window.__wlAlarm = alarm;
   var audio = null;
+  var seen = {};
+  var repeatTimer = null;
+  var flashTimer = null;
 
   function announce(text) {
     if (live) { live.textContent = ""; live.textContent = text; }
   }
 
-  function beep() {
+  function audioContext() {
+    if (!audio) {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      if (!Context) { return null; }
+      audio = new Context();
+    }
+    return audio;
+  }
+
+  function showArming() {
+    var running = audio !== null && audio.state === "running";
+    alarm.armed = running;
+    if (arming) { arming.hidden = running; }
+  }
+
+  function arm() {
+    var context = audioContext();
+    if (context && context.state !== "running" && context.resume) {
+      context.resume().then(showArming, showArming);
+    }
+    if (window.Notification && Notification.permission === "default") {
+      Notification.requestPermission();
+    }
+    showArming();
+  }
+
+  function tone(context, start, frequency) {
+    var osc = context.createOscillator();
+    var gain = context.createGain();
+    osc.frequency.value = frequency;
+    gain.gain.setValueAtTime(0.3, start);
+    gain.gain.exponentialRampToValueAtTime(0.001, start + 0.3);
+    osc.connect(gain); gain.connect(context.destination);
+    osc.start(start); osc.stop(start + 0.3);
+  }
+
+  function ring(alertId) {
+    alarm.rings += 1;
+    if (alertId) { alarm.rangFor.push(alertId); }
     try {
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      var now = audio.currentTime;
-      for (var i = 0; i < 3; i++) {
-        var osc = audio.createOscillator();
-        var gain = audio.createGain();
-        osc.frequency.value = 880;
-        gain.gain.setValueAtTime(0.25, now + i * 0.4);
-        gain.gain.exponentialRampToValueAtTime(0.001, now + i * 0.4 + 0.3);
-        osc.connect(gain); gain.connect(audio.destination);
-        osc.start(now + i * 0.4); osc.stop(now + i * 0.4 + 0.3);
+      var context = audioContext();
+      if (context) {
+        var now = context.currentTime;
+        for (var i = 0; i < 3; i++) {
+          tone(context, now + i * 0.4, i % 2 ? 660 : 880);
+        }
+        document.documentElement.setAttribute("data-alarm-sounded", "1");
+        if (context.state === "running") { alarm.sounded += 1; }
       }
-      document.documentElement.setAttribute("data-alarm-sounded", "1");
-    } catch (e) { /* no audio device: the banner still shows */ }
+    } catch (e) { /* no audio device: the banner, the title and the list still show */ }
+    showArming();
+  }
+
+  function notify(kind) {
+    // Shown outside the browser, perhaps on a lock screen: no alias, no case.
+    if (!window.Notification || Notification.permission !== "granted") { return; }
+    try {
+      new Notification("witnesslink", {
+        body: (ro ? "Alertă critică: " : "Critical alert: ") + kind,
+        tag: "witnesslink-critical", renotify: true, requireInteraction: true
+      });
+    } catch (e) { /* some browsers allow notifications only from a service worker */ }
+  }
+
+  function flashTitle() {
+    // "(2) CRITICAL — witnesslink", alternating with the page's own title.
+    document.title = alarm.title;
+    if (flashTimer) { return; }
+    var on = true;
+    flashTimer = window.setInterval(function () {
+      if (!alarm.title) {
+        window.clearInterval(flashTimer); flashTimer = null; document.title = baseTitle; return;
+      }
+      on = !on;
+      document.title = on ? alarm.title : baseTitle;
+    }, FLASH_MS);
+  }
+
+  function updateAlarm(critical) {
+    alarm.open = critical;
+    critical.forEach(function (pair) {
+      if (!seen[pair[0]]) {
+        seen[pair[0]] = true;
+        ring(pair[0]);
+        notify(pair[1]);
+      }
+    });
+    if (critical.length) {
+      alarm.title = "(" + critical.length + ") " + (ro ? "CRITIC" : "CRITICAL") + " — witnesslink";
+      flashTitle();
+      if (!repeatTimer) {
+        repeatTimer = window.setInterval(function () { ring(null); }, REPEAT_MS);
+      }
+    } else {
+      alarm.title = "";
+      document.title = baseTitle;
+      if (repeatTimer) { window.clearInterval(repeatTimer); repeatTimer = null; }
+    }
+  }
+
+  function keepTyped(oldItem, freshItem) {
+    // Someone may be typing an outcome while the list refreshes: keep what they typed.
+    var fields = oldItem.querySelectorAll("input[id], textarea[id]");
+    for (var i = 0; i < fields.length; i++) {
+      var twin = freshItem.querySelector("#" + CSS.escape(fields[i].id));
+      if (twin && fields[i].type !== "hidden") { twin.value = fields[i].value; }
+    }
+  }
+
+  function refreshInbox() {
+    var list = document.querySelector("[data-live-alerts]");
+    if (!list) { return; }
+    fetch(list.getAttribute("data-live-alerts"), { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("alert-list");
+        var old = document.getElementById("alert-list");
+        if (!fresh || !old || fresh.getAttribute("data-version") === old.getAttribute("data-version")) {
+          return;
+        }
+        var items = [];
+        Array.prototype.forEach.call(fresh.children, function (item) {
+          var before = item.id ? document.getElementById(item.id) : null;
+          if (before && before.getAttribute("data-version") === item.getAttribute("data-version")) {
+            items.push(before);  // unchanged: the element itself (open details, typed text)
+          } else {
+            var node = document.importNode(item, true);
+            if (before) { keepTyped(before, node); }
+            items.push(node);
+          }
+        });
+        old.replaceChildren.apply(old, items);
+        old.setAttribute("data-version", fresh.getAttribute("data-version"));
+        announce(ro ? "Alertele au fost actualizate" : "Alerts updated");
+      })
+      .catch(function () { /* the next event retries */ });
   }
 
   function refreshCaseload() {
@@ -33,40 +181,65 @@
     fetch(table.getAttribute("data-live"), { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
       .then(function (html) {
-        var holder = document.createElement("tbody");
         var doc = new DOMParser().parseFromString("<table>" + html + "</table>", "text/html");
         var fresh = doc.querySelector("tbody");
         var old = document.getElementById("caseload-rows");
         if (fresh && old && fresh.getAttribute("data-version") !== old.getAttribute("data-version")) {
           old.replaceWith(fresh);
-          announce(document.documentElement.lang === "ro" ? "Lista a fost actualizată" : "Caseload updated");
+          announce(ro ? "Lista a fost actualizată" : "Caseload updated");
         }
-        holder = null;
       })
       .catch(function () { /* the next event retries */ });
   }
 
-  if (!window.EventSource || !document.querySelector(".bar")) { return; }
-  var source = new EventSource("/console/events");
-  source.addEventListener("caseload", refreshCaseload);
-  source.addEventListener("duress", function (event) {
-    if (!banner) { return; }
-    var open = parseInt(event.data, 10) > 0;
-    if (open && banner.hidden) {
-      banner.hidden = false;
-      beep();
-    } else if (!open) {
-      banner.hidden = true;
-    }
-  });
-  source.addEventListener("signed-out", function () {
-    source.close();
-    window.location.href = "/console/login";
-  });
+  function minutesText(seconds) {
+    var minutes = Math.max(1, Math.ceil(seconds / 60));
+    return minutes + " min";
+  }
+
+  function showSessionNotice(notice) {
+    if (!warning) { return; }
+    if (!notice.warn) { warning.hidden = true; return; }
+    var template = warning.getAttribute(notice.reason === "idle" ? "data-idle" : "data-expiry");
+    warning.querySelector(".text").textContent = template.replace("{left}", minutesText(notice.left_s));
+    warning.querySelector("button").hidden = notice.reason !== "idle";
+    warning.hidden = false;
+  }
+
   document.addEventListener("click", function (event) {
+    if (!alarm.armed) { arm(); }
     var target = event.target;
     if (target && target.getAttribute && target.getAttribute("data-confirm")) {
       if (!window.confirm(target.getAttribute("data-confirm"))) { event.preventDefault(); }
     }
+  });
+  var stay = document.getElementById("stay-signed-in");
+  if (stay) {
+    stay.addEventListener("click", function () {
+      // Any page counts as activity; the feed then takes the warning down.
+      fetch("/console/", { credentials: "same-origin" }).catch(function () {});
+    });
+  }
+
+  if (!window.EventSource || !document.querySelector(".bar")) { return; }
+  showArming();
+  var source = new EventSource("/console/events");
+  source.addEventListener("caseload", refreshCaseload);
+  source.addEventListener("alerts", function (event) {
+    var state = JSON.parse(event.data);
+    updateAlarm(state.critical);
+    refreshInbox();
+  });
+  source.addEventListener("session", function (event) {
+    showSessionNotice(JSON.parse(event.data));
+  });
+  source.addEventListener("duress", function (event) {
+    if (!banner) { return; }
+    banner.hidden = !(parseInt(event.data, 10) > 0);
+  });
+  source.addEventListener("signed-out", function (event) {
+    source.close();
+    var next = encodeURIComponent(window.location.pathname + window.location.search);
+    window.location.href = "/console/login?ended=" + encodeURIComponent(event.data) + "&next=" + next;
   });
 })();
