@@ -251,10 +251,14 @@ async def test_duress_shows_a_red_banner_and_sounds_the_alarm_live(
     await expect(item.locator("details summary")).to_have_text("Who has been notified (3)")
     await item.locator("details summary").click()
     told = sorted(await item.locator("details li").all_inner_texts())
+    refs = {
+        phone: sms_reference(sms_to(world, phone)[-1])
+        for phone in (OFFICER_PHONE, SUPERVISOR_PHONE, WORKER_PHONE)
+    }
     assert told == [
-        f"Officer — level 3 — SMS: sent (ref {sms_reference(sms_to(world, OFFICER_PHONE)[-1])})",
-        f"Supervisor — level 2 — SMS: sent (ref {sms_reference(sms_to(world, SUPERVISOR_PHONE)[-1])})",
-        f"Worker — level 1 — SMS: sent (ref {sms_reference(sms_to(world, WORKER_PHONE)[-1])})",
+        f"Officer — level 3 — SMS: sent (ref {refs[OFFICER_PHONE]})",
+        f"Supervisor — level 2 — SMS: sent (ref {refs[SUPERVISOR_PHONE]})",
+        f"Worker — level 1 — SMS: sent (ref {refs[WORKER_PHONE]})",
     ]
     # The alarm follows the worker to the inbox too.
     await expect(banner).to_be_visible()

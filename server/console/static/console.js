@@ -48,9 +48,23 @@
   }
 
   function showArming() {
+    // The bar's button exists only while it is shown (and only with this script).
     var running = audio !== null && audio.state === "running";
     alarm.armed = running;
-    if (arming) { arming.hidden = running; }
+    if (!arming) { return; }
+    if (running) {
+      arming.replaceChildren();
+    } else if (!arming.firstChild) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.id = "enable-sound";
+      button.className = "primary";
+      button.textContent = arming.getAttribute("data-button");
+      var text = document.createElement("span");
+      text.textContent = arming.getAttribute("data-text");
+      arming.replaceChildren(button, text);  // any click arms, this one included
+    }
+    arming.hidden = running;
   }
 
   function arm() {
@@ -202,7 +216,20 @@
     if (!notice.warn) { warning.hidden = true; return; }
     var template = warning.getAttribute(notice.reason === "idle" ? "data-idle" : "data-expiry");
     warning.querySelector(".text").textContent = template.replace("{left}", minutesText(notice.left_s));
-    warning.querySelector("button").hidden = notice.reason !== "idle";
+    var stay = document.getElementById("stay-signed-in");
+    if (!stay && notice.reason === "idle") {
+      // Made here, not in the page: it only means something with this script running.
+      stay = document.createElement("button");
+      stay.type = "button";
+      stay.id = "stay-signed-in";
+      stay.textContent = warning.getAttribute("data-stay");
+      stay.addEventListener("click", function () {
+        // Any page counts as activity; the feed then takes the warning down.
+        fetch("/console/", { credentials: "same-origin" }).catch(function () {});
+      });
+      warning.appendChild(stay);
+    }
+    if (stay) { stay.hidden = notice.reason !== "idle"; }
     warning.hidden = false;
   }
 
@@ -213,14 +240,6 @@
       if (!window.confirm(target.getAttribute("data-confirm"))) { event.preventDefault(); }
     }
   });
-  var stay = document.getElementById("stay-signed-in");
-  if (stay) {
-    stay.addEventListener("click", function () {
-      // Any page counts as activity; the feed then takes the warning down.
-      fetch("/console/", { credentials: "same-origin" }).catch(function () {});
-    });
-  }
-
   if (!window.EventSource || !document.querySelector(".bar")) { return; }
   showArming();
   var source = new EventSource("/console/events");
