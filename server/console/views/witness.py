@@ -166,7 +166,9 @@ async def consult(request: web.Request) -> web.StreamResponse:
     remembered briefly. The page is rendered here, not redirected to, so it works
     even where the next request reaches an instance without the memory."""
     current = await page(request)
-    form = await submitted_form(request, current)
+    # Giving a reason to read is not an action: on-call screens may read without a
+    # fresh sign-in.
+    form = await submitted_form(request, current, is_action=False)
     case_id = path_id(request, "case_id")
     reason = form.get("reason", "").strip()
     if len(reason) > MAX_REASON:
