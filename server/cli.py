@@ -28,6 +28,7 @@ from server.domain.server_keys import IndexRootUnknown
 from server.errors import DomainError
 from server.observability.logs import PathOnlyAccessLogger, configure_logging
 from server.observability.startup_warnings import production_warnings
+from server.process_limits import raise_open_file_limit
 from server.security.sealing import KeyConfigError, SealError, new_key_b64
 from server.services import Services, open_services
 from server.storage.backup import BackupError, backup, restore
@@ -91,6 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_arg = f" --data-dir {args.data_dir}" if args.data_dir else ""
         print(FIRST_RUN_HELP.format(data_arg=data_arg), flush=True)
     location = str(settings.data_dir.resolve()) if settings.uses_sqlite else "PostgreSQL"
+    raise_open_file_limit()  # one descriptor per connected phone
     print(
         f"witnesslink listening on http://{settings.host}:{settings.port} (data: {location})",
         flush=True,

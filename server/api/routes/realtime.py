@@ -4,6 +4,12 @@ Frames are JSON. Server to device: ``{"type": "message", ...}`` (see
 :func:`server.realtime.hub.message_frame`) and small content-free events. Device to
 server: ``{"type": "ack", "copy_ids": [...]}``. Authentication uses the same bearer
 token as the REST API, in the upgrade request's Authorization header.
+
+Phones acknowledge each copy in its own frame. The connection keeps reading while
+earlier acknowledgements commit (up to :data:`ACKS_IN_FLIGHT` at a time), so that the
+acknowledgements of a burst share group commits instead of taking one durable
+transaction each, in turn. A copy counts as acknowledged on the connection only once
+its deletion has committed.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class AckFrame(msgspec.Struct, forbid_unknown_fields=True, tag_field="type", tag
 
 
 _decoder = msgspec.json.Decoder(AckFrame)
+
+#: Acknowledgement frames of one connection being committed at once; the connection
+#: stops reading (back-pressure) while this many are outstanding.
+ACKS_IN_FLIGHT = 64
 
 
 @routes.get("/v1/ws")
@@ -70,6 +80,27 @@ async def device_socket(request: web.Request) -> web.StreamResponse:
             closing.add(asyncio.ensure_future(ws.close(code=4001, message=b"closed")))
 
     writer.add_done_callback(writer_done)
+    acks_in_flight = asyncio.Semaphore(ACKS_IN_FLIGHT)
+    committing: set[asyncio.Task[None]] = set()
+
+    async def commit(ack: AckFrame) -> None:
+        try:
+            if ack.copy_ids:
+                await svc.messages.acknowledge(caller, ack.copy_ids)
+            if ack.event_ids:
+                await svc.device_events.acknowledge(caller, ack.event_ids)
+            connection.acknowledged(ack.copy_ids, ack.event_ids)
+        except DomainError as error:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await ws.send_json({"type": "error", "code": error.code})
+        except Exception:
+            # As when the acknowledgement was awaited in the reading loop: the
+            # connection ends, and the phone reconnects and is sent what is pending.
+            log.warning("an acknowledgement failed; closing the connection")
+            connection.close()
+        finally:
+            acks_in_flight.release()
+
     try:
         async for frame in ws:
             if connection.closed:
@@ -81,16 +112,15 @@ async def device_socket(request: web.Request) -> web.StreamResponse:
             except (msgspec.ValidationError, msgspec.DecodeError):
                 await ws.send_json({"type": "error", "code": "invalid-frame"})
                 continue
-            try:
-                if ack.copy_ids:
-                    await svc.messages.acknowledge(caller, ack.copy_ids)
-                if ack.event_ids:
-                    await svc.device_events.acknowledge(caller, ack.event_ids)
-            except DomainError as error:
-                await ws.send_json({"type": "error", "code": error.code})
-                continue
-            connection.acknowledged(ack.copy_ids, ack.event_ids)
+            await acks_in_flight.acquire()
+            task = asyncio.create_task(commit(ack))
+            committing.add(task)
+            task.add_done_callback(committing.discard)
+        # Acknowledgements already read are committed before the connection ends.
+        await asyncio.gather(*committing)
     finally:
+        for task in committing:
+            task.cancel()
         connection.close()
         hub.unregister(connection)
         writer.cancel()
