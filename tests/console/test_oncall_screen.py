@@ -25,6 +25,7 @@ from server.domain.welfare_models import Alert, AlertStatus
 from tests.console.conftest import Browsing, Screenshot, sign_in, submit
 from tests.console.test_alerts import stored_alert, stored_alerts
 from tests.support.kdf import DURESS_PIN
+from tests.support.welfare import advance
 from tests.support.world import PASSWORD, World, open_conversation
 from tests.welfare.helpers import open_case
 
@@ -80,6 +81,16 @@ async def test_a_duress_alert_raised_while_a_panic_alert_is_open_sounds_again_an
     await page.wait_for_function("() => window.__wlAlarm.sounded >= 2 && window.__wlAlarm.armed")
     await page.wait_for_function("() => window.__wlAlarm.rings > window.__wlAlarm.rangFor.length")
 
+    # Someone types an outcome while the panic alert escalates to level 2 (15 minutes,
+    # exactly the idle limit): the alert's facts change, the typing is not disturbed.
+    outcome = panic_item.get_by_label("Outcome")
+    await outcome.fill("on my way to her")
+    await advance(world, timedelta(minutes=15))
+    await expect(panic_item).to_contain_text("Escalation level: 2")
+    await expect(outcome).to_have_value("on my way to her")
+    await expect(outcome).to_be_focused()
+    assert await page.evaluate(LOAD_MARK) == mark, "the inbox was reloaded"
+
     # Panic and duress look different: their own label, class and colour.
     await expect(panic_item.locator(".kind-label")).to_have_text("Panic button")
     await expect(duress_item.locator(".kind-label")).to_have_text("Duress")
@@ -114,7 +125,10 @@ async def test_a_duress_alert_raised_while_a_panic_alert_is_open_sounds_again_an
 
 
 async def test_a_tab_never_clicked_offers_to_enable_the_alarm_sound(page: Page) -> None:
-    await sign_in(page, "worker", start="/console/alerts")
+    await sign_in(page, "worker")
+    # A new tab (say, the screen reopened in the morning): nobody has clicked on it.
+    page = await page.context.new_page()
+    await page.goto("/console/alerts")
     arming = page.locator("#alarm-arming")
     await expect(arming).to_be_visible()
     assert await page.evaluate("window.__wlAlarm.armed") is False

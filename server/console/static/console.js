@@ -153,12 +153,42 @@
   }
 
   function keepTyped(oldItem, freshItem) {
-    // Someone may be typing an outcome while the list refreshes: keep what they typed.
     var fields = oldItem.querySelectorAll("input[id], textarea[id]");
     for (var i = 0; i < fields.length; i++) {
       var twin = freshItem.querySelector("#" + CSS.escape(fields[i].id));
-      if (twin && fields[i].type !== "hidden") { twin.value = fields[i].value; }
+      if (twin && fields[i].type !== "hidden" && fields[i].type !== "password") {
+        twin.value = fields[i].value;
+      }
     }
+  }
+
+  function actionsOf(item) {
+    var forms = item.querySelectorAll(".actions form");
+    return Array.prototype.map.call(forms, function (f) { return f.getAttribute("action"); }).join(" ");
+  }
+
+  function updateInPlace(before, fresh) {
+    // An alert that changed (escalated, acknowledged elsewhere): its facts are replaced,
+    // but while the same actions are offered its forms stay the very same elements, so
+    // someone typing an outcome keeps the text and the focus.
+    var oldActions = before.querySelector(".actions");
+    var freshActions = fresh.querySelector(".actions");
+    var wasOpen = before.querySelector("details[open]") !== null;
+    if (!oldActions || !freshActions || actionsOf(before) !== actionsOf(fresh)) {
+      keepTyped(before, fresh);
+      return fresh;
+    }
+    Array.prototype.slice.call(before.children).forEach(function (child) {
+      if (child !== oldActions) { child.remove(); }
+    });
+    Array.prototype.slice.call(fresh.children).forEach(function (child) {
+      if (child !== freshActions) { before.insertBefore(child, oldActions); }
+    });
+    before.className = fresh.className;
+    before.setAttribute("data-version", fresh.getAttribute("data-version"));
+    var details = before.querySelector("details");
+    if (details && wasOpen) { details.open = true; }
+    return before;
   }
 
   function refreshInbox() {
@@ -176,14 +206,19 @@
         Array.prototype.forEach.call(fresh.children, function (item) {
           var before = item.id ? document.getElementById(item.id) : null;
           if (before && before.getAttribute("data-version") === item.getAttribute("data-version")) {
-            items.push(before);  // unchanged: the element itself (open details, typed text)
+            items.push(before);  // unchanged: the element itself
+          } else if (before) {
+            items.push(updateInPlace(before, document.importNode(item, true)));
           } else {
-            var node = document.importNode(item, true);
-            if (before) { keepTyped(before, node); }
-            items.push(node);
+            items.push(document.importNode(item, true));
           }
         });
-        old.replaceChildren.apply(old, items);
+        // Put each in its place without moving the ones already there (moving an
+        // element takes the focus away from the field someone is typing in).
+        items.forEach(function (item, index) {
+          if (old.children[index] !== item) { old.insertBefore(item, old.children[index] || null); }
+        });
+        while (old.children.length > items.length) { old.lastElementChild.remove(); }
         old.setAttribute("data-version", fresh.getAttribute("data-version"));
         announce(ro ? "Alertele au fost actualizate" : "Alerts updated");
       })
@@ -241,6 +276,9 @@
     }
   });
   if (!window.EventSource || !document.querySelector(".bar")) { return; }
+  // Ask the browser now whether this page may sound (a suspended context means not
+  // until a click), so the bar is there from the start, and changes only on a click.
+  try { audioContext(); } catch (e) { /* no audio: the bar offers what it can */ }
   showArming();
   var source = new EventSource("/console/events");
   source.addEventListener("caseload", refreshCaseload);
