@@ -133,8 +133,12 @@ async def test_a_tab_never_clicked_offers_to_enable_the_alarm_sound(page: Page) 
     await expect(arming).to_be_visible()
     assert await page.evaluate("window.__wlAlarm.armed") is False
     await arming.get_by_role("button", name="Enable the alarm sound").click()
-    await expect(arming).to_be_hidden()
+    # Armed: the bar turns green and offers a test of the sound instead.
+    await expect(arming).to_have_class(re.compile(r"\barmed\b"))
+    await expect(arming.get_by_role("button")).to_have_text("Test the alarm sound")
     assert await page.evaluate("window.__wlAlarm.armed") is True
+    await arming.get_by_role("button", name="Test the alarm sound").click()
+    assert await page.evaluate("window.__wlAlarm.rings") == 0  # a test is not an alert
 
 
 async def sign_in_as_on_call_screen(page: Page, username: str) -> None:

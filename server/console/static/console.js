@@ -43,28 +43,32 @@
       var Context = window.AudioContext || window.webkitAudioContext;
       if (!Context) { return null; }
       audio = new Context();
+      // The browser may start it a moment later (or on a click): the bar follows.
+      audio.addEventListener("statechange", showArming);
     }
     return audio;
   }
 
   function showArming() {
-    // The bar's button exists only while it is shown (and only with this script).
+    // One bar, always there with this script: yellow with "Enable the alarm sound" while
+    // the browser keeps audio silent, green with "Test the alarm sound" once it may
+    // sound. Only its words change, never its controls.
     var running = audio !== null && audio.state === "running";
     alarm.armed = running;
     if (!arming) { return; }
-    if (running) {
-      arming.replaceChildren();
-    } else if (!arming.firstChild) {
-      var button = document.createElement("button");
+    var button = document.getElementById("enable-sound");
+    if (!button) {
+      button = document.createElement("button");
       button.type = "button";
       button.id = "enable-sound";
       button.className = "primary";
-      button.textContent = arming.getAttribute("data-button");
-      var text = document.createElement("span");
-      text.textContent = arming.getAttribute("data-text");
-      arming.replaceChildren(button, text);  // any click arms, this one included
+      button.addEventListener("click", function () { if (alarm.armed) { tones(); } });
+      arming.replaceChildren(button, document.createElement("span"));
+      arming.hidden = false;
     }
-    arming.hidden = running;
+    button.textContent = arming.getAttribute(running ? "data-test" : "data-button");
+    arming.lastChild.textContent = arming.getAttribute(running ? "data-on" : "data-text");
+    arming.classList.toggle("armed", running);
   }
 
   function arm() {
@@ -88,19 +92,23 @@
     osc.start(start); osc.stop(start + 0.3);
   }
 
+  function tones() {
+    // Three beeps; true when the browser actually plays them.
+    var context = audioContext();
+    if (!context) { return false; }
+    var now = context.currentTime;
+    for (var i = 0; i < 3; i++) {
+      tone(context, now + i * 0.4, i % 2 ? 660 : 880);
+    }
+    return context.state === "running";
+  }
+
   function ring(alertId) {
     alarm.rings += 1;
     if (alertId) { alarm.rangFor.push(alertId); }
     try {
-      var context = audioContext();
-      if (context) {
-        var now = context.currentTime;
-        for (var i = 0; i < 3; i++) {
-          tone(context, now + i * 0.4, i % 2 ? 660 : 880);
-        }
-        document.documentElement.setAttribute("data-alarm-sounded", "1");
-        if (context.state === "running") { alarm.sounded += 1; }
-      }
+      if (tones()) { alarm.sounded += 1; }
+      document.documentElement.setAttribute("data-alarm-sounded", "1");
     } catch (e) { /* no audio device: the banner, the title and the list still show */ }
     showArming();
   }
