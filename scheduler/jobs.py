@@ -59,6 +59,7 @@ class Maintenance:
         await self._services.dispatcher.forget_old_reports()
         await self._services.keys.forget_old_allowances()
         await sweep_idle_buckets(self._services.store, self._services.clock)
+        await self._services.webhook_replays.purge_expired()
         report = PurgeReport(copies, attachments, codes)
         if copies or attachments or codes:
             log.info(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from scheduler.jobs import Maintenance, WelfareSweeps
+from server.errors import StorageFull
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -93,6 +94,8 @@ class BackgroundJobs:
         async def run() -> None:
             try:
                 await job()
+            except StorageFull:
+                return  # logged once per episode by server.storage.capacity
             except Exception:
                 log.exception("background job %s failed", name)
                 return
@@ -144,6 +147,8 @@ class BackgroundJobs:
             await asyncio.sleep(COALESCE_WINDOW_S)
             try:
                 await self._dispatch()
+            except StorageFull:
+                pass  # logged once per episode by server.storage.capacity
             except Exception:
                 log.exception("notification dispatch failed")
 
@@ -162,6 +167,8 @@ class BackgroundJobs:
             try:
                 with self._services.dispatcher.sweeping():
                     await waves.fire()
+            except StorageFull:
+                pass  # logged once per episode by server.storage.capacity
             except Exception:
                 log.exception("writing an armed wave failed")
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from server.api.context import JOBS, SERVICES, SETTINGS
 from server.api.problems import problem_middleware
+from server.api.refusals import audit_refusals
 from server.api.routes import (
     accounts,
     alerts,
@@ -86,6 +87,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             security_headers,
             problem_middleware,
             console_middleware,
+            audit_refusals,
         ],
         client_max_size=max(settings.attachment_max_bytes, settings.json_max_bytes) + 64 * 1024,
     )

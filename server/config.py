@@ -90,6 +90,11 @@ class Settings:
     #: Consecutive failed SMS after which delivery is reported as failing.
     sms_failing_after: int = 5
 
+    # --- Review findings (issue 13 item 5); see docs/configuration.md ---
+    #: How long inbound Twilio webhooks are remembered by their id, so that a signed
+    #: request replayed within this time changes nothing.
+    webhook_replay_window: timedelta = timedelta(days=30)
+
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
@@ -157,6 +162,12 @@ class Settings:
             values["log_format"] = env["WITNESSLINK_LOG_FORMAT"].strip().lower()
         if env.get("WITNESSLINK_SMS_FAILING_AFTER"):
             values["sms_failing_after"] = int(env["WITNESSLINK_SMS_FAILING_AFTER"])
+        # --- Review findings (issue 13 item 5) ---
+        if env.get("WITNESSLINK_WEBHOOK_REPLAY_DAYS"):
+            days = _positive(
+                "WITNESSLINK_WEBHOOK_REPLAY_DAYS", env["WITNESSLINK_WEBHOOK_REPLAY_DAYS"], float
+            )
+            values["webhook_replay_window"] = timedelta(days=days)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

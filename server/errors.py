@@ -160,3 +160,13 @@ class UnlockAttemptExpired(DomainError):
     code = "unlock-attempt-expired"
     status = 409
     title = "This unlock attempt is no longer open; ask for a new challenge"
+
+
+class StorageFull(DomainError):
+    """The database refused a write for lack of space (see server.storage.capacity).
+
+    Nothing was changed; the client should retry later (``retry_after`` seconds)."""
+
+    code = "storage-full"
+    status = 503
+    title = "The server's storage is full"

@@ -38,6 +38,7 @@ from server.domain.welfare.plans import PlanService
 from server.domain.welfare.settings import WelfareSettings
 from server.domain.welfare.waves import WaveArming
 from server.notify.dispatcher import Dispatcher
+from server.notify.replays import WebhookReplayGuard
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.webhooks import TwilioWebhookVerifier
 from server.observability.delivery_health import DeliveryMonitor
@@ -86,6 +87,7 @@ class Services:
     dispatcher: Dispatcher
     delivery: DeliveryMonitor
     twilio_webhooks: TwilioWebhookVerifier | None
+    webhook_replays: WebhookReplayGuard
     appointments: AppointmentService
     calendar_feeds: CalendarFeeds
     device_events: DeviceEvents
@@ -129,9 +131,12 @@ async def open_services(
     sealer = Sealer(current, previous)
     store = SqlStore(db)
     index_root = await blind_index_root(store, sealer, current, clock)
-    return build_services(
+    built = build_services(
         settings, clock, store, sealer, index_root, hub=hub, events=events, gateway=gateway
     )
+    # Outcomes stored in plaintext before they were sealed (issue 13) are sealed now.
+    await built.alert_desk.seal_plaintext_outcomes()
+    return built
 
 
 def build_services(
@@ -264,6 +269,7 @@ def build_services(
         dispatcher=dispatcher,
         delivery=delivery,
         twilio_webhooks=webhooks,
+        webhook_replays=WebhookReplayGuard(store, clock, settings.webhook_replay_window),
         appointments=AppointmentService(
             store,
             audit,

@@ -10,12 +10,16 @@ from aiohttp import web
 
 from server.config import Settings
 from server.domain.access import Principal
+from server.domain.audit import Actor
 from server.errors import Forbidden, NotFound, TooLarge, Unauthenticated
 from server.services import Services
 
 SERVICES = web.AppKey("services", Services)
 SETTINGS = web.AppKey("settings", Settings)
 JOBS = web.AppKey("jobs", object)  # scheduler.runner.BackgroundJobs, or None
+#: Who the request was authenticated as (API device or console session), for auditing
+#: the refusals it gets (server.api.refusals).
+CALLER = web.RequestKey("caller", Actor)
 
 M = TypeVar("M")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -44,7 +48,9 @@ async def principal(request: web.Request) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("Send the device credential as 'Authorization: Bearer …'")
-    return await services(request).authenticator.authenticate(token)
+    caller = await services(request).authenticator.authenticate(token)
+    request[CALLER] = caller.actor
+    return caller
 
 
 async def staff_principal(request: web.Request) -> Principal:

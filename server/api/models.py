@@ -7,10 +7,11 @@ hot path); a body that does not fit becomes a 422 problem that names the field.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from server.domain.free_text import unsafe_text_problem
 from server.security.known_clients import MAX_PROOF_LENGTH
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")]
@@ -30,7 +31,33 @@ Aware = Annotated[datetime, msgspec.Meta(tz=True)]  # a time with its UTC offset
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base for every request model."""
+    """Base for every request model.
+
+    Every string field (and every string in a list field) is checked for control and
+    invisible formatting characters (:mod:`server.domain.free_text`), so a new field is
+    covered without anyone remembering to. Fields named in ``multiline_fields`` may hold
+    tabs and line breaks; those in ``verbatim_fields`` (secrets compared as typed) are
+    not checked. Signed key objects (dicts) are checked by their signatures instead.
+    """
+
+    multiline_fields: ClassVar[frozenset[str]] = frozenset()
+    verbatim_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            if name in self.verbatim_fields:
+                continue
+            value = getattr(self, name)
+            texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+            for text in texts:
+                if not isinstance(text, str):
+                    continue
+                problem = unsafe_text_problem(
+                    text, field=name, multiline=name in self.multiline_fields
+                )
+                if problem is not None:
+                    # msgspec turns this into a ValidationError (a 422 naming the path).
+                    raise ValueError(problem)
 
 
 class SignedKeyIn(Strict):
@@ -52,6 +79,8 @@ class LoginIn(Strict):
     username: Annotated[
         str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+\Z")
     ]
+    verbatim_fields: ClassVar[frozenset[str]] = frozenset({"password"})
+
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     device: DeviceIn
     totp: Annotated[str, msgspec.Meta(max_length=10)] | None = None
@@ -185,11 +214,15 @@ class PlanIn(Strict):
 
 
 class PauseIn(Strict):
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"reason"})
+
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     until: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
 class ResolveIn(Strict):
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"note"})
+
     outcome: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     note: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
@@ -208,6 +241,8 @@ Offsets = Annotated[
 
 
 class CaseSettingsIn(Strict):
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"nudge_text"})
+
     nudge_text: Annotated[str, msgspec.Meta(max_length=320)] | None = None
     offline_after_minutes: Annotated[int, msgspec.Meta(ge=5, le=10080)] = 120
     silent_after_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 48
@@ -229,6 +264,8 @@ class AppointmentIn(Strict):
 
 
 class CancelIn(Strict):
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"reason"})
+
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 

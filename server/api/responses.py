@@ -476,6 +476,8 @@ class HealthOut(Out):
     status: Literal["ok", "unhealthy"]
     #: The scheduler watchdog's report, or null when no scheduler runs in this process.
     scheduler: dict[str, Any] | None
+    #: "full" while the database refuses writes for lack of space (until one succeeds).
+    storage: Literal["ok", "full"] = "ok"
 
 
 class LiveOut(Out):

@@ -17,13 +17,15 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from server.api.context import SERVICES, SETTINGS, client_address
+from server.api.context import CALLER, SERVICES, SETTINGS, client_address
 from server.console.fresh_sign_in import confirm_fresh_sign_in
 from server.console.i18n import CONSOLE_LANGUAGES, LANGUAGE_NAMES, pick_language
 from server.console.rendering import render
 from server.console.sessions import COOKIE, ConsoleSessions, SignedIn, same_token
 from server.domain.access import SUPERVISING_ROLES
+from server.domain.audit import Actor
 from server.domain.caseload import Caseload
+from server.domain.free_text import check_free_text
 from server.domain.models import Role
 from server.errors import DomainError
 from server.observability.requests import route_of
@@ -129,6 +131,8 @@ async def page(request: web.Request, *, signed_in: bool = True, touch: bool = Tr
         request.headers.get("Accept-Language"),
     )
     csrf = resolved.session.csrf if resolved is not None else ""
+    if resolved is not None:
+        request[CALLER] = Actor.staff(resolved.staff.id)
     return Page(request, resolved, language, csrf)
 
 
@@ -139,18 +143,26 @@ async def submitted_form(
     on-call screen, the fresh sign-in every action needs (``is_action=False`` only for
     signing out and choosing the language).
 
+    Every field but the passwords is checked for control and invisible formatting
+    characters (:mod:`server.domain.free_text`); the text areas may hold line breaks.
+
     Raises:
         web.HTTPForbidden: missing or wrong CSRF token (nothing is changed).
         web.HTTPUnauthorized: an action on an on-call screen without a fresh sign-in.
+        UnsafeText: a field holds a refused character (a 422 page naming the field).
     """
     form = await request.post()
     token = form.get("csrf")
     if not isinstance(token, str) or not current.csrf or not same_token(current.csrf, token):
         raise web.HTTPForbidden(reason="This form has expired or did not come from this console")
-    fields = MultiDictProxy(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+    fields = [(k, v) for k, v in form.items() if isinstance(v, str)]
+    for name, value in fields:
+        if name not in _VERBATIM_FIELDS:
+            check_free_text(value, field=name, multiline=name in _MULTILINE_FIELDS)
+    checked = MultiDictProxy(MultiDict(fields))
     if is_action and current.signed_in is not None:
-        await confirm_fresh_sign_in(request, current.signed_in, fields)
-    return fields
+        await confirm_fresh_sign_in(request, current.signed_in, checked)
+    return checked
 
 
 def back_to(path: str, done: str | None = None) -> web.HTTPSeeOther:
@@ -160,6 +172,11 @@ def back_to(path: str, done: str | None = None) -> web.HTTPSeeOther:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Form fields compared as typed (a password may be anything), never checked as text.
+_VERBATIM_FIELDS = frozenset({"csrf", "password", "password_again"})
+#: The console's text areas.
+_MULTILINE_FIELDS = frozenset({"note", "nudge_text", "reason"})
 
 
 @web.middleware

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.clock import Clock, iso, to_ms
@@ -82,12 +82,43 @@ def entry_hash(prev_hash: bytes, canonical: bytes) -> bytes:
     return hashlib.sha256(prev_hash + canonical).digest()
 
 
+#: How long a refusal is remembered, so that a burst of it is audited once.
+REFUSAL_WINDOW = timedelta(minutes=10)
+#: Refusals remembered at most (the oldest are forgotten first); bounds memory under a
+#: flood of distinct targets.
+MAX_REMEMBERED_REFUSALS = 10_000
+
+
+class RefusalMemory:
+    """Which refusals were audited recently, so a burst is audited once."""
+
+    def __init__(self, clock: Clock, window: timedelta = REFUSAL_WINDOW) -> None:
+        self._clock = clock
+        self._window = window
+        self._last: dict[tuple[str, ...], datetime] = {}
+
+    def first_in_window(self, actor: Actor, attempted: str, target: str) -> bool:
+        """True (and remembered) unless this refusal was audited within the window."""
+        now = self._clock.now()
+        key = (actor.kind, actor.id or "", attempted, target)
+        last = self._last.get(key)
+        if last is not None and now - last < self._window:
+            return False
+        self._last.pop(key, None)
+        if len(self._last) >= MAX_REMEMBERED_REFUSALS:
+            self._last.pop(next(iter(self._last)))
+        self._last[key] = now
+        return True
+
+
 class AuditLog:
     """Appends entries inside the caller's unit of work, so the audit record commits
     (or rolls back) together with the change it describes."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        #: Refusals audited recently (see :func:`server.domain.denials.audit_denied`).
+        self.refusals = RefusalMemory(clock)
 
     async def append(
         self,

@@ -176,9 +176,12 @@ class Alert:
     ack_expires_at: datetime | None
     resolved_by: str | None
     resolved_at: datetime | None
+    #: The outcome in clear, only ever in memory: opened from ``outcome_sealed`` by the
+    #: alert desk (or a row resolved before outcomes were sealed, until sealed at start).
     outcome: str | None
     note_sealed: bytes | None
     version: int
+    outcome_sealed: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from server.storage.capacity import StorageCapacity
+
 
 class Row(Protocol):
     """A result row, addressable by column name or position, and iterable over its
@@ -93,6 +95,9 @@ class Database(Protocol):
 
     @property
     def dialect(self) -> Dialect: ...
+
+    #: Whether writes are being refused for lack of space (see storage.capacity).
+    capacity: StorageCapacity
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A write transaction: committed when the block exits normally, durable when

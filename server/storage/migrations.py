@@ -583,9 +583,30 @@ _SERVER_SECRETS = Migration(
     ],
 )
 
+_FINDINGS = Migration(
+    version=14,
+    name="review findings: inbound webhooks remembered by their id; alert outcome sealed",
+    statements=[
+        # One row per inbound webhook acted on (an SMS by its MessageSid, a status
+        # callback by MessageSid + status, a call step by CallSid + step), so a signed
+        # request replayed later is recognised and ignored. Kept until expires_at.
+        """CREATE TABLE webhook_receipts (
+            kind TEXT NOT NULL,
+            receipt_key TEXT NOT NULL,
+            seen_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            PRIMARY KEY (kind, receipt_key))""",
+        "CREATE INDEX webhook_receipts_by_expiry ON webhook_receipts (expires_at)",
+        # The alert outcome ("home visit: witness safe") is personal data like the
+        # note: sealed from now on. Rows resolved before keep theirs in ``outcome``
+        # until the server seals them at start (AlertDesk.seal_plaintext_outcomes).
+        "ALTER TABLE alerts ADD COLUMN outcome_sealed {BLOB}",
+    ],
+)
+
 # --- on-call screen (issue 13, part "oncall") ---
 _ONCALL_SCREEN = Migration(
-    version=14,
+    version=15,
     name="console sessions in on-call screen mode",
     statements=[
         # 'desk' (the 15-minute idle sign-out) or 'shift' (an on-call screen: signed in
@@ -606,6 +627,7 @@ MIGRATIONS: list[Migration] = [
     _DELIVERY_REPAIR,
     _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
+    _FINDINGS,
     _ONCALL_SCREEN,
 ]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from server.storage.capacity import StorageCapacity
 from server.storage.database import Connection, Dialect, DialectName, Row
 
 _PG_DIALECT = Dialect(DialectName.POSTGRES)
@@ -60,6 +61,7 @@ class PostgresDatabase:
     def __init__(self, pool: Any, schema: str | None) -> None:
         self._pool = pool
         self.schema = schema
+        self.capacity = StorageCapacity()
 
     @classmethod
     async def open(
@@ -86,8 +88,13 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._pool.acquire() as raw, raw.transaction():
-            yield PostgresConnection(raw)
+        async with self.capacity.translating(), self._pool.acquire() as raw:
+            async with raw.transaction():
+                yield PostgresConnection(raw)
+                # A transaction id is assigned only once the transaction wrote.
+                wrote = await raw.fetchval("SELECT pg_current_xact_id_if_assigned()")
+            if wrote is not None:
+                self.capacity.wrote()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:

@@ -633,10 +633,21 @@ class AlertRepository(Protocol):
         ...
 
     async def resolve(
-        self, alert_id: str, staff_id: str, at: datetime, outcome: str, note_sealed: bytes
+        self,
+        alert_id: str,
+        staff_id: str,
+        at: datetime,
+        outcome_sealed: bytes,
+        note_sealed: bytes,
     ) -> bool:
         """Open/acknowledged → resolved; False if already resolved."""
         ...
+
+    async def plaintext_outcomes(self, limit: int) -> list[tuple[str, str]]:
+        """Outcomes of alerts resolved before outcomes were sealed."""
+        ...
+
+    async def seal_outcome(self, alert_id: str, plaintext: str, sealed: bytes) -> bool: ...
 
     async def open_for_case(self, case_id: str) -> list[Alert]: ...
 
@@ -892,6 +903,18 @@ class ServerSecretRepository(Protocol):
         ...
 
 
+class WebhookReceiptRepository(Protocol):
+    """Inbound webhooks already acted on (see :mod:`server.notify.replays`)."""
+
+    async def claim(self, kind: str, key: str, now_ms: int, expires_ms: int) -> bool:
+        """Record (kind, key) unless recorded and unexpired; True if this call did."""
+        ...
+
+    async def release(self, kind: str, key: str, seen_ms: int) -> None: ...
+
+    async def purge(self, now_ms: int, limit: int = 5000) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -978,6 +1001,9 @@ class UnitOfWork(Protocol):
 
     @property
     def server_secrets(self) -> ServerSecretRepository: ...
+
+    @property
+    def webhook_receipts(self) -> WebhookReceiptRepository: ...
 
 
 class Store(Protocol):

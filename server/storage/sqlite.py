@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosqlite
 
+from server.storage.capacity import StorageCapacity
 from server.storage.database import Connection, Dialect, DialectName, Row
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -112,6 +113,7 @@ class SqliteDatabase:
         self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]
     ):
         self.path = path
+        self.capacity = StorageCapacity()
         self._cache: dict[str, str] = {}
         self._writer = SqliteConnection(writer, self._cache)
         self._writer_raw = writer
@@ -147,13 +149,15 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._write_lock:
+        async with self.capacity.translating(), self._write_lock:
+            changes_before = self._writer_raw.total_changes
             await _settled(self._writer_raw, "BEGIN IMMEDIATE")
             try:
                 yield self._writer
             except BaseException:
                 await _settled(self._writer_raw, "ROLLBACK")
                 raise
+            changed = self._writer_raw.total_changes != changes_before
             try:
                 await _settled(self._writer_raw, "COMMIT")
             except BaseException:
@@ -161,6 +165,8 @@ class SqliteDatabase:
                 if self._writer_raw.in_transaction:
                     await _settled(self._writer_raw, "ROLLBACK")
                 raise
+            if changed:
+                self.capacity.wrote()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:

@@ -29,6 +29,7 @@ from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRep
 from server.storage.repos.rate_limits import SqlRateLimitRepository
 from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
+from server.storage.repos.webhook_receipts import SqlWebhookReceiptRepository
 from server.storage.repos.welfare import (
     SqlCaseSettingsRepository,
     SqlCheckInRepository,
@@ -154,6 +155,10 @@ class SqlUnitOfWork:
     @cached_property
     def server_secrets(self) -> SqlServerSecretRepository:
         return SqlServerSecretRepository(self.conn)
+
+    @cached_property
+    def webhook_receipts(self) -> SqlWebhookReceiptRepository:
+        return SqlWebhookReceiptRepository(self.conn)
 
 
 class SqlStore:

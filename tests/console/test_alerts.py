@@ -179,7 +179,9 @@ async def test_acknowledge_then_resolve_an_alert_in_the_inbox(
     await expect(page.locator("ul.alerts")).to_contain_text("No open alerts.")
     closed = await stored_alert(world, alert.id)
     assert closed.status is AlertStatus.RESOLVED
-    assert (closed.resolved_by, closed.outcome) == (world.staff["worker"], "phoned: witness safe")
+    assert (closed.resolved_by, closed.outcome) == (world.staff["worker"], None)
+    assert closed.outcome_sealed is not None  # sealed at rest, like the note
+    assert world.services.sealer.open(closed.outcome_sealed) == "phoned: witness safe"
     assert closed.note_sealed is not None
     assert b"aunt" not in closed.note_sealed
 

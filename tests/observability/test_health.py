@@ -33,7 +33,10 @@ async def test_a_healthy_instance_is_live_and_ready(world: World) -> None:
     status, _, body = await get(world, "/readyz")
     assert status == 200
     # The test world does not run the scheduler, so it is not a readiness check here.
-    assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert body == {
+        "status": "ready",
+        "checks": {"storage": "ok", "database": "ok", "migrations": "ok"},
+    }
     status, _, body = await get(world, "/healthz")
     assert (status, body["status"]) == (200, "ok")
 
@@ -49,7 +52,7 @@ async def test_an_unapplied_migration_makes_the_instance_not_ready_but_still_liv
     status, content_type, body = await get(world, "/readyz")
     assert (status, content_type) == (503, "application/problem+json")
     assert body["code"] == "not-ready"
-    assert body["checks"] == {"database": "ok", "migrations": "1 pending"}
+    assert body["checks"] == {"storage": "ok", "database": "ok", "migrations": "1 pending"}
     assert (await get(world, "/livez"))[0] == 200
 
 
@@ -59,7 +62,7 @@ async def test_an_unreachable_database_makes_the_instance_not_ready_but_still_li
     await world.services.db.close()
     status, content_type, body = await get(world, "/readyz")
     assert (status, content_type) == (503, "application/problem+json")
-    assert body["checks"] == {"database": "unreachable"}
+    assert body["checks"] == {"storage": "ok", "database": "unreachable"}
     assert (await get(world, "/livez"))[0] == 200
 
 
@@ -69,11 +72,21 @@ async def test_a_stopped_scheduler_makes_an_instance_that_runs_it_not_ready(
     world = scheduled_world
     status, _, body = await get(world, "/readyz")
     assert status == 200
-    assert body["checks"] == {"database": "ok", "migrations": "ok", "scheduler": "ok"}
+    assert body["checks"] == {
+        "storage": "ok",
+        "database": "ok",
+        "migrations": "ok",
+        "scheduler": "ok",
+    }
     jobs = world.app[JOBS]
     assert isinstance(jobs, BackgroundJobs)
     jobs.shutdown()
     await jobs.stopped()
     status, _, body = await get(world, "/readyz")
     assert status == 503
-    assert body["checks"] == {"database": "ok", "migrations": "ok", "scheduler": "not running"}
+    assert body["checks"] == {
+        "storage": "ok",
+        "database": "ok",
+        "migrations": "ok",
+        "scheduler": "not running",
+    }

@@ -68,7 +68,8 @@ class Sealed:
         assert services.phones.word_matches("checkin", CHECKIN_WORD, checkin_digest)
         assert services.phones.word_matches("duress", DURESS_WORD, duress_digest)
         officer = await self.world.login("officer")
-        assert (await officer.alert(self.alert_id))["note"] == NOTE
+        detail = await officer.alert(self.alert_id)
+        assert (detail["outcome"], detail["note"]) == ("visited", NOTE)
         # The phone's vault needs the server to open its sealed seed.
         phone = await WitnessClient.open(self.witness_store, WITNESS_PIN, clock=self.world.clock)
         self.world.clients.append(phone)
@@ -113,8 +114,8 @@ async def test_a_rotated_key_keeps_everything_readable_and_the_old_key_goes_afte
     assert world.services.sealer.current_prefix[1:] != old_id
     before = await world.services.resealer.report()
     assert not before.old_keys_can_be_removed
-    # root, TOTP, two phones, the note and the vault seed
-    assert before.total_remaining == 6, before.remaining
+    # root, TOTP, two phones, the outcome and the note, and the vault seed
+    assert before.total_remaining == 7, before.remaining
     await sealed.all_open()
 
     report = await world.services.resealer.run()

@@ -2,10 +2,11 @@
 
 ``/livez`` answers while the process can serve HTTP at all (no database call: a
 database outage must not get every instance restarted). ``/readyz`` answers 200 only
-when this instance can do its work: the database answers, every migration this code
-knows is applied, and the scheduler runs if this instance is meant to run it; otherwise
-503 with a problem body naming the failed checks. ``/healthz`` is the older combined
-check with the watchdog's per-job report, kept for existing monitors.
+when this instance can do its work: the database answers and accepts writes (not
+full), every migration this code knows is applied, and the scheduler runs if this
+instance is meant to run it; otherwise 503 with a problem body naming the failed checks.
+``/healthz`` is the older combined check with the watchdog's per-job report, kept for
+existing monitors; it also turns 503 while the storage is full.
 """
 
 from __future__ import annotations
@@ -26,14 +27,20 @@ log = logging.getLogger("witnesslink.health")
 @routes.get("/healthz")
 async def health(request: web.Request) -> web.Response:
     """200 when the database answers and every background sweep is running; 503 when
-    a sweep has fallen silent (nothing would fire: someone must look)."""
+    a sweep has fallen silent (nothing would fire: someone must look) or the database
+    refuses writes for lack of space (``storage: "full"``)."""
     svc = services(request)
     async with svc.store.read() as uow:
         await uow.agencies.get("-")
     jobs = request.app.get(JOBS)
     scheduler = None if jobs is None else jobs.watchdog.report()  # type: ignore[attr-defined]
-    healthy = scheduler is None or scheduler["healthy"]
-    body = HealthOut(status="ok" if healthy else "unhealthy", scheduler=scheduler)
+    storage_full = svc.db.capacity.full
+    healthy = (scheduler is None or scheduler["healthy"]) and not storage_full
+    body = HealthOut(
+        status="ok" if healthy else "unhealthy",
+        scheduler=scheduler,
+        storage="full" if storage_full else "ok",
+    )
     return json_response(body, status=200 if healthy else 503)
 
 
@@ -48,6 +55,7 @@ async def ready(request: web.Request) -> web.Response:
     """200 when the database answers with every migration applied and the scheduler
     (where this instance runs it) is healthy; 503 problem naming what is not."""
     checks: dict[str, str] = {}
+    checks["storage"] = "full" if services(request).db.capacity.full else "ok"
     try:
         pending = await pending_migrations(services(request).db)
     except Exception:

@@ -1,7 +1,9 @@
 """Twilio webhooks: inbound SMS check-ins and delivery status callbacks.
 
 Only requests carrying a valid ``X-Twilio-Signature`` (computed over the public URL
-Twilio called) are acted on; anything else gets 403 and changes nothing. Replies are
+Twilio called) are acted on; anything else gets 403 and changes nothing. Each signed
+request is acted on once, by its id (see :mod:`server.notify.replays`): a replay, even
+hours later, gets the same answer and changes nothing. Replies are
 empty TwiML: a witness's phone never receives an automatic text that someone else
 could read.
 """
@@ -39,7 +41,11 @@ async def inbound_sms(request: web.Request) -> web.Response:
         sms = parse_inbound_sms(form)
     except MalformedWebhook as exc:
         raise web.HTTPBadRequest(reason="Not an inbound SMS") from exc
-    await services(request).checkins.inbound_sms(sms.from_number, sms.body, sms.provider_id)
+    app = services(request)
+    # First, before any handling of the text: a replayed SMS must not count as contact.
+    async with app.webhook_replays.once("sms", sms.provider_id) as fresh:
+        if fresh:
+            await app.checkins.inbound_sms(sms.from_number, sms.body, sms.provider_id)
     return web.Response(text=EMPTY_TWIML, content_type="application/xml")
 
 
@@ -50,7 +56,13 @@ async def status_callback(request: web.Request) -> web.Response:
         update = parse_status_callback(form)
     except MalformedWebhook as exc:
         raise web.HTTPBadRequest(reason="Not a status callback") from exc
-    await services(request).dispatcher.status_callback(
-        update.provider_id, update.status, update.error_code
-    )
+    app = services(request)
+    # Each status of a message is reported once; a replay is acknowledged and ignored.
+    async with app.webhook_replays.once(
+        "sms-status", f"{update.provider_id}:{update.status}"
+    ) as fresh:
+        if fresh:
+            await app.dispatcher.status_callback(
+                update.provider_id, update.status, update.error_code
+            )
     return web.Response(status=204)

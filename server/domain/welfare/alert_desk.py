@@ -58,9 +58,29 @@ class AlertDesk:
         statuses = ["open", "acknowledged"] + (["resolved"] if include_resolved else [])
         async with self._store.read() as uow:
             case_ids = await self._visible_case_ids(uow, staff)
-            return await uow.alerts.list_for_cases(
+            alerts = await uow.alerts.list_for_cases(
                 case_ids, statuses=statuses, limit=max(1, min(limit, 1000))
             )
+        return [self._opened(alert) for alert in alerts]
+
+    def _opened(self, alert: Alert) -> Alert:
+        """The alert with its outcome opened (it is sealed at rest, like the note)."""
+        if alert.outcome_sealed is None:
+            return alert
+        return replace(alert, outcome=self._sealer.open(alert.outcome_sealed))
+
+    async def seal_plaintext_outcomes(self, batch: int = 500) -> int:
+        """Seal the outcomes of alerts resolved before outcomes were sealed (run at
+        start; a no-op once done). Returns how many were sealed."""
+        sealed = 0
+        while True:
+            async with self._store.write() as uow:
+                plain = await uow.alerts.plaintext_outcomes(batch)
+                for alert_id, outcome in plain:
+                    if await uow.alerts.seal_outcome(alert_id, outcome, self._sealer.seal(outcome)):
+                        sealed += 1
+            if len(plain) < batch:
+                return sealed
 
     async def _load(self, uow: UnitOfWork, staff: Staff, alert_id: str) -> Alert:
         alert = await uow.alerts.get(alert_id)
@@ -81,6 +101,7 @@ class AlertDesk:
         async with self._store.read() as uow:
             alert = await self._load(uow, staff, alert_id)
             notifications = await uow.notifications.for_alert(alert.id)
+        alert = self._opened(alert)
         note = None if alert.note_sealed is None else self._sealer.open(alert.note_sealed)
         if note is not None:
             async with self._store.write() as uow:
@@ -149,7 +170,7 @@ class AlertDesk:
         async with self._store.write() as uow:
             alert = await self._load(uow, staff, alert_id)
             if not await uow.alerts.resolve(
-                alert.id, staff.id, now, outcome, self._sealer.seal(note)
+                alert.id, staff.id, now, self._sealer.seal(outcome), self._sealer.seal(note)
             ):
                 raise Conflict("This alert is already resolved")
             await uow.notifications.cancel_for_alert(alert.id)

@@ -27,6 +27,7 @@ from server.domain.access import Principal
 from server.domain.audit import Actor, AuditLog
 from server.domain.effects import Effects
 from server.domain.events import EventSink
+from server.domain.free_text import check_free_text
 from server.domain.models import Device, OwnerKind, Witness
 from server.domain.welfare.alerts import AlertEngine, AlertSpec, PreparedAlerts
 from server.domain.welfare.plans import next_checkin
@@ -583,8 +584,12 @@ class CheckInService:
         Raises:
             Forbidden: not a witness's phone.
             InvalidInput: words too short, too long, or the same.
+            UnsafeText: a word holds a control or formatting character (a NUL or a
+                bidi override can be stored but never texted back).
         """
         witness = self._witness(principal)
+        check_free_text(checkin_word, field="checkin_word")
+        check_free_text(duress_word, field="duress_word")
         from server.security.phones import normalise_word
 
         ok_word, bad_word = normalise_word(checkin_word), normalise_word(duress_word)

@@ -6,6 +6,7 @@ back in full, never logged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from server.clock import Clock
@@ -164,10 +165,13 @@ class WelfareSettings:
         return DEFAULT_POLICY, "default"
 
     async def set_case_policy(self, staff: Staff, case_id: str, spec: object) -> EscalationPolicy:
-        """Raises: InvalidInput for a malformed policy; NotFound/Forbidden as usual."""
+        """Raises: InvalidInput for a malformed policy or one naming staff who are not
+        active staff of the case's agencies (never silently dropped when an alert
+        fires); NotFound/Forbidden as usual."""
         policy = policy_from_dict(spec)
         async with self._store.write() as uow:
-            await self._case(uow, staff, case_id, manage=True)
+            case = await self._case(uow, staff, case_id, manage=True)
+            await _refuse_outsiders(uow, policy, case.agency_ids(), "an agency on this case")
             await uow.policies.put(f"case:{case_id}", policy.to_json(), staff.id, self._clock.now())
             await self._audit.append(
                 uow.audit, Actor.staff(staff.id), "case.escalation_policy_changed", case_id=case_id
@@ -187,6 +191,7 @@ class WelfareSettings:
             raise Forbidden("Only the agency's supervisors and admins set its default policy")
         policy = policy_from_dict(spec)
         async with self._store.write() as uow:
+            await _refuse_outsiders(uow, policy, (agency_id,), "this agency")
             await uow.policies.put(
                 f"agency:{agency_id}", policy.to_json(), staff.id, self._clock.now()
             )
@@ -197,3 +202,28 @@ class WelfareSettings:
                 subject=("agency", agency_id),
             )
         return policy
+
+
+async def _refuse_outsiders(
+    uow: UnitOfWork, policy: EscalationPolicy, agency_ids: Sequence[str], whose: str
+) -> None:
+    """Refuse a policy naming anyone who is not active staff of ``agency_ids``.
+
+    Alerts only ever reach staff of the case's agencies, so such a name would be
+    dropped without a word when it matters; better to say so when the policy is set.
+    The error names the field (``levels[0].notify[1].staff_ids[0]``) and never says
+    whether the id exists elsewhere.
+
+    Raises:
+        InvalidInput: with ``field`` set to the first offending entry's path.
+    """
+    for level_no, level in enumerate(policy.levels):
+        for target_no, target in enumerate(level.targets):
+            for id_no, staff_id in enumerate(target.staff_ids):
+                member = await uow.staff.get(staff_id)
+                if member is None or not member.active or member.agency_id not in agency_ids:
+                    field = f"levels[{level_no}].notify[{target_no}].staff_ids[{id_no}]"
+                    raise InvalidInput(
+                        f"{field} is not active staff of {whose}; alerts could not reach them",
+                        field=field,
+                    )

@@ -22,7 +22,7 @@ from server.storage.repos.bulk import bulk_insert, bulk_update
 _ALERT_COLUMNS = (
     "id, case_id, witness_id, kind, severity, source, status, policy, level, round,"
     " round_started_at, next_escalation_at, created_at, acknowledged_by, acknowledged_at,"
-    " ack_expires_at, resolved_by, resolved_at, outcome, note_sealed, version"
+    " ack_expires_at, resolved_by, resolved_at, outcome, outcome_sealed, note_sealed, version"
 )
 _ALERT_INSERT = [
     ("id", "text"),
@@ -96,6 +96,7 @@ def _alert(row: Row) -> Alert:
         outcome=row["outcome"],
         note_sealed=opt_bytes(row["note_sealed"]),
         version=int(row["version"]),
+        outcome_sealed=opt_bytes(row["outcome_sealed"]),
     )
 
 
@@ -329,17 +330,41 @@ class SqlAlertRepository:
         return changed > 0
 
     async def resolve(
-        self, alert_id: str, staff_id: str, at: datetime, outcome: str, note_sealed: bytes
+        self,
+        alert_id: str,
+        staff_id: str,
+        at: datetime,
+        outcome_sealed: bytes,
+        note_sealed: bytes,
     ) -> bool:
         changed = await self._conn.execute(
             "UPDATE alerts SET status = 'resolved', resolved_by = $2, resolved_at = $3,"
-            " outcome = $4, note_sealed = $5, next_escalation_at = NULL, ack_expires_at = NULL,"
-            " version = version + 1 WHERE id = $1 AND status <> 'resolved'",
+            " outcome = NULL, outcome_sealed = $4, note_sealed = $5, next_escalation_at = NULL,"
+            " ack_expires_at = NULL, version = version + 1"
+            " WHERE id = $1 AND status <> 'resolved'",
             alert_id,
             staff_id,
             ms(at),
-            outcome,
+            outcome_sealed,
             note_sealed,
+        )
+        return changed > 0
+
+    async def plaintext_outcomes(self, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` (alert id, outcome) still stored in plaintext."""
+        rows = await self._conn.fetch(
+            "SELECT id, outcome FROM alerts WHERE outcome IS NOT NULL ORDER BY id LIMIT $1",
+            limit,
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def seal_outcome(self, alert_id: str, plaintext: str, sealed: bytes) -> bool:
+        """Replace a plaintext outcome by its sealed form (unless it changed meanwhile)."""
+        changed = await self._conn.execute(
+            "UPDATE alerts SET outcome = NULL, outcome_sealed = $3 WHERE id = $1 AND outcome = $2",
+            alert_id,
+            plaintext,
+            sealed,
         )
         return changed > 0
 

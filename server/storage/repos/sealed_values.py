@@ -37,6 +37,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("staff", "id", "phone_sealed"),
     SealedColumn("witnesses", "id", "phone_sealed"),
     SealedColumn("alerts", "id", "note_sealed"),
+    SealedColumn("alerts", "id", "outcome_sealed"),
     SealedColumn("device_unlock", "device_id", "seed_sealed"),
 )
 _BY_LABEL = {column.label: column for column in SEALED_COLUMNS}
