@@ -142,6 +142,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
                 services.audit,
                 the_clock,
                 idle=timedelta(minutes=settings.console_idle_minutes),
+                shift=timedelta(hours=settings.console_shift_hours),
             ),
             caseload=Caseload(services.store, the_clock),
         )

@@ -66,6 +66,9 @@ class Settings:
     sweep_interval_s: float = 0.25
     console_live_interval_s: float = 2.0
     console_idle_minutes: int = 15
+    # --- on-call screen (issue 13, part "oncall") ---
+    #: How long an on-call screen (a console signed in in shift mode) stays signed in.
+    console_shift_hours: float = 12.0
     #: PIN evaluations a witness phone may have unconfirmed before its store's OPRF
     #: key is erased for ever (see server.domain.unlock).
     vault_max_unconfirmed: int = 10
@@ -228,6 +231,7 @@ def _secrets_and_limits_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for variable, name, convert in (
         ("WITNESSLINK_RESEAL_INTERVAL_S", "reseal_interval_s", float),
         ("WITNESSLINK_CONSOLE_IDLE_MINUTES", "console_idle_minutes", int),
+        ("WITNESSLINK_CONSOLE_SHIFT_HOURS", "console_shift_hours", float),
         ("WITNESSLINK_PASSWORD_TIME_COST", "password_time_cost", int),
         ("WITNESSLINK_PASSWORD_MEMORY_KIB", "password_memory_kib", int),
     ):

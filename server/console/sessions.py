@@ -5,7 +5,13 @@
 * every session has a CSRF token; every form carries it and every POST is refused
   without it;
 * a session ends after ``idle`` without activity and at most ``max_age`` after sign-in;
-  signing out deletes it on the server, not just in the browser.
+  signing out deletes it on the server, not just in the browser;
+* an **on-call screen** session (mode ``shift``) has no idle limit and lasts ``shift``
+  after sign-in: it is a wall screen that nobody touches for hours. It is read-only:
+  every action on it needs the password again (and the TOTP code where enrolled), see
+  :mod:`server.console.fresh_sign_in`;
+* the page is told ahead when its session will end and why (:meth:`ConsoleSessions.ending`),
+  so that nobody finds a console signed out without a word.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from server.clock import Clock
 from server.domain.audit import Actor, AuditLog
@@ -27,6 +33,9 @@ LOGIN_CSRF_COOKIE = "wl_login"
 #: sign-outs, so that other addresses' failed guesses never lock this browser out.
 KNOWN_CLIENT_COOKIE = "wl_known_client"
 KNOWN_CLIENT_MAX_AGE_S = 400 * 24 * 3600  # the longest lifetime browsers allow
+_TICK = timedelta(microseconds=1)
+_WARN_DESK = timedelta(minutes=3)
+_WARN_SHIFT = timedelta(minutes=30)
 
 
 def session_hash(cookie: str) -> bytes:
@@ -37,10 +46,26 @@ def same_token(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected, given)
 
 
+DESK = "desk"
+SHIFT = "shift"
+
+
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     session: ConsoleSession
     staff: Staff
+
+    @property
+    def on_call_screen(self) -> bool:
+        return self.session.mode == SHIFT
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """When a session will end if nothing happens, and why ("idle" or "expiry")."""
+
+    at: datetime
+    reason: str
 
 
 class ConsoleSessions:
@@ -54,17 +79,31 @@ class ConsoleSessions:
         *,
         idle: timedelta = timedelta(minutes=15),
         max_age: timedelta = timedelta(hours=12),
+        shift: timedelta = timedelta(hours=12),
     ) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
         self.idle = idle
         self.max_age = max_age
+        self.shift = shift
 
-    async def start(self, staff: Staff, language: str) -> tuple[str, ConsoleSession]:
-        """A new session for a staff member who has just proven who they are."""
+    def lifetime(self, mode: str) -> timedelta:
+        return self.shift if mode == SHIFT else self.max_age
+
+    def warn_before(self, mode: str) -> timedelta:
+        """How long before the sign-out the page starts warning: a few minutes at a
+        desk, half an hour on an on-call screen (time to hand over the shift)."""
+        return _WARN_SHIFT if mode == SHIFT else min(_WARN_DESK, self.idle / 3)
+
+    async def start(
+        self, staff: Staff, language: str, *, mode: str = DESK
+    ) -> tuple[str, ConsoleSession]:
+        """A new session for a staff member who has just proven who they are; ``mode``
+        ``shift`` makes it an on-call screen."""
         cookie = secrets.token_urlsafe(32)
         now = self._clock.now()
+        mode = SHIFT if mode == SHIFT else DESK
         session = ConsoleSession(
             id_hash=session_hash(cookie),
             staff_id=staff.id,
@@ -72,12 +111,17 @@ class ConsoleSessions:
             language=language,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self.max_age,
+            expires_at=now + self.lifetime(mode),
+            mode=mode,
         )
         async with self._store.write() as uow:
             await uow.console_sessions.insert(session)
             await self._audit.append(
-                uow.audit, Actor.staff(staff.id), "console.signed_in", subject=("staff", staff.id)
+                uow.audit,
+                Actor.staff(staff.id),
+                "console.signed_in",
+                subject=("staff", staff.id),
+                details={"mode": SHIFT} if mode == SHIFT else None,
             )
         return cookie, session
 
@@ -97,12 +141,7 @@ class ConsoleSessions:
             staff = None if session is None else await uow.staff.get(session.staff_id)
         if session is None:
             return None
-        if (
-            staff is None
-            or not staff.active
-            or now >= session.expires_at
-            or now - session.last_seen_at > self.idle
-        ):
+        if staff is None or not staff.active or now >= self.ending(session).at:
             async with self._store.write() as uow:
                 await uow.console_sessions.delete(digest)
             return None
@@ -110,6 +149,14 @@ class ConsoleSessions:
             async with self._store.write() as uow:
                 await uow.console_sessions.touch(digest, now)
         return SignedIn(session, staff)
+
+    def ending(self, session: ConsoleSession) -> SessionEnd:
+        """When ``session`` ends unless it is used before then: on-call screens only at
+        the end of the shift, others after ``idle`` without activity too."""
+        if session.mode != SHIFT and session.last_seen_at + self.idle < session.expires_at:
+            # One microsecond past the idle time: resolve() allows exactly ``idle``.
+            return SessionEnd(session.last_seen_at + self.idle + _TICK, "idle")
+        return SessionEnd(session.expires_at, "expiry")
 
     async def end(self, signed_in: SignedIn) -> None:
         async with self._store.write() as uow:

@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from server.api.context import CALLER, SERVICES, SETTINGS, client_address
+from server.console.fresh_sign_in import confirm_fresh_sign_in
 from server.console.i18n import CONSOLE_LANGUAGES, LANGUAGE_NAMES, pick_language
 from server.console.rendering import render
 from server.console.sessions import COOKIE, ConsoleSessions, SignedIn, same_token
@@ -75,6 +76,7 @@ class Page:
             path=self.request.path,
             is_manager=staff is not None and staff.role in SUPERVISING_ROLES,
             is_admin=staff is not None and staff.role is Role.ADMIN,
+            on_call_screen=self.signed_in is not None and self.signed_in.on_call_screen,
             notice=self.request.query.get("done"),
             **self.extra,
             **context,
@@ -134,14 +136,19 @@ async def page(request: web.Request, *, signed_in: bool = True, touch: bool = Tr
     return Page(request, resolved, language, csrf)
 
 
-async def submitted_form(request: web.Request, current: Page) -> MultiDictProxy[str]:
-    """The POSTed form, after checking its CSRF token against the session's.
+async def submitted_form(
+    request: web.Request, current: Page, *, is_action: bool = True
+) -> MultiDictProxy[str]:
+    """The POSTed form, after checking its CSRF token against the session's, and, on an
+    on-call screen, the fresh sign-in every action needs (``is_action=False`` only for
+    signing out and choosing the language).
 
     Every field but the passwords is checked for control and invisible formatting
     characters (:mod:`server.domain.free_text`); the text areas may hold line breaks.
 
     Raises:
         web.HTTPForbidden: missing or wrong CSRF token (nothing is changed).
+        web.HTTPUnauthorized: an action on an on-call screen without a fresh sign-in.
         UnsafeText: a field holds a refused character (a 422 page naming the field).
     """
     form = await request.post()
@@ -152,7 +159,10 @@ async def submitted_form(request: web.Request, current: Page) -> MultiDictProxy[
     for name, value in fields:
         if name not in _VERBATIM_FIELDS:
             check_free_text(value, field=name, multiline=name in _MULTILINE_FIELDS)
-    return MultiDictProxy(MultiDict(fields))
+    checked = MultiDictProxy(MultiDict(fields))
+    if is_action and current.signed_in is not None:
+        await confirm_fresh_sign_in(request, current.signed_in, checked)
+    return checked
 
 
 def back_to(path: str, done: str | None = None) -> web.HTTPSeeOther:

@@ -229,3 +229,5 @@ class ConsoleSession:
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+    #: "desk" (signs out after the idle time) or "shift" (an on-call screen).
+    mode: str = "desk"

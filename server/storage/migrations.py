@@ -714,6 +714,17 @@ _FINDINGS = Migration(
     ],
 )
 
+# --- on-call screen (issue 13, part "oncall") ---
+_ONCALL_SCREEN = Migration(
+    version=15,
+    name="console sessions in on-call screen mode",
+    statements=[
+        # 'desk' (the 15-minute idle sign-out) or 'shift' (an on-call screen: signed in
+        # for a whole shift, read-only, a fresh password for every action).
+        "ALTER TABLE console_sessions ADD COLUMN mode TEXT NOT NULL DEFAULT 'desk'",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -729,6 +740,7 @@ MIGRATIONS: list[Migration] = [
     _VOICE_CALL_STEPS,
     _ALERT_RESPONSE,
     _FINDINGS,
+    _ONCALL_SCREEN,
 ]
 
 

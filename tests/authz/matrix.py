@@ -208,6 +208,7 @@ GET     /console/events                                                      302
 # console: alerts
 GET     /console/alerts                                                      302  302  200  200  200  200  200  200  200  200  -    302  302  302
 GET     /console/alerts/{alert_id}                                           302  302  200  200  404  404  404  404  200  200  -    302  302  302
+GET     /console/alerts/live                                                 302  302  200  200  200  200  200  200  200  200  -    302  302  302
 POST    /console/alerts/{alert_id}/acknowledge                               302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/alerts/{alert_id}/resolve                                   302  302  303  303  404  404  404  404  303  303  -    302  302  302
 # console: admin

@@ -495,6 +495,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/console/alerts/{alert_id}"): Recipe(
         note="an alert id; a 4-hex SMS reference opens only alerts texted to the caller"
     ),
+    ("GET", "/console/alerts/live"): Recipe(),
     ("POST", "/console/alerts/{alert_id}/acknowledge"): Recipe(fresh=fresh_alert, form={}),
     ("POST", "/console/alerts/{alert_id}/resolve"): Recipe(
         fresh=fresh_alert, form={"outcome": "reached", "note": "called back"}

@@ -88,6 +88,13 @@ async def missed_checkin_alert(world: World) -> tuple[Conversation, Alert]:
     return talk, alert
 
 
+def sms_reference(body: str) -> str:
+    """The short reference in a staff alert SMS ("… Ref 717A", perhaps then the link)."""
+    found = re.search(r"Ref\.? ([0-9A-F]{4})\b", body)
+    assert found is not None, body
+    return found.group(1)
+
+
 async def stored_alerts(world: World) -> list[Alert]:
     async with world.services.store.read() as uow:
         return await uow.alerts.list_for_cases(
@@ -113,7 +120,8 @@ async def test_acknowledge_then_resolve_an_alert_in_the_inbox(
 ) -> None:
     world = console_world
     _talk, alert = await missed_checkin_alert(world)
-    assert len(sms_to(world, WORKER_PHONE)) == 1
+    (sms,) = sms_to(world, WORKER_PHONE)
+    reference = sms_reference(sms)
 
     await sign_in(page, "worker", start="/console/alerts")
     item = page.locator(f"#alert-{alert.id}")
@@ -121,11 +129,18 @@ async def test_acknowledge_then_resolve_an_alert_in_the_inbox(
     await expect(item.locator("h2 .badge")).to_have_text("High")
     await expect(item.locator("[data-status]")).to_have_attribute("data-status", "open")
     await expect(item).to_contain_text("Escalation level: 1")
-    # Who has been told so far, behind a disclosure.
+    # The reference the worker has in the SMS, and when level 2 is due (15 minutes).
+    await expect(item.locator(".refs")).to_have_text(f"Reference in the SMS: {reference}")
+    await expect(item.locator("[data-escalation-resumes]")).to_have_text(
+        (alert.created_at + timedelta(minutes=15)).strftime("%Y-%m-%d %H:%M UTC")
+    )
+    # Who has been told so far, by which channel, behind a disclosure.
     notified = item.locator("details")
     await expect(notified.locator("summary")).to_have_text("Who has been notified (1)")
     await notified.locator("summary").click()
-    await expect(notified.locator("li")).to_have_text(["Worker — level 1 — sent"])
+    await expect(notified.locator("li")).to_have_text(
+        [f"Worker — level 1 — SMS: sent (ref {reference})"]
+    )
     await screenshot(page, "inbox-open")
 
     await submit(page, item.get_by_role("button", name="Acknowledge").click)
@@ -133,6 +148,14 @@ async def test_acknowledge_then_resolve_an_alert_in_the_inbox(
     await expect(page.locator(".notice")).to_contain_text("Alert acknowledged")
     await expect(item.locator("[data-status]")).to_have_attribute("data-status", "acknowledged")
     await expect(item.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    acknowledged_at = world.clock.now()
+    await expect(item.locator("[data-acknowledged-by]")).to_have_text(
+        f"Worker — {acknowledged_at:%Y-%m-%d %H:%M} UTC"
+    )
+    # Escalation resumes when the acknowledgement times out (60 minutes).
+    await expect(item.locator("[data-escalation-resumes]")).to_have_text(
+        f"{acknowledged_at + timedelta(minutes=60):%Y-%m-%d %H:%M} UTC unless resolved"
+    )
     taken = await stored_alert(world, alert.id)
     assert taken.status is AlertStatus.ACKNOWLEDGED
     assert taken.acknowledged_by == world.staff["worker"]
@@ -165,6 +188,9 @@ async def test_acknowledge_then_resolve_an_alert_in_the_inbox(
     await page.get_by_role("link", name="Show resolved alerts").click()
     await expect(item.locator("[data-status]")).to_have_attribute("data-status", "resolved")
     await expect(item).to_contain_text("Outcome: phoned: witness safe")
+    await expect(item.locator("[data-resolved-by]")).to_have_text(
+        f"Worker — {world.clock.now():%Y-%m-%d %H:%M} UTC"
+    )
     assert "aunt" not in await page.content()  # the note is personal data, not shown here
     await screenshot(page, "inbox-resolved")
 
@@ -227,10 +253,14 @@ async def test_duress_shows_a_red_banner_and_sounds_the_alarm_live(
     await expect(item.locator("details summary")).to_have_text("Who has been notified (3)")
     await item.locator("details summary").click()
     told = sorted(await item.locator("details li").all_inner_texts())
+    refs = {
+        phone: sms_reference(sms_to(world, phone)[-1])
+        for phone in (OFFICER_PHONE, SUPERVISOR_PHONE, WORKER_PHONE)
+    }
     assert told == [
-        "Officer — level 3 — sent",
-        "Supervisor — level 2 — sent",
-        "Worker — level 1 — sent",
+        f"Officer — level 3 — SMS: sent (ref {refs[OFFICER_PHONE]})",
+        f"Supervisor — level 2 — SMS: sent (ref {refs[SUPERVISOR_PHONE]})",
+        f"Worker — level 1 — SMS: sent (ref {refs[WORKER_PHONE]})",
     ]
     # The alarm follows the worker to the inbox too.
     await expect(banner).to_be_visible()

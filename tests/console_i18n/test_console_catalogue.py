@@ -171,6 +171,7 @@ def page_context(**extra: Any) -> dict[str, Any]:
         "is_manager": False,
         "is_admin": False,
         "notice": None,
+        "on_call_screen": False,
     }
     context.update(extra)
     return context
@@ -182,7 +183,16 @@ def sign_in_page(language: str) -> str:
         "login.html",
         status=401,
         language=language,
-        **page_context(next="/console/", error="failed", username="ana", need_totp=False),
+        **page_context(
+            next="/console/",
+            error="failed",
+            username="ana",
+            need_totp=False,
+            mode="desk",
+            idle_minutes=15,
+            shift_hours=12,
+            ended="idle",
+        ),
     )
     assert response.status == 401
     assert response.text is not None

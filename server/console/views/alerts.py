@@ -1,11 +1,16 @@
-"""The alert inbox: open alerts by severity and age; acknowledge; resolve."""
+"""The alert inbox: open alerts by severity and age, live; acknowledge; resolve.
+
+The page and its live fragment (``/console/alerts/live``, fetched by the page whenever
+the live feed's "alerts" event changes) render the same list; the fragment does not
+count as activity, so an unattended desk console still signs out when it should.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from server.console.alert_inbox import inbox as inbox_context
 from server.console.web import PREFIX, back_to, page, services, submitted_form
-from server.domain.welfare_models import AlertKind, AlertStatus
 
 routes = web.RouteTableDef()
 
@@ -13,38 +18,22 @@ routes = web.RouteTableDef()
 @routes.get(PREFIX + "/alerts")
 async def inbox(request: web.Request) -> web.StreamResponse:
     current = await page(request)
-    svc = services(request)
     include_resolved = request.query.get("resolved") == "1"
-    alerts = await svc.alert_desk.list(current.staff, include_resolved=include_resolved)
-    alerts.sort(key=lambda a: (a.status is AlertStatus.RESOLVED, -a.severity.rank, a.created_at))
-    details = {
-        a.id: await svc.alert_desk.detail(current.staff, a.id)
-        for a in alerts
-        if a.status is not AlertStatus.RESOLVED
-    }
-    async with svc.store.read() as uow:
-        cases = await uow.cases.get_many(sorted({a.case_id for a in alerts}))
-        witnesses = await uow.witnesses.for_cases(sorted({a.case_id for a in alerts}))
-        people = {}
-        for detail in details.values():
-            for n in detail.notifications:
-                if n.recipient_kind == "staff" and n.recipient_id not in people:
-                    member = await uow.staff.get(n.recipient_id)
-                    people[n.recipient_id] = member.display_name if member else n.recipient_id
-    now = svc.clock.now()
-    open_alerts = [a for a in alerts if a.status is not AlertStatus.RESOLVED]
-    return current.render(
-        "alerts.html",
-        alerts=alerts,
-        details=details,
-        cases=cases,
-        witnesses=witnesses,
-        people=people,
-        now=now,
-        include_resolved=include_resolved,
-        duress=[a for a in open_alerts if a.kind is AlertKind.DURESS],
-        panic=[a for a in open_alerts if a.kind is AlertKind.PANIC],
+    context = await inbox_context(
+        services(request), current.staff, include_resolved=include_resolved
     )
+    return current.render("alerts.html", **context)
+
+
+@routes.get(PREFIX + "/alerts/live")
+async def inbox_live(request: web.Request) -> web.StreamResponse:
+    """The list alone, for the live update (``?resolved=1`` as on the page)."""
+    current = await page(request, touch=False)
+    include_resolved = request.query.get("resolved") == "1"
+    context = await inbox_context(
+        services(request), current.staff, include_resolved=include_resolved
+    )
+    return current.render("_alert_list.html", **context)
 
 
 @routes.post(PREFIX + "/alerts/{alert_id}/acknowledge")

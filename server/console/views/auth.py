@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from aiohttp import web
 
 from server.console.i18n import CONSOLE_LANGUAGES
 from server.console.sessions import (
     COOKIE,
+    DESK,
     KNOWN_CLIENT_COOKIE,
     KNOWN_CLIENT_MAX_AGE_S,
     LOGIN_CSRF_COOKIE,
+    SHIFT,
     same_token,
 )
 from server.console.web import (
@@ -36,6 +39,20 @@ def _safe_next(target: str | None) -> str:
     return PREFIX + "/"
 
 
+def _session_terms(request: web.Request) -> dict[str, Any]:
+    """What the sign-in page says about how sessions end: the idle time, the shift
+    length, and why the last session ended (``?ended=idle|expiry|other``, from the page that
+    was signed out)."""
+    sessions = console(request).sessions
+    ended = request.query.get("ended")
+    hours = sessions.shift.total_seconds() / 3600
+    return {
+        "idle_minutes": int(sessions.idle.total_seconds() // 60),
+        "shift_hours": int(hours) if hours.is_integer() else round(hours, 1),
+        "ended": ended if ended in ("idle", "expiry", "other") else None,
+    }
+
+
 @routes.get(PREFIX + "/login")
 async def login_form(request: web.Request) -> web.StreamResponse:
     current = await page(request, signed_in=False)
@@ -49,6 +66,8 @@ async def login_form(request: web.Request) -> web.StreamResponse:
         error=None,
         username="",
         need_totp=False,
+        mode=SHIFT if request.query.get("mode") == SHIFT else DESK,
+        **_session_terms(request),
     )
     set_cookie(response, request, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
@@ -89,15 +108,19 @@ async def login(request: web.Request) -> web.StreamResponse:
             error=error,
             username=username,
             need_totp=need_totp or bool(totp),
+            mode=SHIFT if form.get("mode") == SHIFT else DESK,
+            **_session_terms(request),
         )
-    cookie, _session = await console(request).sessions.start(staff, current.language)
+    mode = SHIFT if form.get("mode") == SHIFT else DESK
+    sessions = console(request).sessions
+    cookie, _session = await sessions.start(staff, current.language, mode=mode)
     response = web.HTTPSeeOther(target)
     set_cookie(
         response,
         request,
         COOKIE,
         cookie,
-        max_age=int(console(request).sessions.max_age.total_seconds()),
+        max_age=int(sessions.lifetime(mode).total_seconds()),
     )
     set_cookie(
         response,
@@ -113,7 +136,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 @routes.post(PREFIX + "/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
     current = await page(request)
-    await submitted_form(request, current)
+    await submitted_form(request, current, is_action=False)
     assert current.signed_in is not None
     await console(request).sessions.end(current.signed_in)
     response = web.HTTPSeeOther(PREFIX + "/login")
@@ -124,7 +147,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @routes.post(PREFIX + "/language")
 async def language(request: web.Request) -> web.StreamResponse:
     current = await page(request)
-    form = await submitted_form(request, current)
+    form = await submitted_form(request, current, is_action=False)
     chosen = form.get("language", "en")
     assert current.signed_in is not None
     if chosen in CONSOLE_LANGUAGES:

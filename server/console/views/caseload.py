@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
+from datetime import datetime
 
 from aiohttp import web
 
 from server.api.context import SETTINGS
-from server.console.web import PREFIX, console, page
+from server.console.alert_inbox import alarm_state
+from server.console.sessions import COOKIE, ConsoleSessions, SignedIn
+from server.console.web import PREFIX, console, page, services
 from server.domain.caseload import STATE_ORDER, CaseloadRow
 
 routes = web.RouteTableDef()
@@ -76,11 +80,20 @@ async def caseload_rows(request: web.Request) -> web.StreamResponse:
 
 @routes.get(PREFIX + "/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: "caseload" when the caseload changed; "duress" and "panic"
-    with the number of cases with such an open alert (each has its own banner).
-    Recomputed every few seconds; works across instances because it reads the
-    database, not memory."""
+    """Server-sent events, recomputed every few seconds from the database (so they work
+    across instances):
+
+    * "caseload" when the caseload changed; "duress" and "panic" with the number of
+      cases with such an open alert (each has its own banner and tone);
+    * "alerts" with the inbox's version and the critical alerts nobody has acknowledged
+      (:func:`server.console.alert_inbox.alarm_state`): the page refreshes the inbox and
+      rings the alarm from it;
+    * "session" when the sign-out is near (or no longer near): how many seconds are
+      left and why ("idle" or "expiry"), so the page can warn first;
+    * "signed-out" with the reason, when the session has ended.
+    """
     current = await page(request, touch=False)
+    assert current.signed_in is not None
     interval = request.app[SETTINGS].console_live_interval_s
     response = web.StreamResponse(
         headers={
@@ -91,14 +104,27 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     sessions = console(request).sessions
-    last = ""
+    svc = services(request)
+    last = last_alerts = last_session = ""
     last_counts = (-1, -1)
-    cookie = request.cookies.get("wl_session")
+    ending = sessions.ending(current.signed_in.session)
+    cookie = request.cookies.get(COOKIE)
     with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
         while True:
-            if await sessions.resolve(cookie, touch=False) is None:
-                await response.write(b"event: signed-out\ndata: 1\n\n")
+            signed_in = await sessions.resolve(cookie, touch=False)
+            if signed_in is None:
+                why = ending.reason if svc.clock.now() >= ending.at else "other"
+                await response.write(f"event: signed-out\ndata: {why}\n\n".encode())
                 break
+            ending = sessions.ending(signed_in.session)
+            notice = session_notice(sessions, signed_in, svc.clock.now())
+            if notice != last_session:
+                last_session = notice
+                await response.write(f"event: session\ndata: {notice}\n\n".encode())
+            alerts = alarm_state(await svc.alert_desk.list(current.staff))
+            if alerts != last_alerts:
+                last_alerts = alerts
+                await response.write(f"event: alerts\ndata: {alerts}\n\n".encode())
             rows = await console(request).caseload.rows(current.staff)
             version = signature(rows)
             if version != last:
@@ -118,3 +144,16 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(b": still here\n\n")
             await asyncio.sleep(interval)
     return response
+
+
+def session_notice(sessions: ConsoleSessions, signed_in: SignedIn, now: datetime) -> str:
+    """The "session" event: nothing to say until the sign-out is near, then the seconds
+    left (in steps of 10, so the feed does not repeat itself every tick) and why."""
+    ending = sessions.ending(signed_in.session)
+    left = max(0, int((ending.at - now).total_seconds()))
+    mode = signed_in.session.mode
+    if left > sessions.warn_before(mode).total_seconds():
+        return json.dumps({"warn": False, "mode": mode})
+    return json.dumps(
+        {"warn": True, "mode": mode, "reason": ending.reason, "left_s": left // 10 * 10}
+    )

@@ -57,6 +57,8 @@ CASE_PATH = PREFIX + "/cases/{case_id}"
 REASON_TTL = timedelta(minutes=10)
 MAX_REASON = 500
 TIMELINE_LENGTH = 50
+#: Open alerts listed at the top of the witness page (a case rarely has more than one).
+OPEN_ALERTS_SHOWN = 100
 POLICY_LEVELS = 3
 DEVICE_ACTIONS = ("device.enrolled", "device.revoked", "device.wiped_after_wrong_pins")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -164,7 +166,9 @@ async def consult(request: web.Request) -> web.StreamResponse:
     remembered briefly. The page is rendered here, not redirected to, so it works
     even where the next request reaches an instance without the memory."""
     current = await page(request)
-    form = await submitted_form(request, current)
+    # Giving a reason to read is not an action: on-call screens may read without a
+    # fresh sign-in.
+    form = await submitted_form(request, current, is_action=False)
     case_id = path_id(request, "case_id")
     reason = form.get("reason", "").strip()
     if len(reason) > MAX_REASON:
@@ -211,6 +215,9 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         )
         alerts = await uow.alerts.list_for_cases(
             [case.id], statuses=["open", "acknowledged", "resolved"], limit=TIMELINE_LENGTH
+        )
+        open_alerts = await uow.alerts.list_for_cases(
+            [case.id], statuses=["open", "acknowledged"], limit=OPEN_ALERTS_SHOWN
         )
         device_events = []
         for action in DEVICE_ACTIONS:
@@ -276,6 +283,8 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         appointments=appointments,
         started={a.id: a.starts_at <= now for a in appointments},
         timeline=timeline[:TIMELINE_LENGTH],
+        # At the top of the page, not below thousands of pixels of settings.
+        open_alerts=sorted(open_alerts, key=lambda a: (-a.severity.rank, a.created_at)),
         weekdays=WEEKDAYS,
         time_slots=TIME_SLOTS,
         target_choices=list(TARGET_CHOICES),

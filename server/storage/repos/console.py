@@ -16,7 +16,7 @@ class SqlConsoleSessionRepository:
     async def insert(self, session: ConsoleSession) -> None:
         await self._conn.execute(
             "INSERT INTO console_sessions (id_hash, staff_id, csrf, language, created_at,"
-            " last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            " last_seen_at, expires_at, mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             session.id_hash,
             session.staff_id,
             session.csrf,
@@ -24,18 +24,19 @@ class SqlConsoleSessionRepository:
             ms(session.created_at),
             ms(session.last_seen_at),
             ms(session.expires_at),
+            session.mode,
         )
 
     async def get(self, id_hash: bytes) -> ConsoleSession | None:
         row = await self._conn.fetchrow(
-            "SELECT id_hash, staff_id, csrf, language, created_at, last_seen_at, expires_at"
+            "SELECT id_hash, staff_id, csrf, language, created_at, last_seen_at, expires_at, mode"
             " FROM console_sessions WHERE id_hash = $1",
             id_hash,
         )
         if row is None:
             return None
         return ConsoleSession(
-            bytes(row[0]), row[1], row[2], row[3], dt(row[4]), dt(row[5]), dt(row[6])
+            bytes(row[0]), row[1], row[2], row[3], dt(row[4]), dt(row[5]), dt(row[6]), row[7]
         )
 
     async def touch(self, id_hash: bytes, at: datetime) -> None:
