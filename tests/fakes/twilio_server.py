@@ -375,8 +375,9 @@ class FakeTwilio:
     * :meth:`fail_next`, :meth:`hang_next`, :meth:`release_stalled`, :meth:`clear`;
     * :meth:`deliver` (status callbacks) and :meth:`post_inbound_sms` (inbound webhooks).
 
-    ``clock`` is the server's notion of now (resource dates and date filters); a naive
-    result is taken to be UTC.
+    ``clock`` is the server's notion of now (resource dates, date filters and every
+    response's ``Date`` header, as Twilio's own clock); a naive result is taken to be
+    UTC. Give it a clock apart from the server's to model a skew between them.
     """
 
     def __init__(
@@ -771,12 +772,17 @@ class FakeTwilio:
 
     def _build_app(self) -> web.Application:
         app = web.Application()
+        app.on_response_prepare.append(self._stamp_date)
         messages = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages"
         app.router.add_post(messages + ".json", self._handle_create)
         app.router.add_get(messages + ".json", self._handle_list)
         app.router.add_get(messages + "/{sid:[A-Za-z0-9]+}.json", self._handle_fetch)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
         return app
+
+    async def _stamp_date(self, _request: web.Request, response: web.StreamResponse) -> None:
+        """Date every response on this fake's clock, as Twilio's are on Twilio's."""
+        response.headers["Date"] = format_datetime(self._now(), usegmt=True)
 
     def _now(self) -> datetime:
         moment = self.clock()
