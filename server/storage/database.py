@@ -67,10 +67,12 @@ class Dialect:
         parameter pins it (not NULL only in tests that move time).
 
         Leases are taken and compared with this clock, one for every instance, so
-        instances whose clocks disagree still agree on who holds a row.
+        instances whose clocks disagree still agree on who holds a row. PostgreSQL's
+        ``statement_timestamp()`` rather than ``clock_timestamp()``: it is stable within
+        the statement, so a comparison with it can still use an index.
         """
         if self.is_postgres:
-            now = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+            now = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT"
         else:
             now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
         return f"COALESCE({pinned_placeholder}, {now})"
