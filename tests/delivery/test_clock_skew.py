@@ -14,7 +14,7 @@ clocks of their own, set apart from it.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -39,7 +39,7 @@ def dispatcher_with_clock(
     clock: ManualClock,
     *,
     concurrency: int = 100,
-    database: ManualClock | None = None,
+    database: DatabaseClock | None = None,
 ) -> Dispatcher:
     """A dispatcher (as in another server instance) whose own clock is ``clock``, over
     the world's database, whose clock is the world's unless ``database`` is given."""
@@ -52,7 +52,7 @@ def dispatcher_with_clock(
         svc.phones,
         svc.alerts,
         concurrency=concurrency,
-        database_clock=DatabaseClock(database or world.clock),
+        database_clock=database or DatabaseClock(world.clock),
     )
 
 
@@ -68,18 +68,23 @@ def skewed(world: World, skew: timedelta) -> ManualClock:
     return ManualClock(world.clock.now() + skew)
 
 
+@pytest.mark.parametrize("database_time", ["pinned", "real"])
 async def test_instances_whose_clocks_differ_by_more_than_the_lease_never_both_send(
-    sms_world: World,
+    sms_world: World, database_time: str
 ) -> None:
     """Instance A claims two nudges and sends them one at a time; the first hangs at
     Twilio, the second waits under A's lease. Instance B's clock is ten minutes ahead:
     by its own clock A's lease ran out long ago, by the database's it has not, so B
-    takes nothing and the waiting nudge goes out once, from A."""
+    takes nothing and the waiting nudge goes out once, from A. The database's time is
+    pinned to the world's, or the database server's own (as in production)."""
     world, fake = sms_world, fake_of(sms_world)
     numbers = WITNESS_PHONES[:2]
     await queue_nudges(world, numbers)
-    first = dispatcher_with_clock(world, skewed(world, timedelta(0)), concurrency=1)
-    ahead = dispatcher_with_clock(world, skewed(world, SKEW))
+    database = DatabaseClock(world.clock if database_time == "pinned" else None)
+    first = dispatcher_with_clock(
+        world, skewed(world, timedelta(0)), concurrency=1, database=database
+    )
+    ahead = dispatcher_with_clock(world, skewed(world, SKEW), database=database)
 
     fake.hang_next(mode="stall")
     sending = asyncio.create_task(first.run_once())
@@ -136,7 +141,7 @@ async def test_a_lost_response_is_reconciled_whatever_the_skew_with_twilio(
     server_clock = skewed(world, max(skew, timedelta(0)))
     world.clock.advance(max(-skew, timedelta(0)))
     assert server_clock.now() - world.clock.now() == skew
-    server = dispatcher_with_clock(world, server_clock, database=server_clock)
+    server = dispatcher_with_clock(world, server_clock, database=DatabaseClock(server_clock))
 
     fake.hang_next(mode="drop")
     assert await server.run_once() == 1
@@ -168,7 +173,7 @@ async def test_reconciliation_ignores_an_identical_message_from_before_the_attem
     earlier = await gateway.send(number, row["body"], status_callback=None)
     world.clock.advance(timedelta(days=1))
     server_clock = skewed(world, -SKEW)
-    server = dispatcher_with_clock(world, server_clock, database=server_clock)
+    server = dispatcher_with_clock(world, server_clock, database=DatabaseClock(server_clock))
 
     fake.fail_next(1, 500)
     await server.run_once()
@@ -179,3 +184,15 @@ async def test_reconciliation_ignores_an_identical_message_from_before_the_attem
     (row,) = await notifications(world)
     assert [m.sid for m in fake.sent_to(number)] == [earlier.provider_id, row["provider_id"]]
     assert row["status"] == "sent"
+
+
+async def test_the_database_clock_is_the_database_servers_unless_pinned(
+    sms_world: World,
+) -> None:
+    """Unpinned, leases are on the database server's own time (here the same machine's
+    real time); pinned, exactly on the test's."""
+    async with sms_world.services.store.read() as uow:
+        real = await uow.notifications.database_now(None)
+        pinned = await uow.notifications.database_now(DatabaseClock(sms_world.clock).pinned_ms())
+    assert abs(real - datetime.now(UTC)) < timedelta(seconds=5)
+    assert pinned == sms_world.clock.now()
