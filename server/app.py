@@ -37,10 +37,13 @@ from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.console.sessions import ConsoleSessions
 from server.console.views import admin as console_admin
+from server.console.views import admin_playbooks as console_admin_playbooks
+from server.console.views import alert_page as console_alert_page
 from server.console.views import alerts as console_alerts
 from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
 from server.console.views import witness as console_witness
+from server.console.views import witness_instructions as console_witness_instructions
 from server.console.web import CONSOLE, ConsoleServices, console_middleware
 from server.domain.caseload import Caseload
 from server.observability.logs import PathOnlyAccessLogger
@@ -112,8 +115,11 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_auth.routes,
         console_caseload.routes,
         console_alerts.routes,
+        console_alert_page.routes,
         console_admin.routes,
+        console_admin_playbooks.routes,
         console_witness.routes,
+        console_witness_instructions.routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/console/static", STATIC_DIR, append_version=False)

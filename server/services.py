@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from server.clock import Clock
 from server.config import Settings
 from server.domain.accounts import AccountService
+from server.domain.alert_guidance import AlertGuidance
 from server.domain.attachments import AttachmentService
 from server.domain.audit import AuditLog
 from server.domain.authentication import DeviceAuthenticator
@@ -36,6 +37,7 @@ from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
 from server.domain.welfare.plans import PlanService
 from server.domain.welfare.settings import WelfareSettings
+from server.domain.welfare.sms_replies import SmsReplies
 from server.domain.welfare.waves import WaveArming
 from server.notify.dispatcher import Dispatcher
 from server.notify.replays import WebhookReplayGuard
@@ -83,6 +85,8 @@ class Services:
     waves: WaveArming
     alerts: AlertEngine
     alert_desk: AlertDesk
+    sms_replies: SmsReplies
+    alert_guidance: AlertGuidance
     welfare: WelfareSettings
     dispatcher: Dispatcher
     delivery: DeliveryMonitor
@@ -219,6 +223,9 @@ def build_services(
         status_callback_url=f"{public_url}/v1/twilio/status"
         if settings.twilio_configured
         else None,
+        alert_link_base=f"{settings.public_url.rstrip('/')}/console/alerts/"
+        if settings.public_url
+        else None,
         monitor=delivery,
     )
     checkins = CheckInService(
@@ -265,6 +272,8 @@ def build_services(
         waves=WaveArming(store, clock, checkins),
         alerts=alerts,
         alert_desk=AlertDesk(store, audit, clock, events, sealer),
+        sms_replies=SmsReplies(store, audit, clock, events, phones),
+        alert_guidance=AlertGuidance(store, audit, clock, sealer),
         welfare=WelfareSettings(store, audit, clock, phones),
         dispatcher=dispatcher,
         delivery=delivery,

@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from server.console.alert_faces import face_of
 from server.console.i18n import console_translations
 
 
@@ -26,6 +27,8 @@ def environment(language: str) -> jinja2.Environment:
     env.install_gettext_translations(console_translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = when
     env.filters["local"] = local
+    # Each alert kind's label, colour and sound, for the _alert_face.html fragment.
+    env.globals["face_of"] = face_of
     return env
 
 

@@ -2,7 +2,8 @@
 
 One row per case with a welfare state a tired support worker can read in a second:
 
-* ``duress`` — an open duress or panic alert: act now;
+* ``duress`` — an open duress alert: act now, and quietly (someone may be watching);
+* ``panic`` — an open panic alert: act now;
 * ``alert`` — another open (or acknowledged, unresolved) alert;
 * ``overdue`` — a check-in window has closed without an answer (grace is running);
 * ``due`` — a check-in is open now;
@@ -25,7 +26,7 @@ from server.domain.models import Case, Staff, Witness
 from server.domain.welfare_models import AlertKind, CheckInState
 from server.storage.protocols import Store
 
-STATE_ORDER = ("duress", "alert", "overdue", "due", "paused", "ok", "no_plan")
+STATE_ORDER = ("duress", "panic", "alert", "overdue", "due", "paused", "ok", "no_plan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,10 @@ class Caseload:
             checkin = None if witness is None else current.get(witness.id)
             plan = None if witness is None else plans.get(witness.id)
             contact = None if witness is None else contacts.get(witness.id)
-            if {AlertKind.DURESS.value, AlertKind.PANIC.value} & set(kinds):
+            if AlertKind.DURESS.value in kinds:
                 state = "duress"
+            elif AlertKind.PANIC.value in kinds:
+                state = "panic"
             elif kinds:
                 state = "alert"
             elif (

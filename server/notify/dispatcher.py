@@ -159,6 +159,7 @@ class Dispatcher:
         alerts: AlertEngine,
         *,
         status_callback_url: str | None = None,
+        alert_link_base: str | None = None,
         monitor: DeliveryMonitor | None = None,
         batch: int = 20000,
         concurrency: int = 100,
@@ -172,6 +173,9 @@ class Dispatcher:
         self._phones = phones
         self._alerts = alerts
         self._status_callback_url = status_callback_url
+        # "https://wl.example.org/console/alerts/": a staff alert SMS ends with this plus
+        # its reference, which opens the alert after sign-in. Only with a public URL.
+        self._alert_link_base = alert_link_base
         self._monitor = monitor
         self._batch = batch
         self._limit = asyncio.Semaphore(concurrency)
@@ -295,6 +299,9 @@ class Dispatcher:
                 body = texts.staff_alert_sms(
                     members[0].language, severity=severity.value, count=len(members), reference=ref
                 )
+                if self._alert_link_base is not None:
+                    # The reference is opaque: the link names no witness, case or agency.
+                    body = f"{body} {self._alert_link_base}{ref}"
             groups.append(_Group(members, "sms", "staff", recipient, ref, body))
         return groups
 

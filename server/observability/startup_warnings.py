@@ -38,7 +38,8 @@ def production_warnings(settings: Settings, *, secret_key_from_file: bool) -> li
         )
     if not settings.public_url:
         warnings.append(
-            "WITNESSLINK_PUBLIC_URL is not set: enrolment QR codes carry no server address "
+            "WITNESSLINK_PUBLIC_URL is not set: enrolment QR codes carry no server address, "
+            "alert SMS carry no link to the alert, "
             "and Twilio status callbacks cannot reach this server"
         )
     elif not settings.public_url.startswith("https://"):

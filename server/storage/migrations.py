@@ -583,6 +583,36 @@ _SERVER_SECRETS = Migration(
     ],
 )
 
+_ALERT_RESPONSE = Migration(
+    version=13,
+    name="alert response: agency playbooks, sealed per-witness instructions, SMS replies",
+    statements=[
+        # The steps an agency takes for one kind of alert; plain (they describe the
+        # agency's procedure, not a person).
+        """CREATE TABLE alert_playbooks (
+            agency_id TEXT NOT NULL REFERENCES agencies(id),
+            kind TEXT NOT NULL,
+            steps TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (agency_id, kind))""",
+        # How to respond to this witness ("never call, text only"): personal data, so
+        # sealed under the server key like the alert note.
+        """CREATE TABLE witness_response_instructions (
+            witness_id TEXT PRIMARY KEY REFERENCES witnesses(id),
+            instructions_sealed {BLOB} NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at BIGINT NOT NULL)""",
+        # Inbound staff SMS replies already handled, by Twilio's MessageSid, so a
+        # replayed webhook never acts twice.
+        """CREATE TABLE sms_replies_handled (
+            provider_id TEXT PRIMARY KEY,
+            handled_at BIGINT NOT NULL)""",
+        "CREATE INDEX notifications_by_group_ref ON notifications (group_ref)",
+    ],
+)
+
+
 _FINDINGS = Migration(
     version=14,
     name="review findings: inbound webhooks remembered by their id; alert outcome sealed",
@@ -616,6 +646,7 @@ MIGRATIONS: list[Migration] = [
     _DELIVERY_REPAIR,
     _SHARED_RATE_LIMITS,
     _SERVER_SECRETS,
+    _ALERT_RESPONSE,
     _FINDINGS,
 ]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from server.domain.alert_response_models import Playbook, ResponseInstructions
 from server.domain.court.models import Appointment, AppointmentDeadline
 from server.domain.models import (
     Agency,
@@ -664,6 +665,21 @@ class DeliveryUpdate:
     next_attempt_at: datetime | None = None
 
 
+class AlertResponseRepository(Protocol):
+    async def playbooks(self, agency_id: str) -> dict[str, Playbook]: ...
+    async def playbooks_for(self, agency_ids: list[str], kind: str) -> list[Playbook]: ...
+    async def set_playbook(
+        self, agency_id: str, kind: str, steps: str, staff_id: str, at: datetime
+    ) -> None: ...
+    async def instructions(self, witness_id: str) -> ResponseInstructions | None: ...
+    async def set_instructions(
+        self, witness_id: str, sealed: bytes | None, staff_id: str, at: datetime
+    ) -> None: ...
+    async def claim_sms_reply(self, provider_id: str, at: datetime) -> bool: ...
+    async def alerts_sent_to(self, reference: str, staff_id: str) -> list[str]: ...
+    async def recipients_of(self, reference: str) -> list[str]: ...
+
+
 class NotificationRepository(Protocol):
     async def insert_many(self, notifications: Sequence[Notification]) -> None: ...
 
@@ -1016,6 +1032,9 @@ class UnitOfWork(Protocol):
 
     @property
     def webhook_receipts(self) -> WebhookReceiptRepository: ...
+
+    @property
+    def alert_response(self) -> AlertResponseRepository: ...
 
 
 class Store(Protocol):

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from server.storage.database import Connection, Database
 from server.storage.repos.accounts import SqlAgencyRepository, SqlStaffRepository
+from server.storage.repos.alert_response import SqlAlertResponseRepository
 from server.storage.repos.alerting import (
     SqlAlertRepository,
     SqlNotificationRepository,
@@ -151,6 +152,10 @@ class SqlUnitOfWork:
     @cached_property
     def sealed_values(self) -> SqlSealedValueRepository:
         return SqlSealedValueRepository(self.conn)
+
+    @cached_property
+    def alert_response(self) -> SqlAlertResponseRepository:
+        return SqlAlertResponseRepository(self.conn)
 
     @cached_property
     def server_secrets(self) -> SqlServerSecretRepository:

@@ -199,6 +199,7 @@ GET     /console/caseload/rows                                               302
 GET     /console/events                                                      302  302  200  200  200  200  200  200  200  200  -    302  302  302
 # console: alerts
 GET     /console/alerts                                                      302  302  200  200  200  200  200  200  200  200  -    302  302  302
+GET     /console/alerts/{alert_id}                                           302  302  200  200  404  404  404  404  200  200  -    302  302  302
 POST    /console/alerts/{alert_id}/acknowledge                               302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/alerts/{alert_id}/resolve                                   302  302  303  303  404  404  404  404  303  303  -    302  302  302
 # console: admin
@@ -212,6 +213,8 @@ POST    /console/admin/staff/{staff_id}/active                               302
 POST    /console/admin/staff/{staff_id}/totp                                 302  302  403  403  403  403  403  404  303  303  -    302  302  302
 GET     /console/admin/agencies/{agency_id}/policy                           302  302  403  403  403  403  403  403  200  200  -    302  302  302
 POST    /console/admin/agencies/{agency_id}/policy                           302  302  403  403  403  403  403  403  303  303  -    302  302  302
+GET     /console/admin/agencies/{agency_id}/playbooks                        302  302  403  403  403  403  403  403  403  200  -    302  302  302
+POST    /console/admin/agencies/{agency_id}/playbooks                        302  302  403  403  403  403  403  403  403  303  -    302  302  302
 GET     /console/admin/audit                                                 302  302  403  403  403  403  403  200  200  200  -    302  302  302
 POST    /console/admin/audit/verify                                          302  302  403  403  403  403  403  200  200  200  -    302  302  302
 # console: witness
@@ -223,6 +226,7 @@ POST    /console/cases/{case_id}/plan/pause                                  302
 POST    /console/cases/{case_id}/plan/resume                                 302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/settings                                    302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/phone                                       302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/instructions                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/policy                                      302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302

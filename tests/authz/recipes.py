@@ -458,6 +458,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/console/caseload/rows"): Recipe(),
     ("GET", "/console/events"): Recipe(stream=True),
     ("GET", "/console/alerts"): Recipe(),
+    ("GET", "/console/alerts/{alert_id}"): Recipe(
+        note="an alert id; a 4-hex SMS reference opens only alerts texted to the caller"
+    ),
     ("POST", "/console/alerts/{alert_id}/acknowledge"): Recipe(fresh=fresh_alert, form={}),
     ("POST", "/console/alerts/{alert_id}/resolve"): Recipe(
         fresh=fresh_alert, form={"outcome": "reached", "note": "called back"}
@@ -483,6 +486,12 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/console/admin/staff/{staff_id}/totp"): Recipe(form={}),
     ("GET", "/console/admin/agencies/{agency_id}/policy"): Recipe(),
     ("POST", "/console/admin/agencies/{agency_id}/policy"): Recipe(form=AGENCY_POLICY_FORM),
+    ("GET", "/console/admin/agencies/{agency_id}/playbooks"): Recipe(
+        note="the agency's own admins only: supervisors and other agencies' admins get 403"
+    ),
+    ("POST", "/console/admin/agencies/{agency_id}/playbooks"): Recipe(
+        form={"kind": "panic", "steps": "Call 112, then the support worker"}
+    ),
     ("GET", "/console/admin/audit"): Recipe(),
     ("POST", "/console/admin/audit/verify"): Recipe(form={}),
     # ---------------------------------------------------------------- console: witness
@@ -505,6 +514,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         form={"nudge_text": "", "offline_after_minutes": "120", "silent_after_hours": "48"}
     ),
     ("POST", "/console/cases/{case_id}/phone"): Recipe(form={"number": "+15005550014"}),
+    ("POST", "/console/cases/{case_id}/instructions"): Recipe(
+        form={"instructions": "Text only, never call"}
+    ),
     ("POST", "/console/cases/{case_id}/policy"): Recipe(form=CASE_POLICY_FORM),
     ("POST", "/console/cases/{case_id}/appointments"): Recipe(form=APPOINTMENT_FORM),
     ("POST", "/console/cases/{case_id}/appointments/{appointment_id}/cancel"): Recipe(

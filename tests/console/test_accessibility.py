@@ -205,7 +205,7 @@ async def test_text_and_state_badges_are_readable(
     talk = await open_conversation(console_world)
     await talk.witness.panic()
     await sign_in(page, "officer")
-    await expect(page.locator("#duress-banner")).to_be_visible()
+    await expect(page.locator("#panic-banner")).to_be_visible()
 
     # Every badge the console can show, whatever the data: states and severities.
     await page.evaluate(
@@ -234,8 +234,8 @@ async def test_text_and_state_badges_are_readable(
         "muted text": page.locator("#caseload-rows .muted").first,
         "link": page.locator("#caseload-rows th a").first,
         "navigation": nav_link(page, "Caseload"),
-        "duress banner": page.locator("#duress-banner strong"),
-        "live duress badge": page.locator("#caseload-rows .badge").first,
+        "panic banner": page.locator("#panic-banner strong"),
+        "live panic badge": page.locator("#caseload-rows .badge").first,
         "button": page.get_by_role("button", name="Apply"),
         "primary button": page.locator("#badge-samples button.primary"),
         "error message": page.locator("#badge-samples .error"),

@@ -151,7 +151,7 @@ async def test_usable_at_phone_width(
     await screenshot(page, "phone-sign-in")
 
     await sign_in(page, "officer")
-    await expect(page.locator("#duress-banner")).to_be_visible()
+    await expect(page.locator("#panic-banner")).to_be_visible()
     await expect(page.locator("#caseload-rows tr")).to_have_count(2)
     await no_horizontal_scroll(page)
     await screenshot(page, "phone-caseload")

@@ -102,7 +102,7 @@ async def test_another_agency_sees_nothing_of_the_witness(
 
     await sign_in(page, "outsider")
     await expect(page.locator("#caseload-rows")).to_contain_text("Nobody here.")
-    await expect(page.locator("#duress-banner")).to_be_hidden()
+    await expect(page.locator("#panic-banner")).to_be_hidden()
     await page.locator("nav").get_by_role("link", name="Alerts", exact=True).click()
     await expect(page.locator("ul.alerts")).to_contain_text("No open alerts.")
 

@@ -1,11 +1,13 @@
-"""Twilio webhooks: inbound SMS check-ins and delivery status callbacks.
+"""Twilio webhooks: inbound SMS (witness check-ins, staff replies acknowledging an
+alert) and delivery status callbacks.
 
 Only requests carrying a valid ``X-Twilio-Signature`` (computed over the public URL
 Twilio called) are acted on; anything else gets 403 and changes nothing. Each signed
 request is acted on once, by its id (see :mod:`server.notify.replays`): a replay, even
-hours later, gets the same answer and changes nothing. Replies are
-empty TwiML: a witness's phone never receives an automatic text that someone else
-could read.
+hours later, changes nothing and gets empty TwiML. An SMS from a witness's number is
+only ever answered with empty TwiML: a witness's phone never receives an automatic text
+that someone else could read. Any other sender whose text is an alert reference gets a
+short answer (acknowledged, already acknowledged, or a neutral "nothing to acknowledge").
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from aiohttp import web
 
 from server.api.context import services
+from server.notify.reply_texts import reply_twiml
 from server.notify.webhooks import MalformedWebhook, parse_inbound_sms, parse_status_callback
 
 routes = web.RouteTableDef()
@@ -41,12 +44,14 @@ async def inbound_sms(request: web.Request) -> web.Response:
         sms = parse_inbound_sms(form)
     except MalformedWebhook as exc:
         raise web.HTTPBadRequest(reason="Not an inbound SMS") from exc
-    app = services(request)
-    # First, before any handling of the text: a replayed SMS must not count as contact.
-    async with app.webhook_replays.once("sms", sms.provider_id) as fresh:
-        if fresh:
-            await app.checkins.inbound_sms(sms.from_number, sms.body, sms.provider_id)
-    return web.Response(text=EMPTY_TWIML, content_type="application/xml")
+    svc = services(request)
+    # First, before any handling of the text: a replayed SMS must not count as contact
+    # nor acknowledge anything again.
+    reply = None
+    async with svc.webhook_replays.once("sms", sms.provider_id) as fresh:
+        if fresh and not await svc.checkins.inbound_sms(sms.from_number, sms.body, sms.provider_id):
+            reply = await svc.sms_replies.handle(sms.from_number, sms.body, sms.provider_id)
+    return web.Response(text=reply_twiml(reply) or EMPTY_TWIML, content_type="application/xml")
 
 
 @routes.post("/v1/twilio/status")

@@ -3,7 +3,10 @@
 "use strict";
 (function () {
   var live = document.getElementById("live");
-  var banner = document.getElementById("duress-banner");
+  var banners = {
+    duress: document.getElementById("duress-banner"),
+    panic: document.getElementById("panic-banner")
+  };
   var table = document.querySelector("[data-live]");
   var audio = null;
 
@@ -11,20 +14,30 @@
     if (live) { live.textContent = ""; live.textContent = text; }
   }
 
-  function beep() {
+  // Each alert kind's tone (server/console/alert_faces.py names one per kind):
+  // [frequency in Hz, beeps, seconds between beeps]. Panic and duress differ.
+  var TONES = {
+    siren: [1046, 6, 0.25], pulse: [440, 4, 0.6], triple: [880, 3, 0.4],
+    double: [660, 2, 0.4], chime: [523, 1, 0.5]
+  };
+
+  function beep(sound) {
+    var tone = TONES[sound] || TONES.triple;
     try {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       var now = audio.currentTime;
-      for (var i = 0; i < 3; i++) {
+      for (var i = 0; i < tone[1]; i++) {
         var osc = audio.createOscillator();
         var gain = audio.createGain();
-        osc.frequency.value = 880;
-        gain.gain.setValueAtTime(0.25, now + i * 0.4);
-        gain.gain.exponentialRampToValueAtTime(0.001, now + i * 0.4 + 0.3);
+        var at = now + i * tone[2];
+        osc.frequency.value = tone[0];
+        gain.gain.setValueAtTime(0.25, at);
+        gain.gain.exponentialRampToValueAtTime(0.001, at + 0.2);
         osc.connect(gain); gain.connect(audio.destination);
-        osc.start(now + i * 0.4); osc.stop(now + i * 0.4 + 0.3);
+        osc.start(at); osc.stop(at + 0.2);
       }
       document.documentElement.setAttribute("data-alarm-sounded", "1");
+      document.documentElement.setAttribute("data-alarm-tone", sound || "triple");
     } catch (e) { /* no audio device: the banner still shows */ }
   }
 
@@ -49,16 +62,21 @@
   if (!window.EventSource || !document.querySelector(".bar")) { return; }
   var source = new EventSource("/console/events");
   source.addEventListener("caseload", refreshCaseload);
-  source.addEventListener("duress", function (event) {
-    if (!banner) { return; }
-    var open = parseInt(event.data, 10) > 0;
-    if (open && banner.hidden) {
-      banner.hidden = false;
-      beep();
-    } else if (!open) {
-      banner.hidden = true;
-    }
-  });
+  function showBanner(name) {
+    return function (event) {
+      var banner = banners[name];
+      if (!banner) { return; }
+      var open = parseInt(event.data, 10) > 0;
+      if (open && banner.hidden) {
+        banner.hidden = false;
+        beep(banner.getAttribute("data-sound"));
+      } else if (!open) {
+        banner.hidden = true;
+      }
+    };
+  }
+  source.addEventListener("duress", showBanner("duress"));
+  source.addEventListener("panic", showBanner("panic"));
   source.addEventListener("signed-out", function () {
     source.close();
     window.location.href = "/console/login";

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.console.web import PREFIX, back_to, page, services, submitted_form
-from server.domain.welfare_models import AlertStatus
+from server.domain.welfare_models import AlertKind, AlertStatus
 
 routes = web.RouteTableDef()
 
@@ -32,6 +32,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
                     member = await uow.staff.get(n.recipient_id)
                     people[n.recipient_id] = member.display_name if member else n.recipient_id
     now = svc.clock.now()
+    open_alerts = [a for a in alerts if a.status is not AlertStatus.RESOLVED]
     return current.render(
         "alerts.html",
         alerts=alerts,
@@ -41,11 +42,8 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         people=people,
         now=now,
         include_resolved=include_resolved,
-        duress=[
-            a
-            for a in alerts
-            if a.kind.value in ("duress", "panic") and a.status is not AlertStatus.RESOLVED
-        ],
+        duress=[a for a in open_alerts if a.kind is AlertKind.DURESS],
+        panic=[a for a in open_alerts if a.kind is AlertKind.PANIC],
     )
 
 

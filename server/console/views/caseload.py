@@ -76,9 +76,10 @@ async def caseload_rows(request: web.Request) -> web.StreamResponse:
 
 @routes.get(PREFIX + "/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: "caseload" when the caseload changed, "duress" when a duress
-    or panic alert is open. Recomputed every few seconds; works across instances because
-    it reads the database, not memory."""
+    """Server-sent events: "caseload" when the caseload changed; "duress" and "panic"
+    with the number of cases with such an open alert (each has its own banner).
+    Recomputed every few seconds; works across instances because it reads the
+    database, not memory."""
     current = await page(request, touch=False)
     interval = request.app[SETTINGS].console_live_interval_s
     response = web.StreamResponse(
@@ -91,7 +92,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     sessions = console(request).sessions
     last = ""
-    last_duress = -1
+    last_counts = (-1, -1)
     cookie = request.cookies.get("wl_session")
     with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
         while True:
@@ -103,11 +104,16 @@ async def events(request: web.Request) -> web.StreamResponse:
             if version != last:
                 last = version
                 await response.write(f"event: caseload\ndata: {version}\n\n".encode())
-                duress = sum(1 for r in rows if r.state == "duress")
-                if duress != last_duress:
-                    # 0 takes the banner down once the duress alerts are resolved.
-                    last_duress = duress
-                    await response.write(f"event: duress\ndata: {duress}\n\n".encode())
+                counts = (
+                    sum(1 for r in rows if r.state == "duress"),
+                    sum(1 for r in rows if r.state == "panic"),
+                )
+                if counts != last_counts:
+                    # 0 takes a banner down once its alerts are resolved. Panic and
+                    # duress have their own banners and tones: they need different acts.
+                    last_counts = counts
+                    await response.write(f"event: duress\ndata: {counts[0]}\n\n".encode())
+                    await response.write(f"event: panic\ndata: {counts[1]}\n\n".encode())
             else:
                 await response.write(b": still here\n\n")
             await asyncio.sleep(interval)

@@ -199,6 +199,9 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
     policy, source = await svc.welfare.policy_for_case(staff, case.id)
     appointments = await svc.appointments.for_case(staff, case.id, include_past=True)
     names = {member.staff_id: member.display_name for member in view.team}
+    instructions = (
+        None if witness is None else await svc.alert_guidance.instructions(staff, witness.id)
+    )
     async with svc.store.read() as uow:
         has_phone = witness is not None and await uow.witnesses.phone(witness.id) is not None
         contact = None if witness is None else await uow.contact.get(witness.id)
@@ -266,6 +269,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         policy_source=_policy_source(source, case.police_agency_id, case.support_agency_id),
         policy_form=_policy_form(policy),
         has_phone=has_phone,
+        instructions=instructions,
         contact=contact,
         appointments=appointments,
         started={a.id: a.starts_at <= now for a in appointments},
@@ -527,7 +531,7 @@ def appointment_spec(form: MultiDictProxy[str]) -> AppointmentSpec:
 # --------------------------------------------------------------------- the forms
 
 
-async def _witness_id(request: web.Request, case_id: str) -> str:
+async def witness_of_case(request: web.Request, case_id: str) -> str:
     """The case's witness; the service called next decides whether the caller may act.
 
     Raises:
@@ -551,7 +555,7 @@ async def set_plan(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     form = await submitted_form(request, current)
     case_id = path_id(request, "case_id")
-    witness_id = await _witness_id(request, case_id)
+    witness_id = await witness_of_case(request, case_id)
     await services(request).plans.set_plan(current.staff, witness_id, plan_spec(form))
     raise back_to(case_path(case_id), "saved")
 
@@ -579,7 +583,7 @@ async def resume_plan(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     await submitted_form(request, current)
     case_id = path_id(request, "case_id")
-    witness_id = await _witness_id(request, case_id)
+    witness_id = await witness_of_case(request, case_id)
     await services(request).plans.resume(current.staff, witness_id)
     raise back_to(case_path(case_id), "saved")
 
@@ -608,7 +612,7 @@ async def set_phone(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     form = await submitted_form(request, current)
     case_id = path_id(request, "case_id")
-    witness_id = await _witness_id(request, case_id)
+    witness_id = await witness_of_case(request, case_id)
     if form.get("erase") == "1":
         number = None
     else:

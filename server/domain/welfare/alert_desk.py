@@ -8,15 +8,14 @@ rest because it is personal data. Both are audited; the note itself never is.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
 from server.clock import Clock
 from server.domain.access import SUPERVISING_ROLES, can_view_case
 from server.domain.audit import Actor, AuditLog
 from server.domain.effects import Effects
-from server.domain.escalation import EscalationPolicy
 from server.domain.events import EventSink
 from server.domain.models import Staff
+from server.domain.welfare.acknowledging import acknowledge_in
 from server.domain.welfare.alerts import alert_event
 from server.domain.welfare_models import Alert, AlertStatus, Notification
 from server.errors import Conflict, InvalidInput, NotFound
@@ -125,30 +124,12 @@ class AlertDesk:
         effects = Effects()
         async with self._store.write() as uow:
             alert = await self._load(uow, staff, alert_id)
-            policy = EscalationPolicy.from_json(alert.policy)
-            expires = now + timedelta(minutes=policy.ack_timeout_minutes)
-            if not await uow.alerts.acknowledge(alert.id, staff.id, now, expires):
+            updated = await acknowledge_in(uow, self._audit, alert, staff.id, now, effects)
+            if updated is None:
                 raise Conflict(
                     "This alert was already acknowledged or resolved",
                     acknowledged_by=alert.acknowledged_by,
                 )
-            await uow.notifications.cancel_for_alert(alert.id)
-            await self._audit.append(
-                uow.audit,
-                Actor.staff(staff.id),
-                "alert.acknowledged",
-                subject=("alert", alert.id),
-                case_id=alert.case_id,
-            )
-            updated = replace(
-                alert,
-                status=AlertStatus.ACKNOWLEDGED,
-                acknowledged_by=staff.id,
-                acknowledged_at=now,
-                ack_expires_at=expires,
-            )
-            devices = await uow.devices.staff_devices_for_cases([alert.case_id])
-            effects.push(devices.get(alert.case_id, []), alert_event(updated, "acknowledged"))
         await effects.run(self._events)
         return updated
 

@@ -611,25 +611,29 @@ class CheckInService:
                 case_id=witness.case_id,
             )
 
-    async def inbound_sms(self, from_number: str, body: str, provider_id: str) -> None:
+    async def inbound_sms(self, from_number: str, body: str, provider_id: str) -> bool:
         """An SMS from a witness's registered number: the check-in word answers the open
         prompt; the duress word raises duress (and also answers, ordinarily). Anything
-        else, and any unknown number, is ignored without a trace in the reply."""
+        else is ignored without a trace in the reply.
+
+        Returns whether the sender is a witness's number (then nothing else may answer
+        it: a witness's phone never receives an automatic text).
+        """
         try:
             index = self._phones.index(from_number)
         except InvalidInput:
-            return
+            return False
         now = self._clock.now()
         effects = Effects()
         async with self._store.write() as uow:
             witness = await uow.witnesses.find_by_phone_index(index)
             if witness is None:
-                return
+                return False
             ok_digest, duress_digest = await uow.witnesses.sms_words(witness.id)
             duress = self._phones.word_matches("duress", body, duress_digest)
             ok = self._phones.word_matches("checkin", body, ok_digest)
             if not (ok or duress):
-                return
+                return True
             status = Response.DURESS if duress else Response.OK
             current = await uow.checkins.current(witness.id)
             answered = None
@@ -648,6 +652,7 @@ class CheckInService:
                 )
                 await self._alerts.raise_alerts(uow, [spec], now, effects)
         await self._finish(effects)
+        return True
 
 
 def witness_sms(

@@ -39,6 +39,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("alerts", "id", "note_sealed"),
     SealedColumn("alerts", "id", "outcome_sealed"),
     SealedColumn("device_unlock", "device_id", "seed_sealed"),
+    SealedColumn("witness_response_instructions", "witness_id", "instructions_sealed"),
 )
 _BY_LABEL = {column.label: column for column in SEALED_COLUMNS}
 
