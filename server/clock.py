@@ -75,6 +75,34 @@ class ManualClock:
             self._now = when.astimezone(UTC)
 
 
+class DatabaseClock:
+    """Which time leases are taken and compared with: the database server's.
+
+    Leases are compared with the database's time (one clock for every instance), never
+    an instance's own clock: two instances whose clocks differ by more than a lease
+    would otherwise both believe they hold a row. In production the database's time is
+    used as it is. A test that moves an injected clock builds this ``following`` that
+    clock: the database's time is then pinned to it (exactly, so a test can stand on
+    a lease's last millisecond), and several instances with clocks of their own can
+    share one.
+    """
+
+    def __init__(self, following: Clock | None = None) -> None:
+        self._following = following
+
+    @classmethod
+    def for_instance(cls, clock: Clock) -> DatabaseClock:
+        """The database clock an instance uses by default: the real one, or one that
+        follows ``clock`` when that is not the system clock (a test's clock)."""
+        return cls(None if isinstance(clock, SystemClock) else clock)
+
+    def pinned_ms(self) -> int | None:
+        """The database time to use instead of the server's (epoch ms), or None."""
+        if self._following is None:
+            return None
+        return to_ms(self._following.now())
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 

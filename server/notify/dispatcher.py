@@ -16,6 +16,13 @@ Reconciliation looks only at messages since the attempt whose outcome is unknown
 never takes a message already recorded for another row (a nudge reads like the one
 before it).
 
+No instance's clock decides who holds a row or how far back to look: leases and the
+moment of each claim are on the database's clock (:class:`server.clock.DatabaseClock`),
+so instances whose clocks disagree by more than a lease never both send; and the
+reconciliation window is measured on the database's clock and laid on Twilio's (see
+:meth:`server.notify.sms.SmsGateway.find_sent`), so a server clock ahead of or behind
+Twilio's cannot hide a message that was sent.
+
 A live dispatcher never sends a row whose lease could run out before the send ends:
 before each send it checks that the lease outlasts the gateway's timeout, and renews
 the lease on the rest of its batch when it would not. A row another instance has taken
@@ -47,12 +54,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.clock import Clock
+from server.clock import Clock, DatabaseClock
 from server.domain.events import EventSink
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare_models import Notification, NotificationStatus, Severity
 from server.notify.sms import (
-    CLOCK_SKEW,
     ReconciliationUnavailable,
     SendOutcome,
     SendResult,
@@ -73,6 +79,9 @@ MAX_BACKOFF = timedelta(minutes=10)
 LEASE_MARGIN = timedelta(seconds=5)
 #: How long a delivery report for a message no row carries is kept.
 REPORT_KEPT = timedelta(days=7)
+#: How far before an unknown attempt messages recorded for other rows are still
+#: excluded from reconciliation (``sent_at`` is on the recording instance's clock).
+RECORDED_WINDOW = timedelta(days=1)
 
 
 @dataclass
@@ -97,8 +106,8 @@ class _Group:
 
     @property
     def since(self) -> datetime:
-        """When the first attempt whose outcome is unknown began."""
-        return min(r.reconcile_since or r.created_at for r in self.rows)
+        """When the first attempt whose outcome is unknown began (database clock)."""
+        return min(r.reconcile_since for r in self.rows if r.reconcile_since is not None)
 
 
 class _Lost:
@@ -124,7 +133,9 @@ class _Lease:
         async with self._lock:
             now = self._dispatcher.now()
             if now + duration > self._until:
-                self._held = await self._dispatcher.renew(sorted(self._held), now + LEASE)
+                # ``now`` is read before the renewal, so this instance's idea of the
+                # lease never outlasts the database's, whatever their clocks say.
+                self._held = await self._dispatcher.renew(sorted(self._held))
                 self._until = now + LEASE
             return all(nid in self._held for nid in group.ids)
 
@@ -160,9 +171,11 @@ class Dispatcher:
         voice: SmsGateway | None = None,
         batch: int = 20000,
         concurrency: int = 100,
+        database_clock: DatabaseClock | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._database_clock = database_clock or DatabaseClock.for_instance(clock)
         self._events = events
         self.gateway = gateway
         #: Places calls (same shape as the SMS gateway); None when voice is off.
@@ -241,10 +254,12 @@ class Dispatcher:
 
     async def _claim(self, now: datetime) -> list[_Group]:
         async with self._store.read() as uow:
-            if not await uow.notifications.any_due(now):
+            if not await uow.notifications.any_due(now, self._database_clock.pinned_ms()):
                 return []
         async with self._store.write() as uow:
-            rows = await uow.notifications.claim(now, self.owner, now + LEASE, self._batch)
+            rows = await uow.notifications.claim(
+                now, self.owner, LEASE, self._batch, self._database_clock.pinned_ms()
+            )
             if not rows:
                 return []
             groups = self._group(rows)
@@ -303,10 +318,12 @@ class Dispatcher:
             groups.append(_Group(members, "sms", "staff", recipient, ref, body))
         return groups
 
-    async def renew(self, ids: Sequence[str], until: datetime) -> set[str]:
+    async def renew(self, ids: Sequence[str]) -> set[str]:
         """Extend the lease on the rows this dispatcher still holds; returns them."""
         async with self._store.write() as uow:
-            return await uow.notifications.renew_lease(self.owner, ids, until)
+            return await uow.notifications.renew_lease(
+                self.owner, ids, LEASE, self._database_clock.pinned_ms()
+            )
 
     async def _deliver(self, group: _Group, lease: _Lease) -> Outcome:
         """None means "nothing to send to" (skipped); LOST, "not ours any more"."""
@@ -337,9 +354,12 @@ class Dispatcher:
         since = group.since
         async with self._store.read() as uow:
             taken = await uow.notifications.recorded_provider_ids(
-                group.recipient_kind, group.recipient_id, since - 2 * CLOCK_SKEW
+                group.recipient_kind, group.recipient_id, since - RECORDED_WINDOW
             )
-        return await gateway.find_sent(to, group.body, since, exclude=taken)
+            # ``since`` is on the database's clock: so is ``now``, and the gateway lays
+            # the time between them on the provider's clock.
+            now = await uow.notifications.database_now(self._database_clock.pinned_ms())
+        return await gateway.find_sent(to, group.body, since, exclude=taken, now=now)
 
     async def _record(self, groups: Sequence[_Group], outcomes: Sequence[Outcome]) -> None:
         now = self._clock.now()

@@ -41,6 +41,7 @@ phone number by ``[number]``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import json
 import logging
@@ -49,6 +50,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol
 
 import aiohttp
@@ -67,6 +69,7 @@ import twilio.rest.api.v2010.account.message  # noqa: F401  # isort: skip
 
 __all__ = [
     "CLOCK_SKEW",
+    "RECONCILE_MARGIN",
     "LogSmsGateway",
     "ReconciliationUnavailable",
     "SendOutcome",
@@ -80,9 +83,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: How far before ``since`` :meth:`SmsGateway.find_sent` still accepts a message, for
-#: clock differences between this server and Twilio.
+#: How far before ``since`` :meth:`SmsGateway.find_sent` still accepts a message when
+#: ``since`` is given on Twilio's clock, or Twilio's response carried no ``Date``.
 CLOCK_SKEW: Final = timedelta(minutes=5)
+#: Room added to a window measured on our clock and laid on Twilio's (plus the call's
+#: timeout): the ``Date`` header's whole seconds, and the time between reading our clock
+#: and Twilio stamping its answer.
+RECONCILE_MARGIN: Final = timedelta(minutes=1)
 #: How many of a recipient's newest messages reconciliation looks through.
 DEFAULT_RECONCILE_LIMIT: Final = 100
 
@@ -164,7 +171,13 @@ class SmsGateway(Protocol):
         ...
 
     async def find_sent(
-        self, to: str, body: str, since: datetime, *, exclude: Collection[str] = ()
+        self,
+        to: str,
+        body: str,
+        since: datetime,
+        *,
+        exclude: Collection[str] = (),
+        now: datetime | None = None,
     ) -> str | None:
         """Reconciliation after a crash or an uncertain outcome.
 
@@ -172,6 +185,11 @@ class SmsGateway(Protocol):
         at or after ``since``, if the provider has one, other than those in
         ``exclude`` (messages already recorded for other notifications: a nudge has
         the same text as the one before it).
+
+        With ``now`` (the present on the clock ``since`` is on), only the time between
+        them counts: the window is laid back from the provider's own present, so no
+        difference between our clocks and the provider's can move it. Without, ``since``
+        is taken to be on the provider's clock.
 
         Raises:
             ReconciliationUnavailable: the provider could not be asked; try later.
@@ -318,6 +336,35 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+#: Twilio's ``Date`` on the last response the current task received (Twilio's clock).
+_TWILIO_DATE: contextvars.ContextVar[datetime | None] = contextvars.ContextVar(
+    "twilio_date", default=None
+)
+
+
+def _http_date(value: object) -> datetime | None:
+    """An HTTP ``Date`` header as an aware UTC datetime; None if absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _as_utc(parsedate_to_datetime(value))
+    except (TypeError, ValueError):
+        return None
+
+
+class _DatedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """Twilio's HTTP client, noting each response's ``Date`` (Twilio's clock).
+
+    The date is kept per task (a context variable), so concurrent calls through one
+    client each see the date of their own response.
+    """
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        response = await super().request(*args, **kwargs)
+        _TWILIO_DATE.set(_http_date(response.headers.get("Date")))
+        return response
+
+
 def _quiet_logger() -> logging.Logger:
     """A logger that drops everything, for the Twilio HTTP client.
 
@@ -405,7 +452,7 @@ class TwilioSmsGateway:
         if self._closed:
             raise RuntimeError("TwilioSmsGateway is closed")
         if self._client is None:
-            http = AsyncTwilioHttpClient(timeout=self._timeout_s, logger=_quiet_logger())
+            http = _DatedHttpClient(timeout=self._timeout_s, logger=_quiet_logger())
             client = Client(self._account_sid, self._auth_token, http_client=http)
             if self._base_url is not None:
                 client.edge = None
@@ -443,7 +490,13 @@ class TwilioSmsGateway:
         return SendOutcome(SendResult.SENT, provider_id=sid)
 
     async def find_sent(
-        self, to: str, body: str, since: datetime, *, exclude: Collection[str] = ()
+        self,
+        to: str,
+        body: str,
+        since: datetime,
+        *,
+        exclude: Collection[str] = (),
+        now: datetime | None = None,
     ) -> str | None:
         """Return the SID of a message to ``to`` with exactly ``body``, created since ``since``.
 
@@ -452,18 +505,28 @@ class TwilioSmsGateway:
         Lists the recipient's newest messages (up to ``reconcile_limit``) with only a
         ``To`` filter: a ``DateSent`` filter would miss messages still queued, whose
         ``date_sent`` Twilio leaves empty. A message counts if its body is identical and
-        its ``date_created`` is no earlier than ``since`` minus :data:`CLOCK_SKEW`. A
-        naive ``since`` is taken to be UTC.
+        its ``date_created`` is no earlier than the cutoff, on Twilio's clock:
+
+        * with ``now``: Twilio's ``Date`` on the list response, minus ``now - since``,
+          minus :data:`RECONCILE_MARGIN` and the timeout. Only a duration crosses from
+          our clock to Twilio's, so a skew of any size between them changes nothing
+          (a Twilio-side marker cannot be used instead: listed messages do not show
+          their StatusCallback). Without a ``Date`` (never from Twilio itself), our
+          clock stands in, with :data:`CLOCK_SKEW` more room;
+        * without ``now``: ``since`` (on Twilio's clock) minus :data:`CLOCK_SKEW`.
+
+        A naive ``since`` or ``now`` is taken to be UTC.
 
         Raises:
             ReconciliationUnavailable: Twilio could not be asked (any error or timeout).
             RuntimeError: if the gateway has been closed.
         """
         client = self._twilio()
-        cutoff = _as_utc(since) - CLOCK_SKEW
         try:
             async with asyncio.timeout(self._timeout_s):
+                _TWILIO_DATE.set(None)
                 messages = await client.messages.list_async(to=to, limit=self._reconcile_limit)
+                twilio_now = _TWILIO_DATE.get()
         except Exception as exc:
             outcome = classify_twilio_error(exc, redact=(to, body))
             self._report_failure("Reconciling SMS to", to, outcome)
@@ -474,6 +537,7 @@ class TwilioSmsGateway:
             ) from None
         # Not a reset of the reported configuration problem: listing works while the
         # sender is unusable, so only a successful send counts as the problem gone.
+        cutoff = self._cutoff(since, now, twilio_now)
         for message in messages:
             created = getattr(message, "date_created", None)
             if (
@@ -485,6 +549,18 @@ class TwilioSmsGateway:
                 if isinstance(sid, str) and sid and sid not in exclude:
                     return sid
         return None
+
+    def _cutoff(
+        self, since: datetime, now: datetime | None, twilio_now: datetime | None
+    ) -> datetime:
+        """The earliest ``date_created`` (Twilio's clock) reconciliation accepts."""
+        if now is None:
+            return _as_utc(since) - CLOCK_SKEW
+        elapsed = _as_utc(now) - _as_utc(since)
+        margin = RECONCILE_MARGIN + self.timeout
+        if twilio_now is None:
+            twilio_now, margin = datetime.now(UTC), margin + CLOCK_SKEW
+        return twilio_now - elapsed - margin
 
     async def close(self) -> None:
         """Close the HTTP session; later calls raise ``RuntimeError``."""
@@ -534,7 +610,13 @@ class LogSmsGateway:
         return timedelta(seconds=1)
 
     async def find_sent(
-        self, to: str, body: str, since: datetime, *, exclude: Collection[str] = ()
+        self,
+        to: str,
+        body: str,
+        since: datetime,
+        *,
+        exclude: Collection[str] = (),
+        now: datetime | None = None,
     ) -> str | None:
         """Always None: logged messages leave nothing to reconcile against."""
         return None

@@ -27,11 +27,12 @@ from typing import Final
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from server.notify.sms import (
-    CLOCK_SKEW,
+    _TWILIO_DATE,
     ReconciliationUnavailable,
     SendOutcome,
     SendResult,
     TwilioSmsGateway,
+    _as_utc,
     classify_twilio_error,
 )
 from wire.i18n import texts
@@ -225,10 +226,18 @@ class TwilioVoiceGateway(TwilioSmsGateway):
         return SendOutcome(SendResult.SENT, provider_id=sid)
 
     async def find_sent(
-        self, to: str, body: str, since: datetime, *, exclude: Collection[str] = ()
+        self,
+        to: str,
+        body: str,
+        since: datetime,
+        *,
+        exclude: Collection[str] = (),
+        now: datetime | None = None,
     ) -> str | None:
-        """The SID of a call to ``to`` created since ``since`` (less the clock allowance)
-        and not in ``exclude``; see the module docstring for why the body is not compared.
+        """The SID of a call to ``to`` created since ``since`` and not in ``exclude``;
+        see the module docstring for why the body is not compared. The cutoff is laid
+        on Twilio's own clock exactly as for SMS (:meth:`TwilioSmsGateway.find_sent`):
+        only the time since ``since`` crosses from our clock to Twilio's.
 
         Raises:
             ReconciliationUnavailable: Twilio could not be asked.
@@ -236,17 +245,25 @@ class TwilioVoiceGateway(TwilioSmsGateway):
         client = self._twilio()
         try:
             async with asyncio.timeout(self._timeout_s):
-                calls = await client.calls.list_async(
-                    to=to, start_time_after=since - CLOCK_SKEW, limit=self._reconcile_limit
-                )
+                _TWILIO_DATE.set(None)
+                calls = await client.calls.list_async(to=to, limit=self._reconcile_limit)
+                twilio_now = _TWILIO_DATE.get()
         except Exception as exc:
             outcome = classify_twilio_error(exc, redact=(to,))
             self._report_failure("Reconciling calls to", to, outcome)
             raise ReconciliationUnavailable(
                 f"could not list calls: {outcome.error_message}", error_code=outcome.error_code
             ) from None
+        cutoff = self._cutoff(since, now, twilio_now)
         for call in calls:
             sid = getattr(call, "sid", None)
-            if isinstance(sid, str) and sid and sid not in exclude:
+            created = getattr(call, "date_created", None)
+            if (
+                isinstance(sid, str)
+                and sid
+                and sid not in exclude
+                and isinstance(created, datetime)
+                and _as_utc(created) >= cutoff
+            ):
                 return sid
         return None

@@ -62,6 +62,21 @@ class Dialect:
         """Row-lock clause for claiming work; SQLite has one writer and needs none."""
         return "FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
 
+    def now_ms(self, pinned_placeholder: str) -> str:
+        """SQL for the database server's own time in epoch milliseconds, unless the
+        parameter pins it (not NULL only in tests that move time).
+
+        Leases are taken and compared with this clock, one for every instance, so
+        instances whose clocks disagree still agree on who holds a row. PostgreSQL's
+        ``statement_timestamp()`` rather than ``clock_timestamp()``: it is stable within
+        the statement, so a comparison with it can still use an index.
+        """
+        if self.is_postgres:
+            now = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT"
+        else:
+            now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+        return f"COALESCE({pinned_placeholder}, {now})"
+
 
 class Connection(Protocol):
     """One connection, inside a transaction chosen by the :class:`Database`."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from server.domain.alert_response_models import Playbook, ResponseInstructions
@@ -684,15 +684,19 @@ class AlertResponseRepository(Protocol):
 class NotificationRepository(Protocol):
     async def insert_many(self, notifications: Sequence[Notification]) -> None: ...
 
-    async def any_due(self, now: datetime) -> bool:
-        """Whether anything waits to be sent or reconciled."""
+    async def any_due(self, now: datetime, database_now_ms: int | None) -> bool:
+        """Whether anything waits to be sent or reconciled. Leases are compared with
+        the database's clock, or ``database_now_ms`` if not None (a test's pinned time,
+        see :class:`server.clock.DatabaseClock`)."""
         ...
 
     async def claim(
-        self, now: datetime, owner: str, lease_until: datetime, limit: int
+        self, now: datetime, owner: str, lease: timedelta, limit: int, database_now_ms: int | None
     ) -> list[Notification]:
-        """Claim due work under a lease: pending rows whose time has come, and rows
-        whose lease ran out or whose outcome is uncertain (they need reconciling)."""
+        """Claim due work under a lease of ``lease`` on the database's clock (or
+        ``database_now_ms``): pending rows whose time has come (``now``, the instance's
+        clock), and rows whose lease ran out or whose outcome is uncertain (they need
+        reconciling). ``claimed_at`` is on the database's clock too."""
         ...
 
     async def set_groups(self, groups: Sequence[tuple[Sequence[str], str, str]]) -> None:
@@ -737,8 +741,16 @@ class NotificationRepository(Protocol):
         """Message ids already recorded as sent to this recipient since ``since``."""
         ...
 
-    async def renew_lease(self, owner: str, ids: Sequence[str], lease_until: datetime) -> set[str]:
-        """Extend this owner's lease on rows it still holds; returns those ids."""
+    async def renew_lease(
+        self, owner: str, ids: Sequence[str], lease: timedelta, database_now_ms: int | None
+    ) -> set[str]:
+        """Extend this owner's lease on rows it still holds to ``lease`` from now on the
+        database's clock (or ``database_now_ms``); returns those ids."""
+        ...
+
+    async def database_now(self, database_now_ms: int | None) -> datetime:
+        """The database's time (or ``database_now_ms``): the clock leases and
+        ``claimed_at`` are on."""
         ...
 
     async def cancel_for_alert(self, alert_id: str) -> int:

@@ -378,8 +378,9 @@ class FakeTwilio:
     * :meth:`deliver` (status callbacks) and :meth:`post_inbound_sms` (inbound webhooks);
     * ``voice``: the Calls API and scripted callees (:mod:`tests.fakes.twilio_voice`).
 
-    ``clock`` is the server's notion of now (resource dates and date filters); a naive
-    result is taken to be UTC.
+    ``clock`` is the server's notion of now (resource dates, date filters and every
+    response's ``Date`` header, as Twilio's own clock); a naive result is taken to be
+    UTC. Give it a clock apart from the server's to model a skew between them.
     """
 
     def __init__(
@@ -777,6 +778,7 @@ class FakeTwilio:
 
     def _build_app(self) -> web.Application:
         app = web.Application()
+        app.on_response_prepare.append(self._stamp_date)
         messages = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages"
         app.router.add_post(messages + ".json", self._handle_create)
         app.router.add_get(messages + ".json", self._handle_list)
@@ -784,6 +786,10 @@ class FakeTwilio:
         self.voice.add_routes(app, f"/{API_VERSION}/Accounts/{{account_sid}}")
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
         return app
+
+    async def _stamp_date(self, _request: web.Request, response: web.StreamResponse) -> None:
+        """Date every response on this fake's clock, as Twilio's are on Twilio's."""
+        response.headers["Date"] = format_datetime(self._now(), usegmt=True)
 
     def _now(self) -> datetime:
         moment = self.clock()

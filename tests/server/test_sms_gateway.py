@@ -379,6 +379,28 @@ async def test_find_sent_tolerates_clock_skew_but_no_more(
     assert await gateway.find_sent(RECIPIENT, BODY, late) is None
 
 
+@pytest.mark.parametrize("skew", [timedelta(hours=2), -timedelta(hours=2)])
+async def test_find_sent_with_now_measures_the_window_on_twilios_clock(
+    fake: FakeTwilio, gateway: TwilioSmsGateway, clock: ManualClock, skew: timedelta
+) -> None:
+    """``since`` and ``now`` on a clock two hours off Twilio's: only the time between
+    them counts, laid back from the ``Date`` of Twilio's answer (plus a margin of a
+    minute and the 20 s timeout)."""
+    earlier = await gateway.send(RECIPIENT, BODY)
+    clock.advance(timedelta(minutes=10))
+    sent = await gateway.send(RECIPIENT, BODY)
+    since = clock.now() + skew - timedelta(seconds=30)  # the attempt, on our clock
+    now = clock.now() + skew
+
+    found = await gateway.find_sent(RECIPIENT, BODY, since, now=now, exclude={sent.provider_id})
+    assert found is None  # ten minutes before the attempt: not this attempt's
+    assert await gateway.find_sent(RECIPIENT, BODY, since, now=now) == sent.provider_id
+    wide = now - timedelta(minutes=8, seconds=40)
+    assert await gateway.find_sent(RECIPIENT, BODY, wide, now=now, exclude={sent.provider_id}) == (
+        earlier.provider_id
+    )
+
+
 async def test_find_sent_treats_a_naive_since_as_utc(
     fake: FakeTwilio, gateway: TwilioSmsGateway
 ) -> None:

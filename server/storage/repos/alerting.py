@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from server.clock import from_ms
 from server.domain.welfare_models import (
@@ -18,6 +18,8 @@ from server.storage.database import Connection, Row
 from server.storage.protocols import AlertChange, DeliveryUpdate
 from server.storage.repos._rows import dt, ms, opt_bytes, opt_dt, opt_ms
 from server.storage.repos.bulk import bulk_insert, bulk_update
+
+_MS = timedelta(milliseconds=1)
 
 _ALERT_COLUMNS = (
     "id, case_id, witness_id, kind, severity, source, status, policy, level, round,"
@@ -399,22 +401,28 @@ class SqlNotificationRepository:
         ]
         await bulk_insert(self._conn, "notifications", _NOTIFICATION_INSERT, rows)
 
-    async def any_due(self, now: datetime) -> bool:
+    async def any_due(self, now: datetime, database_now_ms: int | None) -> bool:
+        database_now = self._conn.dialect.now_ms("$2")
         found = await self._conn.fetchval(
             "SELECT 1 WHERE EXISTS (SELECT 1 FROM notifications WHERE next_attempt_at <= $1"
             " AND status IN ('pending', 'uncertain')) OR EXISTS (SELECT 1 FROM notifications"
-            " WHERE lease_until <= $1 AND status = 'sending')",
+            f" WHERE lease_until <= {database_now} AND status = 'sending')",
             ms(now),
+            database_now_ms,
         )
         return found is not None
 
     async def claim(
-        self, now: datetime, owner: str, lease_until: datetime, limit: int
+        self, now: datetime, owner: str, lease: timedelta, limit: int, database_now_ms: int | None
     ) -> list[Notification]:
         lock = self._conn.dialect.skip_locked
+        # Leases (and the moment of the claim, which reconciliation measures from) are
+        # on the database's clock; only the due times are on the instance's.
+        database_now = self._conn.dialect.now_ms("$5")
         rows = await self._conn.fetch(
             "UPDATE notifications SET"
-            " status = 'sending', lease_owner = $2, lease_until = $3, claimed_at = $1,"
+            f" status = 'sending', lease_owner = $2, lease_until = {database_now} + $3,"
+            f" claimed_at = {database_now},"
             " attempts = attempts + 1,"
             # An attempt whose outcome is unknown (uncertain, or its lease ran out)
             # may have sent: from then on every attempt reconciles first.
@@ -425,13 +433,14 @@ class SqlNotificationRepository:
             "   AND status IN ('pending', 'uncertain')"
             f"   ORDER BY next_attempt_at LIMIT $4 {lock})"
             " OR id IN ("
-            "   SELECT id FROM notifications WHERE lease_until <= $1 AND status = 'sending'"
-            f"   ORDER BY lease_until LIMIT $4 {lock})"
+            f"   SELECT id FROM notifications WHERE lease_until <= {database_now}"
+            f"   AND status = 'sending' ORDER BY lease_until LIMIT $4 {lock})"
             f" RETURNING {_NOTIFICATION_COLUMNS}",
             ms(now),
             owner,
-            ms(lease_until),
+            lease // _MS,
             limit,
+            database_now_ms,
         )
         return [_notification(row) for row in rows]
 
@@ -559,14 +568,18 @@ class SqlNotificationRepository:
         )
         return {row[0] for row in rows}
 
-    async def renew_lease(self, owner: str, ids: Sequence[str], lease_until: datetime) -> set[str]:
+    async def renew_lease(
+        self, owner: str, ids: Sequence[str], lease: timedelta, database_now_ms: int | None
+    ) -> set[str]:
         dialect = self._conn.dialect
         rows = await self._conn.fetch(
-            "UPDATE notifications SET lease_until = $2 WHERE lease_owner = $1"
+            f"UPDATE notifications SET lease_until = {dialect.now_ms('$4')} + $2"
+            " WHERE lease_owner = $1"
             f" AND status = 'sending' AND id {dialect.any_of('$3')} RETURNING id",
             owner,
-            ms(lease_until),
+            lease // _MS,
             dialect.list_param(list(ids)),
+            database_now_ms,
         )
         return {row[0] for row in rows}
 
@@ -586,6 +599,12 @@ class SqlNotificationRepository:
             alert_id,
         )
         return [_notification(row) for row in rows]
+
+    async def database_now(self, database_now_ms: int | None) -> datetime:
+        value = await self._conn.fetchval(
+            f"SELECT {self._conn.dialect.now_ms('$1')}", database_now_ms
+        )
+        return dt(value)
 
     async def next_due(self) -> datetime | None:
         value = await self._conn.fetchval(
