@@ -98,6 +98,11 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise msgspec.ValidationError("The body nests too deeply") from None
 
 
+def looks_like_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a resource id (and so may be looked up)."""
+    return _ID.match(value) is not None
+
+
 def path_id(request: web.Request, name: str) -> str:
     """A resource id from the URL path; a value that cannot be an id is simply not
     found (and never reaches SQL with odd characters in it).

@@ -16,7 +16,7 @@ from typing import Final
 
 from aiohttp import web
 
-from server.api.context import CALLER, services
+from server.api.context import CALLER, looks_like_id, services
 from server.domain.denials import audit_denied, refusal_audited, request_scope
 from server.errors import Forbidden, NotFound
 
@@ -52,7 +52,13 @@ async def _audit(request: web.Request) -> None:
     actor = request.get(CALLER)
     if actor is None or refusal_audited():
         return
-    named = {k: v for k, v in request.match_info.items() if k in CASE_DATA_PARAMETERS}
+    # Only values that can be ids: anything else names nothing and must never reach SQL
+    # (a NUL in a path is an error on PostgreSQL).
+    named = {
+        k: v
+        for k, v in request.match_info.items()
+        if k in CASE_DATA_PARAMETERS and looks_like_id(v)
+    }
     if not named:
         return
     resource = request.match_info.route.resource

@@ -971,7 +971,7 @@ async def test_witness_details_are_validated(world: World, http: aiohttp.ClientS
         ("language", "r", "invalid-body"),
         ("alias", "", "invalid-body"),
         ("alias", "   ", "invalid-input"),
-        ("alias", "Line\nbreak", "invalid-input"),
+        ("alias", "Line\nbreak", "invalid-body"),  # refused at the edge (free text)
         ("alias", "x" * 65, "invalid-body"),
     ]:
         body = {"alias": "Sparrow", "language": "ro", "timezone": "Europe/Bucharest", field: value}

@@ -26,20 +26,39 @@ EXPECTED_LEVELS = [
                 "roles": ["support_worker"],
                 "staff_ids": [],
                 "on_duty_only": True,
+                "call": False,
             }
         ],
     },
     {
         "after_minutes": 10,
         "notify": [
-            {"agency": "support", "roles": ["supervisor"], "staff_ids": [], "on_duty_only": False}
+            {
+                "agency": "support",
+                "roles": ["supervisor"],
+                "staff_ids": [],
+                "on_duty_only": False,
+                "call": False,
+            }
         ],
     },
     {
         "after_minutes": 20,
         "notify": [
-            {"agency": "police", "roles": ["officer"], "staff_ids": [], "on_duty_only": False},
-            {"agency": "police", "roles": ["supervisor"], "staff_ids": [], "on_duty_only": False},
+            {
+                "agency": "police",
+                "roles": ["officer"],
+                "staff_ids": [],
+                "on_duty_only": False,
+                "call": False,
+            },
+            {
+                "agency": "police",
+                "roles": ["supervisor"],
+                "staff_ids": [],
+                "on_duty_only": False,
+                "call": False,
+            },
         ],
     },
 ]
