@@ -47,7 +47,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -521,20 +521,13 @@ class TwilioSmsGateway:
             ReconciliationUnavailable: Twilio could not be asked (any error or timeout).
             RuntimeError: if the gateway has been closed.
         """
-        client = self._twilio()
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                _TWILIO_DATE.set(None)
-                messages = await client.messages.list_async(to=to, limit=self._reconcile_limit)
-                twilio_now = _TWILIO_DATE.get()
-        except Exception as exc:
-            outcome = classify_twilio_error(exc, redact=(to, body))
-            self._report_failure("Reconciling SMS to", to, outcome)
-            # Not chained: the original exception's text can hold the number.
-            raise ReconciliationUnavailable(
-                f"could not list messages: {outcome.error_message}",
-                error_code=outcome.error_code,
-            ) from None
+        messages, twilio_now = await self._list_dated(
+            "Reconciling SMS to",
+            "messages",
+            to,
+            (to, body),
+            lambda client: client.messages.list_async(to=to, limit=self._reconcile_limit),
+        )
         # Not a reset of the reported configuration problem: listing works while the
         # sender is unusable, so only a successful send counts as the problem gone.
         cutoff = self._cutoff(since, now, twilio_now)
@@ -549,6 +542,35 @@ class TwilioSmsGateway:
                 if isinstance(sid, str) and sid and sid not in exclude:
                     return sid
         return None
+
+    async def _list_dated(
+        self,
+        action: str,
+        what: str,
+        to: str,
+        redact: tuple[str, ...],
+        list_call: Callable[[Client], Awaitable[list[Any]]],
+    ) -> tuple[list[Any], datetime | None]:
+        """``list_call``'s records with the ``Date`` of Twilio's answer (its own clock).
+
+        Raises:
+            ReconciliationUnavailable: Twilio could not be asked (any error or timeout).
+            RuntimeError: if the gateway has been closed.
+        """
+        client = self._twilio()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                _TWILIO_DATE.set(None)
+                records = await list_call(client)
+                return records, _TWILIO_DATE.get()
+        except Exception as exc:
+            outcome = classify_twilio_error(exc, redact=redact)
+            self._report_failure(action, to, outcome)
+            # Not chained: the original exception's text can hold the number.
+            raise ReconciliationUnavailable(
+                f"could not list {what}: {outcome.error_message}",
+                error_code=outcome.error_code,
+            ) from None
 
     def _cutoff(
         self, since: datetime, now: datetime | None, twilio_now: datetime | None

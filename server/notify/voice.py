@@ -27,8 +27,6 @@ from typing import Final
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from server.notify.sms import (
-    _TWILIO_DATE,
-    ReconciliationUnavailable,
     SendOutcome,
     SendResult,
     TwilioSmsGateway,
@@ -242,18 +240,13 @@ class TwilioVoiceGateway(TwilioSmsGateway):
         Raises:
             ReconciliationUnavailable: Twilio could not be asked.
         """
-        client = self._twilio()
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                _TWILIO_DATE.set(None)
-                calls = await client.calls.list_async(to=to, limit=self._reconcile_limit)
-                twilio_now = _TWILIO_DATE.get()
-        except Exception as exc:
-            outcome = classify_twilio_error(exc, redact=(to,))
-            self._report_failure("Reconciling calls to", to, outcome)
-            raise ReconciliationUnavailable(
-                f"could not list calls: {outcome.error_message}", error_code=outcome.error_code
-            ) from None
+        calls, twilio_now = await self._list_dated(
+            "Reconciling calls to",
+            "calls",
+            to,
+            (to,),
+            lambda client: client.calls.list_async(to=to, limit=self._reconcile_limit),
+        )
         cutoff = self._cutoff(since, now, twilio_now)
         for call in calls:
             sid = getattr(call, "sid", None)
