@@ -52,6 +52,14 @@ FACES: dict[str, AlertFace] = {
         AlertFace(AlertKind.MISSED_APPOINTMENT.value, N_("Missed appointment"), "teal", "double"),
         AlertFace(AlertKind.NO_CONFIRMATION.value, N_("Appointment not confirmed"), "sky", "chime"),
         AlertFace(AlertKind.NOT_READY.value, N_("Not ready for appointment"), "olive", "double"),
+        AlertFace(
+            AlertKind.HANDOVER_NOT_ACCEPTED.value, N_("Handover not accepted"), "plum", "double"
+        ),
+        AlertFace(AlertKind.REVIEW_OVERDUE.value, N_("Risk review overdue"), "sand", "chime"),
+        AlertFace(AlertKind.VISIT_OVERDUE.value, N_("Welfare visit overdue"), "indigo", "double"),
+        AlertFace(
+            AlertKind.WRONG_VISITOR.value, N_("Not the expected visitor"), "crimson", "siren"
+        ),
     )
 }
 

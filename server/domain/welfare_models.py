@@ -49,6 +49,14 @@ class AlertKind(enum.StrEnum):
     MISSED_APPOINTMENT = "missed_appointment"
     NO_CONFIRMATION = "no_confirmation"
     NOT_READY = "not_ready"
+    # The life of a case (issue 11): the receiving organisation has not accepted the
+    # handover in time; a risk assessment's review is overdue; a planned welfare visit
+    # has no record; the witness said at the door that the visitor is not the person
+    # the team sent.
+    HANDOVER_NOT_ACCEPTED = "handover_not_accepted"
+    REVIEW_OVERDUE = "review_overdue"
+    VISIT_OVERDUE = "visit_overdue"
+    WRONG_VISITOR = "wrong_visitor"
 
 
 class Severity(enum.StrEnum):
@@ -72,6 +80,10 @@ DEFAULT_SEVERITY = {
     AlertKind.MISSED_APPOINTMENT: Severity.HIGH,
     AlertKind.NO_CONFIRMATION: Severity.NORMAL,
     AlertKind.NOT_READY: Severity.HIGH,
+    AlertKind.HANDOVER_NOT_ACCEPTED: Severity.HIGH,
+    AlertKind.REVIEW_OVERDUE: Severity.NORMAL,
+    AlertKind.VISIT_OVERDUE: Severity.HIGH,
+    AlertKind.WRONG_VISITOR: Severity.CRITICAL,
 }
 
 
