@@ -37,6 +37,7 @@ from server.api.routes import (
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.console.sessions import ConsoleSessions
+from server.console.views import account as console_account
 from server.console.views import admin as console_admin
 from server.console.views import admin_playbooks as console_admin_playbooks
 from server.console.views import alert_page as console_alert_page
@@ -119,6 +120,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_caseload.routes,
         console_alerts.routes,
         console_alert_page.routes,
+        console_account.routes,
         console_admin.routes,
         console_admin_playbooks.routes,
         console_witness.routes,

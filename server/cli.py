@@ -2,7 +2,10 @@
 
 ``witnesslink admin`` works directly on the configured database (the same settings as
 the server, from ``WITNESSLINK_*`` variables or ``--data-dir``), so the first admin can
-be created before anyone can log in.
+be created before anyone can log in. It is the platform operator's tool: it creates
+agencies and their first admins (each agency then governs itself in the console),
+resets an account's TOTP, lists agencies and staff, and verifies, backs up, restores and
+re-seals — it prints no case data (no alias, phone number, note or case listing).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from aiohttp import web
 from server.app import build_app
 from server.clock import FileClock, SystemClock
 from server.config import Settings
+from server.domain.accounts import FirstAdmin
 from server.domain.audit import Actor, verify_chain
 from server.domain.events import NullEventSink
 from server.domain.models import AgencyKind, Role
@@ -43,9 +47,8 @@ FIRST_RUN_HELP = """\
 No staff accounts exist yet. This terminal keeps the server running (Ctrl+C stops
 it); in a second terminal, create an agency and the first admin with:
 
-  witnesslink admin create-agency --name "Example Police" --country DE --kind police{data_arg}
-  witnesslink admin create-staff --agency "Example Police" --username admin \\
-      --display-name "First Admin" --role admin --totp{data_arg}
+  witnesslink admin create-agency --name "Example Police" --country DE --kind police \\
+      --first-admin admin --first-admin-name "First Admin" --totp{data_arg}
 
 then sign in to the staff console at /console/ on this server.
 """
@@ -160,7 +163,26 @@ def _admin(args: argparse.Namespace) -> int:
 
     async def run(services: Services) -> int:
         accounts = services.accounts
-        if command == "create-agency":
+        if command == "create-agency" and args.first_admin:
+            agency, admin = await accounts.create_agency_with_admin(
+                ADMIN_ACTOR,
+                name=args.name,
+                country=args.country.upper(),
+                kind=AgencyKind(args.kind),
+                requires_reason=args.requires_reason,
+                first_admin=FirstAdmin(
+                    username=args.first_admin,
+                    display_name=args.first_admin_name or args.first_admin,
+                    password=_read_password(args),
+                    with_totp=args.totp,
+                ),
+            )
+            print(f"created agency {agency.id} ({agency.kind.value}, {agency.country})")
+            print(f"created staff {admin.staff.id} (admin)")
+            uri = admin.totp_uri()
+            if uri:
+                _print_totp(uri)
+        elif command == "create-agency":
             agency = await accounts.create_agency(
                 ADMIN_ACTOR,
                 name=args.name,
@@ -255,6 +277,16 @@ def _parser() -> argparse.ArgumentParser:
     agency.add_argument("--kind", required=True, choices=[k.value for k in AgencyKind])
     agency.add_argument(
         "--requires-reason", action="store_true", help="staff must give a reason to consult"
+    )
+    agency.add_argument(
+        "--first-admin",
+        metavar="USERNAME",
+        help="also create the agency's first admin (in the same transaction)",
+    )
+    agency.add_argument("--first-admin-name", help="the first admin's display name")
+    agency.add_argument("--totp", action="store_true", help="the first admin needs TOTP")
+    agency.add_argument(
+        "--password-stdin", action="store_true", help="read the first admin's password from stdin"
     )
     staff = admin_commands.add_parser("create-staff", help="create a staff account")
     staff.add_argument("--agency", required=True, help="agency name or id")

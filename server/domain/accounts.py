@@ -5,15 +5,19 @@ at rest, and a code's time step can be used only once. Logging in from a new cli
 registers that client as a device with its own keys. Every attempt, good or bad, is
 audited and rate-limited per username and per network address.
 
-Administration (the ``manager`` methods) is for supervisors and admins:
+Administration (the ``manager`` methods) is for an agency's supervisors and admins,
+each within their own agency only (see :mod:`server.domain.agency_scope`):
 
-* admins manage every agency and every account, and alone create agencies and admins;
-* supervisors manage the accounts of their own agency only, never an admin's account,
-  and never grant the admin role;
+* nobody manages another agency's accounts, policy or playbooks, or reads its audit
+  entries; such attempts are refused and audited. Agencies and their first admins are
+  created by the platform operator with the command line (:meth:`create_agency`,
+  :meth:`create_staff` with a system actor), never through the console;
+* admins manage every account of their agency and alone grant the admin role;
+  supervisors manage their agency's accounts but never an admin's account;
 * nobody changes their own role or deactivates their own account, so the last admin
   can never lock everyone out;
-* the audit log is readable by admins in full, and by supervisors for their agency's
-  cases, staff and the agency itself; reading it is itself audited.
+* the audit log is readable by an agency's supervisors and admins for what concerns
+  their agency; reading it is itself audited.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pyotp
 
 from server.clock import Clock, iso
 from server.domain.access import SUPERVISING_ROLES
+from server.domain.agency_scope import AgencyScope, refuse_outside_agency, require_own_agency
 from server.domain.audit import Actor, AuditLog, ChainReport, verify_chain
 from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy
 from server.domain.login_throttle import LoginThrottle
@@ -88,6 +93,19 @@ class NewStaff:
 
 
 @dataclass(frozen=True, slots=True)
+class FirstAdmin:
+    """The first admin of a new agency, made with it by the platform operator."""
+
+    username: str
+    display_name: str
+    password: str
+    with_totp: bool = True
+
+    def __repr__(self) -> str:
+        return f"FirstAdmin({self.username!r}, <password hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
 class AccessChange:
     """An account whose access changed, and its devices (to evict cached credentials
     and drop live connections)."""
@@ -127,7 +145,6 @@ class AuditPage:
 
     entries: list[AuditEntry]
     next_before_seq: int | None
-    whole_log: bool
     actors: dict[str, Staff] = field(default_factory=dict)
 
 
@@ -159,11 +176,53 @@ class AccountService:
         kind: AgencyKind,
         requires_reason: bool = False,
     ) -> Agency:
-        """Create an agency.
+        """Create an agency: the platform operator's task (the command line); no
+        agency's admin creates agencies.
 
         Raises:
             InvalidInput: empty name or a country that is not ISO 3166 alpha-2.
             Conflict: the name is taken.
+        """
+        agency, _ = await self._create_agency(actor, name, country, kind, requires_reason, None)
+        return agency
+
+    async def create_agency_with_admin(
+        self,
+        actor: Actor,
+        *,
+        name: str,
+        country: str,
+        kind: AgencyKind,
+        first_admin: FirstAdmin,
+        requires_reason: bool = False,
+    ) -> tuple[Agency, NewStaff]:
+        """Create an agency and its first admin in one transaction (both or neither).
+
+        Raises:
+            InvalidInput, Conflict: see :meth:`create_agency` and :meth:`create_staff`.
+        """
+        agency, admin = await self._create_agency(
+            actor, name, country, kind, requires_reason, first_admin
+        )
+        assert admin is not None
+        return agency, admin
+
+    async def _create_agency(
+        self,
+        actor: Actor,
+        name: str,
+        country: str,
+        kind: AgencyKind,
+        requires_reason: bool,
+        first_admin: FirstAdmin | None,
+    ) -> tuple[Agency, NewStaff | None]:
+        """Create an agency, and with ``first_admin`` its first admin in the same
+        transaction.
+
+        Raises:
+            InvalidInput: empty name, a country that is not ISO 3166 alpha-2, or a bad
+                first admin (see :meth:`create_staff`).
+            Conflict: the name or the admin's username is taken.
         """
         name = name.strip()
         if not name or len(name) > 200:
@@ -178,6 +237,18 @@ class AccountService:
             requires_reason=requires_reason,
             created_at=self._clock.now(),
         )
+        admin = (
+            None
+            if first_admin is None
+            else await self._new_staff(
+                agency.id,
+                first_admin.username,
+                first_admin.display_name,
+                Role.ADMIN,
+                first_admin.password,
+                first_admin.with_totp,
+            )
+        )
         async with self._store.write() as uow:
             await uow.agencies.insert(agency)
             await self._audit.append(
@@ -187,7 +258,9 @@ class AccountService:
                 subject=("agency", agency.id),
                 details={"kind": kind.value, "country": country},
             )
-        return agency
+            if admin is not None:
+                await self._insert_staff(uow, actor, admin)
+        return agency, admin
 
     async def create_staff(
         self,
@@ -206,6 +279,29 @@ class AccountService:
             InvalidInput: bad username, short password, empty display name.
             NotFound: no such agency.
             Conflict: the username is taken.
+        """
+        created = await self._new_staff(
+            agency_id, username, display_name, role, password, with_totp
+        )
+        async with self._store.write() as uow:
+            if await uow.agencies.get(agency_id) is None:
+                raise NotFound("No such agency")
+            await self._insert_staff(uow, actor, created)
+        return created
+
+    async def _new_staff(
+        self,
+        agency_id: str,
+        username: str,
+        display_name: str,
+        role: Role,
+        password: str,
+        with_totp: bool,
+    ) -> NewStaff:
+        """A validated account, its password hashed, not yet stored.
+
+        Raises:
+            InvalidInput: bad username, short password, empty display name.
         """
         if not _USERNAME.match(username):
             raise InvalidInput(
@@ -230,18 +326,23 @@ class AccountService:
             active=True,
             created_at=self._clock.now(),
         )
-        async with self._store.write() as uow:
-            if await uow.agencies.get(agency_id) is None:
-                raise NotFound("No such agency")
-            await uow.staff.insert(staff)
-            await self._audit.append(
-                uow.audit,
-                actor,
-                "staff.created",
-                subject=("staff", staff.id),
-                details={"agency_id": agency_id, "role": role.value, "totp": with_totp},
-            )
         return NewStaff(staff, totp_secret)
+
+    async def _insert_staff(self, uow: UnitOfWork, actor: Actor, created: NewStaff) -> None:
+        """Raises: Conflict (the username is taken)."""
+        staff = created.staff
+        await uow.staff.insert(staff)
+        await self._audit.append(
+            uow.audit,
+            actor,
+            "staff.created",
+            subject=("staff", staff.id),
+            details={
+                "agency_id": staff.agency_id,
+                "role": staff.role.value,
+                "totp": created.totp_secret is not None,
+            },
+        )
 
     async def set_totp(self, actor: Actor, staff_id: str, *, enabled: bool) -> str | None:
         """Turn TOTP on with a fresh secret (returned once) or off; resets a lost device.
@@ -406,7 +507,7 @@ class AccountService:
                     return True
         return False
 
-    # --- administration (supervisors and admins) -------------------------------------
+    # --- administration (an agency's supervisors and admins) --------------------------
 
     @staticmethod
     def require_manager(manager: Staff) -> None:
@@ -414,104 +515,93 @@ class AccountService:
         if not manager.active or manager.role not in SUPERVISING_ROLES:
             raise Forbidden("Only supervisors and admins can use the administration pages")
 
-    @staticmethod
-    def _check_agency_access(manager: Staff, agency_id: str) -> None:
-        AccountService.require_manager(manager)
-        if manager.role is not Role.ADMIN and manager.agency_id != agency_id:
-            raise Forbidden("Supervisors manage their own agency only")
-
-    @staticmethod
-    def _check_staff_access(manager: Staff, target: Staff) -> None:
-        """Raises: NotFound (another agency, for a supervisor), Forbidden (an admin's
-        account, for a supervisor)."""
-        AccountService.require_manager(manager)
-        if manager.role is Role.ADMIN:
-            return
-        if target.agency_id != manager.agency_id:
-            raise NotFound("No such staff member")
-        if target.role is Role.ADMIN:
-            raise Forbidden("Only admins can change an admin's account")
+    async def _check_agency_access(self, manager: Staff, agency_id: str, attempted: str) -> None:
+        """Raises: Forbidden (not a manager, or another agency: audited)."""
+        self.require_manager(manager)
+        await require_own_agency(
+            self._store,
+            self._audit,
+            manager,
+            agency_id,
+            attempted,
+            roles=SUPERVISING_ROLES,
+            refusal="You manage your own agency only",
+        )
 
     @staticmethod
     def _check_grantable(manager: Staff, role: Role) -> None:
         if role is Role.ADMIN and manager.role is not Role.ADMIN:
             raise Forbidden("Only admins can grant the admin role")
 
-    async def _managed_staff(self, uow: UnitOfWork, manager: Staff, staff_id: str) -> Staff:
-        target = await uow.staff.get(staff_id)
+    async def _managed_staff(
+        self, manager: Staff, staff_id: str, attempted: str, *, admins_too: bool = False
+    ) -> Staff:
+        """An account of the manager's own agency.
+
+        Raises:
+            Forbidden: not a manager; an admin's account, for a supervisor (unless
+                ``admins_too``).
+            NotFound: no such account, or one of another agency (audited: the
+                refusal names the account, which exists).
+        """
+        self.require_manager(manager)
+        async with self._store.read() as uow:
+            target = await uow.staff.get(staff_id)
         if target is None:
-            self.require_manager(manager)
             raise NotFound("No such staff member")
-        self._check_staff_access(manager, target)
+        if target.agency_id != manager.agency_id:
+            await refuse_outside_agency(
+                self._store,
+                self._audit,
+                manager.id,
+                attempted,
+                NotFound("No such staff member"),
+                subject=("staff", target.id),
+            )
+        if target.role is Role.ADMIN and manager.role is not Role.ADMIN and not admins_too:
+            raise Forbidden("Only admins can change an admin's account")
         return target
 
     async def agencies_for(self, manager: Staff) -> list[Agency]:
-        """The agencies ``manager`` administers: all for admins, their own for supervisors.
+        """The agency ``manager`` administers: their own, whatever their role.
 
         Raises:
             Forbidden: not a supervisor or admin.
         """
         self.require_manager(manager)
         async with self._store.read() as uow:
-            if manager.role is Role.ADMIN:
-                return await uow.agencies.list()
             own = await uow.agencies.get(manager.agency_id)
         return [] if own is None else [own]
 
-    async def managed_agency(self, manager: Staff, agency_id: str) -> Agency:
-        """Raises: Forbidden (not a manager, or another agency for a supervisor); NotFound."""
-        self._check_agency_access(manager, agency_id)
+    async def managed_agency(
+        self, manager: Staff, agency_id: str, *, attempted: str = "agency.view"
+    ) -> Agency:
+        """Raises: Forbidden (not a manager, or another agency: audited); NotFound."""
+        await self._check_agency_access(manager, agency_id, attempted)
         async with self._store.read() as uow:
             agency = await uow.agencies.get(agency_id)
         if agency is None:
             raise NotFound("No such agency")
         return agency
 
-    async def add_agency(
-        self,
-        manager: Staff,
-        *,
-        name: str,
-        country: str,
-        kind: AgencyKind,
-        requires_reason: bool = False,
-    ) -> Agency:
-        """Create an agency on behalf of an admin.
-
-        Raises:
-            Forbidden: not an admin.
-            InvalidInput, Conflict: see :meth:`create_agency`.
-        """
-        self.require_manager(manager)
-        if manager.role is not Role.ADMIN:
-            raise Forbidden("Only admins create agencies")
-        return await self.create_agency(
-            Actor.staff(manager.id),
-            name=name,
-            country=country.strip().upper(),
-            kind=kind,
-            requires_reason=requires_reason,
-        )
-
     async def list_staff(self, manager: Staff, agency_id: str) -> list[Staff]:
-        """Every account of an agency, active or not, by username.
+        """Every account of the manager's agency, active or not, by username.
 
         Raises:
             Forbidden, NotFound: see :meth:`managed_agency`.
         """
-        await self.managed_agency(manager, agency_id)
+        await self.managed_agency(manager, agency_id, attempted="staff.list")
         async with self._store.read() as uow:
             return await uow.staff.list_by_agency(agency_id)
 
     async def staff_member(self, manager: Staff, staff_id: str) -> Staff:
-        """One account the manager administers.
+        """One account of the manager's agency.
 
         Raises:
             Forbidden: an admin's account (for supervisors).
-            NotFound: no such staff member (or another agency, for supervisors).
+            NotFound: no such staff member, or another agency's (audited).
         """
-        async with self._store.read() as uow:
-            return await self._managed_staff(uow, manager, staff_id)
+        return await self._managed_staff(manager, staff_id, "staff.view")
 
     async def add_staff(
         self,
@@ -524,14 +614,14 @@ class AccountService:
         password: str,
         with_totp: bool = False,
     ) -> NewStaff:
-        """Create an account in an agency the manager administers.
+        """Create an account in the manager's own agency.
 
         Raises:
-            Forbidden: another agency (supervisors), or the admin role granted by a
+            Forbidden: another agency (audited), or the admin role granted by a
                 supervisor.
             InvalidInput, NotFound, Conflict: see :meth:`create_staff`.
         """
-        self._check_agency_access(manager, agency_id)
+        await self._check_agency_access(manager, agency_id, "staff.create")
         self._check_grantable(manager, role)
         return await self.create_staff(
             Actor.staff(manager.id),
@@ -549,21 +639,23 @@ class AccountService:
         Raises:
             Forbidden: one's own account, an admin's account or the admin role (for
                 supervisors).
-            NotFound: no such staff member (or another agency, for supervisors).
+            NotFound: no such staff member, or another agency's (audited).
         """
+        target = await self._managed_staff(manager, staff_id, "staff.role_change")
+        if target.id == manager.id:
+            raise Forbidden("You cannot change your own role")
+        self._check_grantable(manager, role)
         async with self._store.write() as uow:
-            target = await self._managed_staff(uow, manager, staff_id)
-            if target.id == manager.id:
-                raise Forbidden("You cannot change your own role")
-            self._check_grantable(manager, role)
-            if target.role is not role:
+            current = await uow.staff.get(target.id)
+            assert current is not None
+            if current.role is not role:
                 await uow.staff.set_role(target.id, role.value)
                 await self._audit.append(
                     uow.audit,
                     Actor.staff(manager.id),
                     "staff.role_changed",
                     subject=("staff", target.id),
-                    details={"from": target.role.value, "to": role.value},
+                    details={"from": current.role.value, "to": role.value},
                 )
             devices = await uow.devices.list_for_owner(OwnerKind.STAFF, target.id)
             changed = await uow.staff.get(target.id)
@@ -576,14 +668,16 @@ class AccountService:
 
         Raises:
             Forbidden: one's own account, or an admin's account (for supervisors).
-            NotFound: no such staff member (or another agency, for supervisors).
+            NotFound: no such staff member, or another agency's (audited).
         """
+        target = await self._managed_staff(manager, staff_id, "staff.active_change")
+        if target.id == manager.id:
+            raise Forbidden("You cannot deactivate or reactivate your own account")
         async with self._store.write() as uow:
-            target = await self._managed_staff(uow, manager, staff_id)
-            if target.id == manager.id:
-                raise Forbidden("You cannot deactivate or reactivate your own account")
+            current = await uow.staff.get(target.id)
+            assert current is not None
             ended = 0
-            if target.active is not active:
+            if current.active is not active:
                 await uow.staff.set_active(target.id, active)
                 if not active:
                     ended = await uow.console_sessions.delete_for_staff(target.id)
@@ -605,11 +699,11 @@ class AccountService:
 
         Raises:
             Forbidden: an admin's account (for supervisors).
-            NotFound: no such staff member (or another agency, for supervisors).
+            NotFound: no such staff member, or another agency's (audited).
         """
+        target = await self._managed_staff(manager, staff_id, "staff.totp_reset")
         secret = pyotp.random_base32() if enabled else None
         async with self._store.write() as uow:
-            target = await self._managed_staff(uow, manager, staff_id)
             await uow.staff.set_totp(
                 target.id, None if secret is None else self._sealer.seal(secret)
             )
@@ -624,14 +718,36 @@ class AccountService:
         assert changed is not None
         return NewStaff(changed, secret)
 
+    async def set_staff_on_duty(self, manager: Staff, staff_id: str, on_duty: bool) -> Staff:
+        """Put an account of the manager's own agency on or off duty (escalation levels
+        that reach "on duty only" skip those off duty).
+
+        Raises:
+            Forbidden: not a manager.
+            NotFound: no such staff member, or another agency's (audited).
+        """
+        target = await self._managed_staff(manager, staff_id, "staff.duty_change", admins_too=True)
+        async with self._store.write() as uow:
+            await uow.staff.set_on_duty(target.id, on_duty)
+            await self._audit.append(
+                uow.audit,
+                Actor.staff(manager.id),
+                "staff.duty_changed",
+                subject=("staff", target.id),
+                details={"on_duty": on_duty},
+            )
+            changed = await uow.staff.get(target.id)
+        assert changed is not None
+        return changed
+
     async def agency_policy(self, manager: Staff, agency_id: str) -> tuple[EscalationPolicy, str]:
-        """An agency's default escalation policy and where it comes from
+        """The manager's agency's default escalation policy and where it comes from
         (``agency:<id>``, or ``default`` for the built-in one).
 
         Raises:
             Forbidden, NotFound: see :meth:`managed_agency`.
         """
-        await self.managed_agency(manager, agency_id)
+        await self.managed_agency(manager, agency_id, attempted="agency.policy_view")
         scope = f"agency:{agency_id}"
         async with self._store.read() as uow:
             spec = await uow.policies.get(scope)
@@ -645,10 +761,11 @@ class AccountService:
         """A page of the audit log, newest first; the consultation is itself audited
         (``audit.viewed`` with the filters) before anything is returned.
 
-        Admins see every entry. Supervisors see entries about their agency's cases
-        (by case id or case subject), entries whose actor or subject is a staff member of
-        their agency, and entries about the agency itself; other entries are filtered out
-        after the query, reading at most a bounded number of rows per page.
+        Supervisors and admins alike see only what
+        :meth:`~server.domain.agency_scope.AgencyScope.sees` allows their agency. The
+        filters narrow the query; the agency's rule is applied to every row after it,
+        so no filter, cursor or count reaches another agency's entries. At most a
+        bounded number of rows is read per page (the page then offers "older entries").
 
         Raises:
             Forbidden: not a supervisor or admin.
@@ -658,51 +775,33 @@ class AccountService:
         for value in (filters.actor_id, filters.case_id, filters.action):
             if value is not None and len(value) > _MAX_FILTER_LENGTH:
                 raise InvalidInput("audit filters are limited to 100 characters")
-        whole_log = manager.role is Role.ADMIN
         entries: list[AuditEntry] = []
-        next_before: int | None = None
         async with self._store.read() as uow:
-            if whole_log:
+            scope = await AgencyScope.load(uow, manager.agency_id)
+            cursor = filters.before_seq
+            scanned = 0
+            while len(entries) < page_size:
                 batch = await uow.audit.query(
                     case_id=filters.case_id,
                     actor_id=filters.actor_id,
                     action=filters.action,
                     since=filters.since,
                     until=filters.until,
-                    limit=page_size,
-                    before_seq=filters.before_seq,
+                    limit=_AUDIT_SCAN_BATCH,
+                    before_seq=cursor,
                 )
-                entries = batch
-                if len(batch) == page_size:
-                    next_before = batch[-1].seq
-            else:
-                case_ids = {c.id for c in await uow.cases.list_for_agency(manager.agency_id)}
-                staff_ids = {s.id for s in await uow.staff.list_by_agency(manager.agency_id)}
-                cursor = filters.before_seq
-                scanned = 0
-                while len(entries) < page_size:
-                    batch = await uow.audit.query(
-                        case_id=filters.case_id,
-                        actor_id=filters.actor_id,
-                        action=filters.action,
-                        since=filters.since,
-                        until=filters.until,
-                        limit=_AUDIT_SCAN_BATCH,
-                        before_seq=cursor,
-                    )
-                    for entry in batch:
-                        cursor = entry.seq
-                        if _concerns_agency(entry, manager.agency_id, case_ids, staff_ids):
-                            entries.append(entry)
-                            if len(entries) == page_size:
-                                break
-                    scanned += len(batch)
-                    if len(batch) < _AUDIT_SCAN_BATCH and len(entries) < page_size:
-                        cursor = None  # the log is exhausted
-                        break
-                    if scanned >= _AUDIT_SCAN_LIMIT:
-                        break
-                next_before = cursor
+                for entry in batch:
+                    cursor = entry.seq
+                    if scope.sees(entry):
+                        entries.append(entry)
+                        if len(entries) == page_size:
+                            break
+                scanned += len(batch)
+                if len(batch) < _AUDIT_SCAN_BATCH and len(entries) < page_size:
+                    cursor = None  # the log is exhausted
+                    break
+                if scanned >= _AUDIT_SCAN_LIMIT:
+                    break
             actor_ids = sorted(
                 {e.actor_id for e in entries if e.actor_kind == "staff" and e.actor_id}
             )
@@ -718,16 +817,23 @@ class AccountService:
                 "audit.viewed",
                 details={**filters.as_details(), "entries": len(entries)},
             )
-        return AuditPage(entries, next_before, whole_log, actors)
+        return AuditPage(entries, cursor, actors)
 
     async def verify_audit_chain(self, manager: Staff) -> ChainReport:
         """Recompute the whole audit chain; the check is itself audited.
+
+        The whole chain is checked (a gap anywhere breaks it for everyone), but the
+        report counts only the entries the manager's agency may read, so the check
+        does not reveal how much other agencies do. The operator's
+        ``witnesslink admin verify-audit`` reports the whole count.
 
         Raises:
             Forbidden: not a supervisor or admin.
         """
         self.require_manager(manager)
-        report = await verify_chain(self._store)
+        async with self._store.read() as uow:
+            scope = await AgencyScope.load(uow, manager.agency_id)
+        report = await verify_chain(self._store, counted=scope.sees)
         async with self._store.write() as uow:
             await self._audit.append(
                 uow.audit,
@@ -740,19 +846,3 @@ class AccountService:
                 },
             )
         return report
-
-
-def _concerns_agency(
-    entry: AuditEntry, agency_id: str, case_ids: set[str], staff_ids: set[str]
-) -> bool:
-    """Whether a supervisor of ``agency_id`` may read this audit entry."""
-    if entry.case_id is not None and entry.case_id in case_ids:
-        return True
-    if entry.actor_kind == "staff" and entry.actor_id in staff_ids:
-        return True
-    subject = (entry.subject_kind, entry.subject_id)
-    return (
-        (subject[0] == "staff" and subject[1] in staff_ids)
-        or (subject[0] == "case" and subject[1] in case_ids)
-        or subject == ("agency", agency_id)
-    )

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from server.clock import Clock
 from server.domain.access import can_view_case
+from server.domain.agency_scope import require_own_agency
 from server.domain.audit import Actor, AuditLog
 from server.domain.models import Role, Staff
 from server.domain.welfare_models import Alert, AlertKind
-from server.errors import Forbidden, InvalidInput, NotFound
+from server.errors import InvalidInput, NotFound
 from server.security.sealing import Sealer
 from server.storage.protocols import Store, UnitOfWork
 
@@ -65,7 +66,7 @@ class AlertGuidance:
         Raises:
             Forbidden: not an admin of that agency.
         """
-        self._require_admin(staff, agency_id)
+        await self._require_admin(staff, agency_id, "playbook.view")
         async with self._store.read() as uow:
             return {
                 kind: p.steps for kind, p in (await uow.alert_response.playbooks(agency_id)).items()
@@ -78,7 +79,7 @@ class AlertGuidance:
             Forbidden: not an admin of that agency.
             InvalidInput: an unknown kind, or steps too long or with control characters.
         """
-        self._require_admin(staff, agency_id)
+        await self._require_admin(staff, agency_id, "playbook.change")
         if kind not in {k.value for k in AlertKind}:
             raise InvalidInput("unknown alert kind")
         steps = clean_text(steps, MAX_PLAYBOOK, "the steps")
@@ -94,10 +95,17 @@ class AlertGuidance:
                 details={"kind": kind, "removed": not steps},
             )
 
-    @staticmethod
-    def _require_admin(staff: Staff, agency_id: str) -> None:
-        if not staff.active or staff.role is not Role.ADMIN or staff.agency_id != agency_id:
-            raise Forbidden("Only the agency's admins edit its playbooks")
+    async def _require_admin(self, staff: Staff, agency_id: str, attempted: str) -> None:
+        """Raises: Forbidden (another agency's admin: audited)."""
+        await require_own_agency(
+            self._store,
+            self._audit,
+            staff,
+            agency_id,
+            attempted,
+            roles=frozenset({Role.ADMIN}),
+            refusal="Only the agency's admins edit its playbooks",
+        )
 
     async def _case_of_witness(self, uow: UnitOfWork, staff: Staff, witness_id: str) -> str:
         witness = await uow.witnesses.get(witness_id)

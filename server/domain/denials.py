@@ -59,11 +59,16 @@ async def audit_denied(
     attempted: str,
     *,
     target: str | None = None,
+    subject: tuple[str, str] | None = None,
 ) -> None:
     """Append ``access.denied`` in a transaction of its own (the refused request's
     transaction, if any, is rolled back) — unless the same actor had the same attempt
     on the same target (``target``, else the case, and the request) refused within
-    the window."""
+    the window.
+
+    ``subject`` names what was attempted on when it is not a case (a staff account or an
+    agency of another agency, for the administration's refusals); the caller passes
+    only things that exist, so made-up ids never reach the log."""
     _handled.set(True)
     same_target = f"{target or case_id or ''} {_request.get()}"
     if not audit.refusals.first_in_window(actor, attempted, same_target):
@@ -74,7 +79,7 @@ async def audit_denied(
             uow.audit,
             actor,
             "access.denied",
-            subject=("case", case_id) if exists and case_id else None,
+            subject=("case", case_id) if exists and case_id else subject,
             case_id=case_id if exists else None,
             details={"attempted": attempted},
         )

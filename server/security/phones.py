@@ -37,6 +37,15 @@ def normalise_phone(number: str) -> str:
     return compact
 
 
+def masked_phone(number: str) -> str:
+    """An E.164 number with all but its country prefix's first digit and its last three
+    digits hidden (``+4•••••••678``): enough for its owner to recognise it, too little
+    for someone reading over their shoulder to call it."""
+    if len(number) < 6:
+        return "•" * len(number)
+    return number[:2] + "•" * (len(number) - 5) + number[-3:]
+
+
 def normalise_word(word: str) -> str:
     """Case, accents and surrounding space do not matter in an SMS code word."""
     decomposed = unicodedata.normalize("NFKD", word.strip().casefold())

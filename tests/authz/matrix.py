@@ -21,6 +21,10 @@ FW    a support worker of an agency not on case A (a second Romanian support age
 FS    a supervisor of an agency not on case A (the French police)
 SV    a supervisor of case A's police agency, not assigned to the case
 AD    an admin of case A's police agency, not assigned to the case
+SA    an admin of case A's support agency (the review's attacker: a foreign support
+      organisation's admin reaching into the police agency), not assigned to the case.
+      The admin routes point at the police agency and its staff, so this column shows
+      every agency governing itself: AD's 2xx are SA's 403/404 there
 OP    the platform operator: agencies and first admins are made with the command line
       (``witnesslink admin …``); there is no operator credential in the HTTP API, so
       every cell is ``-`` (no HTTP surface) and nothing is sent
@@ -74,6 +78,7 @@ class Actor(enum.Enum):
     FOREIGN_SUPERVISOR = "FS"
     SUPERVISOR = "SV"
     ADMIN = "AD"
+    SUPPORT_ADMIN = "SA"
     OPERATOR = "OP"
     REVOKED = "RV"
     ANONYMOUS = "AN"
@@ -84,169 +89,173 @@ class Actor(enum.Enum):
 NO_SURFACE = "-"
 
 TABLE = """
-method  route                                                                W    OW   O    SW   CO   FO   FW   FS   SV   AD   OP   RV   AN   XS
+method  route                                                                W    OW   O    SW   CO   FO   FW   FS   SV   AD   SA   OP   RV   AN   XS
 # accounts
-POST    /v1/auth/login                                                       401  401  401  401  401  401  401  401  401  401  -    401  401  401
-GET     /v1/me                                                               200  200  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/devices                                                          200  200  200  200  200  200  200  200  200  200  -    401  401  401
-POST    /v1/devices/{device_id}/revoke                                       200  404  200  403  404  404  404  404  200  200  -    401  401  401
+POST    /v1/auth/login                                                       401  401  401  401  401  401  401  401  401  401  401  -    401  401  401
+GET     /v1/me                                                               200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/devices                                                          200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+POST    /v1/devices/{device_id}/revoke                                       200  404  200  403  404  404  404  404  200  200  200  -    401  401  401
 # cases
-GET     /v1/cases                                                            403  403  200  200  200  200  200  200  200  200  -    401  401  401
-POST    /v1/cases                                                            403  403  201  403  201  201  403  201  201  201  -    401  401  401
-GET     /v1/cases/{case_id}                                                  403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/cases/{case_id}/staff                                            403  403  200  200  404  404  404  404  200  200  -    401  401  401
-DELETE  /v1/cases/{case_id}/staff/{staff_id}                                 403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/cases/{case_id}/witness                                          403  403  201  403  404  404  404  404  201  201  -    401  401  401
-POST    /v1/cases/{case_id}/close                                            403  403  200  403  404  404  404  404  200  200  -    401  401  401
+GET     /v1/cases                                                            403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
+POST    /v1/cases                                                            403  403  201  403  201  201  403  201  201  201  403  -    401  401  401
+GET     /v1/cases/{case_id}                                                  403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/cases/{case_id}/staff                                            403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+DELETE  /v1/cases/{case_id}/staff/{staff_id}                                 403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/cases/{case_id}/witness                                          403  403  201  403  404  404  404  404  201  201  201  -    401  401  401
+POST    /v1/cases/{case_id}/close                                            403  403  200  403  404  404  404  404  200  200  200  -    401  401  401
 # keys
-GET     /v1/cases/{case_id}/devices                                          200  404  200  200  404  404  404  404  404  404  -    401  401  401
-POST    /v1/keys                                                             200  200  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/keys/count                                                       200  200  200  200  200  200  200  200  200  200  -    401  401  401
-POST    /v1/keys/claim                                                       200  404  200  200  404  404  404  404  404  404  -    401  401  401
+GET     /v1/cases/{case_id}/devices                                          200  404  200  200  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/keys                                                             200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/keys/count                                                       200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+POST    /v1/keys/claim                                                       200  404  200  200  404  404  404  404  404  404  404  -    401  401  401
 # identities
-PUT     /v1/me/device-keys                                                   422  422  422  422  422  422  422  422  422  422  -    401  401  401
-PUT     /v1/me/identity                                                      422  422  422  422  422  422  422  422  422  422  -    401  401  401
-GET     /v1/me/identity                                                      200  200  200  200  200  200  200  200  200  200  -    401  401  401
-PUT     /v1/me/identity-backup                                               403  403  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/me/identity-backup                                               404  404  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/staff/{staff_id}/identity                                        403  403  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/cases/{case_id}/keys                                             200  404  200  200  404  404  404  404  404  404  -    401  401  401
-PUT     /v1/cases/{case_id}/roster                                           403  404  200  403  404  404  404  404  404  404  -    401  401  401
-GET     /v1/cases/{case_id}/roster                                           200  404  200  200  404  404  404  404  404  404  -    401  401  401
+PUT     /v1/me/device-keys                                                   422  422  422  422  422  422  422  422  422  422  422  -    401  401  401
+PUT     /v1/me/identity                                                      422  422  422  422  422  422  422  422  422  422  422  -    401  401  401
+GET     /v1/me/identity                                                      200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+PUT     /v1/me/identity-backup                                               403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/me/identity-backup                                               404  404  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/staff/{staff_id}/identity                                        403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/cases/{case_id}/keys                                             200  404  200  200  404  404  404  404  404  404  404  -    401  401  401
+PUT     /v1/cases/{case_id}/roster                                           403  404  200  403  404  404  404  404  404  404  404  -    401  401  401
+GET     /v1/cases/{case_id}/roster                                           200  404  200  200  404  404  404  404  404  404  404  -    401  401  401
 # enrolment
-POST    /v1/witnesses/{witness_id}/enrolments                                403  403  201  403  404  404  404  404  201  201  -    401  401  401
-GET     /v1/enrolments/{enrolment_id}                                        403  403  200  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/enrolments/{enrolment_id}/reveal                                 403  403  422  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/enrolments/{enrolment_id}/complete                               403  403  409  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/enrolments/{enrolment_id}/abort                                  403  403  200  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/enrol                                                            422  422  422  422  422  422  422  422  422  422  -    422  422  422
-PUT     /v1/me/enrolment/nonce                                               409  409  403  403  403  403  403  403  403  403  -    401  401  401
-GET     /v1/me/enrolment                                                     200  200  404  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/me/enrolment/abort                                               409  409  404  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/witnesses/{witness_id}/enrolments                                403  403  201  403  404  404  404  404  201  201  201  -    401  401  401
+GET     /v1/enrolments/{enrolment_id}                                        403  403  200  404  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/enrolments/{enrolment_id}/reveal                                 403  403  422  404  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/enrolments/{enrolment_id}/complete                               403  403  409  404  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/enrolments/{enrolment_id}/abort                                  403  403  200  404  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/enrol                                                            422  422  422  422  422  422  422  422  422  422  422  -    422  422  422
+PUT     /v1/me/enrolment/nonce                                               409  409  403  403  403  403  403  403  403  403  403  -    401  401  401
+GET     /v1/me/enrolment                                                     200  200  404  404  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/me/enrolment/abort                                               409  409  404  404  404  404  404  404  404  404  404  -    401  401  401
 # messages
-PUT     /v1/cases/{case_id}/messages/{message_id}                            201  404  201  201  404  404  404  404  404  404  -    401  401  401
-PUT     /v1/cases/{case_id}/messages/{message_id}/copies/{device_id}         201  404  201  201  404  404  404  404  404  404  -    401  401  401
-GET     /v1/messages                                                         200  200  200  200  200  200  200  200  200  200  -    401  401  401
-POST    /v1/messages/ack                                                     200  200  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/events                                                           200  200  200  200  200  200  200  200  200  200  -    401  401  401
-POST    /v1/events/ack                                                       200  200  200  200  200  200  200  200  200  200  -    401  401  401
-POST    /v1/cases/{case_id}/attachments                                      201  404  201  201  404  404  404  404  404  404  -    401  401  401
-GET     /v1/attachments/{attachment_id}                                      404  404  200  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/attachments/{attachment_id}/ack                                  404  404  200  404  404  404  404  404  404  404  -    401  401  401
+PUT     /v1/cases/{case_id}/messages/{message_id}                            201  404  201  201  404  404  404  404  404  404  404  -    401  401  401
+PUT     /v1/cases/{case_id}/messages/{message_id}/copies/{device_id}         201  404  201  201  404  404  404  404  404  404  404  -    401  401  401
+GET     /v1/messages                                                         200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+POST    /v1/messages/ack                                                     200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/events                                                           200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+POST    /v1/events/ack                                                       200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
+POST    /v1/cases/{case_id}/attachments                                      201  404  201  201  404  404  404  404  404  404  404  -    401  401  401
+GET     /v1/attachments/{attachment_id}                                      404  404  200  404  404  404  404  404  404  404  404  -    401  401  401
+POST    /v1/attachments/{attachment_id}/ack                                  404  404  200  404  404  404  404  404  404  404  404  -    401  401  401
 # realtime
-GET     /v1/ws                                                               101  101  101  101  101  101  101  101  101  101  -    401  401  401
+GET     /v1/ws                                                               101  101  101  101  101  101  101  101  101  101  101  -    401  401  401
 # health
-GET     /healthz                                                             200  200  200  200  200  200  200  200  200  200  -    200  200  200
-GET     /livez                                                               200  200  200  200  200  200  200  200  200  200  -    200  200  200
-GET     /readyz                                                              200  200  200  200  200  200  200  200  200  200  -    200  200  200
+GET     /healthz                                                             200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
+GET     /livez                                                               200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
+GET     /readyz                                                              200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # welfare
-GET     /v1/checkins/current                                                 200  200  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/checkins/{checkin_id}/response                                   200  404  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/heartbeat                                                        200  200  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/panic                                                            202  202  403  403  403  403  403  403  403  403  -    401  401  401
-PUT     /v1/me/sms-words                                                     200  200  403  403  403  403  403  403  403  403  -    401  401  401
-GET     /v1/witnesses/{witness_id}/checkin-plan                              403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/witnesses/{witness_id}/checkin-plan                              403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/witnesses/{witness_id}/checkin-plan/pause                        403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/witnesses/{witness_id}/checkin-plan/resume                       403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/witnesses/{witness_id}/phone                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/witnesses/{witness_id}/voice                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/me/phone                                                         403  403  200  200  200  200  200  200  200  200  -    401  401  401
-PUT     /v1/me/duty                                                          403  403  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/cases/{case_id}/welfare-settings                                 403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/cases/{case_id}/welfare-settings                                 403  403  200  200  404  404  404  404  200  200  -    401  401  401
-GET     /v1/cases/{case_id}/escalation-policy                                403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/cases/{case_id}/escalation-policy                                403  403  200  200  404  404  404  404  200  200  -    401  401  401
-PUT     /v1/agencies/{agency_id}/escalation-policy                           403  403  403  403  403  403  403  403  200  200  -    401  401  401
+GET     /v1/checkins/current                                                 200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/checkins/{checkin_id}/response                                   200  404  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/heartbeat                                                        200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/panic                                                            202  202  403  403  403  403  403  403  403  403  403  -    401  401  401
+PUT     /v1/me/sms-words                                                     200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
+GET     /v1/witnesses/{witness_id}/checkin-plan                              403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/witnesses/{witness_id}/checkin-plan                              403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/witnesses/{witness_id}/checkin-plan/pause                        403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/witnesses/{witness_id}/checkin-plan/resume                       403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/witnesses/{witness_id}/phone                                     403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/witnesses/{witness_id}/voice                                     403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/me/phone                                                         403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
+PUT     /v1/me/duty                                                          403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/cases/{case_id}/welfare-settings                                 403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/cases/{case_id}/welfare-settings                                 403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+GET     /v1/cases/{case_id}/escalation-policy                                403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/cases/{case_id}/escalation-policy                                403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/agencies/{agency_id}/escalation-policy                           403  403  403  403  403  403  403  403  200  200  403  -    401  401  401
 # alerts
-GET     /v1/alerts                                                           403  403  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/alerts/{alert_id}                                                403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/alerts/{alert_id}/acknowledge                                    403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/alerts/{alert_id}/resolve                                        403  403  200  200  404  404  404  404  200  200  -    401  401  401
+GET     /v1/alerts                                                           403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/alerts/{alert_id}                                                403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/alerts/{alert_id}/acknowledge                                    403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/alerts/{alert_id}/resolve                                        403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
 # twilio
-POST    /v1/twilio/sms                                                       403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/status                                                    403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/voice/alert/{notification_id}                             403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/voice/alert/{notification_id}/key                         403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/voice/incoming                                            403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/voice/checkin/call/{notification_id}                      403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/voice/checkin/pin                                         403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/voice/checkin/menu                                        403  403  403  403  403  403  403  403  403  403  -    403  403  403
-POST    /v1/twilio/voice/status                                              403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/sms                                                       403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/status                                                    403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/alert/{notification_id}                             403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/alert/{notification_id}/key                         403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/incoming                                            403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/checkin/call/{notification_id}                      403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/checkin/pin                                         403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/checkin/menu                                        403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
+POST    /v1/twilio/voice/status                                              403  403  403  403  403  403  403  403  403  403  403  -    403  403  403
 # court
-POST    /v1/cases/{case_id}/appointments                                     403  403  201  201  404  404  404  404  201  201  -    401  401  401
-GET     /v1/cases/{case_id}/appointments                                     403  403  200  200  404  404  404  404  200  200  -    401  401  401
-GET     /v1/appointments/{appointment_id}                                    403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/appointments/{appointment_id}/reschedule                         403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/appointments/{appointment_id}/cancel                             403  403  200  200  404  404  404  404  200  200  -    401  401  401
-POST    /v1/appointments/{appointment_id}/attendance                         403  403  200  200  404  404  404  404  200  200  -    401  401  401
-GET     /v1/me/appointments                                                  200  200  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/appointments/{appointment_id}/answer                             200  404  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/appointments/{appointment_id}/ready                              200  404  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/me/calendar-feed                                                 403  403  201  201  201  201  201  201  201  201  -    401  401  401
-DELETE  /v1/me/calendar-feed                                                 403  403  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/calendar/{token}.ics                                             200  200  200  200  200  200  200  200  200  200  -    200  200  200
+POST    /v1/cases/{case_id}/appointments                                     403  403  201  201  404  404  404  404  201  201  201  -    401  401  401
+GET     /v1/cases/{case_id}/appointments                                     403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+GET     /v1/appointments/{appointment_id}                                    403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/appointments/{appointment_id}/reschedule                         403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/appointments/{appointment_id}/cancel                             403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/appointments/{appointment_id}/attendance                         403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+GET     /v1/me/appointments                                                  200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/appointments/{appointment_id}/answer                             200  404  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/appointments/{appointment_id}/ready                              200  404  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/me/calendar-feed                                                 403  403  201  201  201  201  201  201  201  201  201  -    401  401  401
+DELETE  /v1/me/calendar-feed                                                 403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
+GET     /v1/calendar/{token}.ics                                             200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # vault
-POST    /v1/vault/setup                                                      409  409  403  403  403  403  403  403  403  403  -    401  401  401
-PUT     /v1/vault/keys                                                       409  409  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/vault/unlock/{device_id}/evaluate                                200  401  401  401  401  401  401  401  401  401  -    401  401  401
-POST    /v1/vault/unlock/{device_id}/challenge                               200  401  401  401  401  401  401  401  401  401  -    401  401  401
-POST    /v1/vault/unlock/{device_id}/confirm                                 409  401  401  401  401  401  401  401  401  401  -    401  401  401
-POST    /v1/vault/unlock/{device_id}/failed                                  200  401  401  401  401  401  401  401  401  401  -    401  401  401
-POST    /v1/vault/keys/endorse                                               409  409  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/vault/keys/retire                                                200  200  403  403  403  403  403  403  403  403  -    401  401  401
-POST    /v1/vault/erase                                                      200  200  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/vault/setup                                                      409  409  403  403  403  403  403  403  403  403  403  -    401  401  401
+PUT     /v1/vault/keys                                                       409  409  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/vault/unlock/{device_id}/evaluate                                200  401  401  401  401  401  401  401  401  401  401  -    401  401  401
+POST    /v1/vault/unlock/{device_id}/challenge                               200  401  401  401  401  401  401  401  401  401  401  -    401  401  401
+POST    /v1/vault/unlock/{device_id}/confirm                                 409  401  401  401  401  401  401  401  401  401  401  -    401  401  401
+POST    /v1/vault/unlock/{device_id}/failed                                  200  401  401  401  401  401  401  401  401  401  401  -    401  401  401
+POST    /v1/vault/keys/endorse                                               409  409  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/vault/keys/retire                                                200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
+POST    /v1/vault/erase                                                      200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
 # console: auth
-GET     /console/login                                                       200  200  303  303  303  303  303  303  303  303  -    200  200  200
-POST    /console/login                                                       303  303  303  303  303  303  303  303  303  303  -    303  303  303
-POST    /console/logout                                                      302  302  303  303  303  303  303  303  303  303  -    302  302  302
-POST    /console/language                                                    302  302  303  303  303  303  303  303  303  303  -    302  302  302
+GET     /console/login                                                       200  200  303  303  303  303  303  303  303  303  303  -    200  200  200
+POST    /console/login                                                       303  303  303  303  303  303  303  303  303  303  303  -    303  303  303
+POST    /console/logout                                                      302  302  303  303  303  303  303  303  303  303  303  -    302  302  302
+POST    /console/language                                                    302  302  303  303  303  303  303  303  303  303  303  -    302  302  302
 # console: caseload
-GET     /console/                                                            302  302  200  200  200  200  200  200  200  200  -    302  302  302
-GET     /console/caseload/rows                                               302  302  200  200  200  200  200  200  200  200  -    302  302  302
-GET     /console/events                                                      302  302  200  200  200  200  200  200  200  200  -    302  302  302
+GET     /console/                                                            302  302  200  200  200  200  200  200  200  200  200  -    302  302  302
+GET     /console/caseload/rows                                               302  302  200  200  200  200  200  200  200  200  200  -    302  302  302
+GET     /console/events                                                      302  302  200  200  200  200  200  200  200  200  200  -    302  302  302
 # console: alerts
-GET     /console/alerts                                                      302  302  200  200  200  200  200  200  200  200  -    302  302  302
-GET     /console/alerts/{alert_id}                                           302  302  200  200  404  404  404  404  200  200  -    302  302  302
-GET     /console/alerts/live                                                 302  302  200  200  200  200  200  200  200  200  -    302  302  302
-POST    /console/alerts/{alert_id}/acknowledge                               302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/alerts/{alert_id}/resolve                                   302  302  303  303  404  404  404  404  303  303  -    302  302  302
+GET     /console/alerts                                                      302  302  200  200  200  200  200  200  200  200  200  -    302  302  302
+GET     /console/alerts/{alert_id}                                           302  302  200  200  404  404  404  404  200  200  200  -    302  302  302
+GET     /console/alerts/live                                                 302  302  200  200  200  200  200  200  200  200  200  -    302  302  302
+POST    /console/alerts/{alert_id}/acknowledge                               302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/alerts/{alert_id}/resolve                                   302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 # console: admin
-GET     /console/admin                                                       302  302  403  403  403  403  403  200  200  200  -    302  302  302
-POST    /console/admin/agencies                                              302  302  403  403  403  403  403  403  403  303  -    302  302  302
-GET     /console/admin/agencies/{agency_id}                                  302  302  403  403  403  403  403  403  200  200  -    302  302  302
-POST    /console/admin/agencies/{agency_id}/staff                            302  302  403  403  403  403  403  403  303  303  -    302  302  302
-GET     /console/admin/staff/{staff_id}                                      302  302  403  403  403  403  403  404  200  200  -    302  302  302
-POST    /console/admin/staff/{staff_id}/role                                 302  302  403  403  403  403  403  404  303  303  -    302  302  302
-POST    /console/admin/staff/{staff_id}/active                               302  302  403  403  403  403  403  404  303  303  -    302  302  302
-POST    /console/admin/staff/{staff_id}/totp                                 302  302  403  403  403  403  403  404  303  303  -    302  302  302
-GET     /console/admin/agencies/{agency_id}/policy                           302  302  403  403  403  403  403  403  200  200  -    302  302  302
-POST    /console/admin/agencies/{agency_id}/policy                           302  302  403  403  403  403  403  403  303  303  -    302  302  302
-GET     /console/admin/agencies/{agency_id}/playbooks                        302  302  403  403  403  403  403  403  403  200  -    302  302  302
-POST    /console/admin/agencies/{agency_id}/playbooks                        302  302  403  403  403  403  403  403  403  303  -    302  302  302
-GET     /console/admin/audit                                                 302  302  403  403  403  403  403  200  200  200  -    302  302  302
-POST    /console/admin/audit/verify                                          302  302  403  403  403  403  403  200  200  200  -    302  302  302
+GET     /console/admin                                                       302  302  403  403  403  403  403  200  200  200  200  -    302  302  302
+GET     /console/admin/agencies/{agency_id}                                  302  302  403  403  403  403  403  403  200  200  403  -    302  302  302
+POST    /console/admin/agencies/{agency_id}/staff                            302  302  403  403  403  403  403  403  303  303  403  -    302  302  302
+GET     /console/admin/staff/{staff_id}                                      302  302  403  403  403  403  403  404  200  200  404  -    302  302  302
+POST    /console/admin/staff/{staff_id}/role                                 302  302  403  403  403  403  403  404  303  303  404  -    302  302  302
+POST    /console/admin/staff/{staff_id}/active                               302  302  403  403  403  403  403  404  303  303  404  -    302  302  302
+POST    /console/admin/staff/{staff_id}/duty                                 302  302  403  403  403  403  403  404  303  303  404  -    302  302  302
+POST    /console/admin/staff/{staff_id}/totp                                 302  302  403  403  403  403  403  404  303  303  404  -    302  302  302
+GET     /console/admin/agencies/{agency_id}/policy                           302  302  403  403  403  403  403  403  200  200  403  -    302  302  302
+POST    /console/admin/agencies/{agency_id}/policy                           302  302  403  403  403  403  403  403  303  303  403  -    302  302  302
+GET     /console/admin/agencies/{agency_id}/playbooks                        302  302  403  403  403  403  403  403  403  200  403  -    302  302  302
+POST    /console/admin/agencies/{agency_id}/playbooks                        302  302  403  403  403  403  403  403  403  303  403  -    302  302  302
+GET     /console/admin/audit                                                 302  302  403  403  403  403  403  200  200  200  200  -    302  302  302
+POST    /console/admin/audit/verify                                          302  302  403  403  403  403  403  200  200  200  200  -    302  302  302
+# console: my account
+GET     /console/account                                                     302  302  200  200  200  200  200  200  200  200  200  -    302  302  302
+POST    /console/account/phone                                               302  302  303  303  303  303  303  303  303  303  303  -    302  302  302
+POST    /console/account/duty                                                302  302  303  303  303  303  303  303  303  303  303  -    302  302  302
 # console: witness
-GET     /console/cases/{case_id}                                             302  302  200  200  404  404  404  404  200  200  -    302  302  302
-POST    /console/cases/{case_id}/consult                                     302  302  200  200  404  404  404  404  200  200  -    302  302  302
-GET     /console/cases/{case_id}/consult                                     302  302  303  303  303  303  303  303  303  303  -    302  302  302
-POST    /console/cases/{case_id}/plan                                        302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/plan/pause                                  302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/plan/resume                                 302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/settings                                    302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/phone                                       302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/instructions                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/voice                                       302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/policy                                      302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  303  303  404  404  404  404  303  303  -    302  302  302
-POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  -    302  302  302
+GET     /console/cases/{case_id}                                             302  302  200  200  404  404  404  404  200  200  200  -    302  302  302
+POST    /console/cases/{case_id}/consult                                     302  302  200  200  404  404  404  404  200  200  200  -    302  302  302
+GET     /console/cases/{case_id}/consult                                     302  302  303  303  303  303  303  303  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/plan                                        302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/plan/pause                                  302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/plan/resume                                 302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/settings                                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/phone                                       302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/instructions                                302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/voice                                       302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/policy                                      302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 # static files
-GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  -    200  200  200
+GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # pending merge (other parts of issue 12): public, and the same for everyone
-GET     /                                                                    303  303  303  303  303  303  303  303  303  303  -    303  303  303
-GET     /openapi.json                                                        200  200  200  200  200  200  200  200  200  200  -    200  200  200
+GET     /                                                                    303  303  303  303  303  303  303  303  303  303  303  -    303  303  303
+GET     /openapi.json                                                        200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
 """  # noqa: E501 (a table: one route per line, one column per actor)
 
 

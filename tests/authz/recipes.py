@@ -502,9 +502,6 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     # ---------------------------------------------------------------- console: admin
     ("GET", "/console/admin"): Recipe(),
-    ("POST", "/console/admin/agencies"): Recipe(
-        form={"name": "Agency {unique}", "country": "DE", "kind": "police"}
-    ),
     ("GET", "/console/admin/agencies/{agency_id}"): Recipe(),
     ("POST", "/console/admin/agencies/{agency_id}/staff"): Recipe(
         form={
@@ -519,6 +516,13 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/console/admin/staff/{staff_id}/role"): Recipe(form={"role": "officer"}),
     ("POST", "/console/admin/staff/{staff_id}/active"): Recipe(form={"active": "on"}),
     ("POST", "/console/admin/staff/{staff_id}/totp"): Recipe(form={}),
+    ("POST", "/console/admin/staff/{staff_id}/duty"): Recipe(
+        form={"on_duty": "1"}, note="the police agency's own supervisors and admins only"
+    ),
+    # ---------------------------------------------------------------- console: my account
+    ("GET", "/console/account"): Recipe(),
+    ("POST", "/console/account/phone"): Recipe(form={"number": "+15005550015"}),
+    ("POST", "/console/account/duty"): Recipe(form={"on_duty": "1"}),
     ("GET", "/console/admin/agencies/{agency_id}/policy"): Recipe(),
     ("POST", "/console/admin/agencies/{agency_id}/policy"): Recipe(form=AGENCY_POLICY_FORM),
     ("GET", "/console/admin/agencies/{agency_id}/playbooks"): Recipe(

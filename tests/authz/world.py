@@ -11,7 +11,8 @@ Two cases, each with an enrolled witness phone:
 
 Around them: an officer of the German police who is not assigned to case A (a
 colleague), a supervisor and an admin of the German police (not assigned either: they
-reach it through their role), a staff device that was revoked, and, for the console, a
+reach it through their role), an admin of the Romanian support agency (not assigned),
+a staff device that was revoked, and, for the console, a
 new signed-in session per staff actor and cell. Staff credentials are the real ones the
 SDK obtained by logging in; console sessions are started through the console's own
 :class:`~server.console.sessions.ConsoleSessions`.
@@ -46,6 +47,7 @@ STAFF_USERNAMES: dict[Actor, str] = {
     Actor.FOREIGN_SUPERVISOR: "foreignsupervisor",
     Actor.SUPERVISOR: "supervisor",
     Actor.ADMIN: "admin",
+    Actor.SUPPORT_ADMIN: "supportadmin",
 }
 
 
@@ -116,6 +118,7 @@ async def build_authz_world(world: World) -> AuthzWorld:
     await world.add_staff("colleague", "police", Role.OFFICER)
     await world.add_staff("supervisor", "police", Role.SUPERVISOR)
     await world.add_staff("admin", "police", Role.ADMIN)
+    await world.add_staff("supportadmin", "support", Role.ADMIN)
     await world.add_staff("leaver", "police", Role.OFFICER)
     # Whose account the admin pages are asked to change (on no case: changes to it
     # spoil nothing).
@@ -151,6 +154,7 @@ async def build_authz_world(world: World) -> AuthzWorld:
         Actor.FOREIGN_SUPERVISOR,
         Actor.SUPERVISOR,
         Actor.ADMIN,
+        Actor.SUPPORT_ADMIN,
     ):
         clients[actor] = await world.login(STAFF_USERNAMES[actor])
     for actor, client in clients.items():

@@ -13,7 +13,10 @@ from datetime import timedelta
 import pytest
 
 from client_sdk.errors import ApiError
-from server.domain.models import Role
+from server.domain.accounts import FirstAdmin
+from server.domain.audit import Actor
+from server.domain.models import AgencyKind, Role
+from server.errors import Conflict, InvalidInput
 from tests.console_admin.conftest import Managers
 from tests.console_admin.helpers import Browser, signed_in, totp_code
 from tests.support.world import PASSWORD, World
@@ -61,39 +64,49 @@ async def create_account(
     return reply.text if totp else str(reply.status)
 
 
-async def test_an_admin_creates_an_agency_and_its_first_account(
+async def test_the_operator_creates_an_agency_with_its_first_admin_who_then_adds_staff(
     world: World, managers: Managers
 ) -> None:
+    """Agencies are the platform operator's (``witnesslink admin create-agency
+    --first-admin``); the agency's first admin runs it from there, alone."""
     admin = managers.admin
-    await admin.get("/console/admin")
-    reply = await admin.post(
-        "/console/admin/agencies",
-        {"name": "Stichting Hulp", "country": "nl", "kind": "support", "requires_reason": "1"},
+    assert "New agency" not in (await admin.get("/console/admin")).text
+    agency, first = await world.services.accounts.create_agency_with_admin(
+        Actor.system("admin-cli"),
+        name="Stichting Hulp",
+        country="NL",
+        kind=AgencyKind.SUPPORT,
+        requires_reason=True,
+        first_admin=FirstAdmin("hulp-admin", "Hulp Admin", NEW_PASSWORD, with_totp=False),
     )
-    assert reply.status == 303
-    assert reply.location is not None
-    assert reply.location.endswith("?done=created")
-    agency = await world.services.accounts.find_agency("Stichting Hulp")
     assert (agency.country, agency.kind.value, agency.requires_reason) == ("NL", "support", True)
+    assert (first.staff.agency_id, first.staff.role) == (agency.id, Role.ADMIN)
+    # The police admin does not even see it.
+    assert "Stichting Hulp" not in (await admin.get("/console/admin")).text
+    assert (await admin.get(f"/console/admin/agencies/{agency.id}")).status == 403
 
-    overview = await admin.get("/console/admin")
-    assert "Stichting Hulp" in overview.text
-    page = await admin.get(reply.location)
-    assert "Created." in page.text
-
-    created = await admin.post(
-        f"/console/admin/agencies/{agency.id}/staff",
-        {
-            "username": "anna",
-            "display_name": "Anna de Vries",
-            "role": "support_worker",
-            "password": NEW_PASSWORD,
-            "password_again": NEW_PASSWORD,
-        },
-    )
-    assert created.status == 303
-    listing = await admin.get(f"/console/admin/agencies/{agency.id}")
-    assert "Anna de Vries" in listing.text
+    hulp = Browser(world)
+    try:
+        assert (await hulp.sign_in("hulp-admin", password=NEW_PASSWORD)).status == 303
+        overview = await hulp.get("/console/admin")
+        assert "Stichting Hulp" in overview.text
+        assert "police agency" not in overview.text
+        await hulp.get(f"/console/admin/agencies/{agency.id}")
+        created = await hulp.post(
+            f"/console/admin/agencies/{agency.id}/staff",
+            {
+                "username": "anna",
+                "display_name": "Anna de Vries",
+                "role": "support_worker",
+                "password": NEW_PASSWORD,
+                "password_again": NEW_PASSWORD,
+            },
+        )
+        assert created.status == 303
+        listing = await hulp.get(f"/console/admin/agencies/{agency.id}")
+        assert "Anna de Vries" in listing.text
+    finally:
+        await hulp.close()
 
     anna = Browser(world)
     try:
@@ -103,19 +116,34 @@ async def test_an_admin_creates_an_agency_and_its_first_account(
         await anna.close()
 
 
-async def test_bad_agency_and_account_forms_are_refused(world: World, managers: Managers) -> None:
+async def test_an_agency_and_its_first_admin_are_made_together_or_not_at_all(
+    world: World,
+) -> None:
+    accounts = world.services.accounts
+    before = len(await accounts.list_agencies())
+    with pytest.raises(InvalidInput):
+        await accounts.create_agency_with_admin(
+            Actor.system("admin-cli"),
+            name="Half Made",
+            country="NL",
+            kind=AgencyKind.POLICE,
+            first_admin=FirstAdmin("x", "X", "tiny"),
+        )
+    with pytest.raises(Conflict):
+        await accounts.create_agency_with_admin(
+            Actor.system("admin-cli"),
+            name="Half Made",
+            country="NL",
+            kind=AgencyKind.POLICE,
+            first_admin=FirstAdmin("officer", "Taken Username", NEW_PASSWORD),
+        )
+    assert len(await accounts.list_agencies()) == before
+
+
+async def test_bad_account_forms_are_refused(world: World, managers: Managers) -> None:
     admin = managers.admin
     police = world.agencies["police"]
-    await admin.get("/console/admin")
-    bad_country = await admin.post(
-        "/console/admin/agencies", {"name": "Nowhere", "country": "XYZ", "kind": "police"}
-    )
-    assert bad_country.status == 422
-    assert "ISO 3166" in bad_country.text
-    taken = await admin.post(
-        "/console/admin/agencies", {"name": "police agency", "country": "DE", "kind": "police"}
-    )
-    assert taken.status == 409
+    await admin.get(f"/console/admin/agencies/{police}")
     differ = await admin.post(
         f"/console/admin/agencies/{police}/staff",
         {
@@ -192,10 +220,10 @@ async def test_a_new_totp_secret_is_shown_once_and_never_again(
 
 
 async def test_a_role_change_takes_effect_at_once(world: World, managers: Managers) -> None:
-    worker_browser = await signed_in(world, "worker")
+    worker_browser = await signed_in(world, "officer")
     try:
         assert (await worker_browser.get("/console/admin")).status == 403
-        worker = world.staff["worker"]
+        worker = world.staff["officer"]
         await managers.admin.get(f"/console/admin/staff/{worker}")
         reply = await managers.admin.post(
             f"/console/admin/staff/{worker}/role", {"role": "supervisor"}

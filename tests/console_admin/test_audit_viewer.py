@@ -7,6 +7,7 @@ import json
 import re
 from datetime import timedelta
 
+from server.domain.agency_scope import AgencyScope
 from server.domain.audit import Actor
 from server.domain.models import AuditEntry
 from tests.console_admin.conftest import Managers
@@ -26,7 +27,7 @@ async def viewed_entries(world: World, actor_id: str) -> list[AuditEntry]:
         return await uow.audit.query(actor_id=actor_id, action="audit.viewed", limit=100)
 
 
-async def test_an_admin_sees_everything_newest_first_and_each_read_is_audited(
+async def test_an_admin_sees_their_agencys_entries_newest_first_and_each_read_is_audited(
     world: World, managers: Managers
 ) -> None:
     page = await managers.admin.get("/console/admin/audit")
@@ -56,20 +57,29 @@ async def test_filters_narrow_the_log_and_are_recorded(world: World, managers: M
 
     by_action = await admin.get("/console/admin/audit?action=staff.created")
     assert set(ACTIONS.findall(by_action.text)) == {"staff.created"}
-    assert len(seqs(by_action.text)) == 5  # officer, worker, outsider, root, boss
+    # Of officer, worker, outsider, root and boss, only the police agency's own two.
+    assert len(seqs(by_action.text)) == 2
 
+    officer_staff = await world.services.accounts.get_staff(officer)
+    cases = []
+    for reference in ("DE-F-1", "DE-F-2"):
+        case = await world.services.cases.create_case(
+            officer_staff, reference=reference, support_agency_id=world.agencies["support"]
+        )
+        cases.append(case.id)
     async with world.services.store.write() as uow:
         await world.services.audit.append(
-            uow.audit, Actor.staff(officer), "witness.viewed", case_id="case_1", reason="hearing"
+            uow.audit, Actor.staff(officer), "witness.viewed", case_id=cases[0], reason="hearing"
         )
         await world.services.audit.append(
-            uow.audit, Actor.staff(officer), "witness.viewed", case_id="case_2"
+            uow.audit, Actor.staff(officer), "witness.viewed", case_id=cases[1]
         )
-    by_case = await admin.get("/console/admin/audit?case=case_1")
-    assert ACTIONS.findall(by_case.text) == ["witness.viewed"]
+    by_case = await admin.get(f"/console/admin/audit?case={cases[0]}")
+    assert ACTIONS.findall(by_case.text)[0] == "witness.viewed"
+    assert ACTIONS.findall(by_case.text).count("witness.viewed") == 1
     assert "hearing" in by_case.text
     by_actor = await admin.get(f"/console/admin/audit?actor={officer}")
-    assert ACTIONS.findall(by_actor.text) == ["witness.viewed", "witness.viewed"]
+    assert ACTIONS.findall(by_actor.text)[:2] == ["witness.viewed", "witness.viewed"]
     combined = await admin.get(f"/console/admin/audit?actor={officer}&action=witness.viewed")
     assert len(seqs(combined.text)) == 2
 
@@ -87,7 +97,7 @@ async def test_filters_narrow_the_log_and_are_recorded(world: World, managers: M
     assert (await admin.get("/console/admin/audit?from=yesterday")).status == 422
 
     recorded = [json.loads(e.details) for e in await viewed_entries(world, world.staff["root"])]
-    assert {"case_id": "case_1", "entries": 1} in recorded
+    assert {"case_id": cases[0], "entries": len(seqs(by_case.text))} in recorded
     assert {"actor_id": officer, "action": "witness.viewed", "entries": 2} in recorded
     assert any(d.get("since", "").startswith(str(tomorrow)) for d in recorded)
 
@@ -95,7 +105,12 @@ async def test_filters_narrow_the_log_and_are_recorded(world: World, managers: M
 async def test_the_log_is_paged_fifty_at_a_time(world: World, managers: Managers) -> None:
     async with world.services.store.write() as uow:
         for _ in range(120):
-            await world.services.audit.append(uow.audit, Actor.system("test"), "test.filler")
+            await world.services.audit.append(
+                uow.audit,
+                Actor.system("test"),
+                "test.filler",
+                subject=("agency", world.agencies["police"]),
+            )
     first = await managers.admin.get("/console/admin/audit?action=test.filler")
     assert len(seqs(first.text)) == 50
     link = NEXT.search(first.text)
@@ -169,7 +184,15 @@ async def test_chain_verification_reports_intact_then_the_broken_entry(
     assert reply.status == 200
     intact = re.search(r'data-chain="intact" data-entries="(\d+)"', reply.text)
     assert intact is not None
-    assert int(intact.group(1)) == head[0]
+    # Every entry is checked, but only the agency's own are counted: the check does not
+    # tell one agency how much the others do.
+    async with world.services.store.read() as uow:
+        root = await uow.staff.get(world.staff["root"])
+        assert root is not None
+        scope = await AgencyScope.load(uow, root.agency_id)
+        everything = await uow.audit.scan(0, 10_000)
+    assert int(intact.group(1)) == sum(1 for e in everything if e.seq <= head[0] and scope.sees(e))
+    assert int(intact.group(1)) < head[0]
     assert f"The chain is intact: {intact.group(1)} entries verified." in reply.text
 
     # Someone with raw database access removes the guard and edits entry 3.

@@ -5,21 +5,23 @@ Who may do what (the rules live in :class:`~server.domain.accounts.AccountServic
 these pages only show them):
 
 * only supervisors and admins reach ``/console/admin``; everyone else gets 403;
-* admins see and manage every agency and every account, and alone create agencies
-  and grant the admin role;
-* supervisors see their own agency only (another agency's pages are 403, another
-  agency's accounts 404); they create accounts there, change roles (never to admin),
-  deactivate and reactivate accounts, and reset or turn off TOTP — but never on an
-  admin's account;
+* each agency governs itself (:mod:`server.domain.agency_scope`): an agency's admins
+  and supervisors see and manage their own agency only — another agency's pages are
+  403, its accounts 404, and every such attempt is audited. No page creates an agency:
+  agencies and their first admins are made by the platform operator with
+  ``witnesslink admin create-agency --first-admin …``;
+* admins alone grant the admin role; supervisors create accounts, change roles (never
+  to admin), deactivate and reactivate accounts, reset or turn off TOTP and put staff
+  on or off duty — but never on an admin's account (on duty excepted);
 * nobody changes their own role or deactivates their own account;
 * an agency's default escalation policy is saved through
   :meth:`~server.domain.welfare.settings.WelfareSettings.set_agency_policy`, which lets
-  only that agency's own supervisors and admins change it: an admin of another agency
-  sees it read-only;
-* the audit log: admins read all of it; supervisors read the entries about their
+  only that agency's own supervisors and admins change it;
+* the audit log: an agency's supervisors and admins read the entries about their
   agency's cases, its staff (as actor or subject) and the agency itself, filtered after
   the query. Every page read is audited (``audit.viewed`` with the filters). Both may
-  verify the chain (it reveals counts, never personal data); the check is audited too.
+  verify the chain (the result counts their agency's entries only); the check is
+  audited too.
 
 Every POST checks the CSRF token, makes one domain call and redirects — except where a
 result must be shown exactly once and never again: a new TOTP secret (QR code and
@@ -43,7 +45,7 @@ from server.console.web import PREFIX, Page, back_to, page, services, submitted_
 from server.domain.accounts import AuditFilters, NewStaff
 from server.domain.audit import describe_entry
 from server.domain.escalation import EscalationPolicy
-from server.domain.models import AgencyKind, Role
+from server.domain.models import Role
 from server.errors import InvalidInput
 from server.security.passwords import MIN_PASSWORD_LENGTH
 
@@ -112,24 +114,6 @@ async def overview(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     agencies = await services(request).accounts.agencies_for(current.staff)
     return current.render("admin.html", agencies=agencies)
-
-
-@routes.post(ADMIN + "/agencies")
-async def create_agency(request: web.Request) -> web.StreamResponse:
-    current = await page(request)
-    form = await submitted_form(request, current)
-    try:
-        kind = AgencyKind(form.get("kind", ""))
-    except ValueError:
-        raise InvalidInput("choose police or support") from None
-    agency = await services(request).accounts.add_agency(
-        current.staff,
-        name=form.get("name", ""),
-        country=form.get("country", ""),
-        kind=kind,
-        requires_reason=_checked(form, "requires_reason"),
-    )
-    raise back_to(f"{ADMIN}/agencies/{agency.id}", "created")
 
 
 @routes.get(ADMIN + "/agencies/{agency_id}")
@@ -218,6 +202,18 @@ async def change_active(request: web.Request) -> web.StreamResponse:
     if change.device_ids and not change.staff.active:
         await svc.events.devices_revoked(list(change.device_ids))
     raise back_to(f"{ADMIN}/staff/{change.staff.id}", "saved")
+
+
+@routes.post(ADMIN + "/staff/{staff_id}/duty")
+async def change_duty(request: web.Request) -> web.StreamResponse:
+    current = await page(request)
+    form = await submitted_form(request, current)
+    svc = services(request)
+    changed = await svc.accounts.set_staff_on_duty(
+        current.staff, request.match_info["staff_id"], _checked(form, "on_duty")
+    )
+    svc.authenticator.forget_owner(changed.id)
+    raise back_to(f"{ADMIN}/staff/{changed.id}", "saved")
 
 
 @routes.post(ADMIN + "/staff/{staff_id}/totp")
@@ -315,7 +311,7 @@ async def policy(request: web.Request) -> web.StreamResponse:
         form=policy_form(in_force),
         levels=POLICY_LEVELS,
         targets=[(side, role.value, _target_key(side, role)) for side, role, _ in POLICY_TARGETS],
-        editable=current.staff.agency_id == agency_id,
+        editable=True,  # managed_agency refused every other agency
     )
 
 
@@ -396,7 +392,6 @@ async def _audit_page(
         entries=entries,
         actors={k: v.display_name for k, v in result.actors.items()},
         filters=shown,
-        whole_log=result.whole_log,
         next_link=next_link,
         verification=verification,
     )

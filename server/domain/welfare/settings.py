@@ -11,13 +11,14 @@ from datetime import timedelta
 
 from server.clock import Clock
 from server.domain.access import SUPERVISING_ROLES, can_manage_case, can_view_case
+from server.domain.agency_scope import require_own_agency
 from server.domain.audit import Actor, AuditLog
 from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, policy_from_dict
 from server.domain.models import Case, Staff
 from server.domain.welfare.checkins import default_settings
 from server.domain.welfare_models import CaseSettings, WitnessVoice
 from server.errors import Forbidden, InvalidInput, NotFound
-from server.security.phones import PhoneBook
+from server.security.phones import PhoneBook, masked_phone
 from server.storage.protocols import Store, UnitOfWork
 
 MAX_NUDGE = 320
@@ -173,6 +174,12 @@ class WelfareSettings:
                 subject=("staff", staff.id),
             )
 
+    async def own_phone_masked(self, staff: Staff) -> str | None:
+        """The caller's own alert number, masked (see :func:`masked_phone`), or None."""
+        async with self._store.read() as uow:
+            sealed = await uow.staff.phone(staff.id)
+        return None if sealed is None else masked_phone(self._phones.open(sealed))
+
     async def set_on_duty(self, staff: Staff, on_duty: bool) -> None:
         async with self._store.write() as uow:
             await uow.staff.set_on_duty(staff.id, on_duty)
@@ -270,11 +277,19 @@ class WelfareSettings:
         """The default policy for an agency's cases; supervisors and admins of it only.
 
         Raises:
-            Forbidden: not a supervisor or admin of that agency.
+            Forbidden: not a supervisor or admin of that agency (another agency's:
+                audited, see :mod:`server.domain.agency_scope`).
             InvalidInput: a malformed policy.
         """
-        if staff.role not in SUPERVISING_ROLES or staff.agency_id != agency_id:
-            raise Forbidden("Only the agency's supervisors and admins set its default policy")
+        await require_own_agency(
+            self._store,
+            self._audit,
+            staff,
+            agency_id,
+            "agency.policy_change",
+            roles=SUPERVISING_ROLES,
+            refusal="Only the agency's supervisors and admins set its default policy",
+        )
         policy = policy_from_dict(spec)
         async with self._store.write() as uow:
             await _refuse_outsiders(uow, policy, (agency_id,), "this agency")
