@@ -25,6 +25,7 @@ from server.app import build_app
 from server.clock import FileClock, SystemClock
 from server.config import Settings
 from server.domain.accounts import FirstAdmin
+from server.domain.agency_scope import review_governance
 from server.domain.audit import Actor, verify_chain
 from server.domain.events import NullEventSink
 from server.domain.models import AgencyKind, Role
@@ -232,6 +233,21 @@ def _admin(args: argparse.Namespace) -> int:
                 members = await uow.staff.list_by_agency(agency.id)
             for member in members:
                 print(f"{member.id}\t{member.role.value}\t{member.username}")
+        elif command == "review-agencies":
+            review = await review_governance(services.store)
+            for change in review.changes:
+                print(
+                    f"entry {change.seq}\t{change.action}\tby {change.actor_id}"
+                    f" ({change.actor_agency_id})\ton {change.subject[0]} {change.subject[1]}"
+                    f" ({change.subject_agency_id})"
+                )
+            for agency_id in review.without_admin:
+                print(f"agency {agency_id} has no active admin of its own")
+            print(
+                f"{len(review.changes)} cross-agency administration actions,"
+                f" {len(review.without_admin)} agencies without an admin"
+            )
+            return 4 if review.changes or review.without_admin else 0
         elif command == "verify-audit":
             report = await verify_chain(services.store)
             print(report.describe())
@@ -301,6 +317,11 @@ def _parser() -> argparse.ArgumentParser:
     admin_commands.add_parser("list-agencies", help="list agencies")
     list_staff = admin_commands.add_parser("list-staff", help="list an agency's staff")
     list_staff.add_argument("--agency", required=True)
+    admin_commands.add_parser(
+        "review-agencies",
+        help="list past administration actions across agencies (accounts another agency's"
+        " admin created or changed) and agencies without an admin; exit 4 if any",
+    )
     admin_commands.add_parser(
         "verify-audit", help="check the audit log's hash chain; names the first broken entry"
     )

@@ -126,3 +126,87 @@ async def require_own_agency(
             Forbidden(refusal),
             subject=("agency", agency_id) if exists else None,
         )
+
+
+#: Administration actions whose subject is a staff account or an agency.
+ADMIN_ACTIONS = frozenset(
+    {
+        "staff.created",
+        "staff.role_changed",
+        "staff.deactivated",
+        "staff.reactivated",
+        "staff.totp_reset",
+        "staff.duty_changed",
+        "agency.escalation_policy_changed",
+        "playbook.changed",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CrossAgencyChange:
+    """A past administration action by a staff member of one agency on another agency's
+    account or settings — allowed before agencies governed themselves, and exactly what
+    the review's attack left behind (a supervisor planted in a police agency)."""
+
+    seq: int
+    action: str
+    actor_id: str
+    actor_agency_id: str
+    subject: tuple[str, str]
+    subject_agency_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceReview:
+    """What the platform operator reviews once after the upgrade (and at will)."""
+
+    changes: list[CrossAgencyChange]
+    #: Agencies with no active admin of their own: only the operator can give them one.
+    without_admin: list[str]
+
+
+async def review_governance(store: Store, *, page: int = 1000) -> GovernanceReview:
+    """Find every cross-agency administration action in the audit log, and every agency
+    without an active admin. Reads ids and action names only; nothing of any case."""
+    changes: list[CrossAgencyChange] = []
+    async with store.read() as uow:
+        agencies = await uow.agencies.list()
+        agency_of: dict[str, str] = {}
+        admins: dict[str, int] = {a.id: 0 for a in agencies}
+        for agency in agencies:
+            for member in await uow.staff.list_by_agency(agency.id):
+                agency_of[member.id] = agency.id
+                if member.active and member.role is Role.ADMIN:
+                    admins[agency.id] += 1
+    after = 0
+    while True:
+        async with store.read() as uow:
+            batch = await uow.audit.scan(after, page)
+        if not batch:
+            break
+        for entry in batch:
+            after = entry.seq
+            if entry.action not in ADMIN_ACTIONS or entry.actor_kind != "staff":
+                continue
+            if entry.actor_id is None or entry.subject_kind is None or entry.subject_id is None:
+                continue
+            actor_agency = agency_of.get(entry.actor_id)
+            subject_agency = (
+                entry.subject_id
+                if entry.subject_kind == "agency"
+                else agency_of.get(entry.subject_id)
+            )
+            if actor_agency is None or subject_agency is None or actor_agency == subject_agency:
+                continue
+            changes.append(
+                CrossAgencyChange(
+                    entry.seq,
+                    entry.action,
+                    entry.actor_id,
+                    actor_agency,
+                    (entry.subject_kind, entry.subject_id),
+                    subject_agency,
+                )
+            )
+    return GovernanceReview(changes, sorted(a for a, n in admins.items() if n == 0))

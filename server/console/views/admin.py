@@ -301,8 +301,8 @@ async def policy(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     accounts = services(request).accounts
     agency_id = request.match_info["agency_id"]
-    the_agency = await accounts.managed_agency(current.staff, agency_id)
     in_force, source = await accounts.agency_policy(current.staff, agency_id)
+    the_agency = await accounts.managed_agency(current.staff, agency_id)
     return current.render(
         "admin_policy.html",
         agency=the_agency,
