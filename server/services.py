@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from server.clock import Clock
 from server.config import Settings
 from server.domain.accounts import AccountService
+from server.domain.administration import AgencyAdministration
 from server.domain.alert_guidance import AlertGuidance
 from server.domain.attachments import AttachmentService
 from server.domain.audit import AuditLog
+from server.domain.audit_reading import AuditReading
 from server.domain.authentication import DeviceAuthenticator
 from server.domain.cases import CaseService
 from server.domain.court.appointments import AppointmentService
@@ -73,6 +75,8 @@ class Services:
     audit: AuditLog
     authenticator: DeviceAuthenticator
     accounts: AccountService
+    administration: AgencyAdministration
+    audit_reading: AuditReading
     cases: CaseService
     devices: DeviceService
     enrolments: EnrolmentService
@@ -284,6 +288,8 @@ def build_services(
         audit=audit,
         authenticator=authenticator,
         accounts=accounts,
+        administration=AgencyAdministration(store, audit, sealer, accounts),
+        audit_reading=AuditReading(store, audit),
         cases=cases,
         devices=devices,
         enrolments=enrolments,

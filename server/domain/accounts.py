@@ -5,40 +5,24 @@ at rest, and a code's time step can be used only once. Logging in from a new cli
 registers that client as a device with its own keys. Every attempt, good or bad, is
 audited and rate-limited per username and per network address.
 
-Administration (the ``manager`` methods) is for an agency's supervisors and admins,
-each within their own agency only (see :mod:`server.domain.agency_scope`):
-
-* nobody manages another agency's accounts, policy or playbooks, or reads its audit
-  entries; such attempts are refused and audited. Agencies and their first admins are
-  created by the platform operator with the command line (:meth:`create_agency`,
-  :meth:`create_staff` with a system actor), never through the console;
-* admins manage every account of their agency and alone grant the admin role;
-  supervisors manage their agency's accounts but never an admin's account;
-* nobody changes their own role or deactivates their own account, so the last admin
-  can never lock everyone out;
-* the audit log is readable by an agency's supervisors and admins for what concerns
-  their agency; reading it is itself audited.
+Administering an agency's staff is :mod:`server.domain.administration`; reading the
+audit log is :mod:`server.domain.audit_reading`. Agencies and their first admins are
+created here, by the platform operator's command line only.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
 
 import pyotp
 
-from server.clock import Clock, iso
-from server.domain.access import SUPERVISING_ROLES
-from server.domain.agency_scope import AgencyScope, refuse_outside_agency, require_own_agency
-from server.domain.audit import Actor, AuditLog, ChainReport, verify_chain
-from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy
+from server.clock import Clock
+from server.domain.audit import Actor, AuditLog
 from server.domain.login_throttle import LoginThrottle
 from server.domain.models import (
     Agency,
     AgencyKind,
-    AuditEntry,
     Device,
     OwnerKind,
     Role,
@@ -46,7 +30,6 @@ from server.domain.models import (
 )
 from server.domain.registration import DeviceRegistration, check_registration, insert_device
 from server.errors import (
-    Forbidden,
     InvalidInput,
     LoginFailed,
     NotFound,
@@ -61,12 +44,6 @@ from wire.keys import login_context
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 TOTP_ISSUER = "witnesslink"
-AUDIT_PAGE_SIZE = 50
-# A supervisor's audit view is filtered after the query; bound the rows read per page
-# so one request never scans the whole log (the page then offers "older entries").
-_AUDIT_SCAN_BATCH = 200
-_AUDIT_SCAN_LIMIT = 5000
-_MAX_FILTER_LENGTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,49 +80,6 @@ class FirstAdmin:
 
     def __repr__(self) -> str:
         return f"FirstAdmin({self.username!r}, <password hidden>)"
-
-
-@dataclass(frozen=True, slots=True)
-class AccessChange:
-    """An account whose access changed, and its devices (to evict cached credentials
-    and drop live connections)."""
-
-    staff: Staff
-    device_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilters:
-    """What an audit log reader asked for; every filter is optional."""
-
-    actor_id: str | None = None
-    case_id: str | None = None
-    action: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    before_seq: int | None = None
-
-    def as_details(self) -> dict[str, Any]:
-        """The filters as audit details: ids, action names and times only."""
-        details: dict[str, Any] = {}
-        for name in ("actor_id", "case_id", "action", "before_seq"):
-            value = getattr(self, name)
-            if value is not None:
-                details[name] = value
-        if self.since is not None:
-            details["since"] = iso(self.since)
-        if self.until is not None:
-            details["until"] = iso(self.until)
-        return details
-
-
-@dataclass(frozen=True, slots=True)
-class AuditPage:
-    """Newest first; ``next_before_seq`` pages on to older entries when there may be more."""
-
-    entries: list[AuditEntry]
-    next_before_seq: int | None
-    actors: dict[str, Staff] = field(default_factory=dict)
 
 
 class AccountService:
@@ -506,343 +440,3 @@ class AccountService:
                 if await uow.staff.list_by_agency(agency.id):
                     return True
         return False
-
-    # --- administration (an agency's supervisors and admins) --------------------------
-
-    @staticmethod
-    def require_manager(manager: Staff) -> None:
-        """Raises: Forbidden unless ``manager`` is an active supervisor or admin."""
-        if not manager.active or manager.role not in SUPERVISING_ROLES:
-            raise Forbidden("Only supervisors and admins can use the administration pages")
-
-    async def _check_agency_access(self, manager: Staff, agency_id: str, attempted: str) -> None:
-        """Raises: Forbidden (not a manager, or another agency: audited)."""
-        self.require_manager(manager)
-        await require_own_agency(
-            self._store,
-            self._audit,
-            manager,
-            agency_id,
-            attempted,
-            roles=SUPERVISING_ROLES,
-            refusal="You manage your own agency only",
-        )
-
-    @staticmethod
-    def _check_grantable(manager: Staff, role: Role) -> None:
-        if role is Role.ADMIN and manager.role is not Role.ADMIN:
-            raise Forbidden("Only admins can grant the admin role")
-
-    async def _managed_staff(
-        self, manager: Staff, staff_id: str, attempted: str, *, admins_too: bool = False
-    ) -> Staff:
-        """An account of the manager's own agency.
-
-        Raises:
-            Forbidden: not a manager; an admin's account, for a supervisor (unless
-                ``admins_too``).
-            NotFound: no such account, or one of another agency (audited: the
-                refusal names the account, which exists).
-        """
-        self.require_manager(manager)
-        async with self._store.read() as uow:
-            target = await uow.staff.get(staff_id)
-        if target is None:
-            raise NotFound("No such staff member")
-        if target.agency_id != manager.agency_id:
-            await refuse_outside_agency(
-                self._store,
-                self._audit,
-                manager.id,
-                attempted,
-                NotFound("No such staff member"),
-                subject=("staff", target.id),
-            )
-        if target.role is Role.ADMIN and manager.role is not Role.ADMIN and not admins_too:
-            raise Forbidden("Only admins can change an admin's account")
-        return target
-
-    async def agencies_for(self, manager: Staff) -> list[Agency]:
-        """The agency ``manager`` administers: their own, whatever their role.
-
-        Raises:
-            Forbidden: not a supervisor or admin.
-        """
-        self.require_manager(manager)
-        async with self._store.read() as uow:
-            own = await uow.agencies.get(manager.agency_id)
-        return [] if own is None else [own]
-
-    async def managed_agency(
-        self, manager: Staff, agency_id: str, *, attempted: str = "agency.view"
-    ) -> Agency:
-        """Raises: Forbidden (not a manager, or another agency: audited); NotFound."""
-        await self._check_agency_access(manager, agency_id, attempted)
-        async with self._store.read() as uow:
-            agency = await uow.agencies.get(agency_id)
-        if agency is None:
-            raise NotFound("No such agency")
-        return agency
-
-    async def list_staff(self, manager: Staff, agency_id: str) -> list[Staff]:
-        """Every account of the manager's agency, active or not, by username.
-
-        Raises:
-            Forbidden, NotFound: see :meth:`managed_agency`.
-        """
-        await self.managed_agency(manager, agency_id, attempted="staff.list")
-        async with self._store.read() as uow:
-            return await uow.staff.list_by_agency(agency_id)
-
-    async def staff_member(self, manager: Staff, staff_id: str) -> Staff:
-        """One account of the manager's agency.
-
-        Raises:
-            Forbidden: an admin's account (for supervisors).
-            NotFound: no such staff member, or another agency's (audited).
-        """
-        return await self._managed_staff(manager, staff_id, "staff.view")
-
-    async def add_staff(
-        self,
-        manager: Staff,
-        *,
-        agency_id: str,
-        username: str,
-        display_name: str,
-        role: Role,
-        password: str,
-        with_totp: bool = False,
-    ) -> NewStaff:
-        """Create an account in the manager's own agency.
-
-        Raises:
-            Forbidden: another agency (audited), or the admin role granted by a
-                supervisor.
-            InvalidInput, NotFound, Conflict: see :meth:`create_staff`.
-        """
-        await self._check_agency_access(manager, agency_id, "staff.create")
-        self._check_grantable(manager, role)
-        return await self.create_staff(
-            Actor.staff(manager.id),
-            agency_id=agency_id,
-            username=username.strip().lower(),
-            display_name=display_name,
-            role=role,
-            password=password,
-            with_totp=with_totp,
-        )
-
-    async def set_role(self, manager: Staff, staff_id: str, role: Role) -> AccessChange:
-        """Change an account's role.
-
-        Raises:
-            Forbidden: one's own account, an admin's account or the admin role (for
-                supervisors).
-            NotFound: no such staff member, or another agency's (audited).
-        """
-        target = await self._managed_staff(manager, staff_id, "staff.role_change")
-        if target.id == manager.id:
-            raise Forbidden("You cannot change your own role")
-        self._check_grantable(manager, role)
-        async with self._store.write() as uow:
-            current = await uow.staff.get(target.id)
-            assert current is not None
-            if current.role is not role:
-                await uow.staff.set_role(target.id, role.value)
-                await self._audit.append(
-                    uow.audit,
-                    Actor.staff(manager.id),
-                    "staff.role_changed",
-                    subject=("staff", target.id),
-                    details={"from": current.role.value, "to": role.value},
-                )
-            devices = await uow.devices.list_for_owner(OwnerKind.STAFF, target.id)
-            changed = await uow.staff.get(target.id)
-        assert changed is not None
-        return AccessChange(changed, tuple(d.id for d in devices))
-
-    async def set_active(self, manager: Staff, staff_id: str, active: bool) -> AccessChange:
-        """Deactivate or reactivate an account. Deactivating ends its console sessions in
-        the same transaction; the caller evicts cached device credentials.
-
-        Raises:
-            Forbidden: one's own account, or an admin's account (for supervisors).
-            NotFound: no such staff member, or another agency's (audited).
-        """
-        target = await self._managed_staff(manager, staff_id, "staff.active_change")
-        if target.id == manager.id:
-            raise Forbidden("You cannot deactivate or reactivate your own account")
-        async with self._store.write() as uow:
-            current = await uow.staff.get(target.id)
-            assert current is not None
-            ended = 0
-            if current.active is not active:
-                await uow.staff.set_active(target.id, active)
-                if not active:
-                    ended = await uow.console_sessions.delete_for_staff(target.id)
-                await self._audit.append(
-                    uow.audit,
-                    Actor.staff(manager.id),
-                    "staff.reactivated" if active else "staff.deactivated",
-                    subject=("staff", target.id),
-                    details={} if active else {"console_sessions_ended": ended},
-                )
-            devices = await uow.devices.list_for_owner(OwnerKind.STAFF, target.id)
-            changed = await uow.staff.get(target.id)
-        assert changed is not None
-        return AccessChange(changed, tuple(d.id for d in devices))
-
-    async def reset_totp(self, manager: Staff, staff_id: str, *, enabled: bool) -> NewStaff:
-        """Give an account a fresh TOTP secret (returned once, never again) or turn TOTP
-        off; the old secret stops working at once.
-
-        Raises:
-            Forbidden: an admin's account (for supervisors).
-            NotFound: no such staff member, or another agency's (audited).
-        """
-        target = await self._managed_staff(manager, staff_id, "staff.totp_reset")
-        secret = pyotp.random_base32() if enabled else None
-        async with self._store.write() as uow:
-            await uow.staff.set_totp(
-                target.id, None if secret is None else self._sealer.seal(secret)
-            )
-            await self._audit.append(
-                uow.audit,
-                Actor.staff(manager.id),
-                "staff.totp_reset",
-                subject=("staff", target.id),
-                details={"enabled": enabled},
-            )
-            changed = await uow.staff.get(target.id)
-        assert changed is not None
-        return NewStaff(changed, secret)
-
-    async def set_staff_on_duty(self, manager: Staff, staff_id: str, on_duty: bool) -> Staff:
-        """Put an account of the manager's own agency on or off duty (escalation levels
-        that reach "on duty only" skip those off duty).
-
-        Raises:
-            Forbidden: not a manager.
-            NotFound: no such staff member, or another agency's (audited).
-        """
-        target = await self._managed_staff(manager, staff_id, "staff.duty_change", admins_too=True)
-        async with self._store.write() as uow:
-            await uow.staff.set_on_duty(target.id, on_duty)
-            await self._audit.append(
-                uow.audit,
-                Actor.staff(manager.id),
-                "staff.duty_changed",
-                subject=("staff", target.id),
-                details={"on_duty": on_duty},
-            )
-            changed = await uow.staff.get(target.id)
-        assert changed is not None
-        return changed
-
-    async def agency_policy(self, manager: Staff, agency_id: str) -> tuple[EscalationPolicy, str]:
-        """The manager's agency's default escalation policy and where it comes from
-        (``agency:<id>``, or ``default`` for the built-in one).
-
-        Raises:
-            Forbidden, NotFound: see :meth:`managed_agency`.
-        """
-        await self.managed_agency(manager, agency_id, attempted="agency.policy_view")
-        scope = f"agency:{agency_id}"
-        async with self._store.read() as uow:
-            spec = await uow.policies.get(scope)
-        if spec is None:
-            return DEFAULT_POLICY, "default"
-        return EscalationPolicy.from_json(spec), scope
-
-    async def consult_audit(
-        self, manager: Staff, filters: AuditFilters, *, page_size: int = AUDIT_PAGE_SIZE
-    ) -> AuditPage:
-        """A page of the audit log, newest first; the consultation is itself audited
-        (``audit.viewed`` with the filters) before anything is returned.
-
-        Supervisors and admins alike see only what
-        :meth:`~server.domain.agency_scope.AgencyScope.sees` allows their agency. The
-        filters narrow the query; the agency's rule is applied to every row after it,
-        so no filter, cursor or count reaches another agency's entries. At most a
-        bounded number of rows is read per page (the page then offers "older entries").
-
-        Raises:
-            Forbidden: not a supervisor or admin.
-            InvalidInput: a filter that is too long.
-        """
-        self.require_manager(manager)
-        for value in (filters.actor_id, filters.case_id, filters.action):
-            if value is not None and len(value) > _MAX_FILTER_LENGTH:
-                raise InvalidInput("audit filters are limited to 100 characters")
-        entries: list[AuditEntry] = []
-        async with self._store.read() as uow:
-            scope = await AgencyScope.load(uow, manager.agency_id)
-            cursor = filters.before_seq
-            scanned = 0
-            while len(entries) < page_size:
-                batch = await uow.audit.query(
-                    case_id=filters.case_id,
-                    actor_id=filters.actor_id,
-                    action=filters.action,
-                    since=filters.since,
-                    until=filters.until,
-                    limit=_AUDIT_SCAN_BATCH,
-                    before_seq=cursor,
-                )
-                for entry in batch:
-                    cursor = entry.seq
-                    if scope.sees(entry):
-                        entries.append(entry)
-                        if len(entries) == page_size:
-                            break
-                scanned += len(batch)
-                if len(batch) < _AUDIT_SCAN_BATCH and len(entries) < page_size:
-                    cursor = None  # the log is exhausted
-                    break
-                if scanned >= _AUDIT_SCAN_LIMIT:
-                    break
-            actor_ids = sorted(
-                {e.actor_id for e in entries if e.actor_kind == "staff" and e.actor_id}
-            )
-            actors = {}
-            for actor_id in actor_ids:
-                member = await uow.staff.get(actor_id)
-                if member is not None:
-                    actors[actor_id] = member
-        async with self._store.write() as uow:
-            await self._audit.append(
-                uow.audit,
-                Actor.staff(manager.id),
-                "audit.viewed",
-                details={**filters.as_details(), "entries": len(entries)},
-            )
-        return AuditPage(entries, cursor, actors)
-
-    async def verify_audit_chain(self, manager: Staff) -> ChainReport:
-        """Recompute the whole audit chain; the check is itself audited.
-
-        The whole chain is checked (a gap anywhere breaks it for everyone), but the
-        report counts only the entries the manager's agency may read, so the check
-        does not reveal how much other agencies do. The operator's
-        ``witnesslink admin verify-audit`` reports the whole count.
-
-        Raises:
-            Forbidden: not a supervisor or admin.
-        """
-        self.require_manager(manager)
-        async with self._store.read() as uow:
-            scope = await AgencyScope.load(uow, manager.agency_id)
-        report = await verify_chain(self._store, counted=scope.sees)
-        async with self._store.write() as uow:
-            await self._audit.append(
-                uow.audit,
-                Actor.staff(manager.id),
-                "audit.chain_verified",
-                details={
-                    "entries": report.entries,
-                    "ok": report.ok,
-                    "first_broken_seq": report.first_broken_seq,
-                },
-            )
-        return report

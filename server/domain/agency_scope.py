@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
+from server.domain.access import SUPERVISING_ROLES
 from server.domain.audit import Actor, AuditLog
 from server.domain.denials import audit_denied
 from server.domain.models import AuditEntry, Role, Staff
@@ -94,6 +95,12 @@ async def refuse_outside_agency(
         subject=subject,
     )
     raise error
+
+
+def require_manager(manager: Staff) -> None:
+    """Raises: Forbidden unless ``manager`` is an active supervisor or admin."""
+    if not manager.active or manager.role not in SUPERVISING_ROLES:
+        raise Forbidden("Only supervisors and admins can use the administration pages")
 
 
 async def require_own_agency(

@@ -1,7 +1,7 @@
 """Administration: agencies, staff accounts, roles, TOTP, default escalation policies,
 and the audit log viewer with chain verification.
 
-Who may do what (the rules live in :class:`~server.domain.accounts.AccountService`,
+Who may do what (the rules live in :class:`~server.domain.administration.AgencyAdministration`,
 these pages only show them):
 
 * only supervisors and admins reach ``/console/admin``; everyone else gets 403;
@@ -42,8 +42,9 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy, MultiMapping
 
 from server.console.web import PREFIX, Page, back_to, page, services, submitted_form
-from server.domain.accounts import AuditFilters, NewStaff
+from server.domain.accounts import NewStaff
 from server.domain.audit import describe_entry
+from server.domain.audit_reading import AuditFilters
 from server.domain.escalation import EscalationPolicy
 from server.domain.models import Role
 from server.errors import InvalidInput
@@ -112,17 +113,17 @@ def _one_time_totp(current: Page, created: NewStaff, *, new_account: bool) -> we
 @routes.get(ADMIN)
 async def overview(request: web.Request) -> web.StreamResponse:
     current = await page(request)
-    agencies = await services(request).accounts.agencies_for(current.staff)
+    agencies = await services(request).administration.agencies_for(current.staff)
     return current.render("admin.html", agencies=agencies)
 
 
 @routes.get(ADMIN + "/agencies/{agency_id}")
 async def agency(request: web.Request) -> web.StreamResponse:
     current = await page(request)
-    accounts = services(request).accounts
+    administration = services(request).administration
     agency_id = request.match_info["agency_id"]
-    the_agency = await accounts.managed_agency(current.staff, agency_id)
-    members = await accounts.list_staff(current.staff, agency_id)
+    the_agency = await administration.managed_agency(current.staff, agency_id)
+    members = await administration.list_staff(current.staff, agency_id)
     roles = [r for r in Role if r is not Role.ADMIN or current.staff.role is Role.ADMIN]
     return current.render(
         "admin_agency.html",
@@ -144,7 +145,7 @@ async def create_staff(request: web.Request) -> web.StreamResponse:
     password = form.get("password", "")
     if password != form.get("password_again", ""):
         raise InvalidInput("the two passwords are not the same")
-    created = await services(request).accounts.add_staff(
+    created = await services(request).administration.add_staff(
         current.staff,
         agency_id=agency_id,
         username=form.get("username", ""),
@@ -161,9 +162,9 @@ async def create_staff(request: web.Request) -> web.StreamResponse:
 @routes.get(ADMIN + "/staff/{staff_id}")
 async def staff_member(request: web.Request) -> web.StreamResponse:
     current = await page(request)
-    accounts = services(request).accounts
-    member = await accounts.staff_member(current.staff, request.match_info["staff_id"])
-    the_agency = await accounts.managed_agency(current.staff, member.agency_id)
+    administration = services(request).administration
+    member = await administration.staff_member(current.staff, request.match_info["staff_id"])
+    the_agency = await administration.managed_agency(current.staff, member.agency_id)
     roles = [r for r in Role if r is not Role.ADMIN or current.staff.role is Role.ADMIN]
     return current.render(
         "admin_staff.html",
@@ -179,7 +180,7 @@ async def change_role(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     form = await submitted_form(request, current)
     svc = services(request)
-    change = await svc.accounts.set_role(
+    change = await svc.administration.set_role(
         current.staff, request.match_info["staff_id"], _role(form.get("role"))
     )
     # Cached API credentials carry the old role (other instances' caches expire within
@@ -193,7 +194,7 @@ async def change_active(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     form = await submitted_form(request, current)
     svc = services(request)
-    change = await svc.accounts.set_active(
+    change = await svc.administration.set_active(
         current.staff, request.match_info["staff_id"], _checked(form, "active")
     )
     # Console sessions ended in the domain transaction; device tokens are refused from
@@ -209,7 +210,7 @@ async def change_duty(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     form = await submitted_form(request, current)
     svc = services(request)
-    changed = await svc.accounts.set_staff_on_duty(
+    changed = await svc.administration.set_staff_on_duty(
         current.staff, request.match_info["staff_id"], _checked(form, "on_duty")
     )
     svc.authenticator.forget_owner(changed.id)
@@ -220,7 +221,7 @@ async def change_duty(request: web.Request) -> web.StreamResponse:
 async def change_totp(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     form = await submitted_form(request, current)
-    changed = await services(request).accounts.reset_totp(
+    changed = await services(request).administration.reset_totp(
         current.staff, request.match_info["staff_id"], enabled=_checked(form, "enabled")
     )
     if changed.totp_secret is not None:
@@ -299,10 +300,10 @@ def policy_spec(form: MultiDictProxy[str]) -> dict[str, Any]:
 @routes.get(ADMIN + "/agencies/{agency_id}/policy")
 async def policy(request: web.Request) -> web.StreamResponse:
     current = await page(request)
-    accounts = services(request).accounts
+    administration = services(request).administration
     agency_id = request.match_info["agency_id"]
-    in_force, source = await accounts.agency_policy(current.staff, agency_id)
-    the_agency = await accounts.managed_agency(current.staff, agency_id)
+    in_force, source = await administration.agency_policy(current.staff, agency_id)
+    the_agency = await administration.managed_agency(current.staff, agency_id)
     return current.render(
         "admin_policy.html",
         agency=the_agency,
@@ -368,7 +369,7 @@ async def _audit_page(
 ) -> web.StreamResponse:
     query = request.query
     filters = audit_filters(query)
-    result = await services(request).accounts.consult_audit(current.staff, filters)
+    result = await services(request).audit_reading.consult_audit(current.staff, filters)
     shown = {
         "actor": query.get("actor", "").strip(),
         "case": query.get("case", "").strip(),
@@ -407,5 +408,5 @@ async def audit(request: web.Request) -> web.StreamResponse:
 async def verify(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     await submitted_form(request, current)
-    report = await services(request).accounts.verify_audit_chain(current.staff)
+    report = await services(request).audit_reading.verify_audit_chain(current.staff)
     return await _audit_page(request, current, report)

@@ -23,7 +23,7 @@ async def playbooks(request: web.Request) -> web.StreamResponse:
     current = await page(request)
     agency_id = request.match_info["agency_id"]
     steps = await services(request).alert_guidance.playbooks(current.staff, agency_id)
-    agency = await services(request).accounts.managed_agency(current.staff, agency_id)
+    agency = await services(request).administration.managed_agency(current.staff, agency_id)
     return current.render(
         "admin_playbooks.html", agency=agency, faces=list(FACES.values()), steps=steps
     )
