@@ -96,6 +96,19 @@ class AgencyAdministration:
             raise Forbidden("Only admins can change an admin's account")
         return target
 
+    @staticmethod
+    def _unchanged_rights(manager: Staff, current: Staff | None) -> Staff:
+        """The target re-read in the writing transaction: it may have become an admin
+        since it was checked (an account's agency never changes).
+
+        Raises:
+            Forbidden: now an admin's account, for a supervisor.
+        """
+        assert current is not None
+        if current.role is Role.ADMIN and manager.role is not Role.ADMIN:
+            raise Forbidden("Only admins can change an admin's account")
+        return current
+
     async def agencies_for(self, manager: Staff) -> list[Agency]:
         """The agency ``manager`` administers: their own, whatever their role.
 
@@ -180,8 +193,7 @@ class AgencyAdministration:
             raise Forbidden("You cannot change your own role")
         self._check_grantable(manager, role)
         async with self._store.write() as uow:
-            current = await uow.staff.get(target.id)
-            assert current is not None
+            current = self._unchanged_rights(manager, await uow.staff.get(target.id))
             if current.role is not role:
                 await uow.staff.set_role(target.id, role.value)
                 await self._audit.append(
@@ -208,8 +220,7 @@ class AgencyAdministration:
         if target.id == manager.id:
             raise Forbidden("You cannot deactivate or reactivate your own account")
         async with self._store.write() as uow:
-            current = await uow.staff.get(target.id)
-            assert current is not None
+            current = self._unchanged_rights(manager, await uow.staff.get(target.id))
             ended = 0
             if current.active is not active:
                 await uow.staff.set_active(target.id, active)
@@ -238,6 +249,7 @@ class AgencyAdministration:
         target = await self._managed_staff(manager, staff_id, "staff.totp_reset")
         secret = pyotp.random_base32() if enabled else None
         async with self._store.write() as uow:
+            self._unchanged_rights(manager, await uow.staff.get(target.id))
             await uow.staff.set_totp(
                 target.id, None if secret is None else self._sealer.seal(secret)
             )
