@@ -31,6 +31,7 @@ from server.api.routes import (
     realtime,
     twilio,
     vault,
+    visits,
     voice,
     welfare,
 )
@@ -114,6 +115,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         twilio.routes,
         voice.routes,
         court.routes,
+        visits.routes,
         vault.routes,
         console_auth.routes,
         console_caseload.routes,
