@@ -557,7 +557,7 @@ class StaffClient(Conversation):
 
     async def _on_visit_event(self, frame: dict[str, Any]) -> None:
         self.emit(visit_kit.visit_changed(frame))
-        if frame.get("change") != "scheduled" or frame.get("visitor_staff_id") != self.staff_id:
+        if frame.get("visitor_staff_id") != self.staff_id:
             return
         # Several clients of the visitor may each send it: the phone keeps one per
         # visit and version.
@@ -575,8 +575,18 @@ class StaffClient(Conversation):
         return reply
 
     async def cancel_visit(self, visit_id: str) -> dict[str, Any]:
+        """Cancel a scheduled visit (the visitor's client tells the phone it is off)."""
         reply: dict[str, Any] = await self._call("POST", f"/v1/visits/{visit_id}/cancel")
+        await self._announce_own(reply)
         return reply
+
+    async def _announce_own(self, visit: dict[str, Any] | None) -> None:
+        """Send the phone the notice of a visit of this client's person (new, recorded
+        or cancelled: the phone keeps the newest version). Best effort: the push to the
+        visitor's other clients does it again."""
+        if visit is not None and visit["visitor_staff_id"] == self.staff_id:
+            with contextlib.suppress(WitnesslinkError):
+                await self.send_visit_notice(visit)
 
     async def record_visit(
         self,
@@ -601,10 +611,8 @@ class StaffClient(Conversation):
             if next_visitor_staff_id is not None:
                 body["next_visit"]["visitor_staff_id"] = next_visitor_staff_id
         reply: dict[str, Any] = await self._call("POST", f"/v1/visits/{visit_id}/record", json=body)
-        following = reply.get("next_visit")
-        if following is not None and following["visitor_staff_id"] == self.staff_id:
-            with contextlib.suppress(WitnesslinkError):
-                await self.send_visit_notice(following)
+        await self._announce_own(reply["visit"])
+        await self._announce_own(reply.get("next_visit"))
         return reply
 
     async def at_the_door(self, visit_id: str) -> str:
