@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
+import icalendar
 import pytest
 
 from client_sdk.errors import ApiError
@@ -220,3 +222,34 @@ async def test_the_visitor_must_be_the_support_organisation_on_the_case(world: W
                 window_end=START + timedelta(hours=2),
             )
         assert refused.value.status == 422
+
+
+async def test_the_calendar_feed_shows_visits_by_alias_and_window_only(world: World) -> None:
+    world.clock.set(START)
+    talk = await open_conversation(world)
+    visit = await _visit(world, talk, hours_ahead=24)
+    url = await talk.officer.calendar_feed_url()
+    async with aiohttp.ClientSession() as session, session.get(url) as reply:
+        assert reply.status == 200
+        body = await reply.text()
+    calendar = icalendar.Calendar.from_ical(body)
+    (event,) = [e for e in calendar.walk("VEVENT") if str(e["uid"]).startswith("vis_")]
+    assert str(event["uid"]) == f"{visit['visit_id']}@witnesslink"
+    assert str(event["summary"]) == "Welfare visit — Sparrow"
+    assert event.decoded("dtstart") == START + timedelta(hours=24)
+    # Nothing else about the visit: no visitor, no place.
+    assert set(event) == {
+        "UID",
+        "DTSTAMP",
+        "DTSTART",
+        "DTEND",
+        "SUMMARY",
+        "STATUS",
+        "SEQUENCE",
+        "TRANSP",
+    }
+    assert "Worker" not in body
+    # A visitor's own feed has it too (the worker is on the case).
+    worker_url = await talk.worker.calendar_feed_url()
+    async with aiohttp.ClientSession() as session, session.get(worker_url) as reply:
+        assert visit["visit_id"] in await reply.text()
