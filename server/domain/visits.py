@@ -424,6 +424,14 @@ class VisitService:
             await self._case_for(uow, staff, case_id, change=False)
             return await uow.visits.for_case(case_id)
 
+    async def get(self, staff: Staff, visit_id: str) -> Visit:
+        """One visit the caller may see (concerns stay sealed).
+
+        Raises: NotFound: not a visit the caller may see.
+        """
+        async with self._store.read() as uow:
+            return await self._load(uow, staff, visit_id, change=False)
+
     async def read(self, staff: Staff, visit_id: str) -> tuple[Visit, str | None]:
         """One visit with its concerns opened; the reading is audited.
 

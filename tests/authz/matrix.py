@@ -250,6 +250,10 @@ POST    /console/cases/{case_id}/policy                                      302
 POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visit-plan                                  302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visits                                      302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visits/{visit_id}/record                    302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visits/{visit_id}/cancel                    302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  -    302  302  302
 # static files
 GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  -    200  200  200

@@ -595,6 +595,20 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         form={"attended": "yes"},
         fresh=fresh_started_appointment,
     ),
+    ("POST", "/console/cases/{case_id}/visit-plan"): Recipe(form={"every_days": "21"}),
+    ("POST", "/console/cases/{case_id}/visits"): Recipe(
+        form={
+            "visitor_staff_id": "{worker_id}",
+            "window_start": "{in_a_month_local}",
+            "window_end": "{in_a_month_and_two_hours_local}",
+        }
+    ),
+    ("POST", "/console/cases/{case_id}/visits/{visit_id}/record"): Recipe(
+        form={"outcome": "held", "seen_alone": "1"}, fresh=fresh_visit
+    ),
+    ("POST", "/console/cases/{case_id}/visits/{visit_id}/cancel"): Recipe(
+        form={}, fresh=fresh_visit
+    ),
     ("POST", "/console/cases/{case_id}/devices/{device_id}/revoke"): Recipe(
         form={}, fresh=fresh_witness_phone
     ),
