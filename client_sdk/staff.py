@@ -556,13 +556,13 @@ class StaffClient(Conversation):
         )
 
     async def _on_visit_event(self, frame: dict[str, Any]) -> None:
+        if frame.get("visitor_staff_id") == self.staff_id:
+            # Several clients of the visitor may each send it: the phone keeps one per
+            # visit and version. Sent before the event is emitted, so whoever waits for
+            # the event knows the phone has been told.
+            with contextlib.suppress(WitnesslinkError):
+                await self.send_visit_notice(frame)
         self.emit(visit_kit.visit_changed(frame))
-        if frame.get("visitor_staff_id") != self.staff_id:
-            return
-        # Several clients of the visitor may each send it: the phone keeps one per
-        # visit and version.
-        with contextlib.suppress(WitnesslinkError):
-            await self.send_visit_notice(frame)
 
     async def visits(self, case_id: str) -> list[dict[str, Any]]:
         reply = await self._call("GET", f"/v1/cases/{case_id}/visits")

@@ -13,10 +13,12 @@ import icalendar
 import pytest
 
 from client_sdk.errors import ApiError
+from client_sdk.events import VisitChanged
 from server.domain.risk_levels import RiskLevel, defaults_for
 from tests.court.helpers import alerts_of, audit_entries, server_bytes
 from tests.support.welfare import advance, advance_to
 from tests.support.world import Conversation, World, open_conversation
+from tests.welfare.helpers import next_event, start_and_connect
 
 START = datetime(2026, 5, 4, 7, 0, tzinfo=UTC)  # a Monday, 10:00 in Bucharest
 
@@ -253,3 +255,24 @@ async def test_the_calendar_feed_shows_visits_by_alias_and_window_only(world: Wo
     worker_url = await talk.worker.calendar_feed_url()
     async with aiohttp.ClientSession() as session, session.get(worker_url) as reply:
         assert visit["visit_id"] in await reply.text()
+
+
+async def test_a_visit_the_officer_schedules_is_announced_by_the_visitors_own_client(
+    world: World,
+) -> None:
+    """The server only pushes ids and times to the team; the visitor's client, on that
+    push, sends the witness the end-to-end notice (the officer's client cannot)."""
+    world.clock.set(START)
+    talk = await open_conversation(world)
+    await start_and_connect(world, talk.worker)
+    visit = await talk.officer.schedule_visit(
+        talk.case_id,
+        visitor_staff_id=talk.worker.staff_id,
+        window_start=START + timedelta(hours=5),
+        window_end=START + timedelta(hours=6),
+    )
+    changed = await next_event(talk.worker, VisitChanged)
+    assert (changed.visit_id, changed.change) == (visit["visit_id"], "scheduled")
+    await talk.witness.sync()
+    (upcoming,) = await talk.witness.upcoming_visits()
+    assert (upcoming.visit_id, upcoming.visitor_name) == (visit["visit_id"], "Worker")
