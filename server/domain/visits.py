@@ -212,7 +212,7 @@ class VisitService:
                 "visit_plan.set",
                 subject=("witness", witness.id),
                 case_id=witness.case_id,
-                details={"every_days": plan.every_days, "risk_level": level.value},
+                details={"every_days": plan.every_days},
             )
         return plan
 
