@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -217,13 +217,17 @@ class Conversation:
         *,
         text: str = "",
         attachment: StoredAttachment | None = None,
+        to: Sequence[str] = (),
     ) -> SentMessage:
-        """Queue ``body`` for the case's devices and try to deliver it now.
+        """Queue ``body`` for the case's devices (only those in ``to`` when set) and try
+        to deliver it now.
 
         Raises:
             WitnesslinkError: no device of the case team can be encrypted to.
         """
-        return await self.outbox.send_payload(case_id, body, text=text, attachment=attachment)
+        return await self.outbox.send_payload(
+            case_id, body, text=text, attachment=attachment, to=to
+        )
 
     async def send_text(self, case_id: str, text: str) -> SentMessage:
         """Raises: ValueError for empty or oversized text; see :meth:`send_payload`."""

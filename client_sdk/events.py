@@ -224,6 +224,49 @@ class AppointmentReminder:
     details: dict[str, str] | None
 
 
+@dataclass(frozen=True, slots=True)
+class VisitNoticeReceived:
+    """Phones: the visitor of a welfare visit told you, end to end encrypted, who comes
+    and when (kept on this device; the server's list of visits is not used)."""
+
+    visit_id: str
+    version: int
+    visitor_name: str
+    window_start: datetime
+    window_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DoorCodeShown:
+    """Phones: the visitor at the door sent a fresh nonce; show ``code`` and ask the
+    witness whether it is the code on the visitor's device."""
+
+    visit_id: str
+    visitor_name: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class VisitChanged:
+    """Staff clients: a welfare visit of one of your cases was scheduled, recorded or
+    cancelled (ids and times only)."""
+
+    visit_id: str
+    case_id: str
+    change: str
+    visitor_staff_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DoorAnswered:
+    """The visitor's client: the witness answered at the door. ``confirmed`` is what a
+    duress confirmation shows too (the team gets the duress alert)."""
+
+    visit_id: str
+    answer: str
+
+
 Event = (
     IncomingMessage
     | HeldMessage
@@ -242,4 +285,8 @@ Event = (
     | AppointmentDetailsReceived
     | AppointmentChanged
     | AppointmentReminder
+    | VisitNoticeReceived
+    | DoorCodeShown
+    | VisitChanged
+    | DoorAnswered
 )

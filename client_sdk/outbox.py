@@ -216,9 +216,11 @@ class Outbox:
         *,
         text: str = "",
         attachment: StoredAttachment | None = None,
+        to: Sequence[str] = (),
     ) -> SentMessage:
-        """Queue ``body`` durably for the case's devices and deliver the outbox now,
-        in order (this message after everything queued before it).
+        """Queue ``body`` durably for the case's devices (only those in ``to`` when
+        set) and deliver the outbox now, in order (this message after everything
+        queued before it).
 
         If the server cannot be reached, the message stays in the outbox (inside the
         encrypted store) and is encrypted and sent, in order, when the server is back.
@@ -253,6 +255,7 @@ class Outbox:
             body=json.dumps(body, separators=(",", ":")),
             plaintext_record_key=message_key(record),
             seq=self._take_seq(),
+            to=list(to),
         )
         self._awaited[entry.message_id] = outcome = _Outcome()
         try:

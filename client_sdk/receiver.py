@@ -41,6 +41,7 @@ from client_sdk.payloads import CONTROL_KINDS, PAYLOAD_VERSION
 from client_sdk.repair import Repairs
 from client_sdk.sessions import Sessions
 from client_sdk.trust import DeviceTrust
+from client_sdk.visits import VISIT_KINDS, receive_visit_payload
 
 log = logging.getLogger("witnesslink.sdk")
 
@@ -187,6 +188,10 @@ class Receiver:
             self._repairs.written(handled)
             return None
         verified = self._trust.device_trusted(sender, case_id)
+        if payload.get("kind") in VISIT_KINDS:
+            return await receive_visit_payload(
+                ctx, self._trust, sender, case_id, message_id, payload, opened
+            )
         if payload.get("kind") == "appointment_details":
             if not verified:
                 # Details of a hearing from someone unverified could send the witness

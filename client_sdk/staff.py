@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from client_sdk import visits as visit_kit
 from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
-from client_sdk.errors import ApiError
+from client_sdk.errors import ApiError, WitnesslinkError
 from client_sdk.events import AlertNotice, CheckInAnswered
 from client_sdk.keywrap import KeyWrapper
 from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
@@ -496,6 +497,153 @@ class StaffClient(Conversation):
         reply = await self._call("DELETE", "/v1/me/calendar-feed")
         return bool(reply["revoked"])
 
+    # ------------------------------------------------------------------ welfare visits
+
+    async def set_visit_plan(
+        self, witness_id: str, *, every_days: int | None = None, risk_level: str | None = None
+    ) -> dict[str, Any]:
+        """How often the home-country team visits (by default, what the risk level sets)."""
+        body: dict[str, Any] = {}
+        if every_days is not None:
+            body["every_days"] = every_days
+        if risk_level is not None:
+            body["risk_level"] = risk_level
+        reply: dict[str, Any] = await self._call(
+            "PUT", f"/v1/witnesses/{witness_id}/visit-plan", json=body
+        )
+        return reply
+
+    async def visit_plan(self, witness_id: str) -> dict[str, Any]:
+        reply: dict[str, Any] = await self._call("GET", f"/v1/witnesses/{witness_id}/visit-plan")
+        return reply
+
+    async def schedule_visit(
+        self, case_id: str, *, visitor_staff_id: str, window_start: datetime, window_end: datetime
+    ) -> dict[str, Any]:
+        """Schedule a welfare visit. The visitor's client tells the witness who comes and
+        when, end to end encrypted (at once when the visitor is this client's person,
+        else when the visitor's client gets the push)."""
+        visit: dict[str, Any] = await self._call(
+            "POST",
+            f"/v1/cases/{case_id}/visits",
+            json={
+                "visitor_staff_id": visitor_staff_id,
+                "window_start": window_start.isoformat(),
+                "window_end": window_end.isoformat(),
+            },
+        )
+        if visitor_staff_id == self.staff_id:
+            await self.send_visit_notice(visit)
+        return visit
+
+    async def send_visit_notice(self, visit: dict[str, Any]) -> SentMessage:
+        """Tell the witness's phone, end to end encrypted, who comes and when (only the
+        visitor's own client does: the phone keeps notices from the visitor alone).
+
+        Raises:
+            VisitError: this client is not the visitor's, or trusts no phone of the case.
+        """
+        if visit["visitor_staff_id"] != self.staff_id:
+            raise visit_kit.VisitError("only the visitor's client announces a visit")
+        case_id = str(visit["case_id"])
+        await self.trust.fresh(case_id)
+        phones = visit_kit.witness_devices(self.trust, case_id, f"witness:{visit['witness_id']}")
+        if not phones:
+            raise visit_kit.VisitError("no trusted phone of the witness to tell")
+        name = self.trust.name_of(self.owner, case_id) or self.owner
+        return await self.send_payload(
+            case_id, visit_kit.notice_body(visit, self.owner, name), to=phones
+        )
+
+    async def _on_visit_event(self, frame: dict[str, Any]) -> None:
+        if frame.get("visitor_staff_id") == self.staff_id:
+            # Several clients of the visitor may each send it: the phone keeps one per
+            # visit and version. Sent before the event is emitted, so whoever waits for
+            # the event knows the phone has been told.
+            with contextlib.suppress(WitnesslinkError):
+                await self.send_visit_notice(frame)
+        self.emit(visit_kit.visit_changed(frame))
+
+    async def visits(self, case_id: str) -> list[dict[str, Any]]:
+        reply = await self._call("GET", f"/v1/cases/{case_id}/visits")
+        items: list[dict[str, Any]] = reply["visits"]
+        return items
+
+    async def visit(self, visit_id: str) -> dict[str, Any]:
+        """One visit with its concerns opened (the server audits the reading)."""
+        reply: dict[str, Any] = await self._call("GET", f"/v1/visits/{visit_id}")
+        return reply
+
+    async def cancel_visit(self, visit_id: str) -> dict[str, Any]:
+        """Cancel a scheduled visit (the visitor's client tells the phone it is off)."""
+        reply: dict[str, Any] = await self._call("POST", f"/v1/visits/{visit_id}/cancel")
+        await self._announce_own(reply)
+        return reply
+
+    async def _announce_own(self, visit: dict[str, Any] | None) -> None:
+        """Send the phone the notice of a visit of this client's person (new, recorded
+        or cancelled: the phone keeps the newest version). Best effort: the push to the
+        visitor's other clients does it again."""
+        if visit is not None and visit["visitor_staff_id"] == self.staff_id:
+            with contextlib.suppress(WitnesslinkError):
+                await self.send_visit_notice(visit)
+
+    async def record_visit(
+        self,
+        visit_id: str,
+        *,
+        outcome: str,
+        seen_alone: bool | None = None,
+        concerns: str | None = None,
+        next_window: tuple[datetime, datetime] | None = None,
+        next_visitor_staff_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a visit ("held", "not_met" or "declined"); a held visit counts as
+        contact. With ``next_window`` the next visit is scheduled (and announced)."""
+        body: dict[str, Any] = {"outcome": outcome, "seen_alone": seen_alone}
+        if concerns is not None:
+            body["concerns"] = concerns
+        if next_window is not None:
+            body["next_visit"] = {
+                "window_start": next_window[0].isoformat(),
+                "window_end": next_window[1].isoformat(),
+            }
+            if next_visitor_staff_id is not None:
+                body["next_visit"]["visitor_staff_id"] = next_visitor_staff_id
+        reply: dict[str, Any] = await self._call("POST", f"/v1/visits/{visit_id}/record", json=body)
+        await self._announce_own(reply["visit"])
+        await self._announce_own(reply.get("next_visit"))
+        return reply
+
+    async def at_the_door(self, visit_id: str) -> str:
+        """At the witness's door: send a fresh nonce to the witness's phone (end to end,
+        to the phone alone) and return the code to show; the phone shows the same code
+        only if this is the visitor it was told about and keys are as both trust them.
+
+        Raises:
+            VisitError: not this client's visit, or the witness is not trusted here.
+        """
+        visit = (await self.visit(visit_id))["visit"]
+        if visit["visitor_staff_id"] != self.staff_id:
+            raise visit_kit.VisitError("only the visitor's client can start the door check")
+        case_id = str(visit["case_id"])
+        nonce = visit_kit.new_door_nonce()
+        code = visit_kit.visitor_code(self.trust, visit, nonce)
+        phones = visit_kit.witness_devices(self.trust, case_id, f"witness:{visit['witness_id']}")
+        if not phones:
+            raise visit_kit.VisitError("no trusted phone of the witness to reach")
+        await self.send_payload(
+            case_id,
+            {
+                "kind": visit_kit.DOOR_KIND,
+                "visit_id": visit_id,
+                "version": int(visit["version"]),
+                "nonce": nonce,
+            },
+            to=phones,
+        )
+        return code
+
     # ------------------------------------------------------------------ welfare
 
     async def on_event_frame(self, frame: dict[str, Any]) -> None:
@@ -515,6 +663,10 @@ class StaffClient(Conversation):
             )
         elif kind == "appointment":
             self.emit(changed_event(frame))
+        elif kind == "visit":
+            await self._on_visit_event(frame)
+        elif kind == "visit_door":
+            self.emit(visit_kit.door_answered(frame))
         elif kind == "checkin_answered":
             self.emit(
                 CheckInAnswered(

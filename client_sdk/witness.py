@@ -67,6 +67,7 @@ from client_sdk.transport import Transport
 from client_sdk.trust import TrustState
 from client_sdk.unlock import PinKeys, ServerUnreachable, Unlocked, confirm_again, unlock_with_pin
 from client_sdk.vault import DEFAULT_KDF, KdfParams, Vault
+from client_sdk.visits import UpcomingVisit, answer_door, door_check, upcoming_visits
 from wire.checkins import checkin_response_payload
 from wire.encoding import b64, canonical_json
 from wire.enrolment import (
@@ -511,6 +512,25 @@ class WitnessClient(Conversation):
             ValueError: the numbers differ (do not trust them).
         """
         await super().verify_person(owner, compared_number, case_id=case_id or self.case_id)
+
+    # ------------------------------------------------------------------ visits
+
+    async def upcoming_visits(self) -> list[UpcomingVisit]:
+        """Welfare visits as the visitors told this phone, end to end encrypted (one per
+        visit, its newest notice); the server's list of visits is not used."""
+        return await upcoming_visits(self._store, self._clock.now())
+
+    async def door_code(self, visit_id: str) -> str | None:
+        """The code to show for the visitor at the door (None until the visitor's
+        device sent its nonce)."""
+        check = await door_check(self._store, visit_id)
+        return None if check is None else check.code
+
+    async def answer_door(self, visit_id: str, *, is_the_person: bool) -> str:
+        """ "This is the person" or "this is not the person" (an alert to the team).
+        Returns what to show. After a duress unlock the screen and the visitor's
+        device show "confirmed" as always; the team gets the duress alarm."""
+        return await answer_door(self.transport, visit_id, is_the_person=is_the_person)
 
     async def send(self, text: str) -> SentMessage:
         """Send a text message to the case team."""

@@ -129,6 +129,10 @@ class WelfareSweeps:
         await effects.run(svc.events, svc.dispatcher.wake)
         return moved
 
+    async def visits(self) -> int:
+        """Welfare visits unrecorded past their window and grace (``visit_overdue``)."""
+        return await self._in_batches(self._services.visits.overdue_due)
+
     async def run_all(self) -> None:
         """Everything due, in an order that lets one step's output feed the next
         (for tests that move a manual clock and then want the world to catch up)."""
@@ -137,5 +141,6 @@ class WelfareSweeps:
         await self.checkins()
         await self.appointments()
         await self.silences()
+        await self.visits()
         await self.escalations()
         await self._services.dispatcher.drain()

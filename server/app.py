@@ -31,6 +31,7 @@ from server.api.routes import (
     realtime,
     twilio,
     vault,
+    visits,
     voice,
     welfare,
 )
@@ -46,6 +47,7 @@ from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
 from server.console.views import witness as console_witness
 from server.console.views import witness_instructions as console_witness_instructions
+from server.console.views import witness_visits as console_witness_visits
 from server.console.views import witness_voice as console_witness_voice
 from server.console.web import CONSOLE, ConsoleServices, console_middleware
 from server.domain.caseload import Caseload
@@ -115,6 +117,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         twilio.routes,
         voice.routes,
         court.routes,
+        visits.routes,
         vault.routes,
         console_auth.routes,
         console_caseload.routes,
@@ -126,6 +129,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_witness.routes,
         console_witness_instructions.routes,
         console_witness_voice.routes,
+        console_witness_visits.routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/console/static", STATIC_DIR, append_version=False)

@@ -53,6 +53,8 @@ class Settings:
     attachment_max_bytes: int = 16 * 1024 * 1024
     json_max_bytes: int = 1024 * 1024
     enrolment_ttl: timedelta = timedelta(hours=24)
+    #: After a visit's window ends, how long the visitor has to record it before it is overdue.
+    visit_grace: timedelta = timedelta(hours=24)
     trust_forwarded_for: bool = False
     auth_cache_ttl: timedelta = timedelta(seconds=10)
     password_time_cost: int = 3
@@ -246,6 +248,11 @@ def _secrets_and_limits_from_env(env: Mapping[str, str]) -> dict[str, Any]:
             "WITNESSLINK_ENROLMENT_TTL_HOURS", env["WITNESSLINK_ENROLMENT_TTL_HOURS"], float
         )
         values["enrolment_ttl"] = timedelta(hours=hours)
+    if env.get("WITNESSLINK_VISIT_GRACE_HOURS"):
+        hours = _positive(
+            "WITNESSLINK_VISIT_GRACE_HOURS", env["WITNESSLINK_VISIT_GRACE_HOURS"], float
+        )
+        values["visit_grace"] = timedelta(hours=hours)
     return values
 
 

@@ -34,6 +34,7 @@ from server.domain.rosters import RosterService
 from server.domain.server_keys import blind_index_root
 from server.domain.unlock.pins import PinService
 from server.domain.unlock.service import UnlockService
+from server.domain.visits import VisitService
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
@@ -109,6 +110,8 @@ class Services:
     alert_calls: AlertCalls
     #: Check-in calls with witnesses (issue 13, voice): PIN, duress PIN, keypad menu.
     witness_calls: WitnessCalls
+    #: Welfare visits by the home-country team and the answer at the door (issue 11).
+    visits: VisitService
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -346,5 +349,15 @@ def build_services(
             checkins,
             # A witness mistyping twice goes through; guessing a PIN takes months.
             shared_limiter("voice.pin", Rate(capacity=5, refill_s=600)),
+        ),
+        visits=VisitService(
+            store,
+            audit,
+            clock,
+            events,
+            alerts,
+            sealer,
+            grace=settings.visit_grace,
+            wake_dispatcher=dispatcher.wake,
         ),
     )

@@ -314,3 +314,39 @@ class PolicyIn(Strict):
     levels: Annotated[list[PolicyLevelIn], msgspec.Meta(min_length=1, max_length=6)]
     ack_timeout_minutes: Annotated[int, msgspec.Meta(ge=1, le=10080)] = 60
     repeat_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 30
+
+
+# ---------------------------------------------------------------- welfare visits
+
+
+class VisitPlanIn(Strict):
+    """Without ``every_days``, the interval the risk level sets (the witness's current
+    level unless ``risk_level`` is given)."""
+
+    every_days: Annotated[int, msgspec.Meta(ge=1, le=365)] | None = None
+    risk_level: Literal["low", "medium", "high", "severe"] | None = None
+
+
+class VisitIn(Strict):
+    visitor_staff_id: Id
+    window_start: Aware
+    window_end: Aware
+
+
+class NextVisitIn(Strict):
+    window_start: Aware
+    window_end: Aware
+    visitor_staff_id: Id | None = None
+
+
+class VisitRecordIn(Strict):
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"concerns"})
+
+    outcome: Literal["held", "not_met", "declined"]
+    seen_alone: bool | None = None
+    concerns: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    next_visit: NextVisitIn | None = None
+
+
+class DoorAnswerIn(Strict):
+    answer: Literal["confirmed", "not_the_person"]

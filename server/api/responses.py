@@ -24,6 +24,8 @@ from server.domain.court.models import (
     LocationKind,
 )
 from server.domain.models import EnrolmentState, OwnerKind, Role
+from server.domain.risk_levels import RiskLevel
+from server.domain.visit_models import DoorAnswer, VisitOutcome, VisitStatus
 from server.domain.welfare_models import (
     AlertKind,
     AlertStatus,
@@ -503,3 +505,55 @@ class Problem(msgspec.Struct, kw_only=True):
     status: int
     code: str
     detail: str | None = None
+
+
+# ---------------------------------------------------------------- welfare visits
+
+
+class VisitPlanOut(Out):
+    witness_id: str
+    every_days: int
+    risk_level: RiskLevel
+    #: False: no plan was set; these are the defaults the risk level sets.
+    set: bool
+    updated_at: Timestamp | None
+
+
+class VisitOut(Out):
+    """Who visits (a staff id) and when; what happened once recorded. Never the
+    concerns (see ``VisitDetailOut``)."""
+
+    visit_id: str
+    case_id: str
+    witness_id: str
+    visitor_staff_id: str
+    window_start: Timestamp
+    window_end: Timestamp
+    status: VisitStatus
+    overdue: bool
+    outcome: VisitOutcome | None
+    seen_alone: bool | None
+    has_concerns: bool
+    recorded_at: Timestamp | None
+    door_answer: DoorAnswer | None
+    version: int
+
+
+class VisitsOut(Out):
+    visits: list[VisitOut]
+
+
+class VisitDetailOut(Out):
+    visit: VisitOut
+    #: Opened from its sealed form; the reading is audited.
+    concerns: str | None
+
+
+class VisitRecordedOut(Out):
+    visit: VisitOut
+    next_visit: VisitOut | None
+
+
+class DoorAnswerOut(Out):
+    visit_id: str
+    answer: DoorAnswer

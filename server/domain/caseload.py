@@ -40,6 +40,8 @@ class CaseloadRow:
     checkin_closes_at: datetime | None
     next_appointment_kind: str | None
     next_appointment_at: datetime | None
+    #: The start of the earliest welfare visit still scheduled (issue 11).
+    next_visit_at: datetime | None = None
 
     @property
     def urgency(self) -> int:
@@ -72,6 +74,7 @@ class Caseload:
                 case_ids, statuses=["open", "acknowledged"], limit=10_000
             )
             appointments = await uow.appointments.list_for_cases(case_ids, since=now)
+            next_visits = await uow.visits.next_for_cases(case_ids)
         by_case: dict[str, list[str]] = {}
         for alert in alerts:
             by_case.setdefault(alert.case_id, []).append(alert.kind.value)
@@ -121,6 +124,7 @@ class Caseload:
                     checkin_closes_at=None if checkin is None else checkin.closes_at,
                     next_appointment_kind=None if upcoming is None else upcoming.kind.value,
                     next_appointment_at=None if upcoming is None else upcoming.starts_at,
+                    next_visit_at=next_visits.get(case.id),
                 )
             )
         rows.sort(key=lambda r: (r.urgency, r.case.reference))

@@ -725,6 +725,46 @@ _ONCALL_SCREEN = Migration(
     ],
 )
 
+# --- welfare visits and the door code (issue 11, part "visits") ---
+_VISITS = Migration(
+    version=20,
+    name="welfare visits: plan per witness, scheduled visits, their records and door answers",
+    statements=[
+        """CREATE TABLE visit_plans (
+            witness_id TEXT PRIMARY KEY REFERENCES witnesses(id),
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            every_days INTEGER NOT NULL,
+            risk_level TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at BIGINT NOT NULL)""",
+        "CREATE INDEX visit_plans_by_case ON visit_plans (case_id)",
+        # due_at: end of the window + grace while unrecorded; cleared by the overdue
+        # sweep's compare-and-swap (once) or by the record. concerns_sealed is sealed
+        # with the server key (SEALED_COLUMNS).
+        """CREATE TABLE visits (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            witness_id TEXT NOT NULL REFERENCES witnesses(id),
+            visitor_staff_id TEXT NOT NULL REFERENCES staff(id),
+            window_start BIGINT NOT NULL,
+            window_end BIGINT NOT NULL,
+            due_at BIGINT,
+            status TEXT NOT NULL CHECK (status IN ('scheduled', 'recorded', 'cancelled')),
+            version INTEGER NOT NULL,
+            outcome TEXT CHECK (outcome IN ('held', 'not_met', 'declined')),
+            seen_alone BOOLEAN,
+            concerns_sealed {BLOB},
+            recorded_by TEXT,
+            recorded_at BIGINT,
+            door_answer TEXT,
+            door_answered_at BIGINT,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL)""",
+        "CREATE INDEX visits_by_case ON visits (case_id, window_start)",
+        "CREATE INDEX visits_due ON visits (due_at)",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -741,6 +781,7 @@ MIGRATIONS: list[Migration] = [
     _ALERT_RESPONSE,
     _FINDINGS,
     _ONCALL_SCREEN,
+    _VISITS,
 ]
 
 

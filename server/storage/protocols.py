@@ -34,6 +34,7 @@ from server.domain.models import (
     Witness,
 )
 from server.domain.unlock.models import ConfirmKey, UnlockState
+from server.domain.visit_models import Visit, VisitPlan
 from server.domain.welfare_models import (
     Alert,
     CaseSettings,
@@ -980,6 +981,34 @@ class WebhookReceiptRepository(Protocol):
     async def purge(self, now_ms: int, limit: int = 5000) -> int: ...
 
 
+class VisitRepository(Protocol):
+    """Welfare visit plans and visits (``server.domain.visits``)."""
+
+    async def put_plan(self, plan: VisitPlan) -> None: ...
+
+    async def plan(self, witness_id: str) -> VisitPlan | None: ...
+
+    async def insert(self, visit: Visit) -> None: ...
+
+    async def save(self, visit: Visit, expected_version: int) -> bool: ...
+
+    async def get(self, visit_id: str) -> Visit | None: ...
+
+    async def for_case(self, case_id: str, *, limit: int = 100) -> list[Visit]: ...
+
+    async def next_for_cases(self, case_ids: Sequence[str]) -> dict[str, datetime]: ...
+
+    async def scheduled_for_cases(
+        self, case_ids: Sequence[str], *, since: datetime
+    ) -> list[Visit]: ...
+
+    async def due(self, now: datetime, limit: int) -> list[Visit]: ...
+
+    async def claim_due(self, ids: Sequence[str]) -> set[str]: ...
+
+    async def cancel_open(self, case_id: str) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -1078,6 +1107,9 @@ class UnitOfWork(Protocol):
 
     @property
     def alert_response(self) -> AlertResponseRepository: ...
+
+    @property
+    def visits(self) -> VisitRepository: ...
 
 
 class Store(Protocol):

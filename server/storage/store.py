@@ -30,6 +30,7 @@ from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRep
 from server.storage.repos.rate_limits import SqlRateLimitRepository
 from server.storage.repos.sealed_values import SqlSealedValueRepository, SqlServerSecretRepository
 from server.storage.repos.unlock import SqlUnlockRepository
+from server.storage.repos.visits import SqlVisitRepository
 from server.storage.repos.voice_steps import SqlVoiceCallStepRepository, SqlWitnessVoiceRepository
 from server.storage.repos.webhook_receipts import SqlWebhookReceiptRepository
 from server.storage.repos.welfare import (
@@ -173,6 +174,10 @@ class SqlUnitOfWork:
     @cached_property
     def webhook_receipts(self) -> SqlWebhookReceiptRepository:
         return SqlWebhookReceiptRepository(self.conn)
+
+    @cached_property
+    def visits(self) -> SqlVisitRepository:
+        return SqlVisitRepository(self.conn)
 
 
 class SqlStore:

@@ -188,6 +188,15 @@ POST    /v1/appointments/{appointment_id}/attendance                         403
 GET     /v1/me/appointments                                                  200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/appointments/{appointment_id}/answer                             200  404  403  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/appointments/{appointment_id}/ready                              200  404  403  403  403  403  403  403  403  403  403  -    401  401  401
+# welfare visits
+GET     /v1/witnesses/{witness_id}/visit-plan                                403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+PUT     /v1/witnesses/{witness_id}/visit-plan                                403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/cases/{case_id}/visits                                           403  403  201  201  404  404  404  404  201  201  201  -    401  401  401
+GET     /v1/cases/{case_id}/visits                                           403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+GET     /v1/visits/{visit_id}                                                403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/visits/{visit_id}/cancel                                         403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/visits/{visit_id}/record                                         403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/visits/{visit_id}/door                                           200  404  403  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/me/calendar-feed                                                 403  403  201  201  201  201  201  201  201  201  201  -    401  401  401
 DELETE  /v1/me/calendar-feed                                                 403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
 GET     /v1/calendar/{token}.ics                                             200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
@@ -250,6 +259,10 @@ POST    /console/cases/{case_id}/policy                                      302
 POST    /console/cases/{case_id}/appointments                                302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visit-plan                                  302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visits                                      302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visits/{visit_id}/record                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/visits/{visit_id}/cancel                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 # static files
 GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  200  -    200  200  200

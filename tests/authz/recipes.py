@@ -140,6 +140,20 @@ async def fresh_appointment(aw: AuthzWorld) -> dict[str, str]:
     return {"appointment_id": await _hearing(aw, timedelta(days=30))}
 
 
+async def fresh_visit(aw: AuthzWorld) -> dict[str, str]:
+    """A new welfare visit on case A whose window is under way (the support worker
+    visits), so every cell can record, cancel or answer it."""
+    now = aw.world.clock.now().replace(microsecond=0)
+    visit = await aw.world.services.visits.schedule(
+        await _staff(aw, Actor.OFFICER),
+        aw.case_id,
+        visitor_staff_id=aw.staff_id(Actor.WORKER),
+        window_start=now - timedelta(hours=1),
+        window_end=now + timedelta(hours=1),
+    )
+    return {"visit_id": visit.id}
+
+
 async def a_minute_later(aw: AuthzWorld) -> dict[str, str]:
     """Move the clock on by a minute: public routes are rate-limited per network
     address, and every cell comes from 127.0.0.1; a minute refills the buckets."""
@@ -447,6 +461,23 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/v1/me/appointments"): Recipe(),
     ("POST", "/v1/appointments/{appointment_id}/answer"): Recipe(json={"answer": "confirm"}),
     ("POST", "/v1/appointments/{appointment_id}/ready"): Recipe(json={"step": "appointment"}),
+    # ---------------------------------------------------------------- welfare visits
+    ("GET", "/v1/witnesses/{witness_id}/visit-plan"): Recipe(),
+    ("PUT", "/v1/witnesses/{witness_id}/visit-plan"): Recipe(json={"risk_level": "high"}),
+    ("POST", "/v1/cases/{case_id}/visits"): Recipe(
+        json={
+            "visitor_staff_id": "{worker_id}",
+            "window_start": "{in_a_month}",
+            "window_end": "{in_a_month_and_two_hours}",
+        }
+    ),
+    ("GET", "/v1/cases/{case_id}/visits"): Recipe(),
+    ("GET", "/v1/visits/{visit_id}"): Recipe(fresh=fresh_visit),
+    ("POST", "/v1/visits/{visit_id}/cancel"): Recipe(fresh=fresh_visit),
+    ("POST", "/v1/visits/{visit_id}/record"): Recipe(
+        json={"outcome": "held", "seen_alone": True}, fresh=fresh_visit
+    ),
+    ("POST", "/v1/visits/{visit_id}/door"): Recipe(json={"answer": "confirmed"}, fresh=fresh_visit),
     ("POST", "/v1/me/calendar-feed"): Recipe(),
     ("DELETE", "/v1/me/calendar-feed"): Recipe(),
     ("GET", "/v1/calendar/{token}.ics"): Recipe(
@@ -567,6 +598,20 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/console/cases/{case_id}/appointments/{appointment_id}/attendance"): Recipe(
         form={"attended": "yes"},
         fresh=fresh_started_appointment,
+    ),
+    ("POST", "/console/cases/{case_id}/visit-plan"): Recipe(form={"every_days": "21"}),
+    ("POST", "/console/cases/{case_id}/visits"): Recipe(
+        form={
+            "visitor_staff_id": "{worker_id}",
+            "window_start": "{in_a_month_local}",
+            "window_end": "{in_a_month_and_two_hours_local}",
+        }
+    ),
+    ("POST", "/console/cases/{case_id}/visits/{visit_id}/record"): Recipe(
+        form={"outcome": "held", "seen_alone": "1"}, fresh=fresh_visit
+    ),
+    ("POST", "/console/cases/{case_id}/visits/{visit_id}/cancel"): Recipe(
+        form={}, fresh=fresh_visit
     ),
     ("POST", "/console/cases/{case_id}/devices/{device_id}/revoke"): Recipe(
         form={}, fresh=fresh_witness_phone

@@ -381,6 +381,20 @@ def safety_number(a: tuple[str, str], b: tuple[str, str]) -> str:
     return " ".join(digits[i : i + 5] for i in range(0, 60, 5))
 
 
+def door_code(
+    nonce: str,
+    visitor: tuple[str, str],
+    witness: tuple[str, str],
+    visit_id: str,
+    version: int,
+) -> str:
+    """§20: HKDF over the two people (owner, identity key), the visit and the nonce."""
+    info = "door\n" + "\n".join([*visitor, *witness, visit_id, str(version)])
+    okm = hkdf(unb64(nonce), b"witnesslink door v1", info.encode(), 5)
+    digits = f"{int.from_bytes(okm, 'big') % 1_000_000:06d}"
+    return f"{digits[:3]} {digits[3:]}"
+
+
 # ------------------------------------------------------------------------- the client
 
 

@@ -179,6 +179,23 @@ def test_the_independent_client_reproduces_the_documents_vectors() -> None:
     sealed = ic.unb64(out["sealed"])
     assert (len(sealed), sealed[:24].hex()) == (72, recovery["input"]["nonce_hex"])
 
+    door = v["door_code"]
+    inputs = door["input"]
+    witness = (inputs["witness_owner"], inputs["witness_identity_key"])
+    for visitor, code in (
+        ((inputs["visitor_owner"], inputs["visitor_identity_key"]), door["output"]["code"]),
+        (
+            (inputs["other_visitor_owner"], inputs["other_visitor_identity_key"]),
+            door["output"]["code_for_other_visitor"],
+        ),
+    ):
+        assert (
+            ic.door_code(
+                inputs["nonce"], visitor, witness, inputs["visit_id"], inputs["visit_version"]
+            )
+            == code
+        )
+
 
 # --------------------------------------------------------------------------- the server
 

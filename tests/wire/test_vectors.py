@@ -26,6 +26,7 @@ import nacl.signing
 import pytest
 
 from wire.checkins import checkin_response_payload
+from wire.door import door_code, door_info
 from wire.encoding import b64, canonical_json, hkdf_sha256, sha256_b64, unb64
 from wire.enrolment import (
     EnrolmentCode,
@@ -333,6 +334,37 @@ def recovery_vector() -> dict[str, Any]:
     }
 
 
+DOOR_NONCE = bytes(range(0x90, 0xB0))
+
+
+def door_code_vector() -> dict[str, Any]:
+    """The worker (identity seed 02…02) visits the witness (05…05); the officer's
+    identity (01…01) in the visitor's place gives another code."""
+    common = {
+        "witness_owner": WITNESS,
+        "witness_identity_key": public(signer(0x05)),
+        "visit_id": "vis_vectors",
+        "visit_version": 1,
+    }
+    nonce = b64(DOOR_NONCE)
+    visitor = {"visitor_owner": WORKER, "visitor_identity_key": public(signer(0x02)), **common}
+    other = {"visitor_owner": OFFICER, "visitor_identity_key": public(signer(0x01)), **common}
+    info = door_info(WORKER, public(signer(0x02)), WITNESS, public(signer(0x05)), "vis_vectors", 1)
+    return {
+        "input": {
+            "nonce": nonce,
+            **visitor,
+            "other_visitor_owner": OFFICER,
+            "other_visitor_identity_key": public(signer(0x01)),
+        },
+        "output": {
+            "info_utf8": info.decode(),
+            "code": door_code(nonce, **visitor),
+            "code_for_other_visitor": door_code(nonce, **other),
+        },
+    }
+
+
 VECTORS = {
     "base64": base64_vector,
     "canonical_json": canonical_json_vector,
@@ -345,6 +377,7 @@ VECTORS = {
     "checkin_response": checkin_vector,
     "safety_number": safety_number_vector,
     "recovery": recovery_vector,
+    "door_code": door_code_vector,
 }
 
 

@@ -37,7 +37,7 @@ def _select(rows: list[CaseloadRow], state: str | None, sort: str | None) -> lis
 def signature(rows: list[CaseloadRow]) -> str:
     """Changes whenever anything shown in the caseload changes."""
     text = "|".join(
-        f"{r.case.id}:{r.state}:{r.open_alerts}:{r.last_contact_at}:{r.next_checkin_at}:{r.next_appointment_at}"
+        f"{r.case.id}:{r.state}:{r.open_alerts}:{r.last_contact_at}:{r.next_checkin_at}:{r.next_appointment_at}:{r.next_visit_at}"
         for r in rows
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -19,6 +19,7 @@ from server.clock import Clock
 from server.domain.audit import Actor, AuditLog
 from server.domain.court.models import Appointment, AppointmentKind, AppointmentStatus
 from server.domain.models import Staff
+from server.domain.visit_models import Visit
 from server.errors import NotFound
 from server.storage.protocols import Store
 
@@ -85,6 +86,9 @@ class CalendarFeeds:
             appointments = await uow.appointments.list_for_cases(
                 case_ids, since=now - timedelta(days=30)
             )
+            # Welfare visits of the staff member's cases (issue 11): alias and window
+            # only, like an appointment — never where the witness lives.
+            visits = await uow.visits.scheduled_for_cases(case_ids, since=now - timedelta(days=30))
             aliases: dict[str, str] = {}
             for case_id in case_ids:
                 witness = await uow.witnesses.get_by_case(case_id)
@@ -96,9 +100,12 @@ class CalendarFeeds:
                 Actor.staff(staff.id),
                 "calendar.feed_fetched",
                 subject=("staff", staff.id),
-                details={"appointments": len(appointments)},
+                details={"appointments": len(appointments), "visits": len(visits)},
             )
-        rendered: bytes = self._calendar(appointments, aliases, now).to_ical()
+        calendar = self._calendar(appointments, aliases, now)
+        for visit in visits:
+            calendar.add_component(visit_event(visit, aliases.get(visit.case_id, "witness"), now))
+        rendered: bytes = calendar.to_ical()
         return rendered
 
     def _calendar(
@@ -148,3 +155,17 @@ class CalendarFeeds:
         event.add("sequence", appointment.version)
         event.add("transp", "OPAQUE")
         return event
+
+
+def visit_event(visit: Visit, alias: str, now: object) -> icalendar.Event:
+    """A scheduled welfare visit: the alias and the window, nothing else."""
+    event = icalendar.Event()
+    event.add("uid", f"{visit.id}@witnesslink")
+    event.add("dtstamp", now)
+    event.add("dtstart", visit.window_start)
+    event.add("dtend", visit.window_end)
+    event.add("summary", f"Welfare visit — {alias}")
+    event.add("status", "CONFIRMED")
+    event.add("sequence", visit.version)
+    event.add("transp", "OPAQUE")
+    return event
