@@ -12,6 +12,7 @@ from server.clock import Clock
 from server.config import Settings
 from server.domain.accounts import AccountService
 from server.domain.alert_guidance import AlertGuidance
+from server.domain.assessments import AssessmentService
 from server.domain.attachments import AttachmentService
 from server.domain.audit import AuditLog
 from server.domain.authentication import DeviceAuthenticator
@@ -22,6 +23,7 @@ from server.domain.device_events import DeviceEvents
 from server.domain.devices import DeviceService
 from server.domain.enrolment import EnrolmentService
 from server.domain.events import EventSink
+from server.domain.handovers import HandoverService
 from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
 from server.domain.login_throttle import LoginThrottle, login_limiters
@@ -105,6 +107,10 @@ class Services:
     alert_calls: AlertCalls
     #: Check-in calls with witnesses (issue 13, voice): PIN, duress PIN, keypad menu.
     witness_calls: WitnessCalls
+    #: Handover before return (issue 11, item 2).
+    handovers: HandoverService
+    #: Risk and needs assessments and their reviews (issue 11, item 3).
+    assessments: AssessmentService
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -340,5 +346,25 @@ def build_services(
             checkins,
             # A witness mistyping twice goes through; guessing a PIN takes months.
             shared_limiter("voice.pin", Rate(capacity=5, refill_s=600)),
+        ),
+        handovers=HandoverService(
+            store,
+            audit,
+            clock,
+            events,
+            alerts,
+            sealer,
+            accept_days=settings.handover_accept_days,
+            wake_dispatcher=dispatcher.wake,
+        ),
+        assessments=AssessmentService(
+            store,
+            audit,
+            clock,
+            events,
+            alerts,
+            sealer,
+            grace=settings.review_grace,
+            wake_dispatcher=dispatcher.wake,
         ),
     )

@@ -40,6 +40,8 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("alerts", "id", "outcome_sealed"),
     SealedColumn("device_unlock", "device_id", "seed_sealed"),
     SealedColumn("witness_response_instructions", "witness_id", "instructions_sealed"),
+    SealedColumn("handovers", "id", "decline_reason_sealed"),
+    SealedColumn("risk_assessments", "id", "notes_sealed"),
 )
 _BY_LABEL = {column.label: column for column in SEALED_COLUMNS}
 
