@@ -267,8 +267,10 @@ class AssessmentService:
                 sorted({d.case_id for d in reminders})
             )
             for deadline in reminders:
-                # Content-free: which case, which assessment, and when it fell due.
-                effects.push(
+                # Content-free: which case, which assessment, and when it fell due. Kept
+                # for a device that is offline until the review turns into an alert.
+                await effects.push_durable(
+                    uow,
                     devices.get(deadline.case_id, []),
                     {
                         "type": "review_due",
@@ -276,6 +278,8 @@ class AssessmentService:
                         "assessment_id": deadline.assessment_id,
                         "due_at": iso(deadline.due_at),
                     },
+                    now,
+                    deadline.due_at + self._grace,
                 )
             specs = [
                 AlertSpec(
