@@ -21,7 +21,9 @@ from datetime import datetime, timedelta
 
 from server.clock import Clock
 from server.domain.access import SUPERVISING_ROLES
+from server.domain.assessments import review_due
 from server.domain.court.models import Appointment, AppointmentStatus
+from server.domain.handovers import handover_state
 from server.domain.models import Case, Staff, Witness
 from server.domain.welfare_models import AlertKind, CheckInState
 from server.storage.protocols import Store
@@ -40,6 +42,10 @@ class CaseloadRow:
     checkin_closes_at: datetime | None
     next_appointment_kind: str | None
     next_appointment_at: datetime | None
+    #: The handover (issue 11): none, requested, accepted, declined or overdue.
+    handover_state: str = "none"
+    #: The latest risk assessment's review has fallen due.
+    review_due: bool = False
 
     @property
     def urgency(self) -> int:
@@ -72,6 +78,8 @@ class Caseload:
                 case_ids, statuses=["open", "acknowledged"], limit=10_000
             )
             appointments = await uow.appointments.list_for_cases(case_ids, since=now)
+            handovers = await uow.handovers.latest_for_cases(case_ids)
+            assessments = await uow.assessments.latest_for_witnesses(witness_ids)
         by_case: dict[str, list[str]] = {}
         for alert in alerts:
             by_case.setdefault(alert.case_id, []).append(alert.kind.value)
@@ -121,6 +129,8 @@ class Caseload:
                     checkin_closes_at=None if checkin is None else checkin.closes_at,
                     next_appointment_kind=None if upcoming is None else upcoming.kind.value,
                     next_appointment_at=None if upcoming is None else upcoming.starts_at,
+                    handover_state=handover_state(handovers.get(case.id), now),
+                    review_due=witness is not None and review_due(assessments.get(witness.id), now),
                 )
             )
         rows.sort(key=lambda r: (r.urgency, r.case.reference))

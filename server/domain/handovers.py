@@ -38,6 +38,7 @@ from server.domain.handover_models import (
     Consent,
     ConsentHow,
     Handover,
+    HandoverState,
     HandoverStatus,
 )
 from server.domain.identities import notify_keys_changed
@@ -75,6 +76,11 @@ class HandoverRecord:
     handover: Handover | None
     decline_reason: str | None
     consents: list[Consent]
+
+
+def handover_state(handover: Handover | None, now: datetime) -> str:
+    """The caseload's handover column: none, requested, accepted, declined, overdue."""
+    return HandoverState.NONE.value if handover is None else handover.state(now).value
 
 
 def accept_by(return_on: date, accept_days: int) -> datetime:

@@ -254,6 +254,14 @@ POST    /console/cases/{case_id}/appointments                                302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  -    302  302  302
+# console: handover and risk assessment (issue 11)
+POST    /console/cases/{case_id}/handover                                    302  302  303  403  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/assessments                                 302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/assessments/{assessment_id}/notes           302  302  200  200  404  404  404  404  200  200  -    302  302  302
+POST    /console/cases/{case_id}/assessments/checkin-plan                    302  302  303  303  404  404  404  404  303  303  -    302  302  302
+GET     /console/handovers                                                   302  302  200  200  200  200  200  200  200  200  -    302  302  302
+POST    /console/handovers/{handover_id}/accept                              302  302  404  303  404  404  404  404  404  404  -    302  302  302
+POST    /console/handovers/{handover_id}/decline                             302  302  404  303  404  404  404  404  404  404  -    302  302  302
 # static files
 GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # pending merge (other parts of issue 12): public, and the same for everyone

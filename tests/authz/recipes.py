@@ -161,12 +161,9 @@ async def fresh_handover(aw: AuthzWorld) -> dict[str, str]:
     one before), and a second staff member of that agency to name as a contact."""
     if "contact" not in aw.world.staff:
         await aw.world.add_staff("contact", "support", Role.SUPPORT_WORKER)
-    await aw.world.services.handovers.request(
+    handover = await aw.world.services.handovers.request(
         await _staff(aw, Actor.OFFICER), aw.case_id, date(2099, 1, 15)
     )
-    async with aw.world.services.store.read() as uow:
-        handover = await uow.handovers.latest_for_case(aw.case_id)
-    assert handover is not None
     return {"handover_id": handover.id, "contact_id": aw.world.staff["contact"]}
 
 
@@ -598,6 +595,25 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/console/cases/{case_id}/policy"): Recipe(form=CASE_POLICY_FORM),
     ("POST", "/console/cases/{case_id}/appointments"): Recipe(form=APPOINTMENT_FORM),
+    ("POST", "/console/cases/{case_id}/handover"): Recipe(
+        form={"return_on": "2099-01-15", "consent": "in_person"}
+    ),
+    ("POST", "/console/cases/{case_id}/assessments"): Recipe(
+        form={"level": "medium", "factor": "debt", "notes": "owes the recruiter"}
+    ),
+    ("POST", "/console/cases/{case_id}/assessments/{assessment_id}/notes"): Recipe(
+        form={"reason": "review"}, fresh=an_assessment
+    ),
+    ("POST", "/console/cases/{case_id}/assessments/checkin-plan"): Recipe(
+        form={}, note="the plan already checks in more often than the level asks: nothing changes"
+    ),
+    ("GET", "/console/handovers"): Recipe(),
+    ("POST", "/console/handovers/{handover_id}/accept"): Recipe(
+        form={"primary": "{worker_id}", "alternate": "{contact_id}"}, fresh=fresh_handover
+    ),
+    ("POST", "/console/handovers/{handover_id}/decline"): Recipe(
+        form={"reason": "no capacity this month"}, fresh=fresh_handover
+    ),
     ("POST", "/console/cases/{case_id}/appointments/{appointment_id}/cancel"): Recipe(
         form={"reason": "court closed"}, fresh=fresh_appointment
     ),

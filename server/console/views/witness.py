@@ -34,6 +34,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from server.api.context import path_id
+from server.console.views.handover import handover_section
 from server.console.web import PREFIX, Page, back_to, page, services, submitted_form
 from server.domain.access import can_manage_case
 from server.domain.cases import CaseView
@@ -290,6 +291,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         target_choices=list(TARGET_CHOICES),
         location_kinds=[kind.value for kind in LocationKind],
         now=now,
+        **await handover_section(svc, staff, case, witness, assigned=assigned),
     )
 
 

@@ -124,7 +124,10 @@ class SqlHandoverRepository:
         dialect = self._conn.dialect
         rows = await self._conn.fetch(
             f"SELECT {_HANDOVER} FROM handovers WHERE case_id {dialect.any_of('$1')}"
-            " AND status <> 'withdrawn' ORDER BY requested_at, id",
+            " AND status <> 'withdrawn'"
+            # An open request is always the newest (a new one withdraws it), also when
+            # it was sent in the same millisecond as the one decided before it.
+            " ORDER BY requested_at, CASE WHEN status = 'requested' THEN 1 ELSE 0 END, id",
             dialect.list_param(list(case_ids)),
         )
         return {row["case_id"]: _handover(row) for row in rows}
