@@ -215,3 +215,13 @@ async def test_the_support_side_cannot_send_a_handover(world: World) -> None:
     refused = await api_error(talk.worker.request_handover(talk.case_id, days_ahead(world, 9)))
     past = await api_error(talk.officer.request_handover(talk.case_id, START.date()))
     assert (refused.status, past.status) == (403, 422)
+
+
+async def test_a_request_sent_in_the_same_millisecond_as_a_decision_is_the_current_one(
+    world: World,
+) -> None:
+    case = await requested_case(world, START)
+    await case.lead.decline_handover(case.handover_id, "no capacity")
+    again = await requested(world, case.talk, days=30)  # the clock has not moved
+    seen = (await case.talk.officer.handover(case.talk.case_id))["handover"]
+    assert (seen["handover_id"], seen["state"]) == (again["handover_id"], "requested")
