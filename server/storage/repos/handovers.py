@@ -188,16 +188,16 @@ class SqlHandoverRepository:
             ms(now),
             limit,
         )
-        claimed = []
-        for row in rows:
-            changed = await self._conn.execute(
-                "UPDATE handovers SET alert_state = 'raised'"
-                " WHERE id = $1 AND alert_state = 'scheduled' AND status = 'requested'",
-                row["id"],
-            )
-            if changed:
-                claimed.append(_handover(row))
-        return claimed
+        if not rows:
+            return []
+        dialect = self._conn.dialect
+        won = await self._conn.fetch(
+            "UPDATE handovers SET alert_state = 'raised' WHERE alert_state = 'scheduled'"
+            f" AND status = 'requested' AND id {dialect.any_of('$1')} RETURNING id",
+            dialect.list_param([row["id"] for row in rows]),
+        )
+        ids = {row[0] for row in won}
+        return [_handover(row) for row in rows if row["id"] in ids]
 
     async def add_consent(self, c: Consent) -> None:
         await self._conn.execute(
@@ -310,17 +310,17 @@ class SqlAssessmentRepository:
             ms(now),
             limit,
         )
-        claimed = []
-        for row in rows:
-            changed = await self._conn.execute(
-                "UPDATE review_deadlines SET state = 'done', done_at = $2"
-                " WHERE id = $1 AND state = 'scheduled'",
-                row["id"],
-                ms(now),
-            )
-            if changed:
-                claimed.append(_deadline(row))
-        return claimed
+        if not rows:
+            return []
+        dialect = self._conn.dialect
+        won = await self._conn.fetch(
+            "UPDATE review_deadlines SET state = 'done', done_at = $2"
+            f" WHERE state = 'scheduled' AND id {dialect.any_of('$1')} RETURNING id",
+            dialect.list_param([row["id"] for row in rows]),
+            ms(now),
+        )
+        ids = {row[0] for row in won}
+        return [_deadline(row) for row in rows if row["id"] in ids]
 
 
 async def erase_case(conn: Connection, case_id: str) -> int:
