@@ -17,7 +17,9 @@ Who is who:
   nothing exists (NotFound).
 
 No acceptance by ``accept_days`` before the return raises ``handover_not_accepted``
-through the escalation (source ``handover:<id>``, so once per request). An acceptance
+through the escalation (source ``handover:<id>``, so once per request), to the police
+side of the case only (``escalation.for_one_side``): it is theirs to solve, by finding
+another organisation or date. An acceptance
 after the alert resolves nothing by itself: the alert stays for a person to resolve,
 and the handover shows as accepted beside it.
 """
@@ -431,7 +433,12 @@ class HandoverService:
             due = await uow.handovers.claim_due(now, limit)
             specs = [
                 AlertSpec(
-                    h.case_id, h.witness_id, AlertKind.HANDOVER_NOT_ACCEPTED, f"handover:{h.id}"
+                    h.case_id,
+                    h.witness_id,
+                    AlertKind.HANDOVER_NOT_ACCEPTED,
+                    f"handover:{h.id}",
+                    # The police must find another organisation (or a later date).
+                    side="police",
                 )
                 for h in due
             ]

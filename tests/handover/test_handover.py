@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from server.domain.models import Role
 from tests.court.helpers import api_error, audit_entries, server_bytes
 from tests.handover.helpers import (
     alerts_of,
@@ -225,3 +226,25 @@ async def test_a_request_sent_in_the_same_millisecond_as_a_decision_is_the_curre
     again = await requested(world, case.talk, days=30)  # the clock has not moved
     seen = (await case.talk.officer.handover(case.talk.case_id))["handover"]
     assert (seen["handover_id"], seen["state"]) == (again["handover_id"], "requested")
+
+
+async def test_the_alert_goes_to_the_police_side_of_the_case_only(world: World) -> None:
+    """The default policy tells the support workers first; a handover nobody accepted
+    is for the police to solve, so its alert reaches the officers, then the police
+    supervisors — never the organisation that did not accept."""
+    world.clock.set(START)
+    talk = await open_conversation(world)
+    await world.add_staff("sergeant", "police", Role.SUPERVISOR)
+    await world.add_staff("supportlead", "support", Role.SUPERVISOR)
+    await requested(world, talk, days=10)
+    await advance_to(world, START + timedelta(days=4))
+    (alert,) = await alerts_of(talk.officer, "handover_not_accepted")
+    await advance(world, timedelta(minutes=16))
+    async with world.services.store.read() as uow:
+        told = {
+            (n.recipient_id, n.level) for n in await uow.notifications.for_alert(alert["alert_id"])
+        }
+    police = {world.staff["officer"], world.staff["sergeant"]}
+    assert {who for who, _level in told} == police
+    assert (world.staff["officer"], 1) in told
+    assert (world.staff["sergeant"], 2) in told
