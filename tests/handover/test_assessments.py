@@ -9,10 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.domain.assessments import current_assessment, latest_level
+from server.domain.caseload import Caseload
 from server.domain.risk_levels import RiskLevel
 from server.storage.repos.handovers import erase_case
 from tests.court.helpers import api_error, audit_entries, server_bytes
-from tests.handover.helpers import alerts_of, foreign_support, receiving_team, requested
+from tests.handover.helpers import (
+    alerts_of,
+    foreign_support,
+    receiving_team,
+    requested,
+    requested_case,
+)
 from tests.support.welfare import advance, advance_to
 from tests.support.world import World, open_conversation
 
@@ -190,3 +197,26 @@ async def test_the_retention_erasure_leaves_nothing_of_the_handover_or_assessmen
         "assessments": [],
         "checkin_suggestion": None,
     }
+
+
+async def test_the_caseload_shows_the_handover_state_and_a_review_that_fell_due(
+    world: World,
+) -> None:
+    case = await requested_case(world, START, days=10)
+    talk = case.talk
+    await talk.officer.record_assessment(talk.case_id, "severe", [])  # review in 14 days
+    async with world.services.store.read() as uow:
+        officer = await uow.staff.get(world.staff["officer"])
+    assert officer is not None
+    caseload = Caseload(world.services.store, world.clock)
+
+    async def row() -> tuple[str, bool]:
+        (found,) = await caseload.rows(officer)
+        return found.handover_state, found.review_due
+
+    assert await row() == ("requested", False)
+    world.clock.set(START + timedelta(days=3))  # accept-by: 7 days before day 10
+    assert await row() == ("overdue", False)
+    await case.lead.accept_handover(case.handover_id, world.staff["worker"], case.alternate_id)
+    world.clock.set(START + timedelta(days=14))
+    assert await row() == ("accepted", True)
