@@ -17,7 +17,7 @@ from typing import Any
 from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError
-from client_sdk.events import AlertNotice, CheckInAnswered
+from client_sdk.events import AlertNotice, CheckInAnswered, ReviewDue
 from client_sdk.keywrap import KeyWrapper
 from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
 from client_sdk.officer_enrolment import EnrolingPhone, Enrolment, OfficerEnrolments
@@ -515,6 +515,14 @@ class StaffClient(Conversation):
             )
         elif kind == "appointment":
             self.emit(changed_event(frame))
+        elif kind == "review_due":
+            self.emit(
+                ReviewDue(
+                    str(frame.get("case_id")),
+                    str(frame.get("assessment_id")),
+                    str(frame.get("due_at")),
+                )
+            )
         elif kind == "checkin_answered":
             self.emit(
                 CheckInAnswered(

@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from client_sdk import ReviewDue
 from server.domain.assessments import current_assessment, latest_level
 from server.domain.caseload import Caseload
 from server.domain.risk_levels import RiskLevel
 from server.storage.repos.handovers import erase_case
-from tests.court.helpers import api_error, audit_entries, server_bytes
+from tests.court.helpers import api_error, audit_entries, connect, next_event, server_bytes
 from tests.handover.helpers import (
     alerts_of,
     foreign_support,
@@ -220,3 +221,14 @@ async def test_the_caseload_shows_the_handover_state_and_a_review_that_fell_due(
     await case.lead.accept_handover(case.handover_id, world.staff["worker"], case.alternate_id)
     world.clock.set(START + timedelta(days=14))
     assert await row() == ("accepted", True)
+
+
+async def test_a_connected_staff_client_is_told_when_a_review_falls_due(world: World) -> None:
+    world.clock.set(START)
+    talk = await open_conversation(world)
+    recorded = await talk.officer.record_assessment(talk.case_id, "severe", [], NOTES)
+    await connect(world, talk.worker)
+    await advance_to(world, START + timedelta(days=14))
+    told = await next_event(talk.worker, ReviewDue)
+    assert (told.case_id, told.assessment_id) == (talk.case_id, recorded["assessment_id"])
+    assert told.due_at == "2026-05-18T08:00:00.000Z"
