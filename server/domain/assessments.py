@@ -261,7 +261,10 @@ class AssessmentService:
                 return 0
         effects = Effects()
         async with self._store.write() as uow:
-            due = await uow.assessments.claim_due(now, limit)
+            claimed = await uow.assessments.claim_due(now, limit)
+            # A closed case is reviewed no more (its deadlines are claimed all the same).
+            cases = await uow.cases.get_many(sorted({d.case_id for d in claimed}))
+            due = [d for d in claimed if d.case_id in cases and cases[d.case_id].closed_at is None]
             reminders = [d for d in due if d.kind is ReviewDeadlineKind.REMINDER]
             devices = await uow.devices.staff_devices_for_cases(
                 sorted({d.case_id for d in reminders})
@@ -293,7 +296,7 @@ class AssessmentService:
             ]
             await self._alerts.raise_alerts(uow, specs, now, effects)
         await effects.run(self._events, self._wake)
-        return len(due)
+        return len(claimed)
 
 
 def review_due(assessment: Assessment | None, now: datetime) -> bool:

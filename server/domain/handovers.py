@@ -431,6 +431,9 @@ class HandoverService:
         effects = Effects()
         async with self._store.write() as uow:
             due = await uow.handovers.claim_due(now, limit)
+            # A closed case raises nothing (its deadlines are claimed all the same).
+            cases = await uow.cases.get_many(sorted({h.case_id for h in due}))
+            due_open = [h for h in due if h.case_id in cases and cases[h.case_id].closed_at is None]
             specs = [
                 AlertSpec(
                     h.case_id,
@@ -440,7 +443,7 @@ class HandoverService:
                     # The police must find another organisation (or a later date).
                     side="police",
                 )
-                for h in due
+                for h in due_open
             ]
             await self._alerts.raise_alerts(uow, specs, now, effects)
         await effects.run(self._events, self._wake)

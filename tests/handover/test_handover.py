@@ -248,3 +248,18 @@ async def test_the_alert_goes_to_the_police_side_of_the_case_only(world: World) 
     assert {who for who, _level in told} == police
     assert (world.staff["officer"], 1) in told
     assert (world.staff["sergeant"], 2) in told
+
+
+async def test_a_closed_case_raises_no_handover_or_review_alert(world: World) -> None:
+    world.clock.set(START)
+    talk = await open_conversation(world)
+    await requested(world, talk, days=10)
+    await talk.officer.record_assessment(talk.case_id, "severe", [])
+    await talk.officer.close_case(talk.case_id)
+    await advance_to(world, START + timedelta(days=20))
+    for kind in ("handover_not_accepted", "review_overdue"):
+        async with world.services.store.read() as uow:
+            alerts = await uow.alerts.list_for_cases(
+                [talk.case_id], statuses=["open", "acknowledged", "resolved"], limit=100
+            )
+        assert [a for a in alerts if a.kind.value == kind] == []
