@@ -35,6 +35,7 @@ from client_sdk.events import (
     MessageUnavailable,
     NewDevice,
     ReplayRejected,
+    ReviewDue,
     TrustWarning,
 )
 from client_sdk.keywrap import KeyWrapper, SoftwareKeyWrapper, WrapperError
@@ -86,6 +87,7 @@ __all__ = [
     "Offline",
     "PendingEnrolment",
     "ReplayRejected",
+    "ReviewDue",
     "SentMessage",
     "ServerTampering",
     "SoftwareKeyWrapper",

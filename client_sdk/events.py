@@ -191,6 +191,16 @@ class CheckInAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewDue:
+    """Staff clients: the risk assessment of one of your cases is due for review (an
+    alert follows after the grace if nobody records a new one)."""
+
+    case_id: str
+    assessment_id: str
+    due_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class AppointmentDetailsReceived:
     """The case team sent (or updated) the private details of an appointment: where,
     which link and PIN, instructions. Kept only on this device."""
@@ -282,6 +292,7 @@ Event = (
     | CheckInClosed
     | AlertNotice
     | CheckInAnswered
+    | ReviewDue
     | AppointmentDetailsReceived
     | AppointmentChanged
     | AppointmentReminder

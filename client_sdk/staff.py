@@ -10,7 +10,7 @@ encrypting only to devices that chain to people it trusts.
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from client_sdk import visits as visit_kit
 from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError, WitnesslinkError
-from client_sdk.events import AlertNotice, CheckInAnswered
+from client_sdk.events import AlertNotice, CheckInAnswered, ReviewDue
 from client_sdk.keywrap import KeyWrapper
 from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
 from client_sdk.officer_enrolment import EnrolingPhone, Enrolment, OfficerEnrolments
@@ -667,6 +667,14 @@ class StaffClient(Conversation):
             await self._on_visit_event(frame)
         elif kind == "visit_door":
             self.emit(visit_kit.door_answered(frame))
+        elif kind == "review_due":
+            self.emit(
+                ReviewDue(
+                    str(frame.get("case_id")),
+                    str(frame.get("assessment_id")),
+                    str(frame.get("due_at")),
+                )
+            )
         elif kind == "checkin_answered":
             self.emit(
                 CheckInAnswered(
@@ -818,6 +826,85 @@ class StaffClient(Conversation):
             "PUT", f"/v1/cases/{case_id}/welfare-settings", json=body
         )
         return result
+
+    # ------------------------------------------------ handover and risk assessment
+
+    async def request_handover(self, case_id: str, return_on: date) -> dict[str, Any]:
+        """Ask the case's support agency to take the witness on for a return on
+        ``return_on`` (withdraws a request still open)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/cases/{case_id}/handover", json={"return_on": return_on.isoformat()}
+        )
+        return result
+
+    async def handover(self, case_id: str) -> dict[str, Any]:
+        """The case's latest handover (with a decline reason, audited) and consents."""
+        result: dict[str, Any] = await self._call("GET", f"/v1/cases/{case_id}/handover")
+        return result
+
+    async def record_handover_consent(
+        self, case_id: str, how: str, given_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Record the witness's consent: ``how`` is "in_person" or "phone_call"."""
+        body: dict[str, Any] = {"how": how}
+        if given_at is not None:
+            body["given_at"] = given_at.isoformat()
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/cases/{case_id}/handover/consent", json=body
+        )
+        return result
+
+    async def handover_requests(self) -> list[dict[str, Any]]:
+        """Handover requests to this staff member's agency (the minimum each needs)."""
+        reply = await self._call("GET", "/v1/handover-requests")
+        items: list[dict[str, Any]] = reply["requests"]
+        return items
+
+    async def handover_request(self, handover_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/v1/handover-requests/{handover_id}")
+        return result
+
+    async def accept_handover(
+        self, handover_id: str, primary_contact_id: str, alternate_contact_id: str
+    ) -> dict[str, Any]:
+        """Accept, naming two staff of this agency (both join the case's team)."""
+        result: dict[str, Any] = await self._call(
+            "POST",
+            f"/v1/handover-requests/{handover_id}/accept",
+            json={
+                "primary_contact_id": primary_contact_id,
+                "alternate_contact_id": alternate_contact_id,
+            },
+        )
+        return result
+
+    async def decline_handover(self, handover_id: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/handover-requests/{handover_id}/decline", json={"reason": reason}
+        )
+        return result
+
+    async def record_assessment(
+        self, case_id: str, level: str, factors: list[str], notes: str | None = None
+    ) -> dict[str, Any]:
+        """Record a risk and needs assessment (notes are sealed at rest)."""
+        result: dict[str, Any] = await self._call(
+            "POST",
+            f"/v1/cases/{case_id}/assessments",
+            json={"level": level, "factors": factors, "notes": notes},
+        )
+        return result
+
+    async def assessments(self, case_id: str) -> dict[str, Any]:
+        """The assessments, newest first, and a check-in plan suggestion if any."""
+        result: dict[str, Any] = await self._call("GET", f"/v1/cases/{case_id}/assessments")
+        return result
+
+    async def assessment_notes(self, assessment_id: str, *, reason: str | None = None) -> str:
+        """An assessment's notes (an audited consultation; some agencies need a reason)."""
+        headers = {"X-Witnesslink-Reason": reason} if reason else None
+        reply = await self._call("GET", f"/v1/assessments/{assessment_id}/notes", headers=headers)
+        return str(reply["notes"])
 
 
 def _appointment_body(

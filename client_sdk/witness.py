@@ -325,6 +325,11 @@ class WitnessClient(Conversation):
             "POST", "/v1/panic", json={"request_id": secrets.token_urlsafe(12)}
         )
 
+    async def consent_to_handover(self) -> None:
+        """Say yes, in the app, to being taken on by the support organisation at home
+        (recorded with the time; the team sees it was given in the app)."""
+        await self.transport.request("POST", "/v1/me/handover-consent")
+
     async def heartbeat(self) -> None:
         """Tell the server this phone is alive (with the battery level if known), and
         retry whatever the unlock left undone (its confirmation, offline check-ins).

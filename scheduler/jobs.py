@@ -99,6 +99,12 @@ class WelfareSweeps:
         """Court-date reminders and checks that are due."""
         return await self._in_batches(self._services.appointments.process_due)
 
+    async def handover_reviews(self) -> int:
+        """Handover requests past their acceptance deadline, and assessment reviews
+        that fell due (a reminder) or are overdue (an alert)."""
+        total = await self._in_batches(self._services.handovers.process_due)
+        return total + await self._in_batches(self._services.assessments.process_due)
+
     async def _in_batches(self, step: Callable[[int], Awaitable[int]]) -> int:
         """Run ``step`` batch after batch until a batch comes back short. Notification
         dispatch holds back meanwhile (see ``Dispatcher.sweeping``)."""
@@ -140,6 +146,7 @@ class WelfareSweeps:
         await self.resumes()
         await self.checkins()
         await self.appointments()
+        await self.handover_reviews()
         await self.silences()
         await self.visits()
         await self.escalations()

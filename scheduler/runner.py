@@ -86,6 +86,7 @@ class BackgroundJobs:
         self._add("purge-expired", self.maintenance.purge_expired, 600.0)
         self._add("reseal", services.resealer.run, services.settings.reseal_interval_s)
         self._add("visits", self.welfare.visits, 30.0)
+        self._add("handover-reviews", self.welfare.handover_reviews, 30.0)
         self._dispatch_loop: asyncio.Task[None] | None = None
         self._waves_loop: asyncio.Task[None] | None = None
 

@@ -23,6 +23,7 @@ from server.api.routes import (
     cases,
     court,
     enrolment,
+    handovers,
     health,
     identities,
     keys,
@@ -45,6 +46,7 @@ from server.console.views import alert_page as console_alert_page
 from server.console.views import alerts as console_alerts
 from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
+from server.console.views import handover as console_handover
 from server.console.views import witness as console_witness
 from server.console.views import witness_instructions as console_witness_instructions
 from server.console.views import witness_visits as console_witness_visits
@@ -118,6 +120,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         voice.routes,
         court.routes,
         visits.routes,
+        handovers.routes,
         vault.routes,
         console_auth.routes,
         console_caseload.routes,
@@ -128,6 +131,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_admin_playbooks.routes,
         console_witness.routes,
         console_witness_instructions.routes,
+        console_handover.routes,
         console_witness_voice.routes,
         console_witness_visits.routes,
     ):

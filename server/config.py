@@ -103,6 +103,11 @@ class Settings:
     #: How long inbound Twilio webhooks are remembered by their id, so that a signed
     #: request replayed within this time changes nothing.
     webhook_replay_window: timedelta = timedelta(days=30)
+    # --- Handover and risk assessment (issue 11, part "handover") ---
+    #: A handover request not accepted this many days before the return raises an alert.
+    handover_accept_days: int = 7
+    #: A risk assessment review this long past due raises an alert (after the reminder).
+    review_grace: timedelta = timedelta(days=3)
 
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
@@ -178,6 +183,7 @@ class Settings:
                 "WITNESSLINK_WEBHOOK_REPLAY_DAYS", env["WITNESSLINK_WEBHOOK_REPLAY_DAYS"], float
             )
             values["webhook_replay_window"] = timedelta(days=days)
+        values.update(_handover_from_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -197,6 +203,21 @@ class Settings:
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)
+
+
+def _handover_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The handover and review deadlines (issue 11, part "handover")."""
+    values: dict[str, Any] = {}
+    if env.get("WITNESSLINK_HANDOVER_ACCEPT_DAYS"):
+        values["handover_accept_days"] = _positive(
+            "WITNESSLINK_HANDOVER_ACCEPT_DAYS", env["WITNESSLINK_HANDOVER_ACCEPT_DAYS"], int
+        )
+    if env.get("WITNESSLINK_REVIEW_GRACE_DAYS"):
+        days = _positive(
+            "WITNESSLINK_REVIEW_GRACE_DAYS", env["WITNESSLINK_REVIEW_GRACE_DAYS"], float
+        )
+        values["review_grace"] = timedelta(days=days)
+    return values
 
 
 def _voice_from_env(env: Mapping[str, str]) -> dict[str, Any]:

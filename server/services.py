@@ -13,6 +13,7 @@ from server.config import Settings
 from server.domain.accounts import AccountService
 from server.domain.administration import AgencyAdministration
 from server.domain.alert_guidance import AlertGuidance
+from server.domain.assessments import AssessmentService
 from server.domain.attachments import AttachmentService
 from server.domain.audit import AuditLog
 from server.domain.audit_reading import AuditReading
@@ -24,6 +25,7 @@ from server.domain.device_events import DeviceEvents
 from server.domain.devices import DeviceService
 from server.domain.enrolment import EnrolmentService
 from server.domain.events import EventSink
+from server.domain.handovers import HandoverService
 from server.domain.identities import IdentityService
 from server.domain.keys import KeyService
 from server.domain.login_throttle import LoginThrottle, login_limiters
@@ -112,6 +114,10 @@ class Services:
     witness_calls: WitnessCalls
     #: Welfare visits by the home-country team and the answer at the door (issue 11).
     visits: VisitService
+    #: Handover before return (issue 11, item 2).
+    handovers: HandoverService
+    #: Risk and needs assessments and their reviews (issue 11, item 3).
+    assessments: AssessmentService
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -358,6 +364,26 @@ def build_services(
             alerts,
             sealer,
             grace=settings.visit_grace,
+            wake_dispatcher=dispatcher.wake,
+        ),
+        handovers=HandoverService(
+            store,
+            audit,
+            clock,
+            events,
+            alerts,
+            sealer,
+            accept_days=settings.handover_accept_days,
+            wake_dispatcher=dispatcher.wake,
+        ),
+        assessments=AssessmentService(
+            store,
+            audit,
+            clock,
+            events,
+            alerts,
+            sealer,
+            grace=settings.review_grace,
             wake_dispatcher=dispatcher.wake,
         ),
     )

@@ -6,7 +6,7 @@ hot path); a body that does not fit becomes a 422 problem that names the field.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
@@ -24,6 +24,20 @@ Key = Annotated[str, msgspec.Meta(min_length=40, max_length=64)]
 Signature = Annotated[str, msgspec.Meta(min_length=80, max_length=100)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+RiskFactorName = Literal[
+    "re_trafficking",
+    "network_threats",
+    "family_involvement",
+    "health",
+    "mental_health",
+    "housing",
+    "debt",
+    "income",
+    "dependants",
+    "stigma",
+    "substance_use",
+    "legal_status",
+]
 
 
 HOUR_MINUTE = msgspec.Meta(pattern=r"^[0-9]{2}:[0-9]{2}\Z")
@@ -350,3 +364,35 @@ class VisitRecordIn(Strict):
 
 class DoorAnswerIn(Strict):
     answer: Literal["confirmed", "not_the_person"]
+
+
+# --- handover before return; risk assessment (issue 11, part "handover") ---
+
+
+class HandoverIn(Strict):
+    #: The planned return day (the request goes to the case's support agency).
+    return_on: date
+
+
+class ConsentIn(Strict):
+    how: Literal["in_person", "phone_call"]
+    given_at: Aware | None = None
+
+
+class HandoverAcceptIn(Strict):
+    primary_contact_id: Id
+    alternate_contact_id: Id
+
+
+class HandoverDeclineIn(Strict):
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"reason"})
+
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class AssessmentIn(Strict):
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"notes"})
+
+    level: Literal["low", "medium", "high", "severe"]
+    factors: Annotated[list[RiskFactorName], msgspec.Meta(max_length=20)] = []
+    notes: Annotated[str, msgspec.Meta(max_length=8000)] | None = None

@@ -23,8 +23,9 @@ from server.domain.court.models import (
     Confirmation,
     LocationKind,
 )
+from server.domain.handover_models import ConsentHow, HandoverState, HandoverStatus
 from server.domain.models import EnrolmentState, OwnerKind, Role
-from server.domain.risk_levels import RiskLevel
+from server.domain.risk_levels import RiskFactor, RiskLevel
 from server.domain.visit_models import DoorAnswer, VisitOutcome, VisitStatus
 from server.domain.welfare_models import (
     AlertKind,
@@ -557,3 +558,91 @@ class VisitRecordedOut(Out):
 class DoorAnswerOut(Out):
     visit_id: str
     answer: DoorAnswer
+
+
+# --- handover before return; risk assessment (issue 11, part "handover") ---
+
+
+class HandoverOut(Out):
+    """A handover as the case team sees it."""
+
+    handover_id: str
+    case_id: str
+    receiving_agency_id: str
+    return_on: str
+    accept_by: Timestamp
+    status: HandoverStatus
+    state: HandoverState
+    alert_raised: bool
+    requested_by: str
+    requested_at: Timestamp
+    decided_by: str | None
+    decided_at: Timestamp | None
+    primary_contact_id: str | None
+    alternate_contact_id: str | None
+    decline_reason: str | None
+
+
+class ConsentOut(Out):
+    consent_id: str
+    how: ConsentHow
+    recorded_by: str
+    given_at: Timestamp
+    recorded_at: Timestamp
+
+
+class CaseHandoverOut(Out):
+    handover: HandoverOut | None
+    consents: list[ConsentOut]
+
+
+class HandoverRequestOut(Out):
+    """A handover request as the receiving agency sees it: the minimum (the case id
+    only after acceptance)."""
+
+    handover_id: str
+    alias: str
+    language: str
+    return_on: str
+    accept_by: Timestamp
+    risk_level: RiskLevel | None
+    status: HandoverStatus
+    case_id: str | None
+    primary_contact_id: str | None
+    alternate_contact_id: str | None
+
+
+class HandoverRequestsOut(Out):
+    requests: list[HandoverRequestOut]
+
+
+class AssessmentOut(Out):
+    """An assessment without its notes (they are read one at a time, audited)."""
+
+    assessment_id: str
+    case_id: str
+    witness_id: str
+    level: RiskLevel
+    factors: list[RiskFactor]
+    has_notes: bool
+    assessed_by: str
+    assessed_at: Timestamp
+    review_due_at: Timestamp
+
+
+class CheckInSuggestionOut(Out):
+    """The level asks for check-ins every ``every_hours``; the plan gives fewer."""
+
+    level: RiskLevel
+    every_hours: int
+    plan_every_hours: float | None
+
+
+class AssessmentsOut(Out):
+    assessments: list[AssessmentOut]
+    checkin_suggestion: CheckInSuggestionOut | None
+
+
+class AssessmentNotesOut(Out):
+    assessment_id: str
+    notes: str

@@ -176,7 +176,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Form fields compared as typed (a password may be anything), never checked as text.
 _VERBATIM_FIELDS = frozenset({"csrf", "password", "password_again"})
 #: The console's text areas.
-_MULTILINE_FIELDS = frozenset({"note", "nudge_text", "reason", "steps", "instructions"})
+_MULTILINE_FIELDS = frozenset({"note", "notes", "nudge_text", "reason", "steps", "instructions"})
 
 
 @web.middleware

@@ -21,7 +21,9 @@ from datetime import datetime, timedelta
 
 from server.clock import Clock
 from server.domain.access import SUPERVISING_ROLES
+from server.domain.assessments import review_due
 from server.domain.court.models import Appointment, AppointmentStatus
+from server.domain.handovers import handover_state
 from server.domain.models import Case, Staff, Witness
 from server.domain.welfare_models import AlertKind, CheckInState
 from server.storage.protocols import Store
@@ -42,6 +44,10 @@ class CaseloadRow:
     next_appointment_at: datetime | None
     #: The start of the earliest welfare visit still scheduled (issue 11).
     next_visit_at: datetime | None = None
+    #: The handover (issue 11): none, requested, accepted, declined or overdue.
+    handover_state: str = "none"
+    #: The latest risk assessment's review has fallen due.
+    review_due: bool = False
 
     @property
     def urgency(self) -> int:
@@ -75,6 +81,8 @@ class Caseload:
             )
             appointments = await uow.appointments.list_for_cases(case_ids, since=now)
             next_visits = await uow.visits.next_for_cases(case_ids)
+            handovers = await uow.handovers.latest_for_cases(case_ids)
+            assessments = await uow.assessments.latest_for_witnesses(witness_ids)
         by_case: dict[str, list[str]] = {}
         for alert in alerts:
             by_case.setdefault(alert.case_id, []).append(alert.kind.value)
@@ -125,6 +133,8 @@ class Caseload:
                     next_appointment_kind=None if upcoming is None else upcoming.kind.value,
                     next_appointment_at=None if upcoming is None else upcoming.starts_at,
                     next_visit_at=next_visits.get(case.id),
+                    handover_state=handover_state(handovers.get(case.id), now),
+                    review_due=witness is not None and review_due(assessments.get(witness.id), now),
                 )
             )
         rows.sort(key=lambda r: (r.urgency, r.case.reference))

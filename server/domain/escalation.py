@@ -178,3 +178,31 @@ DEFAULT_POLICY = EscalationPolicy(
     ack_timeout_minutes=60,
     repeat_minutes=30,
 )
+
+
+def for_one_side(policy: EscalationPolicy, side: str) -> EscalationPolicy:
+    """The policy reduced to the targets in one of the case's agencies (``"police"`` or
+    ``"support"``), for alerts only that side can act on (a handover nobody accepted
+    is for the police to solve). Levels left without a target go; the rest keep their
+    order and spacing, the first firing at once. If no level is left, the side's
+    members of the case (officers, or support workers) are told; if no level reaches
+    the side's supervisors, they are told 15 minutes after the last level.
+    """
+    kept: list[Level] = []
+    for level in policy.levels:
+        targets = tuple(t for t in level.targets if t.agency == side)
+        if targets:
+            kept.append(Level(level.after_minutes, targets))
+    if not kept:
+        member = Role.OFFICER if side == "police" else Role.SUPPORT_WORKER
+        kept = [Level(0, (Target(side, (member,)),))]
+    if not any(Role.SUPERVISOR in t.roles for level in kept for t in level.targets):
+        # Someone who can reassign the work is reached if the first people do not act.
+        supervisors = Level(kept[-1].after_minutes + 15, (Target(side, (Role.SUPERVISOR,)),))
+        kept = [*kept, supervisors][-MAX_LEVELS:]
+    first = kept[0].after_minutes
+    return EscalationPolicy(
+        levels=tuple(Level(level.after_minutes - first, level.targets) for level in kept),
+        ack_timeout_minutes=policy.ack_timeout_minutes,
+        repeat_minutes=policy.repeat_minutes,
+    )

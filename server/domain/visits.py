@@ -55,12 +55,10 @@ MAX_CONCERNS = 4000
 
 
 async def current_risk_level(uow: UnitOfWork, witness_id: str) -> RiskLevel:
-    """The witness's current risk level, which sets the default visit interval.
-
-    The seam the lead connects to the handover engineer's assessments (the level of the
-    newest assessment); until then every witness is MEDIUM unless staff give a level."""
-    del uow, witness_id
-    return RiskLevel.MEDIUM
+    """The witness's current risk level, which sets the default visit interval: the
+    level of the newest risk assessment, MEDIUM while none was recorded."""
+    latest = (await uow.assessments.latest_for_witnesses([witness_id])).get(witness_id)
+    return RiskLevel.MEDIUM if latest is None else latest.level
 
 
 @dataclass(frozen=True, slots=True)

@@ -765,6 +765,77 @@ _VISITS = Migration(
     ],
 )
 
+
+# --- handover before return; risk and needs assessment (issue 11, part "handover") ---
+_HANDOVER = Migration(
+    version=19,
+    name="handover to the receiving support agency; risk assessments and their reviews",
+    statements=[
+        # One row per handover request; a new request for the same case withdraws the
+        # open one. The row is also the deadline: accept_by with alert_state
+        # 'scheduled' is claimed by the sweep with a compare-and-swap ('raised'), and
+        # turned 'off' by a decision. The decline reason is free text: sealed.
+        """CREATE TABLE handovers (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            witness_id TEXT NOT NULL,
+            receiving_agency_id TEXT NOT NULL REFERENCES agencies(id),
+            return_on BIGINT NOT NULL,
+            accept_by BIGINT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('requested', 'accepted', 'declined', 'withdrawn')),
+            alert_state TEXT NOT NULL DEFAULT 'scheduled'
+                CHECK (alert_state IN ('scheduled', 'raised', 'off')),
+            requested_by TEXT NOT NULL,
+            requested_at BIGINT NOT NULL,
+            decided_by TEXT,
+            decided_at BIGINT,
+            primary_contact_id TEXT,
+            alternate_contact_id TEXT,
+            decline_reason_sealed {BLOB},
+            version INTEGER NOT NULL DEFAULT 0)""",
+        "CREATE INDEX handovers_by_case ON handovers (case_id, requested_at)",
+        "CREATE INDEX handovers_by_agency ON handovers (receiving_agency_id, status)",
+        "CREATE INDEX handovers_due ON handovers (alert_state, accept_by)",
+        # The witness's consent to the handover: who recorded it, when and how.
+        """CREATE TABLE handover_consents (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            witness_id TEXT NOT NULL,
+            how TEXT NOT NULL CHECK (how IN ('in_person', 'phone_call', 'in_app')),
+            recorded_by TEXT NOT NULL,
+            given_at BIGINT NOT NULL,
+            recorded_at BIGINT NOT NULL)""",
+        "CREATE INDEX handover_consents_by_case ON handover_consents (case_id, recorded_at)",
+        # Every assessment is a new row; none is ever updated (history kept).
+        """CREATE TABLE risk_assessments (
+            id TEXT PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            witness_id TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('low', 'medium', 'high', 'severe')),
+            factors TEXT NOT NULL,
+            notes_sealed {BLOB},
+            assessed_by TEXT NOT NULL,
+            assessed_at BIGINT NOT NULL,
+            review_due_at BIGINT NOT NULL)""",
+        "CREATE INDEX risk_assessments_by_witness ON risk_assessments (witness_id, assessed_at)",
+        "CREATE INDEX risk_assessments_by_case ON risk_assessments (case_id)",
+        # The review's deadlines: a reminder when it falls due, an alert after the grace.
+        # A new assessment supersedes the scheduled rows of the one before.
+        """CREATE TABLE review_deadlines (
+            id TEXT PRIMARY KEY,
+            assessment_id TEXT NOT NULL REFERENCES risk_assessments(id),
+            case_id TEXT NOT NULL REFERENCES cases(id),
+            witness_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('reminder', 'overdue')),
+            due_at BIGINT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('scheduled', 'done', 'superseded')),
+            done_at BIGINT)""",
+        "CREATE INDEX review_deadlines_due ON review_deadlines (state, due_at)",
+        "CREATE INDEX review_deadlines_by_witness ON review_deadlines (witness_id, state)",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -781,6 +852,7 @@ MIGRATIONS: list[Migration] = [
     _ALERT_RESPONSE,
     _FINDINGS,
     _ONCALL_SCREEN,
+    _HANDOVER,
     _VISITS,
 ]
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from server.domain.alert_response_models import Playbook, ResponseInstructions
 from server.domain.court.models import Appointment, AppointmentDeadline
+from server.domain.handover_models import AssessmentRepository, HandoverRepository
 from server.domain.models import (
     Agency,
     Attachment,
@@ -1110,6 +1111,12 @@ class UnitOfWork(Protocol):
 
     @property
     def visits(self) -> VisitRepository: ...
+
+    @property
+    def handovers(self) -> HandoverRepository: ...
+
+    @property
+    def assessments(self) -> AssessmentRepository: ...
 
 
 class Store(Protocol):

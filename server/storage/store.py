@@ -25,6 +25,7 @@ from server.storage.repos.court import (
 from server.storage.repos.device_events import SqlDeviceEventRepository
 from server.storage.repos.devices import SqlDeviceRepository, SqlKeyRepository
 from server.storage.repos.enrolments import SqlEnrolmentRepository
+from server.storage.repos.handovers import SqlAssessmentRepository, SqlHandoverRepository
 from server.storage.repos.identities import SqlIdentityRepository, SqlRosterRepository
 from server.storage.repos.messages import SqlAttachmentRepository, SqlMessageRepository
 from server.storage.repos.rate_limits import SqlRateLimitRepository
@@ -178,6 +179,14 @@ class SqlUnitOfWork:
     @cached_property
     def visits(self) -> SqlVisitRepository:
         return SqlVisitRepository(self.conn)
+
+    @cached_property
+    def handovers(self) -> SqlHandoverRepository:
+        return SqlHandoverRepository(self.conn)
+
+    @cached_property
+    def assessments(self) -> SqlAssessmentRepository:
+        return SqlAssessmentRepository(self.conn)
 
 
 class SqlStore:

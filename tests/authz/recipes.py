@@ -17,13 +17,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from server.console.sessions import LOGIN_CSRF_COOKIE
 from server.domain.court.appointments import AppointmentSpec
 from server.domain.court.models import AppointmentKind
-from server.domain.models import Device, OwnerKind, Staff
+from server.domain.models import Device, OwnerKind, Role, Staff
+from server.domain.risk_levels import RiskLevel
 from server.ids import new_id, token_hash
 from tests.authz.matrix import Actor
 from tests.authz.world import AuthzWorld
@@ -167,6 +168,25 @@ async def fresh_started_appointment(aw: AuthzWorld) -> dict[str, str]:
     appointment_id = await _hearing(aw, timedelta(minutes=2))
     aw.world.clock.advance(timedelta(minutes=3))
     return {"appointment_id": appointment_id}
+
+
+async def fresh_handover(aw: AuthzWorld) -> dict[str, str]:
+    """A new handover request of case A to its support agency (each one withdraws the
+    one before), and a second staff member of that agency to name as a contact."""
+    if "contact" not in aw.world.staff:
+        await aw.world.add_staff("contact", "support", Role.SUPPORT_WORKER)
+    handover = await aw.world.services.handovers.request(
+        await _staff(aw, Actor.OFFICER), aw.case_id, date(2099, 1, 15)
+    )
+    return {"handover_id": handover.id, "contact_id": aw.world.staff["contact"]}
+
+
+async def an_assessment(aw: AuthzWorld) -> dict[str, str]:
+    """A risk assessment of case A's witness, with notes, recorded by the officer."""
+    assessment = await aw.world.services.assessments.record(
+        await _staff(aw, Actor.OFFICER), aw.case_id, RiskLevel.HIGH, [], "notes"
+    )
+    return {"assessment_id": assessment.id}
 
 
 async def signed_checkin_answer(aw: AuthzWorld) -> Any:
@@ -459,6 +479,24 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         fresh=fresh_started_appointment,
     ),
     ("GET", "/v1/me/appointments"): Recipe(),
+    ("POST", "/v1/cases/{case_id}/handover"): Recipe(json={"return_on": "2099-01-15"}),
+    ("GET", "/v1/cases/{case_id}/handover"): Recipe(),
+    ("POST", "/v1/cases/{case_id}/handover/consent"): Recipe(json={"how": "in_person"}),
+    ("POST", "/v1/me/handover-consent"): Recipe(),
+    ("GET", "/v1/handover-requests"): Recipe(),
+    ("GET", "/v1/handover-requests/{handover_id}"): Recipe(fresh=fresh_handover),
+    ("POST", "/v1/handover-requests/{handover_id}/accept"): Recipe(
+        json={"primary_contact_id": "{worker_id}", "alternate_contact_id": "{contact_id}"},
+        fresh=fresh_handover,
+    ),
+    ("POST", "/v1/handover-requests/{handover_id}/decline"): Recipe(
+        json={"reason": "no capacity this month"}, fresh=fresh_handover
+    ),
+    ("POST", "/v1/cases/{case_id}/assessments"): Recipe(
+        json={"level": "medium", "factors": ["debt"], "notes": "owes the recruiter"}
+    ),
+    ("GET", "/v1/cases/{case_id}/assessments"): Recipe(),
+    ("GET", "/v1/assessments/{assessment_id}/notes"): Recipe(fresh=an_assessment),
     ("POST", "/v1/appointments/{appointment_id}/answer"): Recipe(json={"answer": "confirm"}),
     ("POST", "/v1/appointments/{appointment_id}/ready"): Recipe(json={"step": "appointment"}),
     # ---------------------------------------------------------------- welfare visits
@@ -592,6 +630,25 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/console/cases/{case_id}/policy"): Recipe(form=CASE_POLICY_FORM),
     ("POST", "/console/cases/{case_id}/appointments"): Recipe(form=APPOINTMENT_FORM),
+    ("POST", "/console/cases/{case_id}/handover"): Recipe(
+        form={"return_on": "2099-01-15", "consent": "in_person"}
+    ),
+    ("POST", "/console/cases/{case_id}/assessments"): Recipe(
+        form={"level": "medium", "factor": "debt", "notes": "owes the recruiter"}
+    ),
+    ("POST", "/console/cases/{case_id}/assessments/{assessment_id}/notes"): Recipe(
+        form={"reason": "review"}, fresh=an_assessment
+    ),
+    ("POST", "/console/cases/{case_id}/assessments/checkin-plan"): Recipe(
+        form={}, note="the plan already checks in more often than the level asks: nothing changes"
+    ),
+    ("GET", "/console/handovers"): Recipe(),
+    ("POST", "/console/handovers/{handover_id}/accept"): Recipe(
+        form={"primary": "{worker_id}", "alternate": "{contact_id}"}, fresh=fresh_handover
+    ),
+    ("POST", "/console/handovers/{handover_id}/decline"): Recipe(
+        form={"reason": "no capacity this month"}, fresh=fresh_handover
+    ),
     ("POST", "/console/cases/{case_id}/appointments/{appointment_id}/cancel"): Recipe(
         form={"reason": "court closed"}, fresh=fresh_appointment
     ),

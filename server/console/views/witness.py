@@ -34,6 +34,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from server.api.context import path_id
+from server.console.views.handover import handover_section
 from server.console.views.visit_context import visits_context
 from server.console.web import PREFIX, Page, back_to, page, services, submitted_form
 from server.domain.access import can_manage_case
@@ -292,6 +293,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         location_kinds=[kind.value for kind in LocationKind],
         now=now,
         **await visits_context(svc, staff, case, witness, view.team),
+        **await handover_section(svc, staff, case, witness, assigned=assigned),
     )
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from server.clock import iso
 from server.domain.effects import Effects
-from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, Level
+from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, Level, for_one_side
 from server.domain.models import OwnerKind, Staff
 from server.domain.welfare.recipients import RecipientDirectory
 from server.domain.welfare_models import (
@@ -51,6 +51,9 @@ class AlertSpec:
     kind: AlertKind
     source: str
     severity: Severity | None = None
+    #: Only this side of the case is told ("police" or "support"; see
+    #: ``escalation.for_one_side``); None: the policy as it is.
+    side: str | None = None
 
 
 def alert_event(alert: Alert, what: str) -> dict[str, object]:
@@ -180,12 +183,17 @@ class AlertEngine:
             await uow.cases.get_many(sorted({s.case_id for s in specs})), {}, {}, {}
         )
         policies = await policies_for(uow, probe)
+        for spec in specs:
+            if spec.side is not None:
+                policies[f"{spec.case_id}:{spec.side}"] = for_one_side(
+                    policies[spec.case_id], spec.side
+                )
         levels = [level for policy in policies.values() for level in policy.levels]
         directory = await RecipientDirectory.load(uow, probe.cases, levels, cases=probe.cases)
         languages = await self._languages(uow, directory)
         snapshots: dict[int, str] = {}  # one JSON snapshot per distinct policy
         for spec in specs:
-            policy = policies[spec.case_id]
+            policy = policies[spec.case_id if spec.side is None else f"{spec.case_id}:{spec.side}"]
             snapshot = snapshots.get(id(policy))
             if snapshot is None:
                 snapshot = snapshots[id(policy)] = policy.to_json()

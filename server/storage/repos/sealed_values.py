@@ -41,6 +41,8 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("device_unlock", "device_id", "seed_sealed"),
     SealedColumn("witness_response_instructions", "witness_id", "instructions_sealed"),
     SealedColumn("visits", "id", "concerns_sealed"),
+    SealedColumn("handovers", "id", "decline_reason_sealed"),
+    SealedColumn("risk_assessments", "id", "notes_sealed"),
 )
 _BY_LABEL = {column.label: column for column in SEALED_COLUMNS}
 
