@@ -211,14 +211,14 @@ POST    /v1/vault/keys/endorse                                               409
 POST    /v1/vault/keys/retire                                                200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/vault/erase                                                      200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
 # handover and risk assessment (issue 11)
-POST    /v1/cases/{case_id}/handover                                         403  403  201  403  404  404  404  404  201  201  201  -    401  401  401
+POST    /v1/cases/{case_id}/handover                                         403  403  201  403  404  404  404  404  201  201  403  -    401  401  401
 GET     /v1/cases/{case_id}/handover                                         403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
-POST    /v1/cases/{case_id}/handover/consent                                 403  403  201  403  404  404  404  404  201  201  201  -    401  401  401
+POST    /v1/cases/{case_id}/handover/consent                                 403  403  201  403  404  404  404  404  201  201  403  -    401  401  401
 POST    /v1/me/handover-consent                                              201  201  403  403  403  403  403  403  403  403  403  -    401  401  401
 GET     /v1/handover-requests                                                403  403  200  200  200  200  200  200  200  200  200  -    401  401  401
-GET     /v1/handover-requests/{handover_id}                                  403  403  404  200  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/handover-requests/{handover_id}/accept                           403  403  404  200  404  404  404  404  404  404  404  -    401  401  401
-POST    /v1/handover-requests/{handover_id}/decline                          403  403  404  200  404  404  404  404  404  404  404  -    401  401  401
+GET     /v1/handover-requests/{handover_id}                                  403  403  404  200  404  404  404  404  404  404  200  -    401  401  401
+POST    /v1/handover-requests/{handover_id}/accept                           403  403  404  200  404  404  404  404  404  404  200  -    401  401  401
+POST    /v1/handover-requests/{handover_id}/decline                          403  403  404  200  404  404  404  404  404  404  200  -    401  401  401
 POST    /v1/cases/{case_id}/assessments                                      403  403  201  201  404  404  404  404  201  201  201  -    401  401  401
 GET     /v1/cases/{case_id}/assessments                                      403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
 GET     /v1/assessments/{assessment_id}/notes                                403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
@@ -277,13 +277,13 @@ POST    /console/cases/{case_id}/visits/{visit_id}/record                    302
 POST    /console/cases/{case_id}/visits/{visit_id}/cancel                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 # console: handover and risk assessment (issue 11)
-POST    /console/cases/{case_id}/handover                                    302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/handover                                    302  302  303  403  404  404  404  404  303  303  403  -    302  302  302
 POST    /console/cases/{case_id}/assessments                                 302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/assessments/{assessment_id}/notes           302  302  200  200  404  404  404  404  200  200  200  -    302  302  302
 POST    /console/cases/{case_id}/assessments/checkin-plan                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 GET     /console/handovers                                                   302  302  200  200  200  200  200  200  200  200  200  -    302  302  302
-POST    /console/handovers/{handover_id}/accept                              302  302  404  303  404  404  404  404  404  404  404  -    302  302  302
-POST    /console/handovers/{handover_id}/decline                             302  302  404  303  404  404  404  404  404  404  404  -    302  302  302
+POST    /console/handovers/{handover_id}/accept                              302  302  404  303  404  404  404  404  404  404  303  -    302  302  302
+POST    /console/handovers/{handover_id}/decline                             302  302  404  303  404  404  404  404  404  404  303  -    302  302  302
 # static files
 GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # pending merge (other parts of issue 12): public, and the same for everyone
