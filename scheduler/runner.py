@@ -85,6 +85,7 @@ class BackgroundJobs:
         self._add("flush-last-seen", self.maintenance.flush_last_seen, 30.0)
         self._add("purge-expired", self.maintenance.purge_expired, 600.0)
         self._add("reseal", services.resealer.run, services.settings.reseal_interval_s)
+        self._add("case-lifecycle", self.welfare.case_lifecycle, 60.0)
         self._dispatch_loop: asyncio.Task[None] | None = None
         self._waves_loop: asyncio.Task[None] | None = None
 

@@ -15,6 +15,7 @@ from server.domain.alert_guidance import AlertGuidance
 from server.domain.attachments import AttachmentService
 from server.domain.audit import AuditLog
 from server.domain.authentication import DeviceAuthenticator
+from server.domain.case_lifecycle import CaseLifecycle
 from server.domain.cases import CaseService
 from server.domain.court.appointments import AppointmentService
 from server.domain.court.calendar_feed import CalendarFeeds
@@ -56,6 +57,7 @@ from server.security.ratelimit import MemoryRateLimiter, Rate
 from server.security.sealing import Sealer, load_key_ring
 from server.security.shared_ratelimit import BucketKeys, SharedRateLimiter
 from server.storage.database import Database
+from server.storage.sqlite import SqliteDatabase
 from server.storage.store import SqlStore
 
 
@@ -74,6 +76,8 @@ class Services:
     authenticator: DeviceAuthenticator
     accounts: AccountService
     cases: CaseService
+    #: Closing, phone retirement, reviews and retention erasure (issue 11, casework).
+    case_lifecycle: CaseLifecycle
     devices: DeviceService
     enrolments: EnrolmentService
     identities: IdentityService
@@ -203,7 +207,20 @@ def build_services(
         sealer,
         LoginThrottle(login_limiters(shared_limiter), KnownClientProofs(index_root)),
     )
-    cases = CaseService(store, audit, clock, events, authenticator)
+    cases = CaseService(
+        store, audit, clock, events, authenticator, review_interval=settings.case_review_interval
+    )
+    case_lifecycle = CaseLifecycle(
+        store,
+        audit,
+        clock,
+        events,
+        authenticator,
+        phone_grace=settings.closed_phone_grace,
+        retention=settings.retention,
+        review_interval=settings.case_review_interval,
+        after_erasure=db.truncate_wal if isinstance(db, SqliteDatabase) else None,
+    )
     devices = DeviceService(store, audit, clock, authenticator, events)
     enrolments = EnrolmentService(
         store,
@@ -285,6 +302,7 @@ def build_services(
         authenticator=authenticator,
         accounts=accounts,
         cases=cases,
+        case_lifecycle=case_lifecycle,
         devices=devices,
         enrolments=enrolments,
         identities=IdentityService(store, audit, clock, events),

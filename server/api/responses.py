@@ -129,6 +129,7 @@ class CaseDetailOut(CaseOut):
 class ClosedCaseOut(CaseOut):
     newly_closed: bool
     revoked_devices: list[str]
+    outcome: str
 
 
 class AddedOut(Out):

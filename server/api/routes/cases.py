@@ -12,9 +12,10 @@ from server.api.context import (
     services,
     staff_principal,
 )
-from server.api.models import AddWitnessIn, AssignStaffIn, CreateCaseIn
+from server.api.models import AddWitnessIn, AssignStaffIn, CloseCaseIn, CreateCaseIn
 from server.api.presenters import case_detail_view, case_view, closed_case_view, witness_view
 from server.api.responses import AddedOut, CasesOut, RemovedOut
+from server.domain.case_lifecycle import DEFAULT_OUTCOME
 
 routes = web.RouteTableDef()
 
@@ -88,9 +89,17 @@ async def add_witness(request: web.Request) -> web.Response:
 async def close_case(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
-    closed = await services(request).cases.close_case(caller.staff, path_id(request, "case_id"))
+    outcome = DEFAULT_OUTCOME
+    if request.body_exists:
+        outcome = (await read_json(request, CloseCaseIn)).outcome
+    closed = await services(request).case_lifecycle.close_case(
+        caller.staff, path_id(request, "case_id"), outcome
+    )
     return json_response(
         closed_case_view(
-            closed.case, newly_closed=closed.newly_closed, revoked=closed.revoked_devices
+            closed.case,
+            newly_closed=closed.newly_closed,
+            revoked=closed.revoked_devices,
+            outcome=closed.outcome,
         )
     )
