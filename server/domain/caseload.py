@@ -40,6 +40,10 @@ class CaseloadRow:
     checkin_closes_at: datetime | None
     next_appointment_kind: str | None
     next_appointment_at: datetime | None
+    #: The open case's next periodic review (issue 11, casework); None once closed.
+    review_due_at: datetime | None = None
+    #: Whether that review has fallen due.
+    review_due: bool = False
 
     @property
     def urgency(self) -> int:
@@ -72,6 +76,7 @@ class Caseload:
                 case_ids, statuses=["open", "acknowledged"], limit=10_000
             )
             appointments = await uow.appointments.list_for_cases(case_ids, since=now)
+            reviews = await uow.case_lifecycle.reviews_for(case_ids)
         by_case: dict[str, list[str]] = {}
         for alert in alerts:
             by_case.setdefault(alert.case_id, []).append(alert.kind.value)
@@ -121,6 +126,8 @@ class Caseload:
                     checkin_closes_at=None if checkin is None else checkin.closes_at,
                     next_appointment_kind=None if upcoming is None else upcoming.kind.value,
                     next_appointment_at=None if upcoming is None else upcoming.starts_at,
+                    review_due_at=reviews.get(case.id),
+                    review_due=case.id in reviews and reviews[case.id] <= now,
                 )
             )
         rows.sort(key=lambda r: (r.urgency, r.case.reference))
