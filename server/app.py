@@ -43,6 +43,7 @@ from server.console.views import alert_page as console_alert_page
 from server.console.views import alerts as console_alerts
 from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
+from server.console.views import casework as console_casework
 from server.console.views import witness as console_witness
 from server.console.views import witness_instructions as console_witness_instructions
 from server.console.views import witness_voice as console_witness_voice
@@ -124,6 +125,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_witness.routes,
         console_witness_instructions.routes,
         console_witness_voice.routes,
+        console_casework.routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/console/static", STATIC_DIR, append_version=False)

@@ -32,10 +32,12 @@ from server.clock import Clock
 from server.domain.access import can_manage_case, can_view_case
 from server.domain.audit import Actor, AuditLog
 from server.domain.authentication import DeviceAuthenticator
+from server.domain.cases import CaseView, TeamMember
 from server.domain.denials import audit_denied
 from server.domain.effects import Effects
 from server.domain.events import EventSink
-from server.domain.models import Case, OwnerKind, Staff
+from server.domain.lifecycle_models import CaseLifecycleRow, EnrolmentStateRow
+from server.domain.models import Case, Device, OwnerKind, Staff
 from server.domain.revocation import revoke_device_in
 from server.errors import Forbidden, InvalidInput, NotFound
 from server.storage.protocols import Store, UnitOfWork
@@ -58,6 +60,31 @@ class ClosedCase:
     newly_closed: bool
     revoked_devices: list[str]
     outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseworkOverview:
+    """What the console's case section shows beside the consulted case (read after
+    :meth:`CaseService.view_case`, which did the access check and the audit)."""
+
+    lifecycle: CaseLifecycleRow | None
+    enrolment: EnrolmentStateRow | None
+    phones: list[Device]
+    #: Active staff of the case's two agencies not on its team, by agency then name.
+    candidates: list[TeamMember]
+    now: datetime
+
+    @property
+    def enrolment_state(self) -> str:
+        """none | issued | expired | waiting (for the officer's confirmation) | enrolled"""
+        state = None if self.enrolment is None else self.enrolment.state
+        if state in ("claimed", "revealed"):
+            return "waiting"  # the claiming phone has a device row already
+        if self.phones:
+            return "enrolled"
+        if self.enrolment is None or state != "issued":
+            return "none"
+        return "issued" if self.enrolment.expires_at > self.now else "expired"
 
 
 class CaseLifecycle:
@@ -87,6 +114,29 @@ class CaseLifecycle:
         self._after_erasure = after_erasure
         #: Called inside the closing transaction (the lead adds: stop visits, …).
         self.on_close: list[OnClose] = []
+
+    async def overview(self, view: CaseView) -> CaseworkOverview:
+        """The lifecycle, enrolment state and assignable staff of a consulted case."""
+        case = view.case
+        on_team = {member.staff_id for member in view.team}
+        async with self._store.read() as uow:
+            lifecycle = await uow.case_lifecycle.get(case.id)
+            enrolment = (
+                None
+                if view.witness is None
+                else await uow.case_lifecycle.latest_enrolment(view.witness.id)
+            )
+            staff = [
+                *await uow.staff.list_by_agency(case.police_agency_id),
+                *await uow.staff.list_by_agency(case.support_agency_id),
+            ]
+        candidates = [
+            TeamMember(s.id, s.display_name, s.agency_id, s.role.value)
+            for s in staff
+            if s.active and s.id not in on_team
+        ]
+        phones = [d for d in view.devices if d.owner_kind is OwnerKind.WITNESS]
+        return CaseworkOverview(lifecycle, enrolment, phones, candidates, self._clock.now())
 
     # ------------------------------------------------------------------ closing
 

@@ -25,6 +25,7 @@ from server.domain.denials import audit_denied
 from server.domain.events import EventSink
 from server.domain.identities import notify_keys_changed
 from server.domain.models import (
+    Agency,
     AgencyKind,
     Case,
     Device,
@@ -113,6 +114,18 @@ class CaseService:
                 details={"support_agency_id": support.id},
             )
         return case
+
+    async def support_agencies_for(self, staff: Staff) -> list[Agency]:
+        """The support organisations a case opened by ``staff`` may go to; empty when
+        ``staff`` may not open cases (the console then offers no form)."""
+        async with self._store.read() as uow:
+            agency = await uow.agencies.get(staff.agency_id)
+            if agency is None or not can_create_case(staff, agency):
+                return []
+            agencies = await uow.agencies.list()
+        return sorted(
+            (a for a in agencies if a.kind is AgencyKind.SUPPORT), key=lambda a: a.name.casefold()
+        )
 
     async def _load_case_for(
         self, uow: UnitOfWork, staff: Staff, case_id: str, purpose: str

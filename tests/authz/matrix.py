@@ -242,6 +242,13 @@ POST    /console/cases/{case_id}/appointments                                302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/cancel        302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/appointments/{appointment_id}/attendance    302  302  303  303  404  404  404  404  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  -    302  302  302
+# console: casework (issue 11)
+POST    /console/cases                                                       302  302  303  403  303  303  403  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/witness                                     302  302  303  403  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/team                                        302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/team/{staff_id}/remove                      302  302  303  303  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/review                                      302  302  303  403  404  404  404  404  303  303  -    302  302  302
+POST    /console/cases/{case_id}/close                                       302  302  303  403  404  404  404  404  303  303  -    302  302  302
 # static files
 GET     /console/static                                                      200  200  200  200  200  200  200  200  200  200  -    200  200  200
 # pending merge (other parts of issue 12): public, and the same for everyone

@@ -290,6 +290,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         target_choices=list(TARGET_CHOICES),
         location_kinds=[kind.value for kind in LocationKind],
         now=now,
+        casework=await svc.case_lifecycle.overview(view),
     )
 
 
