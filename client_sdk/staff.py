@@ -345,6 +345,16 @@ class StaffClient(Conversation):
         )
         return result
 
+    async def review_case(self, case_id: str) -> str:
+        """Record the periodic review of an open case you manage (its data is still
+        needed); returns the next review's date (ISO 8601).
+
+        Raises:
+            ApiError: not allowed (403/404), or the case is closed (422).
+        """
+        reply = await self._call("POST", f"/v1/cases/{case_id}/review")
+        return str(reply["next_review_at"])
+
     async def send_case_outcome(self, case_id: str, outcome: str, language: str) -> bool:
         """Send the witness the outcome message (the ``case_closed`` event does this by
         itself); False when this device already holds one for the case (sent by it

@@ -161,6 +161,13 @@ OPERATIONS: tuple[Operation, ...] = (
         ok(r.ClosedCaseOut),
         body=m.CloseCaseIn,
     ),
+    Operation(
+        _POST,
+        "/v1/cases/{case_id}/review",
+        "Record the periodic review of an open case: its data is still needed",
+        Auth.STAFF,
+        ok(r.CaseReviewedOut),
+    ),
     # ---------------------------------------------------------------- keys and identities
     Operation(
         _GET,

@@ -140,6 +140,11 @@ class RemovedOut(Out):
     removed: bool
 
 
+class CaseReviewedOut(Out):
+    case_id: str
+    next_review_at: Timestamp
+
+
 class MemberDeviceOut(Out):
     device_id: str
     name: str

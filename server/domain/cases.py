@@ -33,7 +33,7 @@ from server.domain.models import (
     Witness,
 )
 from server.domain.validation import check_label, check_language, check_timezone
-from server.errors import Forbidden, InvalidInput, NotFound, ReasonRequired
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound, ReasonRequired
 from server.ids import new_id
 from server.storage.protocols import Store, UnitOfWork
 
@@ -289,6 +289,8 @@ class CaseService:
         now = self._clock.now()
         async with self._store.write() as uow:
             case = await self._manageable(uow, staff, case_id)
+            if case.closed_at is not None:
+                raise Conflict("The case is closed")
             witness = Witness(
                 id=new_id("wit"),
                 case_id=case.id,

@@ -98,6 +98,7 @@ POST    /v1/cases/{case_id}/staff                                            403
 DELETE  /v1/cases/{case_id}/staff/{staff_id}                                 403  403  200  200  404  404  404  404  200  200  -    401  401  401
 POST    /v1/cases/{case_id}/witness                                          403  403  201  403  404  404  404  404  201  201  -    401  401  401
 POST    /v1/cases/{case_id}/close                                            403  403  200  403  404  404  404  404  200  200  -    401  401  401
+POST    /v1/cases/{case_id}/review                                           403  403  200  403  404  404  404  404  200  200  -    401  401  401
 # keys
 GET     /v1/cases/{case_id}/devices                                          200  404  200  200  404  404  404  404  404  404  -    401  401  401
 POST    /v1/keys                                                             200  200  200  200  200  200  200  200  200  200  -    401  401  401

@@ -291,6 +291,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         fresh=fresh_case,
     ),
     ("POST", "/v1/cases/{case_id}/close"): Recipe(json={"outcome": "other"}, fresh=fresh_case),
+    ("POST", "/v1/cases/{case_id}/review"): Recipe(),
     # ---------------------------------------------------------------- keys
     ("GET", "/v1/cases/{case_id}/devices"): Recipe(),
     ("POST", "/v1/keys"): Recipe(json={"one_time_keys": []}),

@@ -57,6 +57,9 @@ async def test_closing_tells_the_witness_once_in_their_language_stops_checkins_a
         "convicted",
     )
     assert closed["revoked_devices"] == []  # not yet: the witness must read the outcome
+    with pytest.raises(ApiError) as restart:  # nothing can schedule check-ins again
+        await talk.officer.set_checkin_plan(talk.witness_id, every_hours=24)
+    assert restart.value.status == 409
     # Both staff clients get the content-free event; the first sends, the other sees it.
     await talk.officer.sync()
     await talk.worker.sync()
@@ -134,7 +137,8 @@ async def test_a_due_review_reminds_the_police_team_once_and_a_review_moves_it_o
     officer = await _staff(world, "officer")
     (row,) = await Caseload(world.services.store, world.clock).rows(officer)
     assert row.review_due
-    await lifecycle.review_done(officer, talk.case_id)
+    next_review = await talk.officer.review_case(talk.case_id)
+    assert next_review.startswith(str((world.clock.now() + lifecycle.review_interval).date()))
     (row,) = await Caseload(world.services.store, world.clock).rows(officer)
     assert not row.review_due
     assert row.review_due_at == world.clock.now() + lifecycle.review_interval

@@ -14,7 +14,8 @@ from server.api.context import (
 )
 from server.api.models import AddWitnessIn, AssignStaffIn, CloseCaseIn, CreateCaseIn
 from server.api.presenters import case_detail_view, case_view, closed_case_view, witness_view
-from server.api.responses import AddedOut, CasesOut, RemovedOut
+from server.api.responses import AddedOut, CaseReviewedOut, CasesOut, RemovedOut
+from server.clock import iso
 from server.domain.case_lifecycle import DEFAULT_OUTCOME
 
 routes = web.RouteTableDef()
@@ -103,3 +104,12 @@ async def close_case(request: web.Request) -> web.Response:
             outcome=closed.outcome,
         )
     )
+
+
+@routes.post("/v1/cases/{case_id}/review")
+async def review_case(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    case_id = path_id(request, "case_id")
+    due = await services(request).case_lifecycle.review_done(caller.staff, case_id)
+    return json_response(CaseReviewedOut(case_id=case_id, next_review_at=iso(due)))
