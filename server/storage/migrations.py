@@ -748,6 +748,8 @@ _CASE_LIFECYCLE = Migration(
         "CREATE INDEX cases_review ON cases (review_due_at)",
         # Existing open cases: first review six months after they were opened.
         "UPDATE cases SET review_due_at = created_at + 15724800000 WHERE closed_at IS NULL",
+        # Cases closed before: erased two years (the default retention) after closing.
+        "UPDATE cases SET erase_at = closed_at + 63072000000 WHERE closed_at IS NOT NULL",
     ],
 )
 
