@@ -41,7 +41,8 @@ def _delete(sql: str) -> ErasureStep:
     async def step(conn: Connection, case_id: str) -> int:
         return await conn.execute(sql, case_id)
 
-    step.__name__ = sql
+    # Named after its table, for the audit entry's counts.
+    step.__name__ = sql.split()[2]
     return step
 
 
@@ -122,12 +123,13 @@ ERASURE_STEPS: list[ErasureStep] = [
 
 async def erase_case(conn: Connection, case_id: str) -> dict[str, int]:
     """Run every step for ``case_id`` on ``conn`` (the caller's transaction); the rows
-    each step changed, by step name (for the audit entry: counts only)."""
+    changed, by table or step name (for the audit entry: counts only)."""
     counts: dict[str, int] = {}
-    for number, step in enumerate(ERASURE_STEPS):
+    for step in ERASURE_STEPS:
         changed = await step(conn, case_id)
         if changed:
-            counts[str(number)] = changed
+            name = step.__name__.lstrip("_")
+            counts[name] = counts.get(name, 0) + changed
     return counts
 
 
