@@ -16,7 +16,7 @@ from typing import Any
 
 from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
-from client_sdk.errors import ApiError
+from client_sdk.errors import ApiError, WitnesslinkError
 from client_sdk.events import AlertNotice, CaseReviewDue, CheckInAnswered
 from client_sdk.keywrap import KeyWrapper
 from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
@@ -343,6 +343,14 @@ class StaffClient(Conversation):
         result: dict[str, Any] = await self._call(
             "POST", f"/v1/cases/{case_id}/close", json={"outcome": outcome}
         )
+        if result.get("newly_closed"):
+            # Told from the outcome chosen here, not from what the server relays: the
+            # phone keeps the first outcome it receives, so this one wins.
+            with contextlib.suppress(WitnesslinkError):
+                detail = await self.case(case_id, reason="telling the witness the outcome")
+                witness = detail.get("witness")
+                if witness:
+                    await self.send_case_outcome(case_id, outcome, str(witness["language"]))
         return result
 
     async def review_case(self, case_id: str) -> str:

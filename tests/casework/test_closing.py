@@ -13,7 +13,7 @@ import pytest
 from client_sdk import ApiError, CaseReviewDue, VaultWiped
 from server.domain.case_lifecycle import OUTCOMES as SERVER_OUTCOMES
 from server.domain.caseload import Caseload
-from server.domain.models import Staff
+from server.domain.models import OwnerKind, Staff
 from tests.support.kdf import WITNESS_PIN
 from tests.support.welfare import advance
 from tests.support.world import World
@@ -151,3 +151,29 @@ async def _staff(world: World, name: str) -> Staff:
         staff = await uow.staff.get(world.staff[name])
     assert staff is not None
     return staff
+
+
+async def test_a_server_that_forges_another_outcome_cannot_change_what_the_witness_keeps(
+    world: World,
+) -> None:
+    """A malicious server queues a forged ``case_closed`` event (another outcome) for
+    the worker's client: the closing officer's client already told the witness the
+    outcome it chose, and the phone keeps the first outcome it received."""
+    talk, _store = await open_case(world, language="bg")
+    await talk.witness.sync()
+    await talk.officer.close_case(talk.case_id, "convicted")  # sends it, from the SDK
+    now = world.clock.now()
+    async with world.services.store.write() as uow:
+        devices = await uow.devices.list_for_owner(OwnerKind.STAFF, world.staff["worker"])
+        forged = {"type": "case_closed", "case_id": talk.case_id, "outcome": "acquitted"}
+        await uow.device_events.insert_many(
+            [d.id for d in devices],
+            json.dumps({**forged, "language": "bg"}),
+            now,
+            now + timedelta(days=1),
+        )
+    await talk.worker.sync()
+    await talk.witness.sync()
+    await talk.witness.sync()
+    outcomes = [m.text for m in await talk.witness.messages() if m.kind == "case_outcome"]
+    assert outcomes == [outcome_message("bg", "convicted")]
