@@ -160,3 +160,19 @@ async def test_an_erasure_that_crashes_half_way_changes_nothing_and_the_next_swe
     async with world.services.store.write() as uow:
         assert await uow.case_erasure.erase(talk.case_id) == {}
     assert len(await audit_entries(world, action="case.erased")) == 1
+
+
+async def test_the_witnesss_call_steps_go_and_another_witnesss_stay(world: World) -> None:
+    talk = await _a_full_case(world)
+    other = await open_second_case(world, talk)
+    now_ms = 0
+    async with world.services.store.write() as uow:
+        await uow.voice_steps.claim("CA-ours", "start", now_ms, f"{talk.witness_id}|ok")
+        await uow.voice_steps.claim("CA-ours-2", "start", now_ms, talk.witness_id)
+        await uow.voice_steps.claim("CA-theirs", "start", now_ms, f"{other.witness_id}|ok")
+    await _close_and_expire(world, talk)
+    assert await world.services.case_lifecycle.erase_due() == 1
+    async with world.services.store.read() as uow:
+        assert await uow.voice_steps.context("CA-ours", "start") is None
+        assert await uow.voice_steps.context("CA-ours-2", "start") is None
+        assert await uow.voice_steps.context("CA-theirs", "start") == f"{other.witness_id}|ok"

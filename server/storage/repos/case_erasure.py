@@ -100,6 +100,11 @@ ERASURE_STEPS: list[ErasureStep] = [
     # Response instructions, voice PIN digests, the case's own settings and policy.
     _delete("DELETE FROM witness_response_instructions WHERE witness_id IN (" + _WITNESS + ")"),
     _delete("DELETE FROM witness_voice WHERE witness_id IN (" + _WITNESS + ")"),
+    # The witness's check-in calls (their steps name the witness in ``context``).
+    _delete(
+        "DELETE FROM voice_call_steps WHERE context IN (" + _WITNESS + ") OR EXISTS"
+        " (SELECT 1 FROM witnesses w WHERE w.case_id = $1 AND context LIKE w.id || '|%')"
+    ),
     _delete("DELETE FROM case_settings WHERE case_id = $1"),
     _delete("DELETE FROM escalation_policies WHERE scope = 'case:' || $1"),
     # The witness's devices, their keys, unlock secrets, events and enrolments.
