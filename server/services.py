@@ -220,6 +220,7 @@ def build_services(
         retention=settings.retention,
         review_interval=settings.case_review_interval,
         after_erasure=db.truncate_wal if isinstance(db, SqliteDatabase) else None,
+        phones=phones,
     )
     devices = DeviceService(store, audit, clock, authenticator, events)
     enrolments = EnrolmentService(

@@ -40,6 +40,7 @@ from server.domain.lifecycle_models import CaseLifecycleRow, EnrolmentStateRow
 from server.domain.models import Case, Device, OwnerKind, Staff
 from server.domain.revocation import revoke_device_in
 from server.errors import Forbidden, InvalidInput, NotFound
+from server.security.phones import PhoneBook
 from server.storage.protocols import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class CaseworkOverview:
     #: Active staff of the case's two agencies not on its team, by agency then name.
     candidates: list[TeamMember]
     now: datetime
+    #: The witness's SMS number masked to its last two digits ("••78"), or None.
+    phone_hint: str | None = None
 
     @property
     def enrolment_state(self) -> str:
@@ -102,7 +105,9 @@ class CaseLifecycle:
         retention: timedelta = timedelta(days=730),
         review_interval: timedelta = timedelta(days=182),
         after_erasure: Callable[[], Awaitable[object]] | None = None,
+        phones: PhoneBook | None = None,
     ) -> None:
+        self._phones = phones
         self._store = store
         self._audit = audit
         self._clock = clock
@@ -126,6 +131,7 @@ class CaseLifecycle:
                 if view.witness is None
                 else await uow.case_lifecycle.latest_enrolment(view.witness.id)
             )
+            sealed = None if view.witness is None else await uow.witnesses.phone(view.witness.id)
             staff = [
                 *await uow.staff.list_by_agency(case.police_agency_id),
                 *await uow.staff.list_by_agency(case.support_agency_id),
@@ -136,7 +142,14 @@ class CaseLifecycle:
             if s.active and s.id not in on_team
         ]
         phones = [d for d in view.devices if d.owner_kind is OwnerKind.WITNESS]
-        return CaseworkOverview(lifecycle, enrolment, phones, candidates, self._clock.now())
+        hint = None
+        if sealed is not None and self._phones is not None:
+            # Enough to tell which number is set, too little to call it; the page view
+            # this belongs to is already an audited consultation.
+            hint = "••" + self._phones.open(sealed)[-2:]
+        return CaseworkOverview(
+            lifecycle, enrolment, phones, candidates, self._clock.now(), phone_hint=hint
+        )
 
     # ------------------------------------------------------------------ closing
 

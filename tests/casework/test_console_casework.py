@@ -78,7 +78,9 @@ async def test_a_newcomer_runs_a_case_from_the_console(world: World, console: Si
     await officer.post(f"/console/cases/{case_id}/phone", {"number": "+40712345678"})
     page = (await officer.get(f"/console/cases/{case_id}")).text
     assert "712345678" not in page
+    assert "345678" not in page
     assert 'data-sms="set"' in page
+    assert 'data-phone-hint="••78"' in page
 
     closed = await officer.post(f"/console/cases/{case_id}/close", {"outcome": "acquitted"})
     page = back_on_page(closed, case_id, "closed")
