@@ -52,7 +52,7 @@ DEFAULT_OUTCOME = "other"
 #: What an erased case's reference becomes (the reference may hold a name).
 ERASED_REFERENCE = "erased-{case_id}"
 
-OnClose = Callable[[UnitOfWork, Case, datetime], Awaitable[None]]
+OnClose = Callable[[UnitOfWork, Case, datetime], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
