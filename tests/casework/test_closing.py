@@ -6,14 +6,15 @@ case's managers may close it."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from client_sdk import ApiError, CaseReviewDue, VaultWiped
 from server.domain.case_lifecycle import OUTCOMES as SERVER_OUTCOMES
 from server.domain.caseload import Caseload
-from server.domain.models import OwnerKind, Staff
+from server.domain.models import Case, OwnerKind, Staff
+from server.storage.protocols import UnitOfWork
 from tests.support.kdf import WITNESS_PIN
 from tests.support.welfare import advance
 from tests.support.world import World
@@ -177,3 +178,23 @@ async def test_a_server_that_forges_another_outcome_cannot_change_what_the_witne
     await talk.witness.sync()
     outcomes = [m.text for m in await talk.witness.messages() if m.kind == "case_outcome"]
     assert outcomes == [outcome_message("bg", "convicted")]
+
+
+async def test_on_close_hooks_run_once_inside_the_closing_transaction(world: World) -> None:
+    """How the lead adds "visits stop": a hook that sees the closing's unit of work."""
+    talk, _store = await open_case(world)
+    seen: list[tuple[str, bool]] = []
+
+    async def stop_visits(uow: UnitOfWork, case: Case, now: datetime) -> int:
+        closed = await uow.cases.get(case.id)
+        seen.append((case.id, closed is not None and closed.closed_at == now))
+        return 0
+
+    lifecycle = world.services.case_lifecycle
+    lifecycle.on_close.append(stop_visits)
+    try:
+        await talk.officer.close_case(talk.case_id, "other")
+        await talk.officer.close_case(talk.case_id, "other")
+    finally:
+        lifecycle.on_close.remove(stop_visits)
+    assert seen == [(talk.case_id, True)]
