@@ -182,6 +182,14 @@ class AlertNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseReviewDue:
+    """Staff clients: one of your open cases is due for its periodic review (is its
+    personal data still needed?). Mark it reviewed in the console."""
+
+    case_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CheckInAnswered:
     """Staff clients: the witness of one of your cases answered a check-in."""
 
@@ -293,6 +301,7 @@ Event = (
     | AlertNotice
     | CheckInAnswered
     | ReviewDue
+    | CaseReviewDue
     | AppointmentDetailsReceived
     | AppointmentChanged
     | AppointmentReminder

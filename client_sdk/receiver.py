@@ -207,6 +207,12 @@ class Receiver:
             )
             await ctx.persist_crypto([LocalStore.appointment_put(appointment_id, clean), *opened])
             return AppointmentDetailsReceived(appointment_id)
+        if payload.get("kind") == "case_outcome" and any(
+            m.kind == "case_outcome" for m in await ctx.store.messages(case_id)
+        ):
+            # Every staff client of the team may send the outcome: keep the first.
+            await ctx.persist_crypto(opened)
+            return None
         attachment = _attachment(payload.get("attachment"))
         record = StoredMessage(
             case_id=case_id,

@@ -18,7 +18,7 @@ from client_sdk import visits as visit_kit
 from client_sdk.appointments import changed_event
 from client_sdk.conversation import Clock, Conversation, SentMessage
 from client_sdk.errors import ApiError, WitnesslinkError
-from client_sdk.events import AlertNotice, CheckInAnswered, ReviewDue
+from client_sdk.events import AlertNotice, CaseReviewDue, CheckInAnswered, ReviewDue
 from client_sdk.keywrap import KeyWrapper
 from client_sdk.localstore import DeviceIdentity, SelfPerson, StoredMessage
 from client_sdk.officer_enrolment import EnrolingPhone, Enrolment, OfficerEnrolments
@@ -29,6 +29,8 @@ from client_sdk.team import NotVerified, TeamRoster
 from client_sdk.transport import Transport
 from client_sdk.trust import TrustState
 from client_sdk.vault import DEFAULT_KDF, KdfParams
+from wire.case_outcome import notice_id as outcome_notice_id
+from wire.case_outcome import outcome_message
 from wire.keys import login_context
 
 
@@ -329,11 +331,58 @@ class StaffClient(Conversation):
         (for instance when the phone has been taken)."""
         await self._call("POST", f"/v1/devices/{device_id}/revoke")
 
-    async def close_case(self, case_id: str) -> dict[str, Any]:
-        """Close a case you manage: the witness's phones are revoked and their stores
-        erased (they can never be opened again). Returns the case."""
-        result: dict[str, Any] = await self._call("POST", f"/v1/cases/{case_id}/close")
+    async def close_case(self, case_id: str, outcome: str = "other") -> dict[str, Any]:
+        """Close a case you manage with an outcome category (``wire.case_outcome.
+        OUTCOMES``). The team's staff clients are told (a ``case_closed`` event) and one
+        of them sends the witness the outcome, end to end encrypted in the witness's
+        language; the phones are revoked, and erase themselves, once that message has
+        reached them or after the grace period. Returns the case.
+
+        Raises:
+            ApiError: not allowed (403/404), or an unknown outcome (422).
+        """
+        result: dict[str, Any] = await self._call(
+            "POST", f"/v1/cases/{case_id}/close", json={"outcome": outcome}
+        )
+        if result.get("newly_closed"):
+            # Told from the outcome chosen here, not from what the server relays: the
+            # phone keeps the first outcome it receives, so this one wins.
+            with contextlib.suppress(WitnesslinkError):
+                detail = await self.case(case_id, reason="telling the witness the outcome")
+                witness = detail.get("witness")
+                if witness:
+                    await self.send_case_outcome(case_id, outcome, str(witness["language"]))
         return result
+
+    async def review_case(self, case_id: str) -> str:
+        """Record the periodic review of an open case you manage (its data is still
+        needed); returns the next review's date (ISO 8601).
+
+        Raises:
+            ApiError: not allowed (403/404), or the case is closed (422).
+        """
+        reply = await self._call("POST", f"/v1/cases/{case_id}/review")
+        return str(reply["next_review_at"])
+
+    async def send_case_outcome(self, case_id: str, outcome: str, language: str) -> bool:
+        """Send the witness the outcome message (the ``case_closed`` event does this by
+        itself); False when this device already holds one for the case (sent by it
+        or by a colleague), so the witness is told once.
+
+        Raises:
+            WitnesslinkError: no device of the case can be encrypted to.
+        """
+        notice = outcome_notice_id(case_id)
+        for message in await self._store.messages(case_id):
+            if message.kind == "case_outcome":
+                return False
+        text = outcome_message(language, outcome)
+        await self.send_payload(
+            case_id,
+            {"kind": "case_outcome", "text": text, "notice_id": notice, "outcome": outcome},
+            text=text,
+        )
+        return True
 
     async def logout(self) -> None:
         """Take this client out of its person's device list, revoke it on the server,
@@ -675,6 +724,12 @@ class StaffClient(Conversation):
                     str(frame.get("due_at")),
                 )
             )
+        elif kind == "case_closed":
+            await self.send_case_outcome(
+                str(frame.get("case_id")), str(frame.get("outcome")), str(frame.get("language"))
+            )
+        elif kind == "case_review_due":
+            self.emit(CaseReviewDue(str(frame.get("case_id"))))
         elif kind == "checkin_answered":
             self.emit(
                 CheckInAnswered(

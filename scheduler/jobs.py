@@ -139,6 +139,13 @@ class WelfareSweeps:
         """Welfare visits unrecorded past their window and grace (``visit_overdue``)."""
         return await self._in_batches(self._services.visits.overdue_due)
 
+    async def case_lifecycle(self) -> int:
+        """Closed cases' phones retired, due reviews reminded, retention erasures."""
+        lifecycle = self._services.case_lifecycle
+        done = await lifecycle.retire_due_phones()
+        done += await lifecycle.remind_due_reviews()
+        return done + await lifecycle.erase_due()
+
     async def run_all(self) -> None:
         """Everything due, in an order that lets one step's output feed the next
         (for tests that move a manual clock and then want the world to catch up)."""

@@ -87,6 +87,7 @@ class BackgroundJobs:
         self._add("reseal", services.resealer.run, services.settings.reseal_interval_s)
         self._add("visits", self.welfare.visits, 30.0)
         self._add("handover-reviews", self.welfare.handover_reviews, 30.0)
+        self._add("case-lifecycle", self.welfare.case_lifecycle, 60.0)
         self._dispatch_loop: asyncio.Task[None] | None = None
         self._waves_loop: asyncio.Task[None] | None = None
 

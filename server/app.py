@@ -46,6 +46,7 @@ from server.console.views import alert_page as console_alert_page
 from server.console.views import alerts as console_alerts
 from server.console.views import auth as console_auth
 from server.console.views import caseload as console_caseload
+from server.console.views import casework as console_casework
 from server.console.views import handover as console_handover
 from server.console.views import witness as console_witness
 from server.console.views import witness_instructions as console_witness_instructions
@@ -134,6 +135,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         console_handover.routes,
         console_witness_voice.routes,
         console_witness_visits.routes,
+        console_casework.routes,
     ):
         app.router.add_routes(table)
     app.router.add_static("/console/static", STATIC_DIR, append_version=False)

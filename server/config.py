@@ -108,6 +108,14 @@ class Settings:
     handover_accept_days: int = 7
     #: A risk assessment review this long past due raises an alert (after the reminder).
     review_grace: timedelta = timedelta(days=3)
+    # --- Closing, retention and review of cases (issue 11, part "casework") ---
+    #: After closing, how long the witness's phones stay usable at most so the outcome
+    #: message can reach them (they are retired as soon as it has).
+    closed_phone_grace: timedelta = timedelta(days=7)
+    #: How long a closed case's personal data is kept before it is erased.
+    retention: timedelta = timedelta(days=730)
+    #: How often an open case's need for its personal data is reviewed.
+    case_review_interval: timedelta = timedelta(days=182)
 
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
@@ -184,6 +192,7 @@ class Settings:
             )
             values["webhook_replay_window"] = timedelta(days=days)
         values.update(_handover_from_env(env))
+        values.update(_case_lifecycle_from_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -229,6 +238,23 @@ def _voice_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["voice_from"] = env["WITNESSLINK_VOICE_FROM"].strip()
     if "WITNESSLINK_VOICE_MACHINE_DETECTION" in env:
         values["voice_machine_detection"] = _flag(env["WITNESSLINK_VOICE_MACHINE_DETECTION"])
+    return values
+
+
+def _case_lifecycle_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Closing, retention and review of cases (issue 11, part "casework").
+
+    Raises:
+        ValueError: a number that does not parse, or is not positive.
+    """
+    values: dict[str, Any] = {}
+    for variable, name in (
+        ("WITNESSLINK_CLOSED_PHONE_GRACE_DAYS", "closed_phone_grace"),
+        ("WITNESSLINK_RETENTION_DAYS", "retention"),
+        ("WITNESSLINK_CASE_REVIEW_DAYS", "case_review_interval"),
+    ):
+        if env.get(variable):
+            values[name] = timedelta(days=_positive(variable, env[variable], float))
     return values
 
 

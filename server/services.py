@@ -18,6 +18,7 @@ from server.domain.attachments import AttachmentService
 from server.domain.audit import AuditLog
 from server.domain.audit_reading import AuditReading
 from server.domain.authentication import DeviceAuthenticator
+from server.domain.case_lifecycle import CaseLifecycle
 from server.domain.cases import CaseService
 from server.domain.court.appointments import AppointmentService
 from server.domain.court.calendar_feed import CalendarFeeds
@@ -36,7 +37,7 @@ from server.domain.rosters import RosterService
 from server.domain.server_keys import blind_index_root
 from server.domain.unlock.pins import PinService
 from server.domain.unlock.service import UnlockService
-from server.domain.visits import VisitService
+from server.domain.visits import VisitService, stop_visits
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.checkins import CheckInService
@@ -61,6 +62,7 @@ from server.security.ratelimit import MemoryRateLimiter, Rate
 from server.security.sealing import Sealer, load_key_ring
 from server.security.shared_ratelimit import BucketKeys, SharedRateLimiter
 from server.storage.database import Database
+from server.storage.sqlite import SqliteDatabase
 from server.storage.store import SqlStore
 
 
@@ -81,6 +83,8 @@ class Services:
     administration: AgencyAdministration
     audit_reading: AuditReading
     cases: CaseService
+    #: Closing, phone retirement, reviews and retention erasure (issue 11, casework).
+    case_lifecycle: CaseLifecycle
     devices: DeviceService
     enrolments: EnrolmentService
     identities: IdentityService
@@ -216,7 +220,22 @@ def build_services(
         sealer,
         LoginThrottle(login_limiters(shared_limiter), KnownClientProofs(index_root)),
     )
-    cases = CaseService(store, audit, clock, events, authenticator)
+    cases = CaseService(
+        store, audit, clock, events, authenticator, review_interval=settings.case_review_interval
+    )
+    case_lifecycle = CaseLifecycle(
+        store,
+        audit,
+        clock,
+        events,
+        authenticator,
+        phone_grace=settings.closed_phone_grace,
+        retention=settings.retention,
+        review_interval=settings.case_review_interval,
+        after_erasure=db.truncate_wal if isinstance(db, SqliteDatabase) else None,
+        phones=phones,
+    )
+    case_lifecycle.on_close.append(stop_visits)
     devices = DeviceService(store, audit, clock, authenticator, events)
     enrolments = EnrolmentService(
         store,
@@ -300,6 +319,7 @@ def build_services(
         administration=AgencyAdministration(store, audit, sealer, accounts),
         audit_reading=AuditReading(store, audit),
         cases=cases,
+        case_lifecycle=case_lifecycle,
         devices=devices,
         enrolments=enrolments,
         identities=IdentityService(store, audit, clock, events),

@@ -154,6 +154,14 @@ class AssignStaffIn(Strict):
     staff_id: Id
 
 
+class CloseCaseIn(Strict):
+    #: One of server.domain.case_lifecycle.OUTCOMES; the witness is told by a staff
+    #: client, end-to-end encrypted, never by the server.
+    outcome: Literal["convicted", "acquitted", "discontinued", "closed_without_trial", "other"] = (
+        "other"
+    )
+
+
 class AddWitnessIn(Strict):
     alias: Label
     language: Annotated[str, msgspec.Meta(min_length=2, max_length=35)]

@@ -154,7 +154,19 @@ OPERATIONS: tuple[Operation, ...] = (
         body=m.AddWitnessIn,
     ),
     Operation(
-        _POST, "/v1/cases/{case_id}/close", "Close the case", Auth.STAFF, ok(r.ClosedCaseOut)
+        _POST,
+        "/v1/cases/{case_id}/close",
+        "Close the case with an outcome category (the witness is told by a staff client)",
+        Auth.STAFF,
+        ok(r.ClosedCaseOut),
+        body=m.CloseCaseIn,
+    ),
+    Operation(
+        _POST,
+        "/v1/cases/{case_id}/review",
+        "Record the periodic review of an open case: its data is still needed",
+        Auth.STAFF,
+        ok(r.CaseReviewedOut),
     ),
     # ---------------------------------------------------------------- keys and identities
     Operation(

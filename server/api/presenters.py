@@ -133,9 +133,14 @@ def case_view(case: Case, witness: Witness | None = None) -> out.CaseOut:
     )
 
 
-def closed_case_view(case: Case, *, newly_closed: bool, revoked: list[str]) -> out.ClosedCaseOut:
+def closed_case_view(
+    case: Case, *, newly_closed: bool, revoked: list[str], outcome: str
+) -> out.ClosedCaseOut:
     return out.ClosedCaseOut(
-        **asdict(case_view(case)), newly_closed=newly_closed, revoked_devices=revoked
+        **asdict(case_view(case)),
+        newly_closed=newly_closed,
+        revoked_devices=revoked,
+        outcome=outcome,
     )
 
 

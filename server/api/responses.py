@@ -132,6 +132,7 @@ class CaseDetailOut(CaseOut):
 class ClosedCaseOut(CaseOut):
     newly_closed: bool
     revoked_devices: list[str]
+    outcome: str
 
 
 class AddedOut(Out):
@@ -140,6 +141,11 @@ class AddedOut(Out):
 
 class RemovedOut(Out):
     removed: bool
+
+
+class CaseReviewedOut(Out):
+    case_id: str
+    next_review_at: Timestamp
 
 
 class MemberDeviceOut(Out):

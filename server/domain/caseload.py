@@ -48,6 +48,10 @@ class CaseloadRow:
     handover_state: str = "none"
     #: The latest risk assessment's review has fallen due.
     review_due: bool = False
+    #: The open case's next periodic review (issue 11, casework); None once closed.
+    review_due_at: datetime | None = None
+    #: Whether that periodic case review has fallen due.
+    case_review_due: bool = False
 
     @property
     def urgency(self) -> int:
@@ -83,6 +87,7 @@ class Caseload:
             next_visits = await uow.visits.next_for_cases(case_ids)
             handovers = await uow.handovers.latest_for_cases(case_ids)
             assessments = await uow.assessments.latest_for_witnesses(witness_ids)
+            reviews = await uow.case_lifecycle.reviews_for(case_ids)
         by_case: dict[str, list[str]] = {}
         for alert in alerts:
             by_case.setdefault(alert.case_id, []).append(alert.kind.value)
@@ -135,6 +140,8 @@ class Caseload:
                     next_visit_at=next_visits.get(case.id),
                     handover_state=handover_state(handovers.get(case.id), now),
                     review_due=witness is not None and review_due(assessments.get(witness.id), now),
+                    review_due_at=reviews.get(case.id),
+                    case_review_due=case.id in reviews and reviews[case.id] <= now,
                 )
             )
         rows.sort(key=lambda r: (r.urgency, r.case.reference))

@@ -3,13 +3,14 @@
 A case joins a destination-country police agency and a home-country support agency.
 Its conversation members are the witness and the staff assigned to it. Every look at a
 witness's data by staff is an audited consultation, with a reason where the viewer's
-agency requires one; every refused attempt is audited too. Closing a case revokes the
-witness's phones, which erases the key their stores need: the phones become unreadable.
+agency requires one; every refused attempt is audited too. Closing, reviewing and
+erasing a case are in :mod:`server.domain.case_lifecycle`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from server.clock import Clock
 from server.domain.access import (
@@ -24,16 +25,15 @@ from server.domain.denials import audit_denied
 from server.domain.events import EventSink
 from server.domain.identities import notify_keys_changed
 from server.domain.models import (
+    Agency,
     AgencyKind,
     Case,
     Device,
-    OwnerKind,
     Staff,
     Witness,
 )
-from server.domain.revocation import revoke_device_in
 from server.domain.validation import check_label, check_language, check_timezone
-from server.errors import Forbidden, InvalidInput, NotFound, ReasonRequired
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound, ReasonRequired
 from server.ids import new_id
 from server.storage.protocols import Store, UnitOfWork
 
@@ -56,13 +56,6 @@ class CaseView:
     devices: list[Device]
 
 
-@dataclass(frozen=True, slots=True)
-class ClosedCase:
-    case: Case
-    newly_closed: bool
-    revoked_devices: list[str]
-
-
 class CaseService:
     """Opens cases and manages their team and witness."""
 
@@ -73,8 +66,11 @@ class CaseService:
         clock: Clock,
         events: EventSink,
         authenticator: DeviceAuthenticator,
+        *,
+        review_interval: timedelta = timedelta(days=182),
     ) -> None:
         self._store = store
+        self._review_interval = review_interval
         self._audit = audit
         self._clock = clock
         self._authenticator = authenticator
@@ -108,6 +104,7 @@ class CaseService:
             )
             await uow.cases.insert(case)
             await uow.cases.add_staff(case.id, staff.id, staff.id, now)
+            await uow.case_lifecycle.set_review(case.id, now + self._review_interval)
             await self._audit.append(
                 uow.audit,
                 Actor.staff(staff.id),
@@ -117,6 +114,18 @@ class CaseService:
                 details={"support_agency_id": support.id},
             )
         return case
+
+    async def support_agencies_for(self, staff: Staff) -> list[Agency]:
+        """The support organisations a case opened by ``staff`` may go to; empty when
+        ``staff`` may not open cases (the console then offers no form)."""
+        async with self._store.read() as uow:
+            agency = await uow.agencies.get(staff.agency_id)
+            if agency is None or not can_create_case(staff, agency):
+                return []
+            agencies = await uow.agencies.list()
+        return sorted(
+            (a for a in agencies if a.kind is AgencyKind.SUPPORT), key=lambda a: a.name.casefold()
+        )
 
     async def _load_case_for(
         self, uow: UnitOfWork, staff: Staff, case_id: str, purpose: str
@@ -280,6 +289,8 @@ class CaseService:
         now = self._clock.now()
         async with self._store.write() as uow:
             case = await self._manageable(uow, staff, case_id)
+            if case.closed_at is not None:
+                raise Conflict("The case is closed")
             witness = Witness(
                 id=new_id("wit"),
                 case_id=case.id,
@@ -299,49 +310,6 @@ class CaseService:
                 details={"language": language, "timezone": timezone},
             )
         return witness
-
-    async def close_case(self, staff: Staff, case_id: str) -> ClosedCase:
-        """Close the case (the trial is over, or protection ended): the witness's phones
-        are revoked, which erases the key their stores need, so whatever is on them can
-        no longer be read. Closing a closed case changes nothing.
-
-        Raises:
-            NotFound: the case is not visible.
-            Forbidden: not allowed to manage the case.
-        """
-        now = self._clock.now()
-        revoked: list[str] = []
-        async with self._store.write() as uow:
-            case = await self._manageable(uow, staff, case_id)
-            newly_closed = await uow.cases.close(case.id, now)
-            witness = await uow.witnesses.get_by_case(case.id)
-            phones = (
-                []
-                if witness is None
-                else await uow.devices.list_for_owner(OwnerKind.WITNESS, witness.id)
-            )
-            actor = Actor.staff(staff.id)
-            for phone in phones:
-                if await revoke_device_in(
-                    uow, self._audit, actor, staff.id, phone, case, now, why="case-closed"
-                ):
-                    revoked.append(phone.id)
-            if newly_closed:
-                await self._audit.append(
-                    uow.audit,
-                    actor,
-                    "case.closed",
-                    subject=("case", case.id),
-                    case_id=case.id,
-                    details={"revoked_devices": len(revoked)},
-                )
-            closed = await uow.cases.get(case.id)
-        if revoked and self._authenticator is not None:
-            self._authenticator.forget_devices(set(revoked))
-        if revoked and self._events is not None:
-            await self._events.devices_revoked(revoked)
-        assert closed is not None
-        return ClosedCase(closed, newly_closed, revoked)
 
     async def _manageable(self, uow: UnitOfWork, staff: Staff, case_id: str) -> Case:
         case = await uow.cases.get(case_id)

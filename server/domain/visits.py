@@ -535,3 +535,11 @@ class VisitService:
             )
         await effects.run(self._events, self._wake)
         return len(due)
+
+
+async def stop_visits(uow: UnitOfWork, case: Case, now: datetime) -> int:
+    """On closing a case: its scheduled visits are cancelled (no overdue alert follows).
+
+    Registered in :attr:`server.domain.case_lifecycle.CaseLifecycle.on_close`."""
+    del now
+    return await uow.visits.cancel_open(case.id)

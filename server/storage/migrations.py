@@ -836,6 +836,35 @@ _HANDOVER = Migration(
     ],
 )
 
+
+# --- closing, retention and review of cases (issue 11, part "casework") ---
+_CASE_LIFECYCLE = Migration(
+    version=18,
+    name="cases: outcome on closing, phones retired after the outcome, retention, reviews",
+    statements=[
+        # The outcome category only (server/domain/case_lifecycle.py OUTCOMES): what the
+        # witness is told is rendered and end-to-end encrypted by a staff client.
+        "ALTER TABLE cases ADD COLUMN outcome TEXT",
+        "ALTER TABLE cases ADD COLUMN closed_by TEXT",
+        # Set on closing; the witness's phones are revoked (and erase themselves) once
+        # the outcome message reached them or at this time, whichever comes first.
+        "ALTER TABLE cases ADD COLUMN retire_phones_at BIGINT",
+        # Set on closing to closed_at + retention; cleared when the erasure finished.
+        "ALTER TABLE cases ADD COLUMN erase_at BIGINT",
+        "ALTER TABLE cases ADD COLUMN erased_at BIGINT",
+        # Open cases' periodic review (Law Enforcement Directive art. 5).
+        "ALTER TABLE cases ADD COLUMN review_due_at BIGINT",
+        "ALTER TABLE cases ADD COLUMN review_reminded_at BIGINT",
+        "CREATE INDEX cases_retire_phones ON cases (retire_phones_at)",
+        "CREATE INDEX cases_erase ON cases (erase_at)",
+        "CREATE INDEX cases_review ON cases (review_due_at)",
+        # Existing open cases: first review six months after they were opened.
+        "UPDATE cases SET review_due_at = created_at + 15724800000 WHERE closed_at IS NULL",
+        # Cases closed before: erased two years (the default retention) after closing.
+        "UPDATE cases SET erase_at = closed_at + 63072000000 WHERE closed_at IS NOT NULL",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -852,6 +881,7 @@ MIGRATIONS: list[Migration] = [
     _ALERT_RESPONSE,
     _FINDINGS,
     _ONCALL_SCREEN,
+    _CASE_LIFECYCLE,
     _HANDOVER,
     _VISITS,
 ]

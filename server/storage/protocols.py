@@ -17,6 +17,7 @@ from typing import Protocol
 from server.domain.alert_response_models import Playbook, ResponseInstructions
 from server.domain.court.models import Appointment, AppointmentDeadline
 from server.domain.handover_models import AssessmentRepository, HandoverRepository
+from server.domain.lifecycle_models import CaseLifecycleRow, EnrolmentStateRow
 from server.domain.models import (
     Agency,
     Attachment,
@@ -1010,6 +1011,51 @@ class VisitRepository(Protocol):
     async def cancel_open(self, case_id: str) -> int: ...
 
 
+class CaseLifecycleRepository(Protocol):
+    """A case's review, closing and erasure dates (issue 11, casework)."""
+
+    async def get(self, case_id: str) -> CaseLifecycleRow | None: ...
+
+    async def reviews_for(self, case_ids: list[str]) -> dict[str, datetime]: ...
+
+    async def set_review(self, case_id: str, due_at: datetime | None) -> None: ...
+
+    async def close(
+        self,
+        case_id: str,
+        *,
+        at: datetime,
+        outcome: str,
+        closed_by: str,
+        retire_phones_at: datetime,
+        erase_at: datetime,
+    ) -> bool: ...
+
+    async def stop_schedules(self, case_id: str) -> int: ...
+
+    async def due_retirements(self, now: datetime, limit: int) -> list[str]: ...
+
+    async def claim_retirement(self, case_id: str) -> bool: ...
+
+    async def due_erasures(self, now: datetime, limit: int) -> list[str]: ...
+
+    async def finish_erasure(self, case_id: str, at: datetime, placeholder: str) -> bool: ...
+
+    async def due_reviews(self, now: datetime, limit: int) -> list[tuple[str, datetime]]: ...
+
+    async def claim_review_reminder(
+        self, case_id: str, due_at: datetime, now: datetime
+    ) -> bool: ...
+
+    async def latest_enrolment(self, witness_id: str) -> EnrolmentStateRow | None: ...
+
+
+class CaseErasureRepository(Protocol):
+    async def erase(self, case_id: str) -> dict[str, int]:
+        """Run every registered erasure step for the case; counts by step."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """The repositories, bound to one transaction or snapshot."""
 
@@ -1117,6 +1163,12 @@ class UnitOfWork(Protocol):
 
     @property
     def assessments(self) -> AssessmentRepository: ...
+
+    @property
+    def case_lifecycle(self) -> CaseLifecycleRepository: ...
+
+    @property
+    def case_erasure(self) -> CaseErasureRepository: ...
 
 
 class Store(Protocol):

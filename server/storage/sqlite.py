@@ -101,6 +101,9 @@ async def _open(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     if not readonly:
         await raw.execute("PRAGMA journal_mode = WAL")
         await raw.execute("PRAGMA synchronous = FULL")
+        # Deleted rows are overwritten with zeros, not left in free pages: the retention
+        # erasure (server/domain/case_erasure.py) must leave no copy in the file.
+        await raw.execute("PRAGMA secure_delete = ON")
     else:
         await raw.execute("PRAGMA query_only = ON")
     return raw
@@ -167,6 +170,15 @@ class SqliteDatabase:
                 raise
             if changed:
                 self.capacity.wrote()
+
+    async def truncate_wal(self) -> bool:
+        """Copy the write-ahead log into the database and cut the log file to zero
+        bytes, so that page images of erased rows do not linger in it. False when a
+        reader still needs the log (the next erasure sweep tries again)."""
+        async with self._write_lock:
+            cursor = await self._writer_raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = await cursor.fetchone()
+        return row is not None and int(row[0]) == 0
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Connection]:

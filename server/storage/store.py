@@ -15,6 +15,8 @@ from server.storage.repos.alerting import (
     SqlPolicyRepository,
 )
 from server.storage.repos.audit import SqlAuditRepository
+from server.storage.repos.case_erasure import SqlCaseErasureRepository
+from server.storage.repos.case_lifecycle import SqlCaseLifecycleRepository
 from server.storage.repos.cases import SqlCaseRepository, SqlWitnessRepository
 from server.storage.repos.console import SqlConsoleSessionRepository
 from server.storage.repos.court import (
@@ -187,6 +189,14 @@ class SqlUnitOfWork:
     @cached_property
     def assessments(self) -> SqlAssessmentRepository:
         return SqlAssessmentRepository(self.conn)
+
+    @cached_property
+    def case_lifecycle(self) -> SqlCaseLifecycleRepository:
+        return SqlCaseLifecycleRepository(self.conn)
+
+    @cached_property
+    def case_erasure(self) -> SqlCaseErasureRepository:
+        return SqlCaseErasureRepository(self.conn)
 
 
 class SqlStore:

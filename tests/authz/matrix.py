@@ -103,6 +103,7 @@ POST    /v1/cases/{case_id}/staff                                            403
 DELETE  /v1/cases/{case_id}/staff/{staff_id}                                 403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
 POST    /v1/cases/{case_id}/witness                                          403  403  201  403  404  404  404  404  201  201  201  -    401  401  401
 POST    /v1/cases/{case_id}/close                                            403  403  200  403  404  404  404  404  200  200  200  -    401  401  401
+POST    /v1/cases/{case_id}/review                                           403  403  200  403  404  404  404  404  200  200  200  -    401  401  401
 # keys
 GET     /v1/cases/{case_id}/devices                                          200  404  200  200  404  404  404  404  404  404  404  -    401  401  401
 POST    /v1/keys                                                             200  200  200  200  200  200  200  200  200  200  200  -    401  401  401
@@ -276,6 +277,13 @@ POST    /console/cases/{case_id}/visits                                      302
 POST    /console/cases/{case_id}/visits/{visit_id}/record                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/visits/{visit_id}/cancel                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
+# console: casework (issue 11)
+POST    /console/cases                                                       302  302  303  403  303  303  403  303  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/witness                                     302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/team                                        302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/team/{staff_id}/remove                      302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/review                                      302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
+POST    /console/cases/{case_id}/close                                       302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 # console: handover and risk assessment (issue 11)
 POST    /console/cases/{case_id}/handover                                    302  302  303  403  404  404  404  404  303  303  403  -    302  302  302
 POST    /console/cases/{case_id}/assessments                                 302  302  303  303  404  404  404  404  303  303  303  -    302  302  302

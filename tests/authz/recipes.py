@@ -324,7 +324,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         json={"alias": "Wren", "language": "ro", "timezone": "Europe/Bucharest"},
         fresh=fresh_case,
     ),
-    ("POST", "/v1/cases/{case_id}/close"): Recipe(fresh=fresh_case),
+    ("POST", "/v1/cases/{case_id}/close"): Recipe(json={"outcome": "other"}, fresh=fresh_case),
+    ("POST", "/v1/cases/{case_id}/review"): Recipe(),
     # ---------------------------------------------------------------- keys
     ("GET", "/v1/cases/{case_id}/devices"): Recipe(),
     ("POST", "/v1/keys"): Recipe(json={"one_time_keys": []}),
@@ -672,6 +673,23 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("POST", "/console/cases/{case_id}/devices/{device_id}/revoke"): Recipe(
         form={}, fresh=fresh_witness_phone
+    ),
+    # ---------------------------------------------------------------- console: casework
+    ("POST", "/console/cases"): Recipe(
+        form={"reference": "DE-{unique}", "support_agency_id": "{support_agency_id}"},
+        note="police officers and managers only: a support worker gets 403",
+    ),
+    ("POST", "/console/cases/{case_id}/witness"): Recipe(
+        form={"alias": "Wren", "language": "ro", "timezone": "Europe/Bucharest"},
+        fresh=fresh_case,
+    ),
+    ("POST", "/console/cases/{case_id}/team"): Recipe(form={"staff_id": "{worker_id}"}),
+    ("POST", "/console/cases/{case_id}/team/{staff_id}/remove"): Recipe(
+        form={}, bind={"staff_id": "worker_id"}, fresh=fresh_case
+    ),
+    ("POST", "/console/cases/{case_id}/review"): Recipe(form={}),
+    ("POST", "/console/cases/{case_id}/close"): Recipe(
+        form={"outcome": "convicted"}, fresh=fresh_case
     ),
     ("GET", "/console/static"): Recipe(path="/console/static/console.css"),
     # ---------------------------------------------------------------- pending merge

@@ -203,7 +203,11 @@ async def test_closing_the_case_makes_the_right_pin_fail_for_ever(world: World) 
 
     closed = await talk.officer.close_case(talk.case_id)
     assert (closed["closed"], closed["newly_closed"]) == (True, True)
-    assert closed["revoked_devices"] == [device_id]
+    # The phone stays until the outcome reached it or the grace period ended.
+    assert closed["revoked_devices"] == []
+    assert not (await unlock_state(world, device_id)).erased
+    world.clock.advance(world.services.case_lifecycle.phone_grace)
+    assert await world.services.case_lifecycle.retire_due_phones() == 1
     assert (await unlock_state(world, device_id)).erased_reason == "case-closed"
     assert (await _dead_credential(world, token)).code == "device-revoked"
     (entry,) = await audit_entries(world, action="case.closed")

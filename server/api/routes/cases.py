@@ -12,9 +12,11 @@ from server.api.context import (
     services,
     staff_principal,
 )
-from server.api.models import AddWitnessIn, AssignStaffIn, CreateCaseIn
+from server.api.models import AddWitnessIn, AssignStaffIn, CloseCaseIn, CreateCaseIn
 from server.api.presenters import case_detail_view, case_view, closed_case_view, witness_view
-from server.api.responses import AddedOut, CasesOut, RemovedOut
+from server.api.responses import AddedOut, CaseReviewedOut, CasesOut, RemovedOut
+from server.clock import iso
+from server.domain.case_lifecycle import DEFAULT_OUTCOME
 
 routes = web.RouteTableDef()
 
@@ -88,9 +90,26 @@ async def add_witness(request: web.Request) -> web.Response:
 async def close_case(request: web.Request) -> web.Response:
     caller = await staff_principal(request)
     assert caller.staff is not None
-    closed = await services(request).cases.close_case(caller.staff, path_id(request, "case_id"))
+    outcome = DEFAULT_OUTCOME
+    if request.body_exists:
+        outcome = (await read_json(request, CloseCaseIn)).outcome
+    closed = await services(request).case_lifecycle.close_case(
+        caller.staff, path_id(request, "case_id"), outcome
+    )
     return json_response(
         closed_case_view(
-            closed.case, newly_closed=closed.newly_closed, revoked=closed.revoked_devices
+            closed.case,
+            newly_closed=closed.newly_closed,
+            revoked=closed.revoked_devices,
+            outcome=closed.outcome,
         )
     )
+
+
+@routes.post("/v1/cases/{case_id}/review")
+async def review_case(request: web.Request) -> web.Response:
+    caller = await staff_principal(request)
+    assert caller.staff is not None
+    case_id = path_id(request, "case_id")
+    due = await services(request).case_lifecycle.review_done(caller.staff, case_id)
+    return json_response(CaseReviewedOut(case_id=case_id, next_review_at=iso(due)))

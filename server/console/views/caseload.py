@@ -38,6 +38,7 @@ def signature(rows: list[CaseloadRow]) -> str:
     """Changes whenever anything shown in the caseload changes."""
     text = "|".join(
         f"{r.case.id}:{r.state}:{r.open_alerts}:{r.last_contact_at}:{r.next_checkin_at}:{r.next_appointment_at}:{r.next_visit_at}"
+        f":{r.handover_state}:{r.review_due}:{r.case_review_due}"
         for r in rows
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -63,6 +64,7 @@ async def caseload(request: web.Request) -> web.StreamResponse:
         state=state or "",
         sort=sort or "urgency",
         version=signature(rows),
+        support_agencies=await services(request).cases.support_agencies_for(current.staff),
     )
 
 

@@ -294,6 +294,7 @@ async def _render(request: web.Request, current: Page, view: CaseView) -> web.St
         now=now,
         **await visits_context(svc, staff, case, witness, view.team),
         **await handover_section(svc, staff, case, witness, assigned=assigned),
+        casework=await svc.case_lifecycle.overview(view),
     )
 
 

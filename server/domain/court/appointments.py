@@ -205,6 +205,8 @@ class AppointmentService:
             raise NotFound("No such case")
         if change and not (assigned or can_manage_case(staff, case, assigned=assigned)):
             raise Forbidden("Only the case team can change its court dates")
+        if change and case.closed_at is not None:
+            raise Conflict("The case is closed")
         return case
 
     async def _witness(self, uow: UnitOfWork, case_id: str) -> Witness:

@@ -30,7 +30,7 @@ from server.domain.recurrence import (
     validate,
 )
 from server.domain.welfare_models import CheckIn, CheckInPlanRecord, CheckInState, CheckInStep
-from server.errors import Forbidden, InvalidInput, NotFound
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.ids import new_id
 from server.storage.protocols import Store, UnitOfWork
 
@@ -129,6 +129,8 @@ class PlanService:
             raise NotFound("No such witness")
         if manage and not (assigned or can_manage_case(staff, case, assigned=assigned)):
             raise Forbidden("Only the case team can change the check-in plan")
+        if manage and case.closed_at is not None:
+            raise Conflict("The case is closed: check-ins have stopped for good")
         return witness.timezone, case.id
 
     async def set_plan(self, staff: Staff, witness_id: str, spec: PlanSpec) -> PlanView:

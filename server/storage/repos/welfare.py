@@ -442,6 +442,8 @@ class SqlContactRepository:
     async def due_silences(self, now: datetime, limit: int) -> list[WitnessContact]:
         rows = await self._conn.fetch(
             f"SELECT {_CONTACT_COLUMNS} FROM witness_contact WHERE silent_deadline_at <= $1"
+            # A closed case's phone may still report until it is retired: no alerts.
+            " AND case_id NOT IN (SELECT id FROM cases WHERE closed_at IS NOT NULL)"
             f" ORDER BY silent_deadline_at LIMIT $2 {self._conn.dialect.skip_locked}",
             ms(now),
             limit,
