@@ -278,7 +278,7 @@ POST    /console/cases/{case_id}/visits/{visit_id}/record                    302
 POST    /console/cases/{case_id}/visits/{visit_id}/cancel                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/devices/{device_id}/revoke                  302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 # console: casework (issue 11)
-POST    /console/cases                                                       302  302  303  403  303  303  403  303  303  303  303  -    302  302  302
+POST    /console/cases                                                       302  302  303  403  303  303  403  303  303  303  403  -    302  302  302
 POST    /console/cases/{case_id}/witness                                     302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/team                                        302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/team/{staff_id}/remove                      302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
