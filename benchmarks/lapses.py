@@ -324,6 +324,9 @@ def run(args: argparse.Namespace, tmp: Path, children: Children) -> dict[str, An
             "WITNESSLINK_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "WITNESSLINK_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "WITNESSLINK_TWILIO_SENDER": SENDER,
+            # Unpaced: this measures the server against a sender that takes everything
+            # at once (--sender-rate measures pacing, in virtual time).
+            "WITNESSLINK_SMS_PER_SECOND": "0",
             "WITNESSLINK_TWILIO_BASE_URL": base_url,
         }
     )

@@ -101,8 +101,18 @@ class Settings:
     #: How long inbound Twilio webhooks are remembered by their id, so that a signed
     #: request replayed within this time changes nothing.
     webhook_replay_window: timedelta = timedelta(days=30)
+    # --- Pacing (issue 14, part "pacing"); see docs/configuration.md ---
+    #: SMS per second per sender (each number, short code or Messaging Service SID in
+    #: WITNESSLINK_TWILIO_SENDER); 0 = unlimited. 1 matches a Twilio long code.
+    sms_per_second: float = 1.0
+    #: Calls per second for the account; 0 = unlimited.
+    calls_per_second: float = 1.0
+    #: Warn (console, metrics) when a critical alert has waited this long unsent.
+    critical_wait_warning_s: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.sms_per_second < 0 or self.calls_per_second < 0:
+            raise ValueError("sender rates must be 0 (unlimited) or positive")
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
         if self.sms_failing_after < 1:
@@ -123,6 +133,13 @@ class Settings:
     @property
     def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_sender)
+
+    @property
+    def twilio_senders(self) -> list[str]:
+        """Every SMS sender: WITNESSLINK_TWILIO_SENDER is a comma-separated list."""
+        if not self.twilio_sender:
+            return []
+        return [part.strip() for part in self.twilio_sender.split(",") if part.strip()]
 
     @property
     def uses_sqlite(self) -> bool:
@@ -170,6 +187,7 @@ class Settings:
         if env.get("WITNESSLINK_SMS_FAILING_AFTER"):
             values["sms_failing_after"] = int(env["WITNESSLINK_SMS_FAILING_AFTER"])
         values.update(_voice_from_env(env))
+        values.update(_pacing_from_env(env))
         # --- Review findings (issue 13 item 5) ---
         if env.get("WITNESSLINK_WEBHOOK_REPLAY_DAYS"):
             days = _positive(
@@ -185,9 +203,8 @@ class Settings:
         phone number (a Messaging Service cannot place calls)."""
         if self.voice_from:
             return self.voice_from
-        if self.twilio_sender and self.twilio_sender.startswith("+"):
-            return self.twilio_sender
-        return None
+        numbers = [s for s in self.twilio_senders if s.startswith("+")]
+        return numbers[0] if numbers else None
 
     @property
     def voice_configured(self) -> bool:
@@ -195,6 +212,25 @@ class Settings:
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)
+
+
+def _pacing_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Sender limits (issue 14, part "pacing"): 0 means unlimited."""
+    values: dict[str, Any] = {}
+    for variable, name in (
+        ("WITNESSLINK_SMS_PER_SECOND", "sms_per_second"),
+        ("WITNESSLINK_CALLS_PER_SECOND", "calls_per_second"),
+    ):
+        if env.get(variable):
+            rate = float(env[variable])
+            if rate < 0:
+                raise ValueError(f"{variable} must be 0 (unlimited) or positive")
+            values[name] = rate
+    if env.get("WITNESSLINK_CRITICAL_WAIT_WARNING_S"):
+        values["critical_wait_warning_s"] = _positive(
+            "WITNESSLINK_CRITICAL_WAIT_WARNING_S", env["WITNESSLINK_CRITICAL_WAIT_WARNING_S"], float
+        )
+    return values
 
 
 def _voice_from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -681,6 +681,16 @@ class AlertResponseRepository(Protocol):
     async def recipients_of(self, reference: str) -> list[str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BacklogRow:
+    """Notifications waiting to be sent, of one channel and urgency (issue 14)."""
+
+    channel: str
+    urgency: int
+    count: int
+    oldest: datetime
+
+
 class NotificationRepository(Protocol):
     async def insert_many(self, notifications: Sequence[Notification]) -> None: ...
 
@@ -691,12 +701,30 @@ class NotificationRepository(Protocol):
         ...
 
     async def claim(
-        self, now: datetime, owner: str, lease: timedelta, limit: int, database_now_ms: int | None
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        limit: int,
+        database_now_ms: int | None,
+        channels: Sequence[str] | None = None,
     ) -> list[Notification]:
         """Claim due work under a lease of ``lease`` on the database's clock (or
         ``database_now_ms``): pending rows whose time has come (``now``, the instance's
         clock), and rows whose lease ran out or whose outcome is uncertain (they need
-        reconciling). ``claimed_at`` is on the database's clock too."""
+        reconciling). ``claimed_at`` is on the database's clock too. Most urgent first,
+        then oldest. With ``channels``, only rows of those channels and at most
+        ``limit`` in all (the paced claim: each row may cost a send)."""
+        ...
+
+    async def count_due(
+        self, now: datetime, channel: str, limit: int, database_now_ms: int | None
+    ) -> int:
+        """How many rows of ``channel`` a claim would take now (counting to ``limit``)."""
+        ...
+
+    async def backlog(self, now: datetime, channels: Sequence[str]) -> list[BacklogRow]:
+        """Rows not yet sent of ``channels``, counted by channel and urgency."""
         ...
 
     async def set_groups(self, groups: Sequence[tuple[Sequence[str], str, str]]) -> None:
