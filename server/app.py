@@ -160,6 +160,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             connected_devices=lambda: len(hub.connected_devices()),
             jobs=scheduler,
             runs_scheduler=settings.run_scheduler,
+            outbox=services.backlog.read,
         )
         try:
             yield

@@ -40,6 +40,7 @@ from server.domain.welfare.settings import WelfareSettings
 from server.domain.welfare.sms_replies import SmsReplies
 from server.domain.welfare.waves import WaveArming
 from server.notify.alert_calls import AlertCalls
+from server.notify.backlog import BacklogReader
 from server.notify.call_steps import CallSteps
 from server.notify.dispatcher import Dispatcher
 from server.notify.pacing import PacingSettings
@@ -106,6 +107,8 @@ class Services:
     alert_calls: AlertCalls
     #: Check-in calls with witnesses (issue 13, voice): PIN, duress PIN, keypad menu.
     witness_calls: WitnessCalls
+    #: The outbox's backlog by urgency class (issue 14, pacing).
+    backlog: BacklogReader
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
@@ -317,6 +320,7 @@ def build_services(
         welfare=WelfareSettings(store, audit, clock, phones),
         dispatcher=dispatcher,
         delivery=delivery,
+        backlog=BacklogReader(store, clock, dispatcher.pacer, settings.critical_wait_warning_s),
         twilio_webhooks=webhooks,
         webhook_replays=WebhookReplayGuard(store, clock, settings.webhook_replay_window),
         appointments=AppointmentService(
