@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -32,6 +33,7 @@ from server.notify.backlog import BacklogReader
 from server.notify.dispatcher import LEASE, Dispatcher
 from server.notify.pacing import DEBT_S, PacingSettings
 from server.notify.sms import SmsGateway, TwilioSmsGateway
+from tests.console_witness.conftest import sign_in
 from tests.fakes.twilio_server import FakeMessage, FakeTwilio
 from tests.support.world import TWILIO_SENDER, World
 
@@ -373,3 +375,25 @@ async def test_the_backlog_by_class_its_expected_wait_and_the_critical_warning(
     after = await reader.read()
     assert after.depth["critical"] == critical - 1
     assert after.depth["routine"] == 30
+
+
+async def test_the_alert_inbox_shows_the_backlog_and_warns_of_a_waiting_critical_alert(
+    sms_world: World,
+) -> None:
+    world = sms_world
+    _team, lapse = await one_witness(world)
+    await queue_routine(world, lapse.witness_id, 12)
+    await raise_alert(world, lapse, AlertKind.DURESS, "inbox-duress")
+    worker = await sign_in(world, "worker")
+    try:
+        calm = (await worker.get("/console/alerts")).text
+        world.clock.advance(timedelta(seconds=45))
+        late = (await worker.get("/console/alerts")).text
+    finally:
+        await worker.close()
+
+    assert 'data-depth="routine">12<' in calm
+    assert re.search(r'data-depth="critical">[1-9]', calm)
+    assert "data-critical-waiting" not in calm
+    assert 'data-critical-waiting="45"' in late
+    assert "A critical alert has waited 45 seconds to be sent." in late
