@@ -67,7 +67,7 @@ from server.domain.events import EventSink
 from server.domain.welfare.alerts import AlertEngine
 from server.domain.welfare.urgency import urgency_class
 from server.domain.welfare_models import Notification, NotificationStatus, Severity
-from server.notify.pacing import SLOW_DOWN_CODES, Pacer, PacingSettings
+from server.notify.pacing import QUEUE_OVERFLOW, SLOW_DOWN_CODES, Pacer, PacingSettings
 from server.notify.sms import (
     ReconciliationUnavailable,
     SendOutcome,
@@ -551,6 +551,10 @@ class Dispatcher:
         if self._monitor is not None:
             outcome = "delivered" if status == "delivered" else "undelivered"
             self._monitor.record(channel, outcome, error_code=error_code)
+        if error_code == QUEUE_OVERFLOW and self.pacer.paced(channel):
+            # Twilio's queue overflowed (30001): which sender is not said, so all wait.
+            for sender in self.pacer.senders:
+                await self.pacer.slow_down(channel, sender)
         async with self._store.write() as uow:
             rows = await uow.notifications.mark_by_provider(
                 provider_id, mapped.value, now, error_code

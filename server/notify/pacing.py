@@ -17,8 +17,9 @@ never bursts beyond its rate.
 Tokens are taken *before* rows are claimed, in their own transaction, and the ones a
 claim could not use are given back. A crash between taking and sending loses tokens
 (the sender is slower for a moment); it never adds any. A 429, 20429 (too many
-requests), 21611 (the sender's queue is full) or 30001 (queue overflow) answer puts the
-sender's bucket into debt (:data:`DEBT_S` seconds' worth), so the next sends wait.
+requests) or 21611 (the sender's queue is full) answer to a send puts the sender's
+bucket into debt (:data:`DEBT_S` seconds' worth), so the next sends wait; a status
+callback reporting 30001 (queue overflow) does the same to every sender.
 
 A rate of 0 means unlimited (no bucket, as before this issue).
 """
@@ -42,6 +43,8 @@ SCOPE: Final = "pacing"
 DEBT_S: Final = 5.0
 #: Twilio's answers that mean "slower": HTTP 429 and these error codes.
 SLOW_DOWN_CODES: Final = frozenset({"429", "20429", "21611", "30001"})
+#: Twilio's "queue overflow" delivery error, reported in a status callback.
+QUEUE_OVERFLOW: Final = "30001"
 #: The account's call bucket's key.
 CALLS: Final = "calls"
 

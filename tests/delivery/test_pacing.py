@@ -240,6 +240,21 @@ async def test_a_rate_limited_answer_holds_the_sender_back_and_nothing_is_lost(
     assert fake.requests["create"] == len(bodies) + 1
 
 
+async def test_a_queue_overflow_report_holds_the_senders_back(sms_world: World) -> None:
+    world, fake = sms_world, fake_of(sms_world)
+    _team, lapse = await one_witness(world)
+    await queue_routine(world, lapse.witness_id, 6)
+    dispatcher = paced(world)
+    await dispatcher.drain()
+    (first,) = fake.sent
+
+    await dispatcher.status_callback(first.sid, "undelivered", "30001")
+    await tick(world, [dispatcher], DEBT_S)
+    assert fake.sent == [first]
+    await tick(world, [dispatcher], 3)
+    assert len(fake.sent) > 1
+
+
 async def test_several_senders_share_the_load_each_at_its_own_rate(sms_world: World) -> None:
     world, fake = sms_world, fake_of(sms_world)
     fake.sender_rate = 1.0
