@@ -77,7 +77,7 @@ from server.notify.sms import (
 from server.notify.voice import call_path
 from server.observability.delivery_health import DeliveryMonitor
 from server.security.phones import PhoneBook
-from server.storage.protocols import DeliveryUpdate, Store
+from server.storage.protocols import DeliveryUpdate, Store, UnitOfWork
 from wire.i18n import texts
 
 log = logging.getLogger(__name__)
@@ -309,6 +309,32 @@ class Dispatcher:
             groups += claimed
         return groups
 
+    async def _companions(
+        self, uow: UnitOfWork, now: datetime, rows: Sequence[Notification]
+    ) -> list[Notification]:
+        """The same people's other due alerts of the same class, claimed to fold into
+        the SMS of the paced rows (so a wave still costs one SMS per person)."""
+        seen: set[tuple[str, str | None, int]] = set()
+        extra: list[Notification] = []
+        for row in rows:
+            if row.channel != "sms" or row.purpose != "alert":
+                continue
+            klass = urgency_class(row.urgency)
+            key = (row.recipient_id, row.group_ref, klass)
+            if key in seen:
+                continue
+            seen.add(key)
+            extra += await uow.notifications.claim_companions(
+                now,
+                self.owner,
+                LEASE,
+                self._database_clock.pinned_ms(),
+                row.recipient_id,
+                (2 * klass, 2 * klass + 1),
+                row.group_ref,
+            )
+        return extra
+
     async def _claim(
         self, now: datetime, *, channels: Sequence[str] | None = None, limit: int | None = None
     ) -> list[_Group]:
@@ -329,6 +355,8 @@ class Dispatcher:
             )
             if not rows:
                 return []
+            if limit is not None:
+                rows += await self._companions(uow, now, rows)
             groups = self._group(rows)
             staff_ids = sorted({g.recipient_id for g in groups if g.recipient_kind == "staff"})
             witness_ids = sorted({g.recipient_id for g in groups if g.recipient_kind == "witness"})

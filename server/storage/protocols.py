@@ -717,6 +717,21 @@ class NotificationRepository(Protocol):
         ``limit`` in all (the paced claim: each row may cost a send)."""
         ...
 
+    async def claim_companions(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        database_now_ms: int | None,
+        recipient_id: str,
+        urgencies: tuple[int, int],
+        group_ref: str | None,
+    ) -> list[Notification]:
+        """Claim the due staff alert SMS rows of one person with an urgency in the
+        (inclusive) range and the same group reference (or none): they fold into the
+        SMS of a paced row already claimed, without a token of their own."""
+        ...
+
     async def count_due(
         self, now: datetime, channel: str, limit: int, database_now_ms: int | None
     ) -> int:

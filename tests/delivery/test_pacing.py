@@ -360,6 +360,40 @@ async def test_critical_alerts_never_fold_with_routine_ones(sms_world: World) ->
     ]
 
 
+async def test_paced_alerts_still_fold_into_one_sms_per_person_and_class(
+    sms_world: World,
+) -> None:
+    """One token per SMS, not per alert: a person's other alerts of the class ride
+    along, so a wave costs one SMS per person (critical ones apart, and first)."""
+    world, fake = sms_world, fake_of(sms_world)
+    _team, lapse = await one_witness(world)
+    alerts = [
+        await raise_alert(world, lapse, AlertKind.MISSED_CHECKIN, "paced-missed"),
+        await raise_alert(world, lapse, AlertKind.CONTACT_REQUESTED, "paced-contact"),
+        await raise_alert(world, lapse, AlertKind.NO_CONFIRMATION, "paced-unconfirmed"),
+        await raise_alert(world, lapse, AlertKind.HELP, "paced-help"),
+    ]
+    dispatcher = paced(world)
+
+    await tick(world, [dispatcher], 20)
+
+    sms = fake.sent_to(WORKER_PHONE)
+    refs: dict[str, str | None] = {}
+    async with world.services.store.read() as uow:
+        for alert in alerts:
+            (row,) = [
+                r
+                for r in await uow.notifications.for_alert(alert.id)
+                if r.channel == "sms" and r.recipient_id == world.staff["worker"]
+            ]
+            assert row.status is NotificationStatus.SENT
+            refs[alert.kind.value] = row.provider_id
+    assert len(sms) == 2
+    assert refs["help"] == sms[0].sid
+    assert refs["missed_checkin"] == refs["contact_requested"] == refs["no_confirmation"]
+    assert refs["missed_checkin"] == sms[1].sid
+
+
 # ---------------------------------------------------------------------- backlog
 
 

@@ -496,6 +496,40 @@ class SqlNotificationRepository:
         )
         return rows + [_notification(row) for row in due]
 
+    async def claim_companions(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        database_now_ms: int | None,
+        recipient_id: str,
+        urgencies: tuple[int, int],
+        group_ref: str | None,
+    ) -> list[Notification]:
+        dialect = self._conn.dialect
+        lock, database_now = dialect.skip_locked, dialect.now_ms("$5")
+        same_group = "group_ref IS NULL" if group_ref is None else "group_ref = $9"
+        rows = await self._conn.fetch(
+            f"UPDATE notifications SET {_CLAIM_SET.format(now=database_now)}"
+            " WHERE id IN ("
+            "   SELECT id FROM notifications WHERE status IN ('pending', 'uncertain')"
+            "   AND next_attempt_at <= $1 AND channel = 'sms' AND purpose = 'alert'"
+            "   AND recipient_kind = 'staff' AND recipient_id = $6"
+            f"   AND urgency BETWEEN $7 AND $8 AND {same_group}"
+            f"   ORDER BY urgency, created_at, id LIMIT $4 {lock})"
+            f" RETURNING {_NOTIFICATION_COLUMNS}",
+            ms(now),
+            owner,
+            lease // _MS,
+            _COMPANIONS,
+            database_now_ms,
+            recipient_id,
+            urgencies[0],
+            urgencies[1],
+            *(() if group_ref is None else (group_ref,)),
+        )
+        return [_notification(row) for row in rows]
+
     async def count_due(
         self, now: datetime, channel: str, limit: int, database_now_ms: int | None
     ) -> int:
@@ -691,6 +725,9 @@ class SqlNotificationRepository:
         )
         return opt_dt(value)
 
+
+#: The most alert rows that ride along with a paced one into one SMS.
+_COMPANIONS = 50
 
 #: What a claim sets on each row it takes.
 _CLAIM_SET = (
