@@ -292,9 +292,12 @@ class Dispatcher:
     async def _claim_paced(self, now: datetime, paced: Sequence[str]) -> list[_Group]:
         """Unpaced channels as usual; of each paced channel, only as many rows as the
         senders have tokens for (taken first, the unused given back)."""
+        pinned = self._database_clock.pinned_ms()
+        async with self._store.read() as uow:
+            if not await uow.notifications.any_due(now, pinned):
+                return []  # idle: no write transaction at all
         unpaced = [c for c in ("app", "sms", "voice") if c not in paced]
         groups = await self._claim(now, channels=unpaced)
-        pinned = self._database_clock.pinned_ms()
         for channel in paced:
             async with self._store.read() as uow:
                 due = await uow.notifications.count_due(now, channel, self._batch, pinned)
