@@ -102,19 +102,24 @@ async def _drain(
     try:
         await WelfareSweeps(services).checkins()  # the wave: alerts and their SMS queued
         backlog = await services.backlog.read()
-        wave_sms_rows = backlog.depth["alert"] + backlog.depth["critical"]
+        wave_alert_rows = backlog.depth["alert"] + backlog.depth["critical"]
+        # The wave's SMS (its alerts fold, one SMS per support worker) at the rate:
+        # the duress alerts are raised while they drain.
         horizon_s = backlog.routine_sms_wait_s
         duress_moments = sorted(
             t0 + timedelta(seconds=rng.uniform(1.0, max(2.0, 0.9 * horizon_s)))
             for _ in range(args.duress)
         )
         raised: list[tuple[str, datetime]] = []
+        during_drain = 0
         step = timedelta(seconds=args.step_s)
         deadline = t0 + timedelta(seconds=horizon_s * 3 + 600)
         while clock.now() < deadline:
             while duress_moments and duress_moments[0] <= clock.now():
                 # Timed from the random moment, so the loop's step counts in the delay.
                 moment = duress_moments.pop(0)
+                if (await services.backlog.read()).depth["alert"] > 0:
+                    during_drain += 1
                 number = rng.randrange(args.witnesses)
                 async with services.store.write() as uow:
                     alerts = await services.alerts.raise_alerts(
@@ -160,9 +165,11 @@ async def _drain(
             "witnesses": args.witnesses,
             "wave": args.wave,
             "sender_rate_per_s": args.sender_rate,
-            "wave_sms_rows": wave_sms_rows,
+            "wave_alert_sms_rows": wave_alert_rows,
+            "expected_drain_s": round(horizon_s, 1),
             "wave_sms_sent": len(wave_received),
             "duress_raised": len(raised),
+            "duress_raised_while_wave_waited": during_drain,
             "duress_delivered": len(delays),
             "duress_delay_p50_s": round(statistics.median(delays), 3) if delays else None,
             "duress_delay_p99_s": round(_percentile(delays, 0.99), 3) if delays else None,

@@ -3,8 +3,9 @@ expected wait of a routine SMS queued now, and how long the oldest critical aler
 waited unsent, with a warning beyond a threshold. Shown on the console's alert inbox
 and exported as metrics.
 
-The expected wait counts outbox rows, not SMS: several alerts for one person may fold
-into one SMS, so it is an upper bound while a wave drains.
+The expected wait counts the SMS the waiting rows make: a staff member's alerts of one
+urgency fold into one SMS, so they count once per person and urgency (alerts of a first
+round and of a repeat for one person may still fold into one: an upper bound).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class BacklogReader:
             klass = urgency_class(row.urgency)
             depth[CLASSES[klass]] += row.count
             if row.channel == "sms":
-                sms_waiting += row.count
+                sms_waiting += row.messages
             if klass == 0 and (oldest_critical is None or row.oldest < oldest_critical):
                 oldest_critical = row.oldest
         waited = 0.0 if oldest_critical is None else (now - oldest_critical).total_seconds()

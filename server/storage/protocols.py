@@ -689,6 +689,8 @@ class BacklogRow:
     urgency: int
     count: int
     oldest: datetime
+    #: About how many messages they make: staff alert SMS fold, one per person.
+    messages: int
 
 
 class NotificationRepository(Protocol):

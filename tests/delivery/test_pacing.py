@@ -416,6 +416,12 @@ async def test_the_backlog_by_class_its_expected_wait_and_the_critical_warning(
     critical = first.depth["critical"]
     assert critical >= 1
     assert first.routine_sms_wait_s == pytest.approx(30 + critical)
+    # Alerts for one person fold into one SMS: the wait counts them once.
+    await raise_alert(world, lapse, AlertKind.MISSED_CHECKIN, "backlog-missed")
+    await raise_alert(world, lapse, AlertKind.CONTACT_REQUESTED, "backlog-contact")
+    folded = await reader.read()
+    assert folded.depth["alert"] == 2  # two alerts for the one support worker...
+    assert folded.routine_sms_wait_s == pytest.approx(30 + critical + 1)  # ...one SMS
     assert not first.warning
     assert later.warning
     assert later.oldest_critical_wait_s == pytest.approx(31)

@@ -547,13 +547,20 @@ class SqlNotificationRepository:
 
     async def backlog(self, now: datetime, channels: Sequence[str]) -> list[BacklogRow]:
         dialect = self._conn.dialect
+        # Staff alert SMS fold per person: count one message per person for them.
+        folded = "channel = 'sms' AND purpose = 'alert'"
         rows = await self._conn.fetch(
-            "SELECT channel, urgency, COUNT(*), MIN(created_at) FROM notifications"
+            "SELECT channel, urgency, COUNT(*), MIN(created_at),"
+            f" COUNT(DISTINCT CASE WHEN {folded} THEN recipient_id END)"
+            f" + SUM(CASE WHEN {folded} THEN 0 ELSE 1 END) FROM notifications"
             f" WHERE status IN {_OPEN_STATUSES} AND channel {dialect.any_of('$1')}"
             " GROUP BY channel, urgency",
             dialect.list_param(list(channels)),
         )
-        return [BacklogRow(row[0], int(row[1]), int(row[2]), from_ms(row[3])) for row in rows]
+        return [
+            BacklogRow(row[0], int(row[1]), int(row[2]), from_ms(row[3]), int(row[4]))
+            for row in rows
+        ]
 
     async def set_groups(self, groups: Sequence[tuple[Sequence[str], str, str]]) -> None:
         rows = [(nid, ref, body) for ids, ref, body in groups for nid in ids]
