@@ -28,6 +28,7 @@ Prints one JSON line::
     python benchmarks/lapses.py                       # 100,000 witnesses, wave 10,000
     python benchmarks/lapses.py --witnesses 20000 --wave 2000
     python benchmarks/lapses.py --profile /tmp/lapses.svg   # py-spy on the server
+    python benchmarks/lapses.py --sender-rate 1   # paced senders, duress during the drain
 """
 
 from __future__ import annotations
@@ -324,6 +325,9 @@ def run(args: argparse.Namespace, tmp: Path, children: Children) -> dict[str, An
             "WITNESSLINK_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "WITNESSLINK_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "WITNESSLINK_TWILIO_SENDER": SENDER,
+            # Unpaced: this measures the server against a sender that takes everything
+            # at once (--sender-rate measures pacing, in virtual time).
+            "WITNESSLINK_SMS_PER_SECOND": "0",
             "WITNESSLINK_TWILIO_BASE_URL": base_url,
         }
     )
@@ -482,6 +486,16 @@ def main() -> None:
     )
     parser.add_argument("--profile-rate", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--sender-rate",
+        type=float,
+        help="pace the senders at this many SMS a second and raise duress alerts while"
+        " the wave drains (virtual time, in-process; see benchmarks/_paced_lapses.py)",
+    )
+    parser.add_argument("--duress", type=int, default=20, help="with --sender-rate")
+    parser.add_argument(
+        "--step-s", type=float, default=0.25, help="with --sender-rate: virtual time step"
+    )
     args = parser.parse_args()
     if not 0 < args.wave <= args.witnesses:
         parser.error("--wave must be between 1 and --witnesses")
@@ -495,7 +509,12 @@ def main() -> None:
     tmp_name = tempfile.mkdtemp(prefix="witnesslink-lapses-")
     tmp = Path(tmp_name)
     try:
-        result = run(args, tmp, children)
+        if args.sender_rate is not None:
+            from benchmarks._paced_lapses import run_paced
+
+            result = run_paced(args, tmp)
+        else:
+            result = run(args, tmp, children)
     finally:
         children.stop_all()
         if args.keep:

@@ -172,6 +172,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             connected_devices=lambda: len(hub.connected_devices()),
             jobs=scheduler,
             runs_scheduler=settings.run_scheduler,
+            outbox=services.backlog.read,
         )
         try:
             yield
@@ -179,7 +180,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             if scheduler is not None:
                 scheduler.shutdown()
                 await scheduler.stopped()
-            await services.dispatcher.gateway.close()
+            for sender_gateway in services.dispatcher.senders.values():
+                await sender_gateway.close()
             if services.dispatcher.voice is not None:
                 await services.dispatcher.voice.close()
             await services.messages.drain()

@@ -116,8 +116,18 @@ class Settings:
     retention: timedelta = timedelta(days=730)
     #: How often an open case's need for its personal data is reviewed.
     case_review_interval: timedelta = timedelta(days=182)
+    # --- Pacing (issue 14, part "pacing"); see docs/configuration.md ---
+    #: SMS per second per sender (each number, short code or Messaging Service SID in
+    #: WITNESSLINK_TWILIO_SENDER); 0 = unlimited. 1 matches a Twilio long code.
+    sms_per_second: float = 1.0
+    #: Calls per second for the account; 0 = unlimited.
+    calls_per_second: float = 1.0
+    #: Warn (console, metrics) when a critical alert has waited this long unsent.
+    critical_wait_warning_s: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.sms_per_second < 0 or self.calls_per_second < 0:
+            raise ValueError("sender rates must be 0 (unlimited) or positive")
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
         if self.sms_failing_after < 1:
@@ -138,6 +148,13 @@ class Settings:
     @property
     def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_sender)
+
+    @property
+    def twilio_senders(self) -> list[str]:
+        """Every SMS sender: WITNESSLINK_TWILIO_SENDER is a comma-separated list."""
+        if not self.twilio_sender:
+            return []
+        return [part.strip() for part in self.twilio_sender.split(",") if part.strip()]
 
     @property
     def uses_sqlite(self) -> bool:
@@ -185,6 +202,7 @@ class Settings:
         if env.get("WITNESSLINK_SMS_FAILING_AFTER"):
             values["sms_failing_after"] = int(env["WITNESSLINK_SMS_FAILING_AFTER"])
         values.update(_voice_from_env(env))
+        values.update(_pacing_from_env(env))
         # --- Review findings (issue 13 item 5) ---
         if env.get("WITNESSLINK_WEBHOOK_REPLAY_DAYS"):
             days = _positive(
@@ -202,9 +220,8 @@ class Settings:
         phone number (a Messaging Service cannot place calls)."""
         if self.voice_from:
             return self.voice_from
-        if self.twilio_sender and self.twilio_sender.startswith("+"):
-            return self.twilio_sender
-        return None
+        numbers = [s for s in self.twilio_senders if s.startswith("+")]
+        return numbers[0] if numbers else None
 
     @property
     def voice_configured(self) -> bool:
@@ -226,6 +243,25 @@ def _handover_from_env(env: Mapping[str, str]) -> dict[str, Any]:
             "WITNESSLINK_REVIEW_GRACE_DAYS", env["WITNESSLINK_REVIEW_GRACE_DAYS"], float
         )
         values["review_grace"] = timedelta(days=days)
+    return values
+
+
+def _pacing_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Sender limits (issue 14, part "pacing"): 0 means unlimited."""
+    values: dict[str, Any] = {}
+    for variable, name in (
+        ("WITNESSLINK_SMS_PER_SECOND", "sms_per_second"),
+        ("WITNESSLINK_CALLS_PER_SECOND", "calls_per_second"),
+    ):
+        if env.get(variable):
+            rate = float(env[variable])
+            if rate < 0:
+                raise ValueError(f"{variable} must be 0 (unlimited) or positive")
+            values[name] = rate
+    if env.get("WITNESSLINK_CRITICAL_WAIT_WARNING_S"):
+        values["critical_wait_warning_s"] = _positive(
+            "WITNESSLINK_CRITICAL_WAIT_WARNING_S", env["WITNESSLINK_CRITICAL_WAIT_WARNING_S"], float
+        )
     return values
 
 

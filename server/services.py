@@ -46,8 +46,10 @@ from server.domain.welfare.settings import WelfareSettings
 from server.domain.welfare.sms_replies import SmsReplies
 from server.domain.welfare.waves import WaveArming
 from server.notify.alert_calls import AlertCalls
+from server.notify.backlog import BacklogReader
 from server.notify.call_steps import CallSteps
 from server.notify.dispatcher import Dispatcher
+from server.notify.pacing import PacingSettings
 from server.notify.replays import WebhookReplayGuard
 from server.notify.sms import LogSmsGateway, SmsGateway, TwilioSmsGateway
 from server.notify.voice import TwilioVoiceGateway
@@ -122,21 +124,31 @@ class Services:
     handovers: HandoverService
     #: Risk and needs assessments and their reviews (issue 11, item 3).
     assessments: AssessmentService
+    #: The outbox's backlog by urgency class (issue 14, pacing).
+    backlog: BacklogReader
 
 
 def sms_gateway(settings: Settings) -> SmsGateway:
     """Twilio when configured; otherwise SMS are written to the log (numbers masked)."""
-    if settings.twilio_configured:
-        assert settings.twilio_account_sid
-        assert settings.twilio_auth_token
-        assert settings.twilio_sender
-        return TwilioSmsGateway(
+    return next(iter(sms_senders(settings).values()))
+
+
+def sms_senders(settings: Settings) -> dict[str, SmsGateway]:
+    """One gateway per configured sender (issue 14: each has its own rate); the log
+    gateway alone without Twilio."""
+    if not settings.twilio_configured:
+        return {"log": LogSmsGateway()}
+    assert settings.twilio_account_sid
+    assert settings.twilio_auth_token
+    return {
+        sender: TwilioSmsGateway(
             settings.twilio_account_sid,
             settings.twilio_auth_token,
-            settings.twilio_sender,
+            sender,
             base_url=settings.twilio_base_url,
         )
-    return LogSmsGateway()
+        for sender in settings.twilio_senders
+    }
 
 
 def voice_gateway(settings: Settings, public_url: str) -> TwilioVoiceGateway | None:
@@ -270,11 +282,12 @@ def build_services(
     alerts = AlertEngine()
     public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     delivery = DeliveryMonitor(settings.sms_failing_after)
+    senders = {"default": gateway} if gateway is not None else sms_senders(settings)
     dispatcher = Dispatcher(
         store,
         clock,
         events,
-        gateway or sms_gateway(settings),
+        next(iter(senders.values())),
         phones,
         alerts,
         status_callback_url=f"{public_url}/v1/twilio/status"
@@ -285,6 +298,8 @@ def build_services(
         else None,
         monitor=delivery,
         voice=voice_gateway(settings, public_url),
+        senders=senders,
+        pacing=PacingSettings(settings.sms_per_second, settings.calls_per_second),
     )
     checkins = CheckInService(
         store,
@@ -340,6 +355,7 @@ def build_services(
         welfare=WelfareSettings(store, audit, clock, phones),
         dispatcher=dispatcher,
         delivery=delivery,
+        backlog=BacklogReader(store, clock, dispatcher.pacer, settings.critical_wait_warning_s),
         twilio_webhooks=webhooks,
         webhook_replays=WebhookReplayGuard(store, clock, settings.webhook_replay_window),
         appointments=AppointmentService(

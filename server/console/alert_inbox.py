@@ -129,4 +129,6 @@ async def inbox(services: Services, staff: Any, *, include_resolved: bool) -> di
         "panic": [
             a for a in alerts if a.kind.value == "panic" and a.status is not AlertStatus.RESOLVED
         ],
+        # The senders' backlog (issue 14): not per agency, it is the whole outbox's.
+        "backlog": await services.backlog.read(),
     }

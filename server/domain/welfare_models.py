@@ -223,6 +223,9 @@ class Notification:
     delivered_at: datetime | None
     #: Set once an attempt's outcome is unknown: reconcile against messages since then.
     reconcile_since: datetime | None = None
+    #: Lower is sent first when senders are paced (see server.domain.welfare.urgency):
+    #: 0/1 critical alerts (first/repeat), 2/3 other alerts, 4 reminders and nudges.
+    urgency: int = 4
 
 
 @dataclass(frozen=True, slots=True)

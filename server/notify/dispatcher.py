@@ -40,7 +40,15 @@ body is the path of the webhook its TwiML is fetched from. Without a voice gatew
 Staff alert SMS are coalesced: everything due for one person at one moment goes in one
 message ("3 alerts need attention"), which is what someone on call at night wants. The
 exact body and a short reference are stored before sending, so a retry or a
-reconciliation concerns the same text.
+reconciliation concerns the same text. Only alerts of one urgency class fold together
+(:mod:`server.domain.welfare.urgency`): a duress alarm never shares an SMS with a
+routine alert.
+
+Pacing (issue 14, :mod:`server.notify.pacing`): when SMS or calls are limited, the
+dispatcher first takes tokens from the shared buckets, then claims at most that many
+rows of the channel, most urgent first, and gives back what it could not use. Each SMS
+goes from the sender whose token it holds. The backlog waits in the outbox, where a
+duress alert raised later still goes first.
 """
 
 from __future__ import annotations
@@ -50,14 +58,16 @@ import contextlib
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.clock import Clock, DatabaseClock
 from server.domain.events import EventSink
 from server.domain.welfare.alerts import AlertEngine
+from server.domain.welfare.urgency import urgency_class
 from server.domain.welfare_models import Notification, NotificationStatus, Severity
+from server.notify.pacing import QUEUE_OVERFLOW, SLOW_DOWN_CODES, Pacer, PacingSettings
 from server.notify.sms import (
     ReconciliationUnavailable,
     SendOutcome,
@@ -67,7 +77,7 @@ from server.notify.sms import (
 from server.notify.voice import call_path
 from server.observability.delivery_health import DeliveryMonitor
 from server.security.phones import PhoneBook
-from server.storage.protocols import DeliveryUpdate, Store
+from server.storage.protocols import DeliveryUpdate, Store, UnitOfWork
 from wire.i18n import texts
 
 log = logging.getLogger(__name__)
@@ -95,6 +105,12 @@ class _Group:
     reference: str
     body: str
     to: str | None = None
+    #: The sender whose token this group holds (paced SMS), or None: the default.
+    sender: str | None = None
+
+    @property
+    def urgency(self) -> int:
+        return min(r.urgency for r in self.rows)
 
     @property
     def ids(self) -> list[str]:
@@ -172,6 +188,8 @@ class Dispatcher:
         batch: int = 20000,
         concurrency: int = 100,
         database_clock: DatabaseClock | None = None,
+        senders: Mapping[str, SmsGateway] | None = None,
+        pacing: PacingSettings | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -195,6 +213,15 @@ class Dispatcher:
         self._sweeps = 0
         self._sweeps_done = asyncio.Event()
         self._sweeps_done.set()
+        #: SMS gateways by sender (number, short code or Messaging Service SID); one
+        #: "default" sender (``gateway``) when not given.
+        self.senders: dict[str, SmsGateway] = dict(senders or {"default": gateway})
+        self.pacer = Pacer(
+            store,
+            self._database_clock,
+            pacing or PacingSettings.unlimited(),
+            list(self.senders),
+        )
 
     @contextlib.contextmanager
     def sweeping(self) -> Iterator[None]:
@@ -240,11 +267,21 @@ class Dispatcher:
                 break
         return total
 
+    def _paced_channels(self) -> list[str]:
+        """The channels whose sends are limited (calls only when voice is on)."""
+        return [
+            c for c in ("sms", "voice") if self.pacer.paced(c) and self._gateway_for(c) is not None
+        ]
+
     async def run_once(self) -> int:
         """Claim one batch, deliver it, record the outcomes."""
         async with self._lock:
             now = self._clock.now()
-            groups = await self._claim(now)
+            paced = self._paced_channels()
+            if paced:
+                groups = await self._claim_paced(now, paced)
+            else:
+                groups = await self._claim(now)
             if not groups:
                 return 0
             lease = _Lease(self, groups, now + LEASE)
@@ -252,16 +289,77 @@ class Dispatcher:
             await self._record(groups, outcomes)
             return sum(len(g.rows) for g in groups)
 
-    async def _claim(self, now: datetime) -> list[_Group]:
+    async def _claim_paced(self, now: datetime, paced: Sequence[str]) -> list[_Group]:
+        """Unpaced channels as usual; of each paced channel, only as many rows as the
+        senders have tokens for (taken first, the unused given back)."""
+        pinned = self._database_clock.pinned_ms()
         async with self._store.read() as uow:
-            if not await uow.notifications.any_due(now, self._database_clock.pinned_ms()):
-                return []
+            if not await uow.notifications.any_due(now, pinned):
+                return []  # idle: no write transaction at all
+        unpaced = [c for c in ("app", "sms", "voice") if c not in paced]
+        groups = await self._claim(now, channels=unpaced)
+        for channel in paced:
+            async with self._store.read() as uow:
+                due = await uow.notifications.count_due(now, channel, self._batch, pinned)
+            tokens = await self.pacer.take(channel, due)
+            if not tokens:
+                continue
+            claimed = await self._claim(now, channels=[channel], limit=len(tokens))
+            claimed.sort(key=lambda g: (g.urgency, min(r.created_at for r in g.rows)))
+            for group, sender in zip(claimed, tokens, strict=False):
+                group.sender = sender
+            await self.pacer.give_back(channel, tokens[len(claimed) :])
+            groups += claimed
+        return groups
+
+    async def _companions(
+        self, uow: UnitOfWork, now: datetime, rows: Sequence[Notification]
+    ) -> list[Notification]:
+        """The same people's other due alerts of the same class, claimed to fold into
+        the SMS of the paced rows (so a wave still costs one SMS per person)."""
+        seen: set[tuple[str, str | None, int]] = set()
+        extra: list[Notification] = []
+        for row in rows:
+            if row.channel != "sms" or row.purpose != "alert":
+                continue
+            klass = urgency_class(row.urgency)
+            key = (row.recipient_id, row.group_ref, klass)
+            if key in seen:
+                continue
+            seen.add(key)
+            extra += await uow.notifications.claim_companions(
+                now,
+                self.owner,
+                LEASE,
+                self._database_clock.pinned_ms(),
+                row.recipient_id,
+                (2 * klass, 2 * klass + 1),
+                row.group_ref,
+            )
+        return extra
+
+    async def _claim(
+        self, now: datetime, *, channels: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[_Group]:
+        if channels is None:
+            async with self._store.read() as uow:
+                if not await uow.notifications.any_due(now, self._database_clock.pinned_ms()):
+                    return []
+        elif not channels:
+            return []
         async with self._store.write() as uow:
             rows = await uow.notifications.claim(
-                now, self.owner, LEASE, self._batch, self._database_clock.pinned_ms()
+                now,
+                self.owner,
+                LEASE,
+                self._batch if limit is None else limit,
+                self._database_clock.pinned_ms(),
+                channels,
             )
             if not rows:
                 return []
+            if limit is not None:
+                rows += await self._companions(uow, now, rows)
             groups = self._group(rows)
             staff_ids = sorted({g.recipient_id for g in groups if g.recipient_kind == "staff"})
             witness_ids = sorted({g.recipient_id for g in groups if g.recipient_kind == "witness"})
@@ -282,11 +380,14 @@ class Dispatcher:
 
     def _group(self, rows: Sequence[Notification]) -> list[_Group]:
         groups: list[_Group] = []
-        staff_alerts: dict[tuple[str, str | None], list[Notification]] = defaultdict(list)
+        staff_alerts: dict[tuple[str, str | None, int], list[Notification]] = defaultdict(list)
         for row in rows:
             if row.channel == "sms" and row.purpose == "alert":
                 # Rows already sent as a group stay in that group (same body, same ref).
-                staff_alerts[(row.recipient_id, row.group_ref)].append(row)
+                # Only one urgency class folds together: never a duress alarm with a
+                # routine alert.
+                key = (row.recipient_id, row.group_ref, urgency_class(row.urgency))
+                staff_alerts[key].append(row)
             else:
                 body = row.body or ""
                 if row.channel == "voice" and not body:
@@ -301,7 +402,7 @@ class Dispatcher:
                         body,
                     )
                 )
-        for (recipient, existing_ref), members in staff_alerts.items():
+        for (recipient, existing_ref, _class), members in staff_alerts.items():
             if existing_ref is not None and members[0].body:
                 body, ref = members[0].body, existing_ref
             else:
@@ -328,6 +429,8 @@ class Dispatcher:
     async def _deliver(self, group: _Group, lease: _Lease) -> Outcome:
         """None means "nothing to send to" (skipped); LOST, "not ours any more"."""
         gateway = self._gateway_for(group.channel)
+        if group.channel == "sms" and group.sender is not None:
+            gateway = self.senders.get(group.sender, gateway)
         if group.to is None or gateway is None:
             return None
         async with self._limit:
@@ -341,9 +444,13 @@ class Dispatcher:
                     return SendOutcome(SendResult.UNCERTAIN, error_code="reconcile-unavailable")
                 if found is not None:
                     return SendOutcome(SendResult.SENT, provider_id=found)
-            return await gateway.send(
+            outcome = await gateway.send(
                 group.to, group.body, status_callback=self._status_callback_url
             )
+            if outcome.error_code in SLOW_DOWN_CODES and self.pacer.paced(group.channel):
+                # Too many: this sender (or the account's calls) waits longer.
+                await self.pacer.slow_down(group.channel, group.sender or self.pacer.senders[0])
+            return outcome
 
     def _gateway_for(self, channel: str) -> SmsGateway | None:
         """The gateway that delivers ``channel``'s rows (None: this channel is off)."""
@@ -475,6 +582,10 @@ class Dispatcher:
         if self._monitor is not None:
             outcome = "delivered" if status == "delivered" else "undelivered"
             self._monitor.record(channel, outcome, error_code=error_code)
+        if error_code == QUEUE_OVERFLOW and self.pacer.paced(channel):
+            # Twilio's queue overflowed (30001): which sender is not said, so all wait.
+            for sender in self.pacer.senders:
+                await self.pacer.slow_down(channel, sender)
         async with self._store.write() as uow:
             rows = await uow.notifications.mark_by_provider(
                 provider_id, mapped.value, now, error_code

@@ -16,7 +16,7 @@ error labels are provider codes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
@@ -27,6 +27,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from server.config import parse_listen_address
+from server.notify.backlog import OutboxBacklog
 from server.observability.delivery_health import DeliveryMonitor
 from server.storage.database import Database
 from server.storage.operational import OperationalCounts, operational_counts
@@ -87,8 +88,10 @@ class ServerMetrics:
         connected_devices: Callable[[], int] | None,
         jobs: SweepWatch | None,
         runs_scheduler: bool,
+        outbox: Callable[[], Awaitable[OutboxBacklog]] | None = None,
     ) -> None:
         """Point the scrape-time metrics at the running services (at start-up)."""
+        self._state.outbox = outbox
         self._state.db = db
         self._state.delivery = delivery
         self._state.connected_devices = connected_devices
@@ -105,6 +108,12 @@ class ServerMetrics:
                 # a database that does not answer.
                 log.warning("could not read counts from the database for /metrics")
                 self._state.counts = None
+        if self._state.outbox is not None:
+            try:
+                self._state.backlog = await self._state.outbox()
+            except Exception:
+                log.warning("could not read the outbox backlog for /metrics")
+                self._state.backlog = None
         return generate_latest(self.registry)
 
 
@@ -116,6 +125,8 @@ class _ScrapeState:
         self.jobs: SweepWatch | None = None
         self.runs_scheduler = False
         self.counts: OperationalCounts | None = None
+        self.outbox: Callable[[], Awaitable[OutboxBacklog]] | None = None
+        self.backlog: OutboxBacklog | None = None
 
 
 class _StateCollector(Collector):
@@ -133,6 +144,7 @@ class _StateCollector(Collector):
         yield from self._database(state)
         yield from self._scheduler(state)
         yield from self._delivery(state)
+        yield from self._outbox(state)
 
     def _devices(self, state: _ScrapeState) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -185,6 +197,35 @@ class _StateCollector(Collector):
         for sweep, age in sorted(({} if state.jobs is None else state.jobs.sweep_ages()).items()):
             lag.add_metric([sweep], age)
         yield lag
+
+    def _outbox(self, state: _ScrapeState) -> Iterator[Metric]:
+        """The paced outbox (issue 14): what waits, and how long (all instances)."""
+        backlog = state.backlog
+        if backlog is None:
+            return
+        depth = GaugeMetricFamily(
+            "witnesslink_outbox_waiting",
+            "SMS and calls waiting to be sent, by urgency class (all instances).",
+            labels=["class"],
+        )
+        for klass, count in backlog.depth.items():
+            depth.add_metric([klass], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "witnesslink_outbox_routine_sms_wait_seconds",
+            "Expected wait of a routine SMS queued now, at the senders' rate.",
+            value=backlog.routine_sms_wait_s,
+        )
+        yield GaugeMetricFamily(
+            "witnesslink_outbox_oldest_critical_wait_seconds",
+            "How long the oldest critical alert (SMS or call) has waited unsent.",
+            value=backlog.oldest_critical_wait_s,
+        )
+        yield GaugeMetricFamily(
+            "witnesslink_outbox_critical_waiting_too_long",
+            "1 while a critical alert has waited longer than the warning threshold.",
+            value=1 if backlog.warning else 0,
+        )
 
     def _delivery(self, state: _ScrapeState) -> Iterator[Metric]:
         outcomes = CounterMetricFamily(

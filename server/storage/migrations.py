@@ -865,6 +865,25 @@ _CASE_LIFECYCLE = Migration(
     ],
 )
 
+
+# --- pacing (issue 14, part "pacing") ---
+_PACING = Migration(
+    version=16,
+    name="outbox urgency: the order notifications are sent in when senders are paced",
+    statements=[
+        # 0/1 critical alerts (first round / repeat), 2/3 other alerts, 4 reminders and
+        # nudges (server.domain.welfare.urgency). Rows already queued get theirs from
+        # what they carry (their alert's kind is not needed: critical severity says it).
+        "ALTER TABLE notifications ADD COLUMN urgency INTEGER NOT NULL DEFAULT 4",
+        "UPDATE notifications SET urgency = CASE"
+        " WHEN purpose = 'alert' AND severity = 'critical' THEN 0"
+        " WHEN purpose = 'alert' THEN 2 ELSE 4 END"
+        " + CASE WHEN purpose = 'alert' AND round > 1 THEN 1 ELSE 0 END",
+        "CREATE INDEX notifications_by_urgency ON notifications"
+        " (status, channel, urgency, created_at)",
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     _CORE,
     _WELFARE,
@@ -881,6 +900,7 @@ MIGRATIONS: list[Migration] = [
     _ALERT_RESPONSE,
     _FINDINGS,
     _ONCALL_SCREEN,
+    _PACING,
     _CASE_LIFECYCLE,
     _HANDOVER,
     _VISITS,

@@ -684,6 +684,18 @@ class AlertResponseRepository(Protocol):
     async def recipients_of(self, reference: str) -> list[str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BacklogRow:
+    """Notifications waiting to be sent, of one channel and urgency (issue 14)."""
+
+    channel: str
+    urgency: int
+    count: int
+    oldest: datetime
+    #: About how many messages they make: staff alert SMS fold, one per person.
+    messages: int
+
+
 class NotificationRepository(Protocol):
     async def insert_many(self, notifications: Sequence[Notification]) -> None: ...
 
@@ -694,12 +706,45 @@ class NotificationRepository(Protocol):
         ...
 
     async def claim(
-        self, now: datetime, owner: str, lease: timedelta, limit: int, database_now_ms: int | None
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        limit: int,
+        database_now_ms: int | None,
+        channels: Sequence[str] | None = None,
     ) -> list[Notification]:
         """Claim due work under a lease of ``lease`` on the database's clock (or
         ``database_now_ms``): pending rows whose time has come (``now``, the instance's
         clock), and rows whose lease ran out or whose outcome is uncertain (they need
-        reconciling). ``claimed_at`` is on the database's clock too."""
+        reconciling). ``claimed_at`` is on the database's clock too. Most urgent first,
+        then oldest. With ``channels``, only rows of those channels and at most
+        ``limit`` in all (the paced claim: each row may cost a send)."""
+        ...
+
+    async def claim_companions(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        database_now_ms: int | None,
+        recipient_id: str,
+        urgencies: tuple[int, int],
+        group_ref: str | None,
+    ) -> list[Notification]:
+        """Claim the due staff alert SMS rows of one person with an urgency in the
+        (inclusive) range and the same group reference (or none): they fold into the
+        SMS of a paced row already claimed, without a token of their own."""
+        ...
+
+    async def count_due(
+        self, now: datetime, channel: str, limit: int, database_now_ms: int | None
+    ) -> int:
+        """How many rows of ``channel`` a claim would take now (counting to ``limit``)."""
+        ...
+
+    async def backlog(self, now: datetime, channels: Sequence[str]) -> list[BacklogRow]:
+        """Rows not yet sent of ``channels``, counted by channel and urgency."""
         ...
 
     async def set_groups(self, groups: Sequence[tuple[Sequence[str], str, str]]) -> None:

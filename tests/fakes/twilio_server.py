@@ -49,7 +49,7 @@ import sys
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Final, Literal, cast
 from urllib.parse import urlencode, urlsplit
@@ -267,6 +267,9 @@ class FakeMessage:
     error_code: int | None = None
     error_message: str | None = None
     form: dict[str, str] = field(default_factory=dict)
+    #: With ``sender_rate``: when the message leaves the sender's queue (reaches the
+    #: phone), on the fake's clock.
+    received_at: datetime | None = None
 
     @property
     def uri(self) -> str:
@@ -392,6 +395,7 @@ class FakeTwilio:
         senders: Collection[str] | None = None,
         service_sender: str = "+15005550006",
         date_sent_on_create: bool = True,
+        sender_rate: float | None = None,
     ) -> None:
         """Create a stopped fake; use :meth:`start` or :meth:`running` to serve it.
 
@@ -404,6 +408,10 @@ class FakeTwilio:
             date_sent_on_create: fill ``date_sent`` at creation, as Twilio's documented
                 examples show. Set False to mimic live Twilio, where a queued message
                 has ``date_sent`` null (and so matches no DateSent filter) until sent.
+            sender_rate: as Twilio does, accept every message at once but send at most
+                this many a second per sender (``From`` or Messaging Service), first in
+                first out: each message's ``received_at`` is when it leaves that queue.
+                ``queue_peak`` records the longest queue each sender had.
 
         Raises:
             ValueError: if ``account_sid`` is not shaped like a Twilio account SID.
@@ -416,6 +424,10 @@ class FakeTwilio:
         self.senders = frozenset(senders) if senders is not None else None
         self.service_sender = service_sender
         self.date_sent_on_create = date_sent_on_create
+        self.sender_rate = sender_rate
+        #: Per sender: when its queue is empty again; the longest queue it had.
+        self._sender_free_at: dict[str, datetime] = {}
+        self.queue_peak: Counter[str] = Counter()
         self.sent: list[FakeMessage] = []
         self.requests: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
@@ -963,9 +975,28 @@ class FakeTwilio:
             num_media=num_media,
             form=fields,
         )
+        self._queue(message, from_ or service_sid or "", now)
         self.sent.append(message)
         self._by_sid[message.sid] = message
         return message
+
+    def _queue(self, message: FakeMessage, sender: str, now: datetime) -> None:
+        """Send at ``sender_rate`` per sender, in arrival order (Twilio's queue)."""
+        if self.sender_rate is None:
+            message.received_at = now
+            return
+        free_at = max(now, self._sender_free_at.get(sender, now))
+        message.received_at = free_at
+        interval = timedelta(seconds=1 / self.sender_rate)
+        self._sender_free_at[sender] = free_at + interval
+        waiting = sum(
+            1
+            for m in self.sent
+            if (m.from_ or m.messaging_service_sid or "") == sender
+            and m.received_at is not None
+            and m.received_at > now
+        )
+        self.queue_peak[sender] = max(self.queue_peak[sender], waiting + 1 if free_at > now else 0)
 
     async def _handle_fetch(self, request: web.Request) -> web.Response:
         self.requests["fetch"] += 1

@@ -212,6 +212,10 @@ def settings_for_tests(
         twilio_auth_token=None if twilio is None else twilio.auth_token,
         twilio_sender=None if twilio is None else TWILIO_SENDER,
         twilio_base_url=None if twilio is None else twilio.base_url,
+        # Unpaced (issue 14): the suite's timings assume Twilio takes everything at once;
+        # tests/delivery/test_pacing.py sets rates of its own.
+        sms_per_second=0.0,
+        calls_per_second=0.0,
     )
 
 

@@ -19,6 +19,7 @@ from server.domain.effects import Effects
 from server.domain.escalation import DEFAULT_POLICY, EscalationPolicy, Level, for_one_side
 from server.domain.models import OwnerKind, Staff
 from server.domain.welfare.recipients import RecipientDirectory
+from server.domain.welfare.urgency import alert_urgency
 from server.domain.welfare_models import (
     DEFAULT_SEVERITY,
     Alert,
@@ -356,6 +357,7 @@ class AlertEngine:
                             created_at=now,
                             sent_at=None,
                             delivered_at=None,
+                            urgency=alert_urgency(alert.kind, alert.severity, alert.round),
                         )
                     )
         return out

@@ -15,7 +15,7 @@ from server.domain.welfare_models import (
     Severity,
 )
 from server.storage.database import Connection, Row
-from server.storage.protocols import AlertChange, DeliveryUpdate
+from server.storage.protocols import AlertChange, BacklogRow, DeliveryUpdate
 from server.storage.repos._rows import dt, ms, opt_bytes, opt_dt, opt_ms
 from server.storage.repos.bulk import bulk_insert, bulk_update
 
@@ -54,7 +54,8 @@ _ALERT_CHANGE = [
 _NOTIFICATION_COLUMNS = (
     "id, purpose, alert_id, checkin_id, channel, recipient_kind, recipient_id, level, round,"
     " severity, language, body, status, attempts, next_attempt_at, lease_until, claimed_at,"
-    " group_ref, provider_id, error_code, created_at, sent_at, delivered_at, reconcile_since"
+    " group_ref, provider_id, error_code, created_at, sent_at, delivered_at, reconcile_since,"
+    " urgency"
 )
 _NOTIFICATION_INSERT = [
     ("id", "text"),
@@ -72,6 +73,7 @@ _NOTIFICATION_INSERT = [
     ("status", "text"),
     ("next_attempt_at", "bigint"),
     ("created_at", "bigint"),
+    ("urgency", "int"),
 ]
 
 
@@ -133,6 +135,7 @@ def _notification(row: Row) -> Notification:
         sent_at,
         delivered_at,
         reconcile_since,
+        urgency,
     ) = row
     return Notification(
         id=notification_id,
@@ -159,6 +162,7 @@ def _notification(row: Row) -> Notification:
         sent_at=None if sent_at is None else from_ms(sent_at),
         delivered_at=None if delivered_at is None else from_ms(delivered_at),
         reconcile_since=None if reconcile_since is None else from_ms(reconcile_since),
+        urgency=int(urgency),
     )
 
 
@@ -396,6 +400,7 @@ class SqlNotificationRepository:
                 n.status.value,
                 opt_ms(n.next_attempt_at),
                 ms(n.created_at),
+                n.urgency,
             )
             for n in notifications
         ]
@@ -413,25 +418,26 @@ class SqlNotificationRepository:
         return found is not None
 
     async def claim(
-        self, now: datetime, owner: str, lease: timedelta, limit: int, database_now_ms: int | None
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        limit: int,
+        database_now_ms: int | None,
+        channels: Sequence[str] | None = None,
     ) -> list[Notification]:
+        if channels is not None:
+            return await self._claim_paced(now, owner, lease, limit, database_now_ms, channels)
         lock = self._conn.dialect.skip_locked
         # Leases (and the moment of the claim, which reconciliation measures from) are
         # on the database's clock; only the due times are on the instance's.
         database_now = self._conn.dialect.now_ms("$5")
         rows = await self._conn.fetch(
-            "UPDATE notifications SET"
-            f" status = 'sending', lease_owner = $2, lease_until = {database_now} + $3,"
-            f" claimed_at = {database_now},"
-            " attempts = attempts + 1,"
-            # An attempt whose outcome is unknown (uncertain, or its lease ran out)
-            # may have sent: from then on every attempt reconciles first.
-            " reconcile_since = CASE WHEN status IN ('uncertain', 'sending')"
-            "   THEN COALESCE(reconcile_since, claimed_at) ELSE reconcile_since END"
+            f"UPDATE notifications SET {_CLAIM_SET.format(now=database_now)}"
             " WHERE id IN ("
             "   SELECT id FROM notifications WHERE next_attempt_at <= $1"
             "   AND status IN ('pending', 'uncertain')"
-            f"   ORDER BY next_attempt_at LIMIT $4 {lock})"
+            f"   ORDER BY urgency, created_at, id LIMIT $4 {lock})"
             " OR id IN ("
             f"   SELECT id FROM notifications WHERE lease_until <= {database_now}"
             f"   AND status = 'sending' ORDER BY lease_until LIMIT $4 {lock})"
@@ -443,6 +449,118 @@ class SqlNotificationRepository:
             database_now_ms,
         )
         return [_notification(row) for row in rows]
+
+    async def _claim_paced(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        limit: int,
+        database_now_ms: int | None,
+        channels: Sequence[str],
+    ) -> list[Notification]:
+        """At most ``limit`` rows of ``channels`` in all (each may cost a send): first
+        rows whose lease ran out (a dispatcher died; they reconcile first), then the
+        most urgent due rows, oldest first within an urgency."""
+        dialect = self._conn.dialect
+        lock, database_now = dialect.skip_locked, dialect.now_ms("$5")
+        expired = await self._conn.fetch(
+            f"UPDATE notifications SET {_CLAIM_SET.format(now=database_now)}"
+            " WHERE id IN ("
+            f"   SELECT id FROM notifications WHERE lease_until <= {database_now}"
+            f"   AND status = 'sending' AND channel {dialect.any_of('$1')}"
+            f"   ORDER BY urgency, lease_until LIMIT $4 {lock})"
+            f" RETURNING {_NOTIFICATION_COLUMNS}",
+            dialect.list_param(list(channels)),
+            owner,
+            lease // _MS,
+            limit,
+            database_now_ms,
+        )
+        rows = [_notification(row) for row in expired]
+        if len(rows) >= limit:
+            return rows
+        due = await self._conn.fetch(
+            f"UPDATE notifications SET {_CLAIM_SET.format(now=database_now)}"
+            " WHERE id IN ("
+            "   SELECT id FROM notifications WHERE status IN ('pending', 'uncertain')"
+            f"   AND channel {dialect.any_of('$6')} AND next_attempt_at <= $1"
+            f"   ORDER BY urgency, created_at, id LIMIT $4 {lock})"
+            f" RETURNING {_NOTIFICATION_COLUMNS}",
+            ms(now),
+            owner,
+            lease // _MS,
+            limit - len(rows),
+            database_now_ms,
+            dialect.list_param(list(channels)),
+        )
+        return rows + [_notification(row) for row in due]
+
+    async def claim_companions(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        database_now_ms: int | None,
+        recipient_id: str,
+        urgencies: tuple[int, int],
+        group_ref: str | None,
+    ) -> list[Notification]:
+        dialect = self._conn.dialect
+        lock, database_now = dialect.skip_locked, dialect.now_ms("$5")
+        same_group = "group_ref IS NULL" if group_ref is None else "group_ref = $9"
+        rows = await self._conn.fetch(
+            f"UPDATE notifications SET {_CLAIM_SET.format(now=database_now)}"
+            " WHERE id IN ("
+            "   SELECT id FROM notifications WHERE status IN ('pending', 'uncertain')"
+            "   AND next_attempt_at <= $1 AND channel = 'sms' AND purpose = 'alert'"
+            "   AND recipient_kind = 'staff' AND recipient_id = $6"
+            f"   AND urgency BETWEEN $7 AND $8 AND {same_group}"
+            f"   ORDER BY urgency, created_at, id LIMIT $4 {lock})"
+            f" RETURNING {_NOTIFICATION_COLUMNS}",
+            ms(now),
+            owner,
+            lease // _MS,
+            _COMPANIONS,
+            database_now_ms,
+            recipient_id,
+            urgencies[0],
+            urgencies[1],
+            *(() if group_ref is None else (group_ref,)),
+        )
+        return [_notification(row) for row in rows]
+
+    async def count_due(
+        self, now: datetime, channel: str, limit: int, database_now_ms: int | None
+    ) -> int:
+        database_now = self._conn.dialect.now_ms("$4")
+        value = await self._conn.fetchval(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM notifications WHERE channel = $2 AND"
+            " ((status IN ('pending', 'uncertain') AND next_attempt_at <= $1)"
+            f" OR (status = 'sending' AND lease_until <= {database_now})) LIMIT $3) AS due",
+            ms(now),
+            channel,
+            limit,
+            database_now_ms,
+        )
+        return int(value or 0)
+
+    async def backlog(self, now: datetime, channels: Sequence[str]) -> list[BacklogRow]:
+        dialect = self._conn.dialect
+        # Staff alert SMS fold per person: count one message per person for them.
+        folded = "channel = 'sms' AND purpose = 'alert'"
+        rows = await self._conn.fetch(
+            "SELECT channel, urgency, COUNT(*), MIN(created_at),"
+            f" COUNT(DISTINCT CASE WHEN {folded} THEN recipient_id END)"
+            f" + SUM(CASE WHEN {folded} THEN 0 ELSE 1 END) FROM notifications"
+            f" WHERE status IN {_OPEN_STATUSES} AND channel {dialect.any_of('$1')}"
+            " GROUP BY channel, urgency",
+            dialect.list_param(list(channels)),
+        )
+        return [
+            BacklogRow(row[0], int(row[1]), int(row[2]), from_ms(row[3]), int(row[4]))
+            for row in rows
+        ]
 
     async def set_groups(self, groups: Sequence[tuple[Sequence[str], str, str]]) -> None:
         rows = [(nid, ref, body) for ids, ref, body in groups for nid in ids]
@@ -613,6 +731,21 @@ class SqlNotificationRepository:
             " UNION ALL SELECT MIN(lease_until) FROM notifications WHERE status = 'sending') AS x"
         )
         return opt_dt(value)
+
+
+#: The most alert rows that ride along with a paced one into one SMS.
+_COMPANIONS = 50
+
+#: What a claim sets on each row it takes.
+_CLAIM_SET = (
+    "status = 'sending', lease_owner = $2,"
+    " lease_until = {now} + $3, claimed_at = {now},"
+    " attempts = attempts + 1,"
+    # An attempt whose outcome is unknown (uncertain, or its lease ran out) may have
+    # sent: from then on every attempt reconciles first.
+    " reconcile_since = CASE WHEN status IN ('uncertain', 'sending')"
+    "   THEN COALESCE(reconcile_since, claimed_at) ELSE reconcile_since END"
+)
 
 
 def _quote(value: str) -> str:
