@@ -51,6 +51,7 @@ ALIAS = "Wrenfeather"
 NUMBER = "+40712345987"
 NOTES = "NOTES-UNCLE-OWES-THE-RECRUITER-4000"
 CONCERNS = "CONCERNS-A-CAR-WAITED-OUTSIDE-7"
+COURT = "COURT-LANDGERICHT-ROOM-B129"
 # The visit, in the witness's time (Bucharest, UTC+3 in May) and in UTC.
 VISIT_FROM, VISIT_UNTIL = "2026-05-06T10:00", "2026-05-06T12:00"
 VISIT_START = datetime(2026, 5, 6, 7, 0, tzinfo=UTC)
@@ -208,7 +209,8 @@ async def test_the_whole_life_of_one_case_in_the_console(
     await nav_link(page, "Caseload").click()  # the visit counts as contact
     await expect(page.locator(f"tr[data-case='{case_id}']")).to_contain_text("2026-05-06 08:35 UTC")
 
-    # 5. The hearing, scheduled in the console and marked attended on the day.
+    # 5. The hearing, scheduled in the console; the private details go from the
+    # officer's app to the phone, which confirms; marked attended on the day.
     await page.goto(case_page)
     await page.fill("#apt-timezone", "Europe/Berlin")
     await page.fill("#apt-start", "2026-05-20T10:00")
@@ -217,6 +219,20 @@ async def test_the_whole_life_of_one_case_in_the_console(
     hearing = page.locator("tr[data-appointment]")
     await expect(hearing).to_have_attribute("data-status", "scheduled")
     await expect(hearing).to_contain_text("2026-05-20 08:00 UTC")
+    hearing_id = str(await hearing.get_attribute("data-appointment"))
+    await officer_app.send_appointment_details(case_id, hearing_id, {"court": COURT})
+    await phone.sync()
+    (on_the_phone,) = await phone.upcoming()
+    assert (on_the_phone.appointment_id, on_the_phone.starts_at, on_the_phone.details) == (
+        hearing_id,
+        HEARING_START,
+        {"court": COURT},
+    )
+    await phone.confirm(hearing_id)
+    await page.reload()
+    await expect(hearing).to_contain_text("Confirmed")
+    assert COURT not in await page.content()
+    assert COURT.encode() not in _database_bytes(world)  # end to end: never on the server
     world.clock.set(HEARING_START + timedelta(minutes=5))
     await sign_in(page, "officer", start=case_page)
     await submit(page, hearing.get_by_role("button", name="Mark attended").click)
