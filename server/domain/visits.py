@@ -88,6 +88,10 @@ class PlanView:
     plan: VisitPlan | None
 
 
+# How long after a visit's window its event still waits for an offline staff device.
+ANNOUNCE_AFTER_WINDOW = timedelta(days=1)
+
+
 def visit_event(visit: Visit, change: str) -> dict[str, object]:
     """The push to the case team's devices: ids and times only. The visitor's client
     answers a "scheduled" one by sending the witness the notice end to end encrypted."""
@@ -288,8 +292,17 @@ class VisitService:
         return visit
 
     async def _announce(self, uow: UnitOfWork, visit: Visit, change: str, effects: Effects) -> None:
+        """Tell the case team's devices durably: the visitor's app may be offline when
+        someone else schedules the visit in the console, and it alone can tell the
+        witness; it gets the event when it next connects (until a day after the window)."""
         staff = await uow.devices.staff_devices_for_cases([visit.case_id])
-        effects.push(staff.get(visit.case_id, []), visit_event(visit, change))
+        await effects.push_durable(
+            uow,
+            staff.get(visit.case_id, []),
+            visit_event(visit, change),
+            self._clock.now(),
+            visit.window_end + ANNOUNCE_AFTER_WINDOW,
+        )
 
     async def schedule(
         self,

@@ -14,6 +14,7 @@ from playwright.async_api import Page, expect
 
 from server.domain.models import Role
 from tests.console.conftest import Browsing, Screenshot, nav_link, sign_in, submit
+from tests.console.helpers import accept_handover, record_assessment, request_handover
 from tests.court.helpers import audit_entries
 from tests.support.world import World, open_conversation
 
@@ -35,23 +36,11 @@ async def test_handover_and_assessment_from_police_to_support_in_the_console(
     # The police: return date, consent given in person, the request.
     await sign_in(page, "officer")
     await page.goto(f"/console/cases/{talk.case_id}")
-    form = page.locator(f"form[action='/console/cases/{talk.case_id}/handover']")
-    await form.get_by_label("Planned return date").fill("2026-06-01")
-    await form.get_by_label("The witness's consent to the handover").select_option("in_person")
-    await submit(page, form.get_by_role("button").click)
-    await expect(page.locator("[data-handover-state]")).to_have_attribute(
-        "data-handover-state", "requested"
-    )
-    await expect(page.locator("[data-return-on]")).to_have_text("2026-06-01")
+    await request_handover(page, talk.case_id, "2026-06-01", "in_person")
     await expect(page.locator("[data-consents]")).to_contain_text("Given in person")
 
     # ... and a risk assessment.
-    form = page.locator(f"form[action='/console/cases/{talk.case_id}/assessments']")
-    await form.get_by_label("Risk level").select_option("high")
-    await form.get_by_label("Threats from the network").check()
-    await form.get_by_label("Debt").check()
-    await form.get_by_label("Notes (sealed; every reading is recorded)").fill(NOTES)
-    await submit(page, form.get_by_role("button", name="Record the assessment").click)
+    await record_assessment(page, talk.case_id, "high", ["Threats from the network", "Debt"], NOTES)
     row = page.locator("tr[data-level='high']")
     await expect(row).to_contain_text("Threats from the network, Debt")
     assert NOTES not in await page.content(), "notes are not on the page until asked for"
@@ -70,9 +59,7 @@ async def test_handover_and_assessment_from_police_to_support_in_the_console(
     for hidden in ("DE-2026-0042", NOTES, "Debt", talk.case_id):
         assert hidden not in content, f"{hidden} shown before acceptance"
     await screenshot(support, "handover-requests")
-    await request_row.get_by_label("Primary contact").select_option(label="Worker")
-    await request_row.get_by_label("Alternate contact").select_option(label="Alternate")
-    await submit(support, request_row.get_by_role("button", name="Accept").click)
+    await accept_handover(support, request_row, "Worker", "Alternate")
     await expect(support).to_have_url(re.compile(r"\?done=accepted$"))
     accepted = support.locator("tr[data-status='accepted']")
     await expect(accepted.get_by_role("link", name="Sparrow")).to_have_attribute(

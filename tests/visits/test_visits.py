@@ -69,12 +69,36 @@ async def test_the_witness_learns_who_comes_and_when_end_to_end(world: World, ba
     await talk.worker.send_visit_notice(visit)
     await talk.witness.sync()
     assert len(await talk.witness.upcoming_visits()) == 1
+
     # The server stored the fact (a staff id and a time), never the visitor's name in
     # anything readable: the notice is end-to-end ciphertext.
     stored = await server_bytes(world, backend)
     assert visit["visitor_staff_id"].encode() in stored
     assert b"visitor_name" not in stored
     assert b"visit_notice" not in stored
+
+
+async def test_a_visit_scheduled_while_the_visitors_app_is_offline_reaches_the_phone(
+    world: World,
+) -> None:
+    """The officer schedules the visit (as in the console) while the visitor's app is
+    not connected: the event waits for the app, which tells the phone when it next
+    connects. A live-only push was lost, and the witness never learned of the visit."""
+    world.clock.set(START)
+    talk = await open_conversation(world)
+    start = START + timedelta(days=2)
+    visit = await talk.officer.schedule_visit(
+        talk.case_id,
+        visitor_staff_id=talk.worker.staff_id,
+        window_start=start,
+        window_end=start + timedelta(hours=2),
+    )
+    await talk.witness.sync()
+    assert await talk.witness.upcoming_visits() == []  # only the visitor's app tells it
+    world.clock.advance(timedelta(hours=5))
+    await talk.worker.sync()  # the app comes online hours later
+    await talk.witness.sync()
+    assert [v.visit_id for v in await talk.witness.upcoming_visits()] == [visit["visit_id"]]
 
 
 async def test_only_the_visitors_own_notice_is_kept(world: World) -> None:
