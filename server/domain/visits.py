@@ -517,9 +517,14 @@ class VisitService:
             visitor_devices = await uow.devices.ids_for_owners(
                 OwnerKind.STAFF, [visit.visitor_staff_id]
             )
-            effects.push(
+            # Stored until the visitor's app fetches it (it may be offline at the door),
+            # the same for every answer: a duress confirmation must look like a real one.
+            await effects.push_durable(
+                uow,
                 visitor_devices.get(visit.visitor_staff_id, []),
                 {"type": "visit_door", "visit_id": visit.id, "answer": answer.value},
+                now,
+                max(visit.window_end, now) + ANNOUNCE_AFTER_WINDOW,
             )
         await effects.run(self._events, self._wake)
         return answer
