@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COALESCE_WINDOW_S = 0.2
+#: How often the dispatch loop looks at the outbox when nothing wakes it. A
+#: notification queued on this instance wakes it at once (``Dispatcher.wake``); one
+#: queued by another instance, or a paced backlog waiting for its next token, is seen
+#: at the next look.
+DISPATCH_POLL_S = 1.0
 #: The longest notification dispatch holds back for a sweep that is raising a wave.
 SWEEP_DEFER_S = 3.0
 
@@ -144,7 +149,7 @@ class BackgroundJobs:
     async def _dispatch_forever(self) -> None:
         dispatcher = self._services.dispatcher
         while True:
-            await dispatcher.wait_for_work(1.0)
+            await dispatcher.wait_for_work(DISPATCH_POLL_S)
             # A short breath lets a burst of alerts land, so that someone on call gets
             # one SMS about three alerts rather than three SMS.
             await asyncio.sleep(COALESCE_WINDOW_S)
