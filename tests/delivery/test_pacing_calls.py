@@ -14,6 +14,7 @@ slept.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -48,7 +49,7 @@ from .helpers import (
     poll,
     staffed,
 )
-from .test_pacing import queue_routine, raise_alert, tick
+from .test_pacing import one_witness, queue_routine, raise_alert, tick
 
 SECOND = timedelta(seconds=1)
 PACED: dict[str, Any] = {"voice_enabled": True, "sms_per_second": 1.0, "calls_per_second": 1.0}
@@ -293,3 +294,37 @@ async def test_a_duress_alert_wakes_the_paced_dispatch_loop_at_once(
     rows = await notifications(world)
     waiting = [r for r in rows if r["status"] == NotificationStatus.PENDING.value]
     assert sum(r["purpose"] != "alert" for r in waiting) == 19
+
+
+async def test_a_paced_backlog_is_looked_at_again_when_its_next_token_is_there(
+    looping_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a wake-up (a row queued by another instance), the loop does not wait for
+    its hour-long periodic look: a backlog it left waiting for a token is looked at
+    again when the token is there, and its most urgent row goes."""
+    world, fake = looping_world, fake_of(looping_world)
+    dispatcher = world.services.dispatcher
+    _team, lapse = await one_witness(world)
+    await queue_routine(world, lapse.witness_id, 20)
+    looks: asyncio.Queue[float] = asyncio.Queue()
+    decide = dispatcher.next_look_s
+
+    async def noted(at_most_s: float) -> float:
+        wait_s = await decide(at_most_s)
+        looks.put_nowait(wait_s)
+        return wait_s
+
+    monkeypatch.setattr(dispatcher, "next_look_s", noted)
+    dispatcher.wake()
+    first = await asyncio.wait_for(looks.get(), timeout=20)
+    assert len(fake.sent) == 1
+    assert first == pytest.approx(1.0), "until the next token, not the periodic look"
+
+    await queue_routine(world, lapse.witness_id, 1, urgency=0, label="Critical")
+    world.clock.advance(SECOND)
+    await poll(lambda: len(fake.sent) == 2, "the critical SMS, at the token-timed look")
+
+    assert fake.sent[1].body == "Critical 0"
+    await dispatcher.drain()
+    assert len(fake.sent) == 2, "still one token a second"
+    assert await decide(3600.0) == pytest.approx(1.0)
