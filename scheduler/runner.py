@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COALESCE_WINDOW_S = 0.2
+#: How often the dispatch loop looks at the outbox when nothing wakes it. A
+#: notification queued on this instance wakes it at once (``Dispatcher.wake``), and a
+#: paced backlog left waiting for a token is looked at again when the token is there
+#: (``Dispatcher.next_look_s``); a notification queued by another instance into an
+#: idle outbox is seen at the next look.
+DISPATCH_POLL_S = 1.0
 #: The longest notification dispatch holds back for a sweep that is raising a wave.
 SWEEP_DEFER_S = 3.0
 
@@ -143,13 +149,17 @@ class BackgroundJobs:
 
     async def _dispatch_forever(self) -> None:
         dispatcher = self._services.dispatcher
+        wait_s = DISPATCH_POLL_S
         while True:
-            await dispatcher.wait_for_work(1.0)
+            await dispatcher.wait_for_work(wait_s)
             # A short breath lets a burst of alerts land, so that someone on call gets
             # one SMS about three alerts rather than three SMS.
             await asyncio.sleep(COALESCE_WINDOW_S)
+            wait_s = DISPATCH_POLL_S
             try:
                 await self._dispatch()
+                # A paced backlog is looked at again when its next token is there.
+                wait_s = await dispatcher.next_look_s(DISPATCH_POLL_S)
             except StorageFull:
                 pass  # logged once per episode by server.storage.capacity
             except Exception:

@@ -222,6 +222,8 @@ class Dispatcher:
             pacing or PacingSettings.unlimited(),
             list(self.senders),
         )
+        #: The paced channels whose due rows the last look left waiting for a token.
+        self._held_back: frozenset[str] = frozenset()
 
     @contextlib.contextmanager
     def sweeping(self) -> Iterator[None]:
@@ -256,6 +258,14 @@ class Dispatcher:
     def now(self) -> datetime:
         return self._clock.now()
 
+    async def next_look_s(self, at_most_s: float) -> float:
+        """How long the dispatch loop may wait before it looks again: ``at_most_s``,
+        or less when the last look left paced rows waiting for a token: then until the
+        first such channel has one, so a backlog (and a critical alert in it) waits for
+        its token and not for the next periodic look too."""
+        waits = [await self.pacer.wait_s(channel) for channel in sorted(self._held_back)]
+        return min([at_most_s, *waits])
+
     async def drain(self, max_rounds: int = 100) -> int:
         """Deliver everything due now (rounds until nothing is left); returns how many."""
         await self.apply_saved_reports()
@@ -278,6 +288,7 @@ class Dispatcher:
         async with self._lock:
             now = self._clock.now()
             paced = self._paced_channels()
+            self._held_back = frozenset()
             if paced:
                 groups = await self._claim_paced(now, paced)
             else:
@@ -302,6 +313,8 @@ class Dispatcher:
             async with self._store.read() as uow:
                 due = await uow.notifications.count_due(now, channel, self._batch, pinned)
             tokens = await self.pacer.take(channel, due)
+            if len(tokens) < due:
+                self._held_back |= {channel}
             if not tokens:
                 continue
             claimed = await self._claim(now, channels=[channel], limit=len(tokens))
