@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.clock import Clock
-from server.domain.access import SUPERVISING_ROLES
+from server.domain.access import SUPERVISING_ROLES, can_view_case
 from server.domain.assessments import review_due
 from server.domain.court.models import Appointment, AppointmentStatus
 from server.domain.handovers import handover_state
@@ -72,7 +72,9 @@ class Caseload:
             if staff.role in SUPERVISING_ROLES:
                 known = {c.id for c in cases}
                 cases += [
-                    c for c in await uow.cases.list_for_agency(staff.agency_id) if c.id not in known
+                    c
+                    for c in await uow.cases.list_for_agency(staff.agency_id)
+                    if c.id not in known and can_view_case(staff, c, assigned=False)
                 ]
             case_ids = [c.id for c in cases]
             witnesses = await uow.witnesses.for_cases(case_ids)

@@ -199,7 +199,9 @@ class CaseService:
             if staff.role.value in {"supervisor", "admin"}:
                 known = {case.id for case in cases}
                 cases += [
-                    c for c in await uow.cases.list_for_agency(staff.agency_id) if c.id not in known
+                    c
+                    for c in await uow.cases.list_for_agency(staff.agency_id)
+                    if c.id not in known and can_view_case(staff, c, assigned=False)
                 ]
             result = [(case, await uow.witnesses.get_by_case(case.id)) for case in cases]
         async with self._store.write() as uow:

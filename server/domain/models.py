@@ -67,6 +67,11 @@ class Case:
     created_by: str
     created_at: datetime
     closed_at: datetime | None
+    # The agency a handover of this case was asked of and has not accepted (the latest
+    # request is requested or declined); ``None`` without a handover, or once accepted.
+    # Loaded with the case (not a column): ``access`` holds that agency's unassigned
+    # staff back to the handover request until it accepts.
+    handover_pending_for: str | None = None
 
     def agency_ids(self) -> tuple[str, str]:
         return (self.police_agency_id, self.support_agency_id)

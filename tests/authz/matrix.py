@@ -212,7 +212,7 @@ POST    /v1/vault/keys/endorse                                               409
 POST    /v1/vault/keys/retire                                                200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
 POST    /v1/vault/erase                                                      200  200  403  403  403  403  403  403  403  403  403  -    401  401  401
 # handover and risk assessment (issue 11)
-POST    /v1/cases/{case_id}/handover                                         403  403  201  403  404  404  404  404  201  201  403  -    401  401  401
+POST    /v1/cases/{case_id}/handover                                         403  403  201  403  404  404  404  404  201  201  404  -    401  401  401
 GET     /v1/cases/{case_id}/handover                                         403  403  200  200  404  404  404  404  200  200  200  -    401  401  401
 POST    /v1/cases/{case_id}/handover/consent                                 403  403  201  403  404  404  404  404  201  201  403  -    401  401  401
 POST    /v1/me/handover-consent                                              201  201  403  403  403  403  403  403  403  403  403  -    401  401  401
@@ -285,7 +285,7 @@ POST    /console/cases/{case_id}/team/{staff_id}/remove                      302
 POST    /console/cases/{case_id}/review                                      302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/close                                       302  302  303  403  404  404  404  404  303  303  303  -    302  302  302
 # console: handover and risk assessment (issue 11)
-POST    /console/cases/{case_id}/handover                                    302  302  303  403  404  404  404  404  303  303  403  -    302  302  302
+POST    /console/cases/{case_id}/handover                                    302  302  303  403  404  404  404  404  303  303  404  -    302  302  302
 POST    /console/cases/{case_id}/assessments                                 302  302  303  303  404  404  404  404  303  303  303  -    302  302  302
 POST    /console/cases/{case_id}/assessments/{assessment_id}/notes           302  302  200  200  404  404  404  404  200  200  200  -    302  302  302
 POST    /console/cases/{case_id}/assessments/checkin-plan                    302  302  303  303  404  404  404  404  303  303  303  -    302  302  302

@@ -171,12 +171,12 @@ async def fresh_started_appointment(aw: AuthzWorld) -> dict[str, str]:
 
 
 async def fresh_handover(aw: AuthzWorld) -> dict[str, str]:
-    """A new handover request of case A to its support agency (each one withdraws the
+    """A new handover request of case H to its support agency (each one withdraws the
     one before), and a second staff member of that agency to name as a contact."""
     if "contact" not in aw.world.staff:
         await aw.world.add_staff("contact", "support", Role.SUPPORT_WORKER)
     handover = await aw.world.services.handovers.request(
-        await _staff(aw, Actor.OFFICER), aw.case_id, date(2099, 1, 15)
+        await _staff(aw, Actor.OFFICER), aw.handover_case_id, date(2099, 1, 15)
     )
     return {"handover_id": handover.id, "contact_id": aw.world.staff["contact"]}
 
@@ -480,7 +480,11 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         fresh=fresh_started_appointment,
     ),
     ("GET", "/v1/me/appointments"): Recipe(),
-    ("POST", "/v1/cases/{case_id}/handover"): Recipe(json={"return_on": "2099-01-15"}),
+    ("POST", "/v1/cases/{case_id}/handover"): Recipe(
+        json={"return_on": "2099-01-15"},
+        bind={"case_id": "handover_case_id"},
+        note="case H: once a request is open, SA (not on the team) is told nothing exists",
+    ),
     ("GET", "/v1/cases/{case_id}/handover"): Recipe(),
     ("POST", "/v1/cases/{case_id}/handover/consent"): Recipe(json={"how": "in_person"}),
     ("POST", "/v1/me/handover-consent"): Recipe(),
@@ -632,7 +636,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/console/cases/{case_id}/policy"): Recipe(form=CASE_POLICY_FORM),
     ("POST", "/console/cases/{case_id}/appointments"): Recipe(form=APPOINTMENT_FORM),
     ("POST", "/console/cases/{case_id}/handover"): Recipe(
-        form={"return_on": "2099-01-15", "consent": "in_person"}
+        form={"return_on": "2099-01-15", "consent": "in_person"},
+        bind={"case_id": "handover_case_id"},
+        note="case H: once a request is open, SA (not on the team) is told nothing exists",
     ),
     ("POST", "/console/cases/{case_id}/assessments"): Recipe(
         form={"level": "medium", "factor": "debt", "notes": "owes the recruiter"}

@@ -8,6 +8,11 @@ Two cases, each with an enrolled witness phone:
 * case B (French police + a second, unrelated Romanian support agency): its witness is
   :attr:`Actor.OTHER_WITNESS`; the French officer, the French supervisor and the
   second agency's support worker are the "agency not on case A" actors.
+* case H (case A's agencies, officer and support worker, a witness not enrolled): the
+  handover routes that send requests point at it, so case A never has a handover. A
+  request still open holds the support agency's unassigned staff (SA) back from its
+  case (``access.held_back_by_handover``); on case A that would make every later row's
+  SA cell depend on the order the rows are walked in.
 
 Around them: an officer of the German police who is not assigned to case A (a
 colleague), a supervisor and an admin of the German police (not assigned either: they
@@ -62,6 +67,8 @@ class AuthzWorld:
     witness_id: str
     other_case_id: str
     other_witness_id: str
+    #: Case H: where handover requests are sent (see the module's docstring).
+    handover_case_id: str
     #: Bearer token per actor that has a device (revoked included).
     tokens: dict[Actor, str] = field(default_factory=dict)
     #: The witnesses' unlock credentials (kept in their phones' vault headers), which
@@ -132,6 +139,12 @@ async def build_authz_world(world: World) -> AuthzWorld:
     )
     other_witness = await world.enrol(other_enrolment, name="other-witness")
 
+    handover_case = await talk.officer.create_case("DE-2026-0043", world.agencies["support"])
+    await talk.officer.assign(handover_case["case_id"], world.staff["worker"])
+    await talk.officer.add_witness(
+        handover_case["case_id"], alias="Wren", language="ro", timezone="Europe/Bucharest"
+    )
+
     seeded = AuthzWorld(
         world=world,
         officer=talk.officer,
@@ -140,6 +153,7 @@ async def build_authz_world(world: World) -> AuthzWorld:
         witness_id=talk.witness_id,
         other_case_id=other_case["case_id"],
         other_witness_id=other_enrolment.witness_id,
+        handover_case_id=handover_case["case_id"],
     )
     clients: dict[Actor, StaffClient | WitnessClient] = {
         Actor.OFFICER: talk.officer,
@@ -188,6 +202,7 @@ async def _seed_case_resources(
     ids = seeded.ids
     world = seeded.world
     ids["case_id"] = seeded.case_id
+    ids["handover_case_id"] = seeded.handover_case_id
     ids["witness_id"] = seeded.witness_id
     ids["agency_id"] = world.agencies["police"]
     ids["support_agency_id"] = world.agencies["support"]

@@ -47,7 +47,11 @@ class AlertDesk:
     async def _visible_case_ids(self, uow: UnitOfWork, staff: Staff) -> list[str]:
         cases = await uow.cases.list_assigned(staff.id)
         if staff.role in SUPERVISING_ROLES:
-            cases += await uow.cases.list_for_agency(staff.agency_id)
+            cases += [
+                c
+                for c in await uow.cases.list_for_agency(staff.agency_id)
+                if can_view_case(staff, c, assigned=False)
+            ]
         return sorted({c.id for c in cases})
 
     async def list(

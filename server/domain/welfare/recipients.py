@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from server.domain.access import SUPERVISING_ROLES
+from server.domain.access import SUPERVISING_ROLES, held_back_by_handover
 from server.domain.escalation import Level
 from server.domain.models import Case, Role, Staff
 from server.storage.protocols import UnitOfWork
@@ -70,6 +70,7 @@ class RecipientDirectory:
     def staff_for(self, case_id: str, levels: Sequence[Level]) -> list[Staff]:
         """Everyone the given levels reach for a case, each once."""
         case = self.cases[case_id]
+        team = set(self.assigned_ids(case_id))
         chosen: dict[str, Staff] = {}
         for level in levels:
             for target in level.targets:
@@ -81,7 +82,13 @@ class RecipientDirectory:
                 matched: list[Staff] = []
                 for role in target.roles:
                     if role in SUPERVISING_ROLES and agency_id is not None:
-                        matched += self._by_agency_role.get((agency_id, role), [])
+                        # Not an agency still asked to take the case over: its
+                        # supervisors see only the handover request until it accepts.
+                        matched += [
+                            s
+                            for s in self._by_agency_role.get((agency_id, role), [])
+                            if not held_back_by_handover(s, case, assigned=s.id in team)
+                        ]
                     else:
                         matched += [
                             s
@@ -90,7 +97,11 @@ class RecipientDirectory:
                         ]
                 for staff_id in target.staff_ids:
                     member = self._named.get(staff_id)
-                    if member is not None and member.agency_id in case.agency_ids():
+                    if (
+                        member is not None
+                        and member.agency_id in case.agency_ids()
+                        and not held_back_by_handover(member, case, assigned=member.id in team)
+                    ):
                         matched.append(member)
                 if target.on_duty_only:
                     # Nobody on duty must not mean nobody told.

@@ -16,6 +16,16 @@ _CASE_COLUMNS = (
     "id, reference, police_agency_id, support_agency_id, created_by, created_at, closed_at"
 )
 _WITNESS_COLUMNS = "id, case_id, alias, language, timezone, created_by, created_at"
+# The case's columns and the agency its latest handover request awaits (the newest
+# request not withdrawn, in the order of ``handovers.latest_for_cases``, when it is
+# requested or declined): what ``access.held_back_by_handover`` reads.
+_CASE_SELECT = (
+    "id, reference, police_agency_id, support_agency_id, created_by, created_at, closed_at,"
+    " (SELECT CASE WHEN h.status IN ('requested', 'declined') THEN h.receiving_agency_id END"
+    " FROM handovers h WHERE h.case_id = cases.id AND h.status <> 'withdrawn'"
+    " ORDER BY h.requested_at DESC, CASE WHEN h.status = 'requested' THEN 1 ELSE 0 END DESC,"
+    " h.id DESC LIMIT 1) AS handover_pending_for"
+)
 
 
 def _case(row: Row) -> Case:
@@ -27,6 +37,7 @@ def _case(row: Row) -> Case:
         created_by=row["created_by"],
         created_at=dt(row["created_at"]),
         closed_at=opt_dt(row["closed_at"]),
+        handover_pending_for=row["handover_pending_for"],
     )
 
 
@@ -62,7 +73,7 @@ class SqlCaseRepository:
             raise Conflict("This police agency already has a case with this reference")
 
     async def get(self, case_id: str) -> Case | None:
-        row = await self._conn.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = $1", case_id)
+        row = await self._conn.fetchrow(f"SELECT {_CASE_SELECT} FROM cases WHERE id = $1", case_id)
         return None if row is None else _case(row)
 
     async def add_staff(self, case_id: str, staff_id: str, added_by: str, at: datetime) -> bool:
@@ -97,7 +108,7 @@ class SqlCaseRepository:
 
     async def list_assigned(self, staff_id: str) -> list[Case]:
         rows = await self._conn.fetch(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE id IN"
+            f"SELECT {_CASE_SELECT} FROM cases WHERE id IN"
             " (SELECT case_id FROM case_staff WHERE staff_id = $1) ORDER BY created_at, id",
             staff_id,
         )
@@ -105,7 +116,7 @@ class SqlCaseRepository:
 
     async def list_for_agency(self, agency_id: str) -> list[Case]:
         rows = await self._conn.fetch(
-            f"SELECT {_CASE_COLUMNS} FROM cases"
+            f"SELECT {_CASE_SELECT} FROM cases"
             " WHERE police_agency_id = $1 OR support_agency_id = $1 ORDER BY created_at, id",
             agency_id,
         )
@@ -116,7 +127,7 @@ class SqlCaseRepository:
             return {}
         dialect = self._conn.dialect
         rows = await self._conn.fetch(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE id {dialect.any_of('$1')}",
+            f"SELECT {_CASE_SELECT} FROM cases WHERE id {dialect.any_of('$1')}",
             dialect.list_param(list(case_ids)),
         )
         return {row["id"]: _case(row) for row in rows}
