@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from server.clock import Clock, iso, to_ms
 from server.domain.access import can_view_case
 from server.domain.audit import Actor, AuditLog
+from server.domain.case_lookup import case_for_staff, witness_of_case
 from server.domain.effects import Effects
 from server.domain.events import EventSink
 from server.domain.free_text import check_free_text
@@ -42,7 +43,7 @@ from server.domain.models import Case, Staff, Witness
 from server.domain.risk_levels import RiskFactor, RiskLevel, defaults_for
 from server.domain.welfare.alerts import AlertEngine, AlertSpec
 from server.domain.welfare_models import AlertKind, CheckInPlanRecord
-from server.errors import Conflict, InvalidInput, NotFound, ReasonRequired
+from server.errors import InvalidInput, NotFound, ReasonRequired
 from server.ids import new_id
 from server.security.sealing import Sealer
 from server.storage.protocols import Store, UnitOfWork
@@ -143,14 +144,8 @@ class AssessmentService:
 
     @staticmethod
     async def _case(uow: UnitOfWork, staff: Staff, case_id: str) -> tuple[Case, Witness]:
-        case = await uow.cases.get(case_id)
-        assigned = case is not None and await uow.cases.is_assigned(case_id, staff.id)
-        if case is None or not can_view_case(staff, case, assigned=assigned):
-            raise NotFound("No such case")
-        witness = await uow.witnesses.get_by_case(case_id)
-        if witness is None:
-            raise Conflict("Add the witness to the case first")
-        return case, witness
+        case = await case_for_staff(uow, staff, case_id, change=False, refusal="")
+        return case, await witness_of_case(uow, case_id)
 
     async def record(
         self,

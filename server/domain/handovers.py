@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from server.clock import Clock
 from server.domain.access import SUPERVISING_ROLES, Principal, can_manage_case, can_view_case
 from server.domain.audit import Actor, AuditLog
+from server.domain.case_lookup import witness_of_case
 from server.domain.effects import Effects
 from server.domain.events import EventSink
 from server.domain.free_text import check_free_text
@@ -130,10 +131,7 @@ class HandoverService:
 
     @staticmethod
     async def _witness(uow: UnitOfWork, case_id: str) -> Witness:
-        witness = await uow.witnesses.get_by_case(case_id)
-        if witness is None:
-            raise Conflict("Add the witness to the case first")
-        return witness
+        return await witness_of_case(uow, case_id)
 
     async def request(self, staff: Staff, case_id: str, return_on: date) -> Handover:
         """Send a handover request to the case's support agency for a return on

@@ -27,8 +27,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from server.clock import Clock, iso
-from server.domain.access import Principal, can_manage_case, can_view_case
+from server.domain.access import Principal
 from server.domain.audit import Actor, AuditLog
+from server.domain.case_lookup import case_for_staff, witness_of_case
 from server.domain.effects import Effects
 from server.domain.events import EventSink
 from server.domain.models import Case, OwnerKind, Staff, Witness
@@ -137,21 +138,16 @@ class VisitService:
     # ------------------------------------------------------------------ access
 
     async def _case_for(self, uow: UnitOfWork, staff: Staff, case_id: str, *, change: bool) -> Case:
-        case = await uow.cases.get(case_id)
-        assigned = case is not None and await uow.cases.is_assigned(case_id, staff.id)
-        if case is None or not can_view_case(staff, case, assigned=assigned):
-            raise NotFound("No such case")
-        if change and not (assigned or can_manage_case(staff, case, assigned=assigned)):
-            raise Forbidden("Only the case team can plan and record its visits")
-        if change and case.closed_at is not None:
-            raise Conflict("The case is closed")
-        return case
+        return await case_for_staff(
+            uow,
+            staff,
+            case_id,
+            change=change,
+            refusal="Only the case team can plan and record its visits",
+        )
 
     async def _witness_of_case(self, uow: UnitOfWork, case_id: str) -> Witness:
-        witness = await uow.witnesses.get_by_case(case_id)
-        if witness is None:
-            raise Conflict("Add the witness to the case first")
-        return witness
+        return await witness_of_case(uow, case_id)
 
     async def _load(self, uow: UnitOfWork, staff: Staff, visit_id: str, *, change: bool) -> Visit:
         visit = await uow.visits.get(visit_id)
