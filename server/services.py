@@ -37,6 +37,7 @@ from server.domain.rosters import RosterService
 from server.domain.server_keys import blind_index_root
 from server.domain.unlock.pins import PinService
 from server.domain.unlock.service import UnlockService
+from server.domain.visit_door import DoorAnswers
 from server.domain.visits import VisitService, stop_visits
 from server.domain.welfare.alert_desk import AlertDesk
 from server.domain.welfare.alerts import AlertEngine
@@ -118,8 +119,10 @@ class Services:
     alert_calls: AlertCalls
     #: Check-in calls with witnesses (issue 13, voice): PIN, duress PIN, keypad menu.
     witness_calls: WitnessCalls
-    #: Welfare visits by the home-country team and the answer at the door (issue 11).
+    #: Welfare visits by the home-country team (issue 11).
     visits: VisitService
+    #: The witness's answer when the visitor is at the door (issue 11).
+    door_answers: DoorAnswers
     #: Handover before return (issue 11, item 2).
     handovers: HandoverService
     #: Risk and needs assessments and their reviews (issue 11, item 3).
@@ -391,6 +394,9 @@ def build_services(
             checkins,
             # A witness mistyping twice goes through; guessing a PIN takes months.
             shared_limiter("voice.pin", Rate(capacity=5, refill_s=600)),
+        ),
+        door_answers=DoorAnswers(
+            store, audit, clock, events, alerts, wake_dispatcher=dispatcher.wake
         ),
         visits=VisitService(
             store,

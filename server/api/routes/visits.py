@@ -150,5 +150,5 @@ async def door(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request, DoorAnswerIn)
     visit_id = path_id(request, "visit_id")
-    shown = await services(request).visits.answer_at_door(caller, visit_id, DoorAnswer(body.answer))
+    shown = await services(request).door_answers.answer(caller, visit_id, DoorAnswer(body.answer))
     return json_response(DoorAnswerOut(visit_id=visit_id, answer=shown))
