@@ -11,6 +11,7 @@ from aiohttp import web
 from server.config import Settings
 from server.domain.access import Principal
 from server.domain.audit import Actor
+from server.domain.models import Staff
 from server.errors import Forbidden, NotFound, TooLarge, Unauthenticated
 from server.services import Services
 
@@ -63,6 +64,18 @@ async def staff_principal(request: web.Request) -> Principal:
     if caller.staff is None:
         raise Forbidden("This is for case staff")
     return caller
+
+
+async def calling_staff(request: web.Request) -> Staff:
+    """The staff member behind the caller's device: what a staff-only handler needs.
+
+    Raises:
+        Unauthenticated, DeviceRevoked: as :func:`principal`.
+        Forbidden: the caller is a witness device.
+    """
+    caller = await staff_principal(request)
+    assert caller.staff is not None  # staff_principal refuses everyone else
+    return caller.staff
 
 
 def client_address(request: web.Request) -> str:

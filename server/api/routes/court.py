@@ -7,12 +7,12 @@ from aiohttp import web
 
 from server.api.context import (
     SETTINGS,
+    calling_staff,
     json_response,
     path_id,
     principal,
     read_json,
     services,
-    staff_principal,
 )
 from server.api.models import AppointmentAnswerIn, AppointmentIn, AttendanceIn, CancelIn, ReadyIn
 from server.api.presenters import appointment_view
@@ -41,65 +41,59 @@ def _spec(body: AppointmentIn) -> AppointmentSpec:
 
 @routes.post("/v1/cases/{case_id}/appointments")
 async def schedule(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, AppointmentIn)
     appointment = await services(request).appointments.schedule(
-        caller.staff, path_id(request, "case_id"), _spec(body)
+        staff, path_id(request, "case_id"), _spec(body)
     )
     return json_response(appointment_view(appointment), status=201)
 
 
 @routes.get("/v1/cases/{case_id}/appointments")
 async def for_case(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     include_past = request.query.get("include_past", "false").lower() == "true"
     appointments = await services(request).appointments.for_case(
-        caller.staff, path_id(request, "case_id"), include_past=include_past
+        staff, path_id(request, "case_id"), include_past=include_past
     )
     return json_response(AppointmentsOut(appointments=[appointment_view(a) for a in appointments]))
 
 
 @routes.get("/v1/appointments/{appointment_id}")
 async def get_one(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     appointment = await services(request).appointments.get(
-        caller.staff, path_id(request, "appointment_id")
+        staff, path_id(request, "appointment_id")
     )
     return json_response(appointment_view(appointment))
 
 
 @routes.post("/v1/appointments/{appointment_id}/reschedule")
 async def reschedule(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, AppointmentIn)
     appointment = await services(request).appointments.reschedule(
-        caller.staff, path_id(request, "appointment_id"), _spec(body)
+        staff, path_id(request, "appointment_id"), _spec(body)
     )
     return json_response(appointment_view(appointment))
 
 
 @routes.post("/v1/appointments/{appointment_id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, CancelIn)
     appointment = await services(request).appointments.cancel(
-        caller.staff, path_id(request, "appointment_id"), reason=body.reason
+        staff, path_id(request, "appointment_id"), reason=body.reason
     )
     return json_response(appointment_view(appointment))
 
 
 @routes.post("/v1/appointments/{appointment_id}/attendance")
 async def attendance(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, AttendanceIn)
     appointment = await services(request).appointments.mark_attendance(
-        caller.staff, path_id(request, "appointment_id"), attended=body.outcome == "attended"
+        staff, path_id(request, "appointment_id"), attended=body.outcome == "attended"
     )
     return json_response(appointment_view(appointment))
 
@@ -133,9 +127,8 @@ async def ready(request: web.Request) -> web.Response:
 
 @routes.post("/v1/me/calendar-feed")
 async def issue_feed(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    token = await services(request).calendar_feeds.issue(caller.staff)
+    staff = await calling_staff(request)
+    token = await services(request).calendar_feeds.issue(staff)
     settings = request.app[SETTINGS]
     base = (settings.public_url or f"http://{request.host}").rstrip("/")
     return json_response(FeedOut(url=f"{base}/v1/calendar/{token}.ics"), status=201)
@@ -143,9 +136,8 @@ async def issue_feed(request: web.Request) -> web.Response:
 
 @routes.delete("/v1/me/calendar-feed")
 async def revoke_feed(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    revoked = await services(request).calendar_feeds.revoke(caller.staff)
+    staff = await calling_staff(request)
+    revoked = await services(request).calendar_feeds.revoke(staff)
     return json_response(RevokedOut(revoked=revoked))
 
 

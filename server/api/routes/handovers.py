@@ -7,13 +7,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api.context import (
+    calling_staff,
     consultation_reason,
     json_response,
     path_id,
     principal,
     read_json,
     services,
-    staff_principal,
 )
 from server.api.models import (
     AssessmentIn,
@@ -128,31 +128,26 @@ def _case_handover(record: HandoverRecord, request: web.Request) -> CaseHandover
 
 @routes.post("/v1/cases/{case_id}/handover")
 async def request_handover(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, HandoverIn)
     svc = services(request)
-    handover = await svc.handovers.request(
-        caller.staff, path_id(request, "case_id"), body.return_on
-    )
+    handover = await svc.handovers.request(staff, path_id(request, "case_id"), body.return_on)
     return json_response(handover_view(handover, None, handover.state(svc.clock.now())), 201)
 
 
 @routes.get("/v1/cases/{case_id}/handover")
 async def case_handover(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    record = await services(request).handovers.for_case(caller.staff, path_id(request, "case_id"))
+    staff = await calling_staff(request)
+    record = await services(request).handovers.for_case(staff, path_id(request, "case_id"))
     return json_response(_case_handover(record, request))
 
 
 @routes.post("/v1/cases/{case_id}/handover/consent")
 async def record_consent(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, ConsentIn)
     consent = await services(request).handovers.record_consent(
-        caller.staff, path_id(request, "case_id"), ConsentHow(body.how), body.given_at
+        staff, path_id(request, "case_id"), ConsentHow(body.how), body.given_at
     )
     return json_response(consent_view(consent), 201)
 
@@ -166,29 +161,24 @@ async def witness_consent(request: web.Request) -> web.Response:
 
 @routes.get("/v1/handover-requests")
 async def handover_requests(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    found = await services(request).handovers.requests_for(caller.staff)
+    staff = await calling_staff(request)
+    found = await services(request).handovers.requests_for(staff)
     return json_response(HandoverRequestsOut(requests=[request_view(r) for r in found]))
 
 
 @routes.get("/v1/handover-requests/{handover_id}")
 async def handover_request(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    found = await services(request).handovers.request_for(
-        caller.staff, path_id(request, "handover_id")
-    )
+    staff = await calling_staff(request)
+    found = await services(request).handovers.request_for(staff, path_id(request, "handover_id"))
     return json_response(request_view(found))
 
 
 @routes.post("/v1/handover-requests/{handover_id}/accept")
 async def accept(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, HandoverAcceptIn)
     found = await services(request).handovers.accept(
-        caller.staff,
+        staff,
         path_id(request, "handover_id"),
         body.primary_contact_id,
         body.alternate_contact_id,
@@ -198,22 +188,20 @@ async def accept(request: web.Request) -> web.Response:
 
 @routes.post("/v1/handover-requests/{handover_id}/decline")
 async def decline(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, HandoverDeclineIn)
     found = await services(request).handovers.decline(
-        caller.staff, path_id(request, "handover_id"), body.reason
+        staff, path_id(request, "handover_id"), body.reason
     )
     return json_response(request_view(found))
 
 
 @routes.post("/v1/cases/{case_id}/assessments")
 async def record_assessment(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, AssessmentIn)
     assessment = await services(request).assessments.record(
-        caller.staff,
+        staff,
         path_id(request, "case_id"),
         RiskLevel(body.level),
         [RiskFactor(f) for f in body.factors],
@@ -224,10 +212,9 @@ async def record_assessment(request: web.Request) -> web.Response:
 
 @routes.get("/v1/cases/{case_id}/assessments")
 async def assessments(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     found, suggestion = await services(request).assessments.history(
-        caller.staff, path_id(request, "case_id")
+        staff, path_id(request, "case_id")
     )
     return json_response(
         AssessmentsOut(
@@ -239,10 +226,9 @@ async def assessments(request: web.Request) -> web.Response:
 
 @routes.get("/v1/assessments/{assessment_id}/notes")
 async def assessment_notes(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     assessment_id = path_id(request, "assessment_id")
     notes = await services(request).assessments.read_notes(
-        caller.staff, assessment_id, reason=consultation_reason(request)
+        staff, assessment_id, reason=consultation_reason(request)
     )
     return json_response(AssessmentNotesOut(assessment_id=assessment_id, notes=notes))

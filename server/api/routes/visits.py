@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.context import json_response, path_id, principal, read_json, services
-from server.api.context import staff_principal as staff_of
+from server.api.context import calling_staff, json_response, path_id, principal, read_json, services
 from server.api.models import DoorAnswerIn, VisitIn, VisitPlanIn, VisitRecordIn
 from server.api.presenters import optional_iso
 from server.api.responses import (
@@ -18,7 +17,6 @@ from server.api.responses import (
     VisitsOut,
 )
 from server.clock import iso
-from server.domain.models import Staff
 from server.domain.risk_levels import RiskLevel
 from server.domain.visit_models import DoorAnswer, Visit, VisitOutcome, VisitStatus
 from server.domain.visits import NextVisit, PlanView, VisitRecord
@@ -55,22 +53,16 @@ def plan_view(view: PlanView) -> VisitPlanOut:
     )
 
 
-async def _staff(request: web.Request) -> Staff:
-    caller = await staff_of(request)
-    assert caller.staff is not None
-    return caller.staff
-
-
 @routes.get("/v1/witnesses/{witness_id}/visit-plan")
 async def get_plan(request: web.Request) -> web.Response:
-    staff = await _staff(request)
+    staff = await calling_staff(request)
     view = await services(request).visits.plan(staff, path_id(request, "witness_id"))
     return json_response(plan_view(view))
 
 
 @routes.put("/v1/witnesses/{witness_id}/visit-plan")
 async def put_plan(request: web.Request) -> web.Response:
-    staff = await _staff(request)
+    staff = await calling_staff(request)
     body = await read_json(request, VisitPlanIn)
     visits = services(request).visits
     witness_id = path_id(request, "witness_id")
@@ -85,7 +77,7 @@ async def put_plan(request: web.Request) -> web.Response:
 
 @routes.post("/v1/cases/{case_id}/visits")
 async def schedule(request: web.Request) -> web.Response:
-    staff = await _staff(request)
+    staff = await calling_staff(request)
     body = await read_json(request, VisitIn)
     visit = await services(request).visits.schedule(
         staff,
@@ -99,28 +91,28 @@ async def schedule(request: web.Request) -> web.Response:
 
 @routes.get("/v1/cases/{case_id}/visits")
 async def for_case(request: web.Request) -> web.Response:
-    staff = await _staff(request)
+    staff = await calling_staff(request)
     visits = await services(request).visits.for_case(staff, path_id(request, "case_id"))
     return json_response(VisitsOut(visits=[visit_view(v) for v in visits]))
 
 
 @routes.get("/v1/visits/{visit_id}")
 async def get_one(request: web.Request) -> web.Response:
-    staff = await _staff(request)
+    staff = await calling_staff(request)
     visit, concerns = await services(request).visits.read(staff, path_id(request, "visit_id"))
     return json_response(VisitDetailOut(visit=visit_view(visit), concerns=concerns))
 
 
 @routes.post("/v1/visits/{visit_id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
-    staff = await _staff(request)
+    staff = await calling_staff(request)
     visit = await services(request).visits.cancel(staff, path_id(request, "visit_id"))
     return json_response(visit_view(visit))
 
 
 @routes.post("/v1/visits/{visit_id}/record")
 async def record(request: web.Request) -> web.Response:
-    staff = await _staff(request)
+    staff = await calling_staff(request)
     body = await read_json(request, VisitRecordIn)
     following = body.next_visit
     recorded, next_visit = await services(request).visits.record(

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.context import json_response, path_id, read_json, services, staff_principal
+from server.api.context import (
+    calling_staff,
+    json_response,
+    path_id,
+    read_json,
+    services,
+)
 from server.api.models import WitnessVoiceIn
 from server.api.responses import Ok
 from server.api.routes.twilio import verified_form
@@ -113,11 +119,10 @@ async def checkin_menu(request: web.Request) -> web.Response:
 
 @routes.put("/v1/witnesses/{witness_id}/voice")
 async def witness_voice(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, WitnessVoiceIn)
     await services(request).welfare.set_witness_voice(
-        caller.staff,
+        staff,
         path_id(request, "witness_id"),
         pin=body.pin,
         duress_pin=body.duress_pin,

@@ -8,12 +8,12 @@ import msgspec
 from aiohttp import web
 
 from server.api.context import (
+    calling_staff,
     json_response,
     path_id,
     principal,
     read_json,
     services,
-    staff_principal,
 )
 from server.api.models import (
     CaseSettingsIn,
@@ -99,9 +99,8 @@ async def sms_words(request: web.Request) -> web.Response:
 
 @routes.get("/v1/witnesses/{witness_id}/checkin-plan")
 async def get_plan(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    view = await services(request).plans.view(caller.staff, path_id(request, "witness_id"))
+    staff = await calling_staff(request)
+    view = await services(request).plans.view(staff, path_id(request, "witness_id"))
     if view is None:
         raise NotFound("This witness has no check-in plan yet")
     return json_response(plan_view(view))
@@ -109,8 +108,7 @@ async def get_plan(request: web.Request) -> web.Response:
 
 @routes.put("/v1/witnesses/{witness_id}/checkin-plan")
 async def set_plan(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, PlanIn)
     spec = PlanSpec(
         every_hours=body.every_hours,
@@ -121,79 +119,68 @@ async def set_plan(request: web.Request) -> web.Response:
         grace_minutes=body.grace_minutes,
         reminder_minutes=body.reminder_minutes,
     )
-    view = await services(request).plans.set_plan(
-        caller.staff, path_id(request, "witness_id"), spec
-    )
+    view = await services(request).plans.set_plan(staff, path_id(request, "witness_id"), spec)
     return json_response(plan_view(view))
 
 
 @routes.post("/v1/witnesses/{witness_id}/checkin-plan/pause")
 async def pause_plan(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, PauseIn)
     view = await services(request).plans.pause(
-        caller.staff, path_id(request, "witness_id"), reason=body.reason, until=body.until
+        staff, path_id(request, "witness_id"), reason=body.reason, until=body.until
     )
     return json_response(plan_view(view))
 
 
 @routes.post("/v1/witnesses/{witness_id}/checkin-plan/resume")
 async def resume_plan(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    view = await services(request).plans.resume(caller.staff, path_id(request, "witness_id"))
+    staff = await calling_staff(request)
+    view = await services(request).plans.resume(staff, path_id(request, "witness_id"))
     return json_response(plan_view(view))
 
 
 @routes.put("/v1/witnesses/{witness_id}/phone")
 async def witness_phone(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, PhoneIn)
     await services(request).welfare.set_witness_phone(
-        caller.staff, path_id(request, "witness_id"), body.number
+        staff, path_id(request, "witness_id"), body.number
     )
     return json_response(PhoneSetOut(ok=True, has_phone=body.number is not None))
 
 
 @routes.put("/v1/me/phone")
 async def own_phone(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, PhoneIn)
-    await services(request).welfare.set_own_phone(caller.staff, body.number)
-    services(request).authenticator.forget_owner(caller.staff.id)
+    await services(request).welfare.set_own_phone(staff, body.number)
+    services(request).authenticator.forget_owner(staff.id)
     return json_response(PhoneSetOut(ok=True, has_phone=body.number is not None))
 
 
 @routes.put("/v1/me/duty")
 async def duty(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, DutyIn)
-    await services(request).welfare.set_on_duty(caller.staff, body.on_duty)
-    services(request).authenticator.forget_owner(caller.staff.id)
+    await services(request).welfare.set_on_duty(staff, body.on_duty)
+    services(request).authenticator.forget_owner(staff.id)
     return json_response(DutyOut(on_duty=body.on_duty))
 
 
 @routes.get("/v1/cases/{case_id}/welfare-settings")
 async def get_case_settings(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
-    settings = await services(request).welfare.case_settings(
-        caller.staff, path_id(request, "case_id")
-    )
+    staff = await calling_staff(request)
+    settings = await services(request).welfare.case_settings(staff, path_id(request, "case_id"))
     return json_response(case_settings_view(settings))
 
 
 @routes.put("/v1/cases/{case_id}/welfare-settings")
 async def set_case_settings(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, CaseSettingsIn)
     settings = await services(request).welfare.set_case_settings(
-        caller.staff,
+        staff,
         path_id(request, "case_id"),
         nudge_text=body.nudge_text,
         offline_after=timedelta(minutes=body.offline_after_minutes),
@@ -209,31 +196,28 @@ async def set_case_settings(request: web.Request) -> web.Response:
 
 @routes.get("/v1/cases/{case_id}/escalation-policy")
 async def get_policy(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     policy, source = await services(request).welfare.policy_for_case(
-        caller.staff, path_id(request, "case_id")
+        staff, path_id(request, "case_id")
     )
     return json_response(policy_view(policy, source))
 
 
 @routes.put("/v1/cases/{case_id}/escalation-policy")
 async def set_case_policy(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, PolicyIn)
     policy = await services(request).welfare.set_case_policy(
-        caller.staff, path_id(request, "case_id"), msgspec.to_builtins(body)
+        staff, path_id(request, "case_id"), msgspec.to_builtins(body)
     )
     return json_response(policy_view(policy, f"case:{path_id(request, 'case_id')}"))
 
 
 @routes.put("/v1/agencies/{agency_id}/escalation-policy")
 async def set_agency_policy(request: web.Request) -> web.Response:
-    caller = await staff_principal(request)
-    assert caller.staff is not None
+    staff = await calling_staff(request)
     body = await read_json(request, PolicyIn)
     policy = await services(request).welfare.set_agency_policy(
-        caller.staff, path_id(request, "agency_id"), msgspec.to_builtins(body)
+        staff, path_id(request, "agency_id"), msgspec.to_builtins(body)
     )
     return json_response(policy_view(policy, f"agency:{path_id(request, 'agency_id')}"))
