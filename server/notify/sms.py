@@ -471,20 +471,40 @@ class TwilioSmsGateway:
         fields: dict[str, str] = {"to": to, "body": body, **self._sender_fields}
         if status_callback is not None:
             fields["status_callback"] = status_callback
+        return await self._submit(
+            lambda: client.messages.create_async(**fields),
+            action="SMS to",
+            to=to,
+            redact=(to, body),
+            noun="message",
+        )
+
+    async def _submit(
+        self,
+        create: Callable[[], Awaitable[object]],
+        *,
+        action: str,
+        to: str,
+        redact: tuple[str, ...],
+        noun: str,
+    ) -> SendOutcome:
+        """Create a message or call on Twilio within the timeout and say what became
+        of it: a classified (redacted) failure, SENT with its SID, or UNCERTAIN when a
+        2xx came without one."""
         try:
             async with asyncio.timeout(self._timeout_s):
-                message = await client.messages.create_async(**fields)
+                created = await create()
         except Exception as exc:
-            outcome = classify_twilio_error(exc, redact=(to, body))
-            self._report_failure("SMS to", to, outcome)
+            outcome = classify_twilio_error(exc, redact=redact)
+            self._report_failure(action, to, outcome)
             return outcome
-        sid = getattr(message, "sid", None)
+        sid = getattr(created, "sid", None)
         if not isinstance(sid, str) or not sid:
             # A 2xx without a SID: Twilio has something, we cannot tell what.
             return SendOutcome(
                 SendResult.UNCERTAIN,
                 error_code="unexpected",
-                error_message="Twilio accepted the request but returned no message SID",
+                error_message=f"Twilio accepted the request but returned no {noun} SID",
             )
         self._reported_problem = None
         return SendOutcome(SendResult.SENT, provider_id=sid)

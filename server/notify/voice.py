@@ -19,7 +19,6 @@ police, court or case, because others may hear a phone on speaker.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection
 from datetime import datetime
 from typing import Final
@@ -28,10 +27,8 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from server.notify.sms import (
     SendOutcome,
-    SendResult,
     TwilioSmsGateway,
     _as_utc,
-    classify_twilio_error,
 )
 from wire.i18n import texts
 
@@ -206,22 +203,13 @@ class TwilioVoiceGateway(TwilioSmsGateway):
         }
         if self._machine_detection:
             fields["machine_detection"] = "Enable"
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                call = await client.calls.create_async(**fields)
-        except Exception as exc:
-            outcome = classify_twilio_error(exc, redact=(to,))
-            self._report_failure("Call to", to, outcome)
-            return outcome
-        sid = getattr(call, "sid", None)
-        if not isinstance(sid, str) or not sid:
-            return SendOutcome(
-                SendResult.UNCERTAIN,
-                error_code="unexpected",
-                error_message="Twilio accepted the request but returned no call SID",
-            )
-        self._reported_problem = None
-        return SendOutcome(SendResult.SENT, provider_id=sid)
+        return await self._submit(
+            lambda: client.calls.create_async(**fields),
+            action="Call to",
+            to=to,
+            redact=(to,),
+            noun="call",
+        )
 
     async def find_sent(
         self,
